@@ -1,0 +1,36 @@
+// The `.cnn` network description (docs/cnn-format.md): a hand-written, line-per-layer text
+// close to the seed's Table 2, lowered to one IR function.
+#pragma once
+
+#include "ir/IR.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cnnc {
+
+struct CnnOptions {
+  int64_t batch = 1;
+  /// Overrides the spatial size [H, W] the model declares for its input (runs VGG-16 at a
+  /// small size in tests); channels stay as declared.
+  std::optional<std::pair<int64_t, int64_t>> inputHW;
+  /// The SK-s width multiplier s (seed Exercise 6(f)): scales the output channels of every
+  /// layer the model marks as `widen`-able; 1 = as written.
+  double width = 1.0;
+  /// Inference: batch norm uses running statistics, dropout is the identity, a loss layer
+  /// becomes its prediction (softmax). Training: batch norm uses batch statistics (bn_mean /
+  /// bn_var), dropout draws masks, and the loss layer adds a `label` input and returns the loss.
+  bool training = false;
+};
+
+/// Parses and lowers a model. Every mistake throws one cnnc::Error with file:line:col, the
+/// offending line and a caret. The result is shape-inferred and verified.
+std::unique_ptr<Module> parseCnn(std::string_view text, const std::string &filename,
+                                 const CnnOptions &opts = {});
+std::unique_ptr<Module> parseCnnFile(const std::string &path, const CnnOptions &opts = {});
+
+} // namespace cnnc

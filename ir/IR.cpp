@@ -1,0 +1,123 @@
+#include "ir/IR.h"
+
+#include <fmt/format.h>
+
+namespace cnnc {
+
+// ---------------------------------------------------------------------------- Node --
+const Attr &Node::get(std::string_view name) const {
+  auto it = attrs.find(std::string(name));
+  if (it != attrs.end())
+    return it->second;
+  const AttrSpec *spec = info().attr(name);
+  if (!spec)
+    CNNC_INTERNAL(fmt::format("op {} has no attribute '{}'", info().mnemonic, name));
+  if (!spec->defaultValue)
+    CNNC_INTERNAL(fmt::format("{}: required attribute '{}' missing", describe(), name));
+  return *spec->defaultValue;
+}
+
+template <class T> static const T &getAs(const Node &n, std::string_view name) {
+  const Attr &a = n.get(name);
+  if (!std::holds_alternative<T>(a))
+    CNNC_INTERNAL(fmt::format("{}: attribute '{}' has the wrong kind", n.describe(), name));
+  return std::get<T>(a);
+}
+
+int64_t Node::getInt(std::string_view name) const { return getAs<int64_t>(*this, name); }
+double Node::getFloat(std::string_view name) const { return getAs<double>(*this, name); }
+std::vector<int64_t> Node::getInts(std::string_view name) const {
+  return getAs<std::vector<int64_t>>(*this, name);
+}
+std::vector<double> Node::getFloats(std::string_view name) const {
+  return getAs<std::vector<double>>(*this, name);
+}
+std::string Node::getStr(std::string_view name) const { return getAs<std::string>(*this, name); }
+
+std::string Node::describe() const {
+  std::string s = fmt::format("node %{} ({})", name, info().mnemonic);
+  if (loc.known())
+    s += " at " + loc.str();
+  return s;
+}
+
+// ---------------------------------------------------------------------------- Function --
+Node *Function::add(OpKind op, std::string name, std::vector<Node *> operands,
+                    std::map<std::string, Attr> attrs, TensorType type, Loc loc, bool uniquify) {
+  if (byName_.count(name)) {
+    if (!uniquify)
+      throw Error(loc, fmt::format("value %{} is defined twice in function @{}", name, name_));
+    for (int i = 1;; ++i) {
+      std::string cand = fmt::format("{}.{}", name, i);
+      if (!byName_.count(cand)) {
+        name = cand;
+        break;
+      }
+    }
+  }
+  auto n = std::make_unique<Node>();
+  n->op = op;
+  n->name = std::move(name);
+  n->operands = std::move(operands);
+  n->attrs = std::move(attrs);
+  n->type = std::move(type);
+  n->loc = std::move(loc);
+  Node *raw = n.get();
+  byName_[raw->name] = raw;
+  nodes_.push_back(std::move(n));
+  return raw;
+}
+
+Node *Function::find(std::string_view name) const {
+  auto it = byName_.find(name);
+  return it == byName_.end() ? nullptr : it->second;
+}
+
+std::vector<Node *> Function::nodeList() const {
+  std::vector<Node *> out;
+  for (auto &n : nodes_)
+    out.push_back(n.get());
+  return out;
+}
+
+void Function::replaceAllUses(Node *from, Node *to) {
+  for (auto &n : nodes_)
+    for (Node *&o : n->operands)
+      if (o == from)
+        o = to;
+  for (Node *&o : outputs_)
+    if (o == from)
+      o = to;
+}
+
+int Function::useCount(const Node *n) const {
+  int c = 0;
+  for (auto &m : nodes_)
+    for (Node *o : m->operands)
+      c += o == n;
+  for (Node *o : outputs_)
+    c += o == n;
+  return c;
+}
+
+// ---------------------------------------------------------------------------- Module --
+Function &Module::addFunction(std::string name) {
+  if (find(name))
+    throw Error(fmt::format("function @{} is defined twice", name));
+  functions_.push_back(std::make_unique<Function>(std::move(name)));
+  return *functions_.back();
+}
+
+Function *Module::find(std::string_view name) const {
+  for (auto &f : functions_)
+    if (f->name() == name)
+      return f.get();
+  return nullptr;
+}
+
+Function &Module::main() const {
+  CNNC_ASSERT(!functions_.empty(), "module has no function");
+  return *functions_.front();
+}
+
+} // namespace cnnc

@@ -1,0 +1,141 @@
+#include "ir/Lexer.h"
+
+#include <cctype>
+
+namespace cnnc::detail {
+
+bool isNameChar(char c) {
+  return std::isalnum((unsigned char)c) || c == '_' || c == '.' || c == '$' || c == '-';
+}
+
+void Lexer::advance() {
+  if (cur() == '\n') {
+    ++line_;
+    col_ = 1;
+  } else {
+    ++col_;
+  }
+  ++pos_;
+}
+
+void Lexer::skipSpaceAndComments() {
+  for (;;) {
+    while (std::isspace((unsigned char)cur()))
+      advance();
+    // `//` and `#` comments run to the end of the line.
+    if ((cur() == '/' && ahead(1) == '/') || cur() == '#') {
+      while (cur() != '\n' && cur() != '\0')
+        advance();
+      continue;
+    }
+    return;
+  }
+}
+
+Token Lexer::peek() {
+  if (!hasPeek_) {
+    peeked_ = lex();
+    hasPeek_ = true;
+  }
+  return peeked_;
+}
+
+Token Lexer::next() {
+  if (hasPeek_) {
+    hasPeek_ = false;
+    return peeked_;
+  }
+  return lex();
+}
+
+Token Lexer::lex() {
+  skipSpaceAndComments();
+  Token t;
+  t.line = line_;
+  t.col = col_;
+  char c = cur();
+  if (c == '\0')
+    return t;
+  if (c == '%' || c == '@') {
+    advance();
+    while (isNameChar(cur())) {
+      t.text += cur();
+      advance();
+    }
+    if (t.text.empty())
+      fail(t, std::string("expected a name after '") + c + "'");
+    t.kind = c == '%' ? Tok::Value : Tok::Global;
+    return t;
+  }
+  if (c == '"') {
+    advance();
+    while (cur() != '"') {
+      if (cur() == '\0' || cur() == '\n')
+        fail(t, "unterminated string");
+      if (cur() == '\\') {
+        advance();
+        if (cur() == '\0')
+          fail(t, "unterminated string");
+      }
+      t.text += cur();
+      advance();
+    }
+    advance();
+    t.kind = Tok::String;
+    return t;
+  }
+  bool sign = (c == '-' || c == '+') && (std::isdigit((unsigned char)ahead(1)) || ahead(1) == '.');
+  if (std::isdigit((unsigned char)c) || sign || (c == '.' && std::isdigit((unsigned char)ahead(1)))) {
+    bool isFloat = false;
+    if (sign) {
+      t.text += c;
+      advance();
+    }
+    while (std::isalnum((unsigned char)cur()) || cur() == '.' ||
+           ((cur() == '-' || cur() == '+') && (t.text.back() == 'e' || t.text.back() == 'E'))) {
+      if (cur() == '.' || cur() == 'e' || cur() == 'E')
+        isFloat = true;
+      t.text += cur();
+      advance();
+    }
+    t.kind = isFloat ? Tok::Float : Tok::Int;
+    return t;
+  }
+  if (std::isalpha((unsigned char)c) || c == '_') {
+    while (isNameChar(cur())) {
+      t.text += cur();
+      advance();
+    }
+    // inf/nan are float literals.
+    if (t.text == "inf" || t.text == "nan")
+      t.kind = Tok::Float;
+    else
+      t.kind = Tok::Ident;
+    return t;
+  }
+  t.kind = Tok::Punct;
+  t.punct = c;
+  t.text = std::string(1, c);
+  advance();
+  return t;
+}
+
+std::string Lexer::lineText(int line) const {
+  size_t start = 0;
+  for (int l = 1; l < line && start != std::string_view::npos; ++l) {
+    start = src_.find('\n', start);
+    if (start != std::string_view::npos)
+      ++start;
+  }
+  if (start == std::string_view::npos || start > src_.size())
+    return "";
+  size_t end = src_.find('\n', start);
+  return std::string(src_.substr(start, end == std::string_view::npos ? end : end - start));
+}
+
+void Lexer::fail(const Token &at, const std::string &msg) const {
+  int len = at.kind == Tok::Eof ? 1 : (int)std::max<size_t>(1, at.text.size() + (at.kind == Tok::Value || at.kind == Tok::Global ? 1 : 0) + (at.kind == Tok::String ? 2 : 0));
+  throw Error(Loc{file_, at.line, at.col}, msg, lineText(at.line), len);
+}
+
+} // namespace cnnc::detail

@@ -1,0 +1,40 @@
+// The pass pipeline. Each pass is one file, one entry function, its invariants stated at the
+// top of the file; the pipeline (Pipeline.cpp) is the ordered list, readable top to bottom.
+#pragma once
+
+#include "ir/IR.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cnnc {
+
+/// Removes nodes whose values no output needs. Returns true if it changed f.
+bool eliminateDeadCode(Function &f);
+/// Folds away no-op nodes: identity, inference-mode dropout, single-input concat,
+/// reshape/flatten to the same shape. Returns true if it changed f.
+bool simplify(Function &f);
+
+struct PassInfo {
+  std::string name; // as --print-after / --stop-after name it
+  std::string why;  // one line: why it runs at this point
+  std::function<bool(Function &)> run;
+};
+
+/// The default pipeline for inference, in order.
+const std::vector<PassInfo> &defaultPipeline();
+
+struct PipelineOptions {
+  /// Called after each pass that changed the IR (and once for the input, with "input"),
+  /// e.g. to print the IR after every pass.
+  std::function<void(const std::string &pass, const Module &m)> afterPass;
+  /// Stop after this pass ("" = run all). Unknown names are an error.
+  std::string stopAfter;
+  bool verifyEach = true; // run the verifier after each pass (cheap; catches pass bugs early)
+};
+
+/// Runs the pipeline on every function of m.
+void runPipeline(Module &m, const PipelineOptions &opts = {});
+
+} // namespace cnnc

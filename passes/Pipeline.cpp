@@ -1,0 +1,48 @@
+// The default pipeline, in order, each entry saying why it is where it is. Later issues add
+// conv+bias+ReLU fusion, BN folding, layout and memory planning here.
+#include "passes/Passes.h"
+
+#include <fmt/format.h>
+
+namespace cnnc {
+
+const std::vector<PassInfo> &defaultPipeline() {
+  static const std::vector<PassInfo> passes = {
+      {"simplify", "fold no-ops (identity, inference dropout) so later passes see real work",
+       simplify},
+      {"dce", "drop what no output needs, including nodes simplify bypassed", eliminateDeadCode},
+  };
+  return passes;
+}
+
+void runPipeline(Module &m, const PipelineOptions &opts) {
+  const auto &passes = defaultPipeline();
+  if (!opts.stopAfter.empty()) {
+    bool known = opts.stopAfter == "input";
+    for (const PassInfo &p : passes)
+      known |= p.name == opts.stopAfter;
+    if (!known) {
+      std::vector<std::string> names{"input"};
+      for (const PassInfo &p : passes)
+        names.push_back(p.name);
+      throw Error(fmt::format("unknown pass '{}' (passes: {})", opts.stopAfter, fmt::join(names, ", ")));
+    }
+  }
+  if (opts.afterPass)
+    opts.afterPass("input", m);
+  if (opts.stopAfter == "input")
+    return;
+  for (const PassInfo &p : passes) {
+    bool changed = false;
+    for (const auto &f : m.functions())
+      changed |= p.run(*f);
+    if (opts.verifyEach)
+      verify(m);
+    if (changed && opts.afterPass)
+      opts.afterPass(p.name, m);
+    if (p.name == opts.stopAfter)
+      return;
+  }
+}
+
+} // namespace cnnc

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything cnnc needs on Debian 12, from Debian's archive only.
+# Idempotent and quiet when everything is already there.
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --bench  also PyTorch and oneDNN for bench/
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config ninja-build
+      llvm-19-dev lld-19 liblld-19-dev llvm-19-tools
+      libfmt-dev catch2 libxtensor-dev xtl-dev libxsimd-dev
+      libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
+      libcli11-dev nlohmann-json3-dev
+      zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-numpy)
+# The machine image's nodejs ships its own npm; Debian's npm package would conflict with it.
+command -v npm >/dev/null || pkgs+=(npm)
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch libdnnl-dev); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

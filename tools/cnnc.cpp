@@ -1,0 +1,283 @@
+// The `cnnc` command line: wires the frontends, passes, analyses and backends together.
+// Exit codes: 0 success, 1 a user error (bad model, bad input, mismatched weights) with one
+// message on stderr, 2 a command-line usage error. docs/cli.md is the manual.
+#include "interp/Interpreter.h"
+#include "passes/ModelStats.h"
+#include "passes/Passes.h"
+#include "tools/Info.h"
+#include "tools/Model.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+using namespace cnnc;
+using namespace cnnc::tools;
+
+namespace {
+
+struct ModelArgs {
+  std::string path;
+  int64_t batch = 0; // 0 = the default (1, or the input file's batch for `run`)
+  std::string inputShape;
+  double width = 1.0;
+  bool train = false;
+
+  void add(CLI::App *app) {
+    app->add_option("model", path, "model file (.cnn or .ir)")->required();
+    app->add_option("--batch", batch, "mini-batch size N (default 1)")->check(CLI::PositiveNumber);
+    app->add_option("--input-shape", inputShape, "override the input's spatial size, HxW (e.g. 32x32)");
+    app->add_option("--width", width, "width multiplier s of SK-s networks (seed Exercise 6(f))")
+        ->check(CLI::PositiveNumber);
+    app->add_flag("--train", train, "build the training graph (batch statistics, dropout on, loss)");
+  }
+
+  LoadOptions options(int64_t defaultBatch = 1) const {
+    LoadOptions o;
+    o.cnn.batch = batch ? batch : defaultBatch;
+    o.cnn.width = width;
+    o.cnn.training = train;
+    if (!inputShape.empty()) {
+      long h = 0, w = 0;
+      char x = 0;
+      if (std::sscanf(inputShape.c_str(), "%ld%c%ld", &h, &x, &w) != 3 || x != 'x' || h <= 0 || w <= 0)
+        throw Error(fmt::format("--input-shape '{}': expected HxW with positive sizes, e.g. 32x32", inputShape));
+      o.cnn.inputHW = std::make_pair((int64_t)h, (int64_t)w);
+    }
+    return o;
+  }
+};
+
+// ------------------------------------------------------------------------------ info --
+int cmdInfo(const ModelArgs &m, const std::string &rfTarget) {
+  auto mod = loadModel(m.path, m.options());
+  const Function &f = mod->main();
+  std::cout << formatInfo(f, computeModelStats(f, rfTarget));
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ dump --
+int cmdDump(const ModelArgs &m, const std::string &emit, bool printAfterAll, const std::string &format,
+            bool printLocs) {
+  auto mod = loadModel(m.path, m.options());
+  auto show = [&](const std::string &stage, const Module &mm) {
+    if (format == "dot") {
+      for (const auto &f : mm.functions())
+        std::cout << printDot(*f);
+      return;
+    }
+    if (printAfterAll)
+      std::cout << fmt::format("// ----- IR after {} -----\n", stage);
+    std::cout << print(mm, printLocs);
+  };
+  PipelineOptions po;
+  po.stopAfter = emit == "final" ? "" : emit;
+  if (printAfterAll)
+    po.afterPass = show;
+  runPipeline(*mod, po);
+  if (!printAfterAll)
+    show(emit, *mod);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ run --
+std::vector<std::string> split(const std::string &s, char sep) {
+  auto p = s.find(sep);
+  if (p == std::string::npos)
+    return {s};
+  return {s.substr(0, p), s.substr(p + 1)};
+}
+
+void printSummary(const std::string &name, const interp::Tensor<double> &t) {
+  std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
+  std::cout << fmt::format("%{} : {}\n", name, shapeStr(shape));
+  if (shape.empty()) {
+    std::cout << fmt::format("  = {:.6g}\n", t());
+    return;
+  }
+  if (shape.size() >= 2) { // one row per example: the top class (seed eq. 7) and its score
+    int64_t n = shape[0], c = t.size() / n;
+    for (int64_t i = 0; i < std::min<int64_t>(n, 20); ++i) {
+      const double *row = t.data() + i * c;
+      int64_t best = std::max_element(row, row + c) - row;
+      std::cout << fmt::format("  example {:>3}: argmax {:>4}  ({:.6g})\n", i, best, row[best]);
+    }
+    if (n > 20)
+      std::cout << fmt::format("  ... {} more\n", n - 20);
+  }
+}
+
+int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vector<std::string> &outputs,
+           const std::string &weights, uint64_t seed, const std::string &backend,
+           const std::string &precision) {
+  if (backend != "interp")
+    throw Error(fmt::format("--backend {}: only 'interp' (the reference interpreter) exists so far", backend));
+  // Read the input files first: their leading dimension sets the batch when --batch is absent.
+  std::map<std::string, rt::Array> files;
+  int64_t fileBatch = 0;
+  for (const std::string &spec : inputs) {
+    auto kv = split(spec, '=');
+    std::string name = kv.size() == 2 ? kv[0] : "", file = kv.back();
+    if (files.count(name))
+      throw Error(fmt::format("--input for '{}' given twice", name.empty() ? "the input" : name));
+    if (file.rfind("random", 0) == 0)
+      files[name] = rt::Array{};
+    else
+      try {
+        files[name] = rt::readNpy(file);
+      } catch (const rt::FormatError &e) {
+        throw Error(e.what());
+      }
+  }
+  auto mod0 = loadModel(m.path, m.options());
+  std::vector<const Node *> modelInputs;
+  for (const auto &n : mod0->main().nodes())
+    if (n->op == OpKind::Input)
+      modelInputs.push_back(n.get());
+  for (auto &[name, a] : files) {
+    if (a.shape.empty())
+      continue;
+    const Node *in = modelInputs.size() == 1 && name.empty() ? modelInputs[0] : mod0->main().find(name);
+    if (!in || in->op != OpKind::Input)
+      throw Error(name.empty() ? "the model has several inputs: name them, --input NAME=FILE"
+                               : fmt::format("the model has no input named '{}'", name));
+    if ((int)a.shape.size() == in->type.rank() - 1) // one example without its batch dimension
+      a.shape.insert(a.shape.begin(), 1);
+    if (!fileBatch)
+      fileBatch = a.shape[0];
+  }
+  auto mod = m.batch || !fileBatch ? std::move(mod0) : loadModel(m.path, m.options(fileBatch));
+  Function &f = mod->main();
+
+  Feeds feeds = weights.empty() ? initParams(f, seed) : loadParams(f, weights);
+  for (const auto &n : f.nodes()) {
+    if (n->op != OpKind::Input)
+      continue;
+    auto it = files.count(n->name) ? files.find(n->name) : files.find("");
+    if (it == files.end() || (it->first.empty() && modelInputs.size() != 1))
+      throw Error(fmt::format("no value for input %{} {}: pass --input {}=FILE.npy (or =random)",
+                              n->name, n->type.str(), n->name));
+    if (it->second.shape.empty()) { // `random`: uniform [0,1), seeded, for smoke runs
+      std::mt19937_64 rng(seed);
+      std::uniform_real_distribution<double> u(0, 1);
+      std::vector<size_t> shape(n->type.shape.begin(), n->type.shape.end());
+      interp::Tensor<double> t = xt::zeros<double>(shape);
+      for (double &v : t)
+        v = n->type.dtype == DType::I32 ? 0 : u(rng);
+      feeds[n->name] = t;
+    } else {
+      if (it->second.shape != n->type.shape)
+        throw Error(fmt::format("input %{}: the file holds {}, the model expects {}", n->name,
+                                shapeStr(it->second.shape), shapeStr(n->type.shape)));
+      feeds[n->name] = toTensor(it->second);
+    }
+  }
+
+  std::map<std::string, interp::Tensor<double>> results;
+  if (precision == "f64") {
+    results = interp::run<double>(f, feeds);
+  } else {
+    std::map<std::string, interp::Tensor<float>> ff;
+    for (auto &[k, v] : feeds)
+      ff[k] = xt::cast<float>(v);
+    for (auto &[k, v] : interp::run<float>(f, ff))
+      results[k] = xt::cast<double>(v);
+  }
+
+  std::map<std::string, std::string> outFiles;
+  for (const std::string &spec : outputs) {
+    auto kv = split(spec, '=');
+    if (kv.size() == 1 && f.outputs().size() != 1)
+      throw Error("the model has several outputs: name them, --output NAME=FILE");
+    std::string name = kv.size() == 2 ? kv[0] : f.outputs()[0]->name;
+    if (!results.count(name))
+      throw Error(fmt::format("the model has no output named '{}'", name));
+    outFiles[name] = kv.back();
+  }
+  for (const Node *o : f.outputs()) {
+    printSummary(o->name, results.at(o->name));
+    if (outFiles.count(o->name))
+      rt::writeNpy(outFiles[o->name], fromTensor(results.at(o->name), precision == "f64" ? DType::F64 : DType::F32));
+  }
+  return 0;
+}
+
+int cmdInit(const ModelArgs &m, const std::string &out, uint64_t seed) {
+  auto mod = loadModel(m.path, m.options());
+  const Function &f = mod->main();
+  saveParams(f, initParams(f, seed), out);
+  std::cout << fmt::format("wrote the initial parameters of @{} (seed {}) to {}\n", f.name(), seed, out);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"cnnc: a static compute-graph compiler for convolutional neural networks"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cnnc 0.1");
+
+  ModelArgs info, dump, run, init;
+  std::string rfTarget, emit = "final", format = "text", weights, backend = "interp", precision = "f32",
+                        initOut;
+  bool printAfterAll = false, printLocs = false;
+  std::vector<std::string> inputs, outputs;
+  uint64_t seed = 0;
+
+  auto *ci = app.add_subcommand("info", "per-layer table: shapes, parameters, multiply-adds, memory, receptive field");
+  info.add(ci);
+  ci->add_option("--rf-target", rfTarget, "layer whose output element defines the receptive fields (default: the last pooling layer)");
+
+  auto *cd = app.add_subcommand("dump", "print the IR after the pipeline or any stage of it");
+  dump.add(cd);
+  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (simplify, dce), or final")
+      ->default_val("final");
+  cd->add_flag("--print-after-all", printAfterAll, "print the IR after every pass that changed it");
+  cd->add_option("--format", format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
+  cd->add_flag("--print-locs", printLocs, "annotate nodes with their source locations");
+
+  auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
+  run.add(cr);
+  cr->add_option("--input,-i", inputs, "FILE.npy or NAME=FILE.npy (repeatable); 'random' for seeded uniform noise")
+      ->required();
+  cr->add_option("--output,-o", outputs, "FILE.npy or NAME=FILE.npy (repeatable)");
+  cr->add_option("--weights,-w", weights, "parameters (.npz); default: initialise by each param's scheme");
+  cr->add_option("--seed", seed, "seed for initial parameters and random inputs")->default_val(0);
+  cr->add_option("--backend", backend, "interp (the reference interpreter)")->default_val("interp");
+  cr->add_option("--precision", precision, "f32 or f64 evaluation")->check(CLI::IsMember({"f32", "f64"}))->default_val("f32");
+
+  auto *cn = app.add_subcommand("init", "write a model's seeded initial parameters to a .npz file");
+  init.add(cn);
+  cn->add_option("-o,--output", initOut, "weights file to write (.npz)")->required();
+  cn->add_option("--seed", seed, "seed")->default_val(0);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    if (*ci)
+      return cmdInfo(info, rfTarget);
+    if (*cd)
+      return cmdDump(dump, emit, printAfterAll, format, printLocs);
+    if (*cr)
+      return cmdRun(run, inputs, outputs, weights, seed, backend, precision);
+    if (*cn)
+      return cmdInit(init, initOut, seed);
+  } catch (const Error &e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  } catch (const rt::FormatError &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc &) {
+    std::cerr << "error: out of memory (try a smaller --batch or --input-shape)\n";
+    return 1;
+  }
+  return 0;
+}
