@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs dependencies, fetches the
+# data sets, builds, runs every test through ctest.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/install-deps.sh" --bench
+bash "$root/scripts/fetch-data.sh"
+bash "$root/scripts/build.sh"
+cd "$root/build"
+ctest --output-on-failure -j"$(nproc)"
