@@ -1,0 +1,218 @@
+// The reference interpreter: verifies the function, then evaluates its nodes in order (the
+// node list is a topological order), each by the plain kernel of its op (Kernels.h).
+//
+// Invariants: every value is a row-major xt::xarray<T> whose shape equals its node's type
+// (checked after every node: a mismatch is a bug in a kernel or in a shape rule, hence an
+// internal error). Integer tensors (labels) are held as T with integral values.
+#include "interp/Interpreter.h"
+#include "interp/Kernels.h"
+
+#include <fmt/format.h>
+#include <xtensor/xmath.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace cnnc::interp {
+
+namespace {
+
+template <size_t K> std::array<int64_t, K> ints(const Node &n, const char *name) {
+  std::vector<int64_t> v = n.getInts(name);
+  CNNC_ASSERT(v.size() == K,
+              fmt::format("{}: attribute '{}' needs {} entries", n.describe(), name, K));
+  std::array<int64_t, K> a{};
+  std::copy(v.begin(), v.end(), a.begin());
+  return a;
+}
+
+int64_t axisOf(const Node &n, size_t rank) {
+  int64_t axis = n.getInt("axis");
+  if (axis < 0)
+    axis += (int64_t)rank;
+  if (axis < 0 || axis >= (int64_t)rank)
+    throw Error(
+        fmt::format("{}: axis {} out of range for rank {}", n.describe(), n.getInt("axis"), rank));
+  return axis;
+}
+
+template <class T> bool sameShape(const Tensor<T> &t, const Shape &s) {
+  return t.dimension() == s.size() && std::equal(s.begin(), s.end(), t.shape().begin());
+}
+
+template <class T> Shape shapeOf(const Tensor<T> &t) {
+  return Shape(t.shape().begin(), t.shape().end());
+}
+
+template <class T> Tensor<T> source(const Node &n, const std::map<std::string, Tensor<T>> &feeds) {
+  if (n.op == OpKind::Constant) {
+    std::vector<double> v = n.getFloats("value");
+    Tensor<T> y =
+        Tensor<T>::from_shape(std::vector<size_t>(n.type.shape.begin(), n.type.shape.end()));
+    if (v.size() != 1 && (int64_t)v.size() != n.type.numel())
+      throw Error(fmt::format("{}: {} values for a constant of type {}", n.describe(), v.size(),
+                              n.type.str()));
+    for (size_t i = 0; i < y.size(); ++i)
+      y.data()[i] = T(v.size() == 1 ? v[0] : v[i]);
+    return y;
+  }
+  auto it = feeds.find(n.name);
+  if (it == feeds.end())
+    throw Error(
+        fmt::format("{}: no value fed for %{} (expected {})", n.describe(), n.name, n.type.str()));
+  if (!sameShape(it->second, n.type.shape))
+    throw Error(fmt::format("{}: the value fed for %{} has shape {}, but its type is {}",
+                            n.describe(), n.name, shapeStr(shapeOf(it->second)), n.type.str()));
+  return it->second;
+}
+
+template <class T>
+Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
+                   const std::map<std::string, Tensor<T>> &feeds, const RunOptions &opts) {
+  auto opt = [&](size_t i) { return in.size() > i ? in[i] : nullptr; };
+  switch (n.op) {
+  case OpKind::Input:
+  case OpKind::Param:
+  case OpKind::Constant:
+    return source(n, feeds);
+  case OpKind::Conv2d: {
+    ConvParams p{ints<2>(n, "stride"), ints<4>(n, "pads"), ints<2>(n, "dilation"),
+                 n.getInt("groups")};
+    return conv2d(*in[0], *in[1], opt(2), p);
+  }
+  case OpKind::MaxPool:
+  case OpKind::AvgPool: {
+    PoolParams p;
+    p.kernel = ints<2>(n, "kernel"), p.stride = ints<2>(n, "stride"), p.pads = ints<4>(n, "pads");
+    p.ceilMode = n.getInt("ceil_mode") != 0;
+    if (n.op == OpKind::MaxPool) {
+      p.dilation = ints<2>(n, "dilation");
+      return maxPool(*in[0], p);
+    }
+    p.countIncludePad = n.getInt("count_include_pad") != 0;
+    return avgPool(*in[0], p);
+  }
+  case OpKind::GlobalAvgPool:
+    return globalAvgPool(*in[0]);
+  case OpKind::Relu: // seed eq. 12
+    return Tensor<T>(xt::maximum(*in[0], T(0)));
+  case OpKind::Sigmoid:
+    return Tensor<T>(T(1) / (T(1) + xt::exp(-*in[0])));
+  case OpKind::Tanh:
+    return Tensor<T>(xt::tanh(*in[0]));
+  case OpKind::FullyConnected:
+    return fullyConnected(*in[0], *in[1], opt(2));
+  case OpKind::MatMul:
+    return matMul(*in[0], *in[1], n.getInt("trans_a") != 0, n.getInt("trans_b") != 0);
+  // Elementwise binary ops: xtensor broadcasts with numpy's rules.
+  case OpKind::Add:
+    return Tensor<T>(*in[0] + *in[1]);
+  case OpKind::Sub:
+    return Tensor<T>(*in[0] - *in[1]);
+  case OpKind::Mul:
+    return Tensor<T>(*in[0] * *in[1]);
+  case OpKind::Div:
+    return Tensor<T>(*in[0] / *in[1]);
+  case OpKind::Concat:
+    return concat(in, axisOf(n, in[0]->dimension()));
+  case OpKind::Flatten: {
+    const int64_t rank = in[0]->dimension();
+    int64_t axis = n.getInt("axis");
+    if (axis < 0)
+      axis += rank;
+    if (axis < 0 || axis > rank) // axis == rank is allowed: [numel, 1]
+      throw Error(fmt::format("{}: axis {} out of range for rank {}", n.describe(),
+                              n.getInt("axis"), rank));
+    int64_t outer = 1;
+    for (int64_t d = 0; d < axis; ++d)
+      outer *= in[0]->shape(d);
+    return reshapeTo(*in[0], {outer, (int64_t)in[0]->size() / std::max<int64_t>(outer, 1)});
+  }
+  case OpKind::Reshape:
+    return reshapeTo(*in[0], n.getInts("shape"));
+  case OpKind::Identity:
+    return *in[0];
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax:
+    return softmax(*in[0], axisOf(n, in[0]->dimension()), n.op == OpKind::LogSoftmax);
+  case OpKind::BatchNorm:
+    return batchNorm(*in[0], *in[1], *in[2], *in[3], *in[4], n.getFloat("epsilon"));
+  case OpKind::BnMean:
+    return bnMean(*in[0]);
+  case OpKind::BnVar:
+    return bnVar(*in[0], *in[1]);
+  case OpKind::Dropout: {
+    const double rate = n.getFloat("rate");
+    if (!(rate >= 0 && rate <= 1))
+      throw Error(fmt::format("{}: dropout rate {} is not in [0, 1]", n.describe(), rate));
+    // The step comes from the optional operand (an integer scalar held as T, hence exact
+    // only up to 2^24 in f32), else from the run.
+    uint64_t step = opts.step;
+    if (const Tensor<T> *s = opt(1)) {
+      const T v = s->data()[0];
+      if (!(v >= 0 && v == std::floor(v)))
+        throw Error(fmt::format("{}: step {} is not a non-negative integer", n.describe(), v));
+      step = (uint64_t)v;
+    }
+    return dropout(*in[0], rate, n.getInt("training") != 0, (uint64_t)n.getInt("seed"), step);
+  }
+  case OpKind::SoftmaxXent:
+    return softmaxXent(*in[0], *in[1], n.describe());
+  case OpKind::L2Loss:
+    return l2Loss(*in[0], *in[1]);
+  case OpKind::BatchMatMul:
+    return batchMatMul(*in[0], *in[1]);
+  case OpKind::SoftmaxXentNd:
+    return softmaxXentNd(*in[0], *in[1], opt(2), n.getStr("reduction"), n.getInts("ignore_index"),
+                         n.describe());
+  }
+  CNNC_INTERNAL(fmt::format("{}: no interpreter kernel", n.describe()));
+}
+
+} // namespace
+
+template <class T>
+std::vector<Tensor<T>> evaluate(const Function &f, const std::map<std::string, Tensor<T>> &feeds,
+                                const RunOptions &opts) {
+  verify(f);
+  std::unordered_map<const Node *, size_t> index;
+  std::vector<Tensor<T>> values;
+  values.reserve(f.nodes().size());
+  for (const auto &node : f.nodes()) {
+    std::vector<const Tensor<T> *> in;
+    for (const Node *o : node->operands)
+      in.push_back(&values.at(index.at(o)));
+    Tensor<T> y = evalNode(*node, in, feeds, opts);
+    if (!sameShape(y, node->type.shape))
+      CNNC_INTERNAL(fmt::format("{}: computed shape {} differs from its type {}", node->describe(),
+                                shapeStr(shapeOf(y)), node->type.str()));
+    index[node.get()] = values.size();
+    values.push_back(std::move(y));
+  }
+  return values;
+}
+
+template <class T>
+std::map<std::string, Tensor<T>>
+run(const Function &f, const std::map<std::string, Tensor<T>> &feeds, const RunOptions &opts) {
+  std::vector<Tensor<T>> values = evaluate(f, feeds, opts);
+  std::unordered_map<const Node *, size_t> index;
+  for (size_t i = 0; i < f.nodes().size(); ++i)
+    index[f.nodes()[i].get()] = i;
+  std::map<std::string, Tensor<T>> out;
+  for (const Node *o : f.outputs())
+    out[o->name] = values.at(index.at(o));
+  return out;
+}
+
+template std::vector<Tensor<float>>
+evaluate(const Function &, const std::map<std::string, Tensor<float>> &, const RunOptions &);
+template std::vector<Tensor<double>>
+evaluate(const Function &, const std::map<std::string, Tensor<double>> &, const RunOptions &);
+template std::map<std::string, Tensor<float>>
+run(const Function &, const std::map<std::string, Tensor<float>> &, const RunOptions &);
+template std::map<std::string, Tensor<double>>
+run(const Function &, const std::map<std::string, Tensor<double>> &, const RunOptions &);
+
+} // namespace cnnc::interp

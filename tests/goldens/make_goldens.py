@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""PyTorch goldens for cnnc's reference interpreter (tests/interp/GoldenTest.cpp).
+
+Run with Debian's Python, which has torch 1.13 and numpy:
+    /usr/bin/python3 tests/goldens/make_goldens.py
+
+For every case it writes tests/goldens/data/<case>/:
+    model.ir       a cnnc IR function (one op unless the name says otherwise), in the
+                   printer's exact syntax (the C++ test checks print(parse(text)) == text)
+    <ssa>.npy      one file per input/param node, named by its SSA name (f32; labels i32)
+    expected.npy   the function's single output, computed by PyTorch in float64 from the
+                   float32 inputs and rounded to float32
+
+PyTorch is the independent oracle: every expected value comes from torch.nn.functional,
+never from cnnc. Asymmetric paddings (which PyTorch's ops lack) are built with F.pad
+first: zeros for convolution and average pooling, -inf for max pooling.
+"""
+import os
+import shutil
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+rng = np.random.default_rng(20240601)
+
+
+def randn(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def uniform(lo, hi, *shape):
+    return rng.uniform(lo, hi, shape).astype(np.float32)
+
+
+def t64(a):
+    return torch.from_numpy(np.asarray(a)).double()
+
+
+def ir_type(a):
+    dtype = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32"}[a.dtype]
+    return "%s[%s]" % (dtype, ",".join(str(d) for d in a.shape))
+
+
+def ir_attr(v):
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(ir_attr(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)  # shortest round-trip form, as cnnc's printer (fmt "{}")
+    return str(v)
+
+
+def write_case(name, sources, body, result, expected):
+    """sources: [(ssa, 'input'|'param', array)]; body: IR lines after the sources (without
+    indentation); result: the returned SSA name; expected: a float64 torch tensor."""
+    d = os.path.join(ROOT, name)
+    os.makedirs(d)
+    lines = ["func @%s {" % name.replace("-", "_")]
+    for ssa, kind, a in sources:
+        lines.append("  %%%s = %s : %s" % (ssa, kind, ir_type(a)))
+        np.save(os.path.join(d, ssa + ".npy"), a)
+    lines += ["  " + l for l in body]
+    lines += ["  return %" + result, "}"]
+    with open(os.path.join(d, "model.ir"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    np.save(os.path.join(d, "expected.npy"), expected.detach().numpy().astype(np.float32))
+
+
+def one_op(name, op, operands, attrs, expected, kinds=None):
+    """A one-op case: %y = op(operands...) {attrs} : <expected's type>. `operands` is
+    [(ssa, array)]; the first is an input, the others params unless `kinds` says so. `attrs`
+    is [(name, value)] in the op table's order, only values that differ from the defaults."""
+    kinds = kinds or ["input"] + ["param"] * (len(operands) - 1)
+    sources = [(s, k, a) for (s, a), k in zip(operands, kinds)]
+    args = ", ".join("%" + s for s, _ in operands)
+    attr_text = ""
+    if attrs:
+        attr_text = " {" + ", ".join("%s=%s" % (k, ir_attr(v)) for k, v in attrs) + "}"
+    exp32 = expected.detach().numpy().astype(np.float32)
+    ty = ir_type(exp32)
+    write_case(name, sources, ["%%y = %s(%s)%s : %s" % (op, args, attr_text, ty)], "y", expected)
+
+
+# ---------------------------------------------------------------------------- conv2d --
+def conv(name, x, w, b=None, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    top, left, bottom, right = pads
+    xp = F.pad(t64(x), (left, right, top, bottom))  # F.pad: last dim first
+    y = F.conv2d(xp, t64(w), None if b is None else t64(b), stride=stride, dilation=dilation,
+                 groups=groups)
+    attrs = []
+    if tuple(stride) != (1, 1):
+        attrs.append(("stride", list(stride)))
+    if tuple(pads) != (0, 0, 0, 0):
+        attrs.append(("pads", list(pads)))
+    if tuple(dilation) != (1, 1):
+        attrs.append(("dilation", list(dilation)))
+    if groups != 1:
+        attrs.append(("groups", groups))
+    ops = [("x", x), ("w", w)] + ([] if b is None else [("b", b)])
+    one_op(name, "conv2d", ops, attrs, y)
+
+
+def conv_cases():
+    conv("conv2d_basic", randn(2, 3, 7, 7), randn(4, 3, 3, 3), randn(4))
+    conv("conv2d_stride2_pad1", randn(1, 3, 9, 9), randn(5, 3, 3, 3), randn(5), stride=(2, 2),
+         pads=(1, 1, 1, 1))
+    conv("conv2d_asym_pads", randn(1, 2, 6, 7), randn(3, 2, 3, 3), pads=(0, 1, 1, 2))
+    conv("conv2d_dilation2", randn(1, 2, 9, 9), randn(3, 2, 3, 3), randn(3), pads=(2, 2, 2, 2),
+         dilation=(2, 2))
+    conv("conv2d_groups2", randn(2, 4, 6, 6), randn(6, 2, 3, 3), randn(6), pads=(1, 1, 1, 1),
+         groups=2)
+    conv("conv2d_depthwise", randn(1, 3, 6, 6), randn(3, 1, 3, 3), pads=(1, 1, 1, 1), groups=3)
+    conv("conv2d_nonsquare", randn(1, 3, 8, 9), randn(4, 3, 2, 3), randn(4), stride=(2, 1),
+         pads=(1, 0, 1, 0), dilation=(1, 2))
+    conv("conv2d_1x1", randn(2, 5, 4, 4), randn(3, 5, 1, 1), randn(3))
+
+
+# ---------------------------------------------------------------------------- pooling --
+def maxpool(name, x, kernel, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), ceil=False):
+    top, left, bottom, right = pads
+    if top == bottom and left == right:
+        y = F.max_pool2d(t64(x), kernel, stride, (top, left), dilation, ceil_mode=ceil)
+    else:
+        assert not ceil
+        xp = F.pad(t64(x), (left, right, top, bottom), value=-np.inf)
+        y = F.max_pool2d(xp, kernel, stride, 0, dilation)
+    attrs = [("kernel", list(kernel))]
+    if tuple(stride) != (1, 1):
+        attrs.append(("stride", list(stride)))
+    if tuple(pads) != (0, 0, 0, 0):
+        attrs.append(("pads", list(pads)))
+    if tuple(dilation) != (1, 1):
+        attrs.append(("dilation", list(dilation)))
+    if ceil:
+        attrs.append(("ceil_mode", 1))
+    one_op(name, "maxpool", [("x", x)], attrs, y)
+
+
+def avgpool(name, x, kernel, stride=(1, 1), pads=(0, 0, 0, 0), ceil=False, include=False):
+    top, left, bottom, right = pads
+    if top == bottom and left == right:
+        y = F.avg_pool2d(t64(x), kernel, stride, (top, left), ceil_mode=ceil,
+                         count_include_pad=include)
+    else:  # zero padding counted in the divisor: only count_include_pad=1, no ceil
+        assert include and not ceil
+        y = F.avg_pool2d(F.pad(t64(x), (left, right, top, bottom)), kernel, stride)
+    attrs = [("kernel", list(kernel))]
+    if tuple(stride) != (1, 1):
+        attrs.append(("stride", list(stride)))
+    if tuple(pads) != (0, 0, 0, 0):
+        attrs.append(("pads", list(pads)))
+    if ceil:
+        attrs.append(("ceil_mode", 1))
+    if include:
+        attrs.append(("count_include_pad", 1))
+    one_op(name, "avgpool", [("x", x)], attrs, y)
+
+
+def pool_cases():
+    maxpool("maxpool_2x2_s2", randn(2, 3, 8, 8), (2, 2), (2, 2))
+    maxpool("maxpool_3x3_s2_overlap", randn(1, 2, 9, 9), (3, 3), (2, 2))
+    maxpool("maxpool_2x2_s1_overlap", randn(1, 2, 5, 6), (2, 2), (1, 1))
+    # All-negative input: a padded zero would win if padding took part.
+    maxpool("maxpool_pad_negative", uniform(-9, -1, 1, 2, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1))
+    maxpool("maxpool_asym_pads", uniform(-9, -1, 1, 2, 6, 5), (2, 2), (2, 2), (0, 1, 1, 0))
+    maxpool("maxpool_dilation2", randn(1, 2, 7, 7), (2, 2), (1, 1), dilation=(2, 2))
+    maxpool("maxpool_ceil", randn(1, 2, 8, 8), (3, 3), (2, 2), ceil=True)
+    # ceil_mode would add a window starting in the trailing padding: PyTorch drops it.
+    maxpool("maxpool_ceil_pad_drop", randn(1, 1, 5, 5), (2, 2), (2, 2), (1, 1, 1, 1), ceil=True)
+    avgpool("avgpool_2x2_s2", randn(2, 3, 6, 6), (2, 2), (2, 2))
+    avgpool("avgpool_pad_include", randn(1, 2, 5, 5), (3, 3), (1, 1), (1, 1, 1, 1), include=True)
+    avgpool("avgpool_pad_exclude", randn(1, 2, 5, 5), (3, 3), (2, 2), (1, 1, 1, 1), include=False)
+    avgpool("avgpool_ceil_include", randn(1, 2, 6, 6), (3, 3), (2, 2), (1, 1, 1, 1), ceil=True,
+            include=True)
+    avgpool("avgpool_ceil_exclude", randn(1, 2, 6, 6), (3, 3), (2, 2), (1, 1, 1, 1), ceil=True,
+            include=False)
+    avgpool("avgpool_ceil_nopad", randn(1, 2, 7, 7), (2, 2), (2, 2), ceil=True)
+    avgpool("avgpool_asym_pads_include", randn(1, 2, 5, 6), (3, 3), (1, 1), (1, 0, 0, 2),
+            include=True)
+    x = randn(2, 3, 5, 4)
+    one_op("global_avgpool", "global_avgpool", [("x", x)], [],
+           F.adaptive_avg_pool2d(t64(x), 1))
+
+
+# ---------------------------------------------------------------------------- the rest --
+def elementwise_cases():
+    x = uniform(-4, 4, 2, 3, 4, 5)
+    one_op("relu", "relu", [("x", x)], [], F.relu(t64(x)))
+    one_op("sigmoid", "sigmoid", [("x", x)], [], torch.sigmoid(t64(x)))
+    one_op("tanh", "tanh", [("x", x)], [], torch.tanh(t64(x)))
+    one_op("identity", "identity", [("x", x)], [], t64(x))
+    xd = randn(3, 8)
+    one_op("dropout_inference", "dropout", [("x", xd)], [("rate", 0.3)],
+           F.dropout(t64(xd), 0.3, training=False))
+
+    def binop(name, op, fn, a, b):
+        one_op(name, op, [("a", a), ("b", b)], [], fn(t64(a), t64(b)), kinds=["input", "input"])
+
+    binop("add_same", "add", torch.add, randn(2, 3, 4), randn(2, 3, 4))
+    binop("add_bcast_channel", "add", torch.add, randn(2, 3, 4, 5), randn(3, 1, 1))
+    binop("sub_bcast_row", "sub", torch.sub, randn(2, 3), randn(3))
+    binop("mul_bcast_both", "mul", torch.mul, randn(2, 1, 4), randn(3, 1))
+    sign = np.where(rng.random((1, 3, 1)) < 0.5, -1, 1).astype(np.float32)
+    binop("div_bcast", "div", torch.div, randn(2, 3, 4), uniform(0.5, 2, 1, 3, 1) * sign)
+    binop("div_scalar_rhs", "div", torch.div, randn(2, 3), uniform(1, 2))
+
+
+def dense_cases():
+    x, w, b = randn(3, 10), randn(4, 10), randn(4)
+    one_op("fc", "fc", [("x", x), ("w", w), ("b", b)], [], F.linear(t64(x), t64(w), t64(b)))
+    one_op("fc_nobias", "fc", [("x", x), ("w", w)], [], F.linear(t64(x), t64(w)))
+    for ta in (0, 1):
+        for tb in (0, 1):
+            a = randn(*((6, 4) if ta else (4, 6)))
+            b = randn(*((5, 6) if tb else (6, 5)))
+            ea, eb = t64(a), t64(b)
+            y = (ea.T if ta else ea) @ (eb.T if tb else eb)
+            attrs = ([("trans_a", 1)] if ta else []) + ([("trans_b", 1)] if tb else [])
+            one_op("matmul_ta%d_tb%d" % (ta, tb), "matmul", [("a", a), ("b", b)], attrs, y,
+                   kinds=["input", "param"])
+
+
+def shape_cases():
+    xs = [randn(1, 2, 3, 3), randn(1, 3, 3, 3), randn(1, 1, 3, 3)]
+    one_op("concat_axis1", "concat", [("a", xs[0]), ("b", xs[1]), ("c", xs[2])], [],
+           torch.cat([t64(x) for x in xs], 1), kinds=["input"] * 3)
+    ys = [randn(2, 3, 2), randn(2, 3, 4)]
+    one_op("concat_last", "concat", [("a", ys[0]), ("b", ys[1])], [("axis", -1)],
+           torch.cat([t64(y) for y in ys], -1), kinds=["input"] * 2)
+    zs = [randn(1, 4), randn(3, 4)]
+    one_op("concat_axis0", "concat", [("a", zs[0]), ("b", zs[1])], [("axis", 0)],
+           torch.cat([t64(z) for z in zs], 0), kinds=["input"] * 2)
+    x = randn(2, 3, 4, 5)
+    one_op("flatten_axis1", "flatten", [("x", x)], [], torch.flatten(t64(x), 1))
+    one_op("flatten_axis2", "flatten", [("x", x)], [("axis", 2)],
+           t64(x).reshape(6, 20))
+    one_op("reshape_zero_minus1", "reshape", [("x", x)], [("shape", [0, -1])],
+           t64(x).reshape(2, -1))
+    one_op("reshape_minus1_mid", "reshape", [("x", x)], [("shape", [4, -1, 3, 5])],
+           t64(x).reshape(4, -1, 3, 5))
+
+
+def softmax_cases():
+    x = randn(2, 5, 3, scale=3.0)
+    big = randn(3, 6, scale=60.0)  # exp would overflow without the max shift
+    for op, fn in (("softmax", F.softmax), ("log_softmax", F.log_softmax)):
+        one_op(op + "_axis1", op, [("x", x)], [], fn(t64(x), 1))
+        one_op(op + "_last", op, [("x", x)], [("axis", -1)], fn(t64(x), -1))
+        one_op(op + "_large", op, [("x", big)], [], fn(t64(big), 1))
+
+
+def norm_cases():
+    def bn(name, x, eps=None):
+        C = x.shape[1]
+        scale, bias, mean = randn(C), randn(C), randn(C)
+        var = uniform(0.2, 3.0, C)
+        y = F.batch_norm(t64(x), t64(mean), t64(var), t64(scale), t64(bias), training=False,
+                         eps=1e-5 if eps is None else eps)
+        ops = [("x", x), ("bn.scale", scale), ("bn.bias", bias), ("bn.mean", mean), ("bn.var", var)]
+        one_op(name, "batchnorm", ops, [] if eps is None else [("epsilon", eps)], y)
+
+    bn("batchnorm", randn(2, 3, 4, 4))
+    bn("batchnorm_eps", randn(2, 4, 3, 3), eps=0.001)
+    bn("batchnorm_2d", randn(5, 3))
+    x = randn(3, 4, 5, 5) + 2.0
+    var, mean = torch.var_mean(t64(x), dim=(0, 2, 3), unbiased=False)
+    one_op("bn_mean", "bn_mean", [("x", x)], [], mean)
+    m32 = mean.numpy().astype(np.float32)
+    var_at_m32 = torch.mean((t64(x) - t64(m32)[None, :, None, None]) ** 2, dim=(0, 2, 3))
+    assert torch.allclose(var_at_m32, var, rtol=1e-6)  # torch's batch variance
+    one_op("bn_var", "bn_var", [("x", x), ("m", m32)], [], var_at_m32, kinds=["input", "input"])
+
+
+def loss_cases():
+    logits = randn(5, 7, scale=2.0)
+    labels = np.array([0, 6, 3, 3, 1], dtype=np.int32)
+    one_op("softmax_xent", "softmax_xent", [("logits", logits), ("labels", labels)], [],
+           F.cross_entropy(t64(logits), torch.from_numpy(labels).long()),
+           kinds=["input", "input"])
+    pred, target = randn(4, 6), randn(4, 6)
+    one_op("l2_loss", "l2_loss", [("pred", pred), ("target", target)], [],
+           0.5 * F.mse_loss(t64(pred), t64(target), reduction="sum") / 4,
+           kinds=["input", "input"])
+    p4, t4 = randn(3, 2, 2, 2), randn(3, 2, 2, 2)
+    one_op("l2_loss_4d", "l2_loss", [("pred", p4), ("target", t4)], [],
+           0.5 * ((t64(t4) - t64(p4)) ** 2).sum() / 3, kinds=["input", "input"])
+
+
+def chain_cases():
+    """A small CNN end to end (several nodes): conv, relu, maxpool, flatten, fc, loss."""
+    x, w, b = randn(2, 1, 6, 6), randn(3, 1, 3, 3, scale=0.5), randn(3)
+    fw, fb = randn(4, 12, scale=0.3), randn(4)
+    labels = np.array([2, 0], dtype=np.int32)
+    h = F.max_pool2d(F.relu(F.conv2d(t64(x), t64(w), t64(b))), 2, 2)
+    logits = F.linear(torch.flatten(h, 1), t64(fw), t64(fb))
+    loss = F.cross_entropy(logits, torch.from_numpy(labels).long())
+    sources = [("data", "input", x), ("label", "input", labels), ("conv1.w", "param", w),
+               ("conv1.b", "param", b), ("fc1.w", "param", fw), ("fc1.b", "param", fb)]
+    body = ["%conv1 = conv2d(%data, %conv1.w, %conv1.b) : f32[2,3,4,4]",
+            "%relu1 = relu(%conv1) : f32[2,3,4,4]",
+            "%pool1 = maxpool(%relu1) {kernel=[2,2], stride=[2,2]} : f32[2,3,2,2]",
+            "%flat = flatten(%pool1) : f32[2,12]",
+            "%fc1 = fc(%flat, %fc1.w, %fc1.b) : f32[2,4]",
+            "%loss = softmax_xent(%fc1, %label) : f32[]"]
+    write_case("chain_small_cnn", sources, body, "loss", loss)
+
+
+def main():
+    torch.manual_seed(0)
+    if os.path.isdir(ROOT):
+        shutil.rmtree(ROOT)
+    os.makedirs(ROOT)
+    for make in (conv_cases, pool_cases, elementwise_cases, dense_cases, shape_cases,
+                 softmax_cases, norm_cases, loss_cases, chain_cases):
+        make()
+    cases = sorted(os.listdir(ROOT))
+    size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases
+               for f in os.listdir(os.path.join(ROOT, c)))
+    print("%d cases, %d bytes in %s" % (len(cases), size, ROOT))
+
+
+if __name__ == "__main__":
+    main()
