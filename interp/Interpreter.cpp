@@ -5,6 +5,7 @@
 // (checked after every node: a mismatch is a bug in a kernel or in a shape rule, hence an
 // internal error). Integer tensors (labels) are held as T with integral values.
 #include "interp/Interpreter.h"
+#include "interp/GradKernels.h"
 #include "interp/Kernels.h"
 
 #include <fmt/format.h>
@@ -166,6 +167,59 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
   case OpKind::SoftmaxXentNd:
     return softmaxXentNd(*in[0], *in[1], opt(2), n.getStr("reduction"), n.getInts("ignore_index"),
                          n.describe());
+  case OpKind::CountCorrect:
+    return countCorrect(*in[0], *in[1], n.describe());
+  case OpKind::Transpose:
+    return transpose(*in[0], n.getInts("perm"));
+  case OpKind::Expand:
+    return expand(*in[0], n.getInts("shape"));
+  case OpKind::ReduceSum:
+    return reduceSum(*in[0], n.getInts("axes"), n.getInt("keepdims") != 0);
+  case OpKind::Slice:
+    return slice(*in[0], axisOf(n, in[0]->dimension()), n.getInt("start"), n.getInt("end"));
+  case OpKind::Im2Row:
+  case OpKind::Row2Im: {
+    ConvParams p{ints<2>(n, "stride"), ints<4>(n, "pads"), ints<2>(n, "dilation"),
+                 n.getInt("groups")};
+    if (n.op == OpKind::Im2Row)
+      return im2rowGrouped(*in[0], ints<2>(n, "kernel"), p);
+    return row2imGrouped(*in[0], n.getInts("input_shape"), ints<2>(n, "kernel"), p);
+  }
+  case OpKind::ReluGrad:
+    return reluGrad(*in[0], *in[1]);
+  case OpKind::SigmoidGrad:
+    return sigmoidGrad(*in[0], *in[1]);
+  case OpKind::TanhGrad:
+    return tanhGrad(*in[0], *in[1]);
+  case OpKind::MaxPoolGrad:
+  case OpKind::AvgPoolGrad: {
+    PoolParams p;
+    p.kernel = ints<2>(n, "kernel"), p.stride = ints<2>(n, "stride"), p.pads = ints<4>(n, "pads");
+    p.ceilMode = n.getInt("ceil_mode") != 0;
+    if (n.op == OpKind::MaxPoolGrad) {
+      p.dilation = ints<2>(n, "dilation");
+      return maxPoolGrad(*in[0], *in[1], p);
+    }
+    p.countIncludePad = n.getInt("count_include_pad") != 0;
+    return avgPoolGrad(*in[0], n.getInts("input_shape"), p);
+  }
+  case OpKind::SoftmaxGrad:
+  case OpKind::LogSoftmaxGrad:
+    return softmaxGrad(*in[0], *in[1], axisOf(n, in[1]->dimension()),
+                       n.op == OpKind::LogSoftmaxGrad);
+  case OpKind::BatchNormGrad:
+    return batchNormGrad(*in[0], *in[1], *in[2], *in[3], *in[4], n.getFloat("epsilon"),
+                         n.getStr("wrt"));
+  case OpKind::BnMeanGrad:
+    return bnMeanGrad(*in[0], *in[1]);
+  case OpKind::BnVarGrad:
+    return bnVarGrad(*in[0], *in[1], *in[2], n.getStr("wrt"));
+  case OpKind::SoftmaxXentGrad:
+    return softmaxXentGrad(*in[0], *in[1], *in[2], n.describe());
+  case OpKind::L2LossGrad:
+    return l2LossGrad(*in[0], *in[1], *in[2]);
+  case OpKind::Update: // the param's value after the function: its second operand
+    return *in[1];
   }
   CNNC_INTERNAL(fmt::format("{}: no interpreter kernel", n.describe()));
 }

@@ -54,24 +54,34 @@ Tensor<T> fullyConnected(const Tensor<T> &x, const Tensor<T> &w, const Tensor<T>
   return y;
 }
 
+// 2-D, or a batch of 2-D products (3-D operands with the same leading size, as the conv2d
+// gradient's per-group matrices); trans_a/trans_b transpose the last two dims.
 template <class T>
 Tensor<T> matMul(const Tensor<T> &a, const Tensor<T> &b, bool transA, bool transB) {
-  CNNC_ASSERT(a.dimension() == 2 && b.dimension() == 2, "matmul operands must be 2-D");
-  const size_t M = transA ? a.shape(1) : a.shape(0), K = transA ? a.shape(0) : a.shape(1);
-  const size_t Kb = transB ? b.shape(1) : b.shape(0), N = transB ? b.shape(0) : b.shape(1);
+  const size_t r = a.dimension();
+  CNNC_ASSERT((r == 2 || r == 3) && b.dimension() == r,
+              "matmul operands must both be 2-D or both 3-D");
+  const size_t batch = r == 3 ? a.shape(0) : 1;
+  CNNC_ASSERT(r == 2 || b.shape(0) == batch, "matmul batch sizes differ");
+  const size_t ra = a.shape(r - 2), ca = a.shape(r - 1), rb = b.shape(r - 2), cb = b.shape(r - 1);
+  const size_t M = transA ? ca : ra, K = transA ? ra : ca;
+  const size_t Kb = transB ? cb : rb, N = transB ? rb : cb;
   CNNC_ASSERT(K == Kb, "matmul inner dimensions differ");
-  const T *ad = a.data(), *bd = b.data();
-  const size_t lda = a.shape(1), ldb = b.shape(1);
-  auto A = [&](size_t i, size_t k) { return transA ? ad[k * lda + i] : ad[i * lda + k]; };
-  auto B = [&](size_t k, size_t j) { return transB ? bd[j * ldb + k] : bd[k * ldb + j]; };
-  Tensor<T> y = Tensor<T>::from_shape({M, N});
-  for (size_t i = 0; i < M; ++i)
-    for (size_t j = 0; j < N; ++j) {
-      T acc = 0;
-      for (size_t k = 0; k < K; ++k)
-        acc += A(i, k) * B(k, j);
-      y.data()[i * N + j] = acc;
-    }
+  Tensor<T> y =
+      Tensor<T>::from_shape(r == 3 ? std::vector<size_t>{batch, M, N} : std::vector<size_t>{M, N});
+  for (size_t g = 0; g < batch; ++g) {
+    const T *ad = a.data() + g * ra * ca, *bd = b.data() + g * rb * cb;
+    auto A = [&](size_t i, size_t k) { return transA ? ad[k * ca + i] : ad[i * ca + k]; };
+    auto B = [&](size_t k, size_t j) { return transB ? bd[j * cb + k] : bd[k * cb + j]; };
+    T *yd = y.data() + g * M * N;
+    for (size_t i = 0; i < M; ++i)
+      for (size_t j = 0; j < N; ++j) {
+        T acc = 0;
+        for (size_t k = 0; k < K; ++k)
+          acc += A(i, k) * B(k, j);
+        yd[i * N + j] = acc;
+      }
+  }
   return y;
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace cnnc {
 
 // ---------------------------------------------------------------------------- Node --
@@ -71,6 +73,13 @@ Node *Function::add(OpKind op, std::string name, std::vector<Node *> operands,
 Node *Function::find(std::string_view name) const {
   auto it = byName_.find(name);
   return it == byName_.end() ? nullptr : it->second;
+}
+
+void Function::moveToFront(Node *n) {
+  CNNC_ASSERT(n->operands.empty(), "only sources can move to the front");
+  auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto &p) { return p.get() == n; });
+  CNNC_ASSERT(it != nodes_.end(), "node not in this function");
+  std::rotate(nodes_.begin(), it, it + 1);
 }
 
 std::vector<Node *> Function::nodeList() const {

@@ -117,6 +117,9 @@ public:
             std::map<std::string, Attr> attrs = {}, TensorType type = {}, Loc loc = {},
             bool uniquify = false);
   Node *find(std::string_view name) const; // nullptr if absent
+  /// Moves a node without operands (a source) to the start of the function, so that nodes
+  /// anywhere in it may use it.
+  void moveToFront(Node *n);
 
   const std::vector<std::unique_ptr<Node>> &nodes() const { return nodes_; }
   std::vector<Node *> nodeList() const;
@@ -169,6 +172,8 @@ template <class Pred> void Function::removeIf(Pred drop) {
 /// Textual IR. `printLocs` appends ` loc("file":line:col)` to located nodes.
 std::string print(const Module &m, bool printLocs = false);
 std::string print(const Function &f, bool printLocs = false);
+/// docs/ops.md: every op's doc, operands, attributes and example, from the table.
+std::string opsMarkdown();
 /// Graphviz DOT of a function (`cnnc dump --format=dot`).
 std::string printDot(const Function &f);
 /// Parses textual IR (the printer's output). Errors carry file:line:col and a caret.

@@ -184,16 +184,44 @@ static TensorType inferFullyConnected(const Node &n) {
 static TensorType inferMatMul(const Node &n) {
   requireFloat(n);
   requireSameDType(n);
-  requireRank(n, 0, 2, "a");
-  requireRank(n, 1, 2, "b");
+  int r = in(n, 0).rank();
+  if ((r != 2 && r != 3) || in(n, 1).rank() != r)
+    fail(n, fmt::format("operands must both be 2-D, or both 3-D (a batch of matrices), got {} and {}",
+                        in(n, 0).str(), in(n, 1).str()));
   Shape a = in(n, 0).shape, b = in(n, 1).shape;
+  if (r == 3 && a[0] != b[0])
+    fail(n, fmt::format("batch sizes differ: {} and {}", a[0], b[0]));
   if (n.getInt("trans_a"))
-    std::swap(a[0], a[1]);
+    std::swap(a[r - 2], a[r - 1]);
   if (n.getInt("trans_b"))
-    std::swap(b[0], b[1]);
-  if (a[1] != b[0])
+    std::swap(b[r - 2], b[r - 1]);
+  if (a[r - 1] != b[r - 2])
     fail(n, fmt::format("inner dimensions differ: {} x {} (after transposes)", shapeStr(a), shapeStr(b)));
-  return {in(n, 0).dtype, {a[0], b[1]}};
+  Shape out = a;
+  out[r - 1] = b[r - 1];
+  return {in(n, 0).dtype, out};
+}
+
+static TensorType inferBatchMatMul(const Node &n) {
+  requireFloat(n);
+  requireSameDType(n);
+  const Shape &a = in(n, 0).shape, &b = in(n, 1).shape;
+  if (a.size() < 2 || b.size() < 2)
+    fail(n, fmt::format("both operands must be at least 2-D, got {} and {}", shapeStr(a), shapeStr(b)));
+  if (a[a.size() - 1] != b[b.size() - 2])
+    fail(n, fmt::format("inner dimensions differ: {} x {}", shapeStr(a), shapeStr(b)));
+  size_t r = std::max(a.size(), b.size());
+  Shape out(r);
+  for (size_t i = 0; i + 2 < r; ++i) {
+    int64_t da = i + a.size() >= r ? a[i + a.size() - r] : 1;
+    int64_t db = i + b.size() >= r ? b[i + b.size() - r] : 1;
+    if (da != db && da != 1 && db != 1)
+      fail(n, fmt::format("batch dimensions of {} and {} do not broadcast", shapeStr(a), shapeStr(b)));
+    out[i] = da == 1 ? db : da;
+  }
+  out[r - 2] = a[a.size() - 2];
+  out[r - 1] = b[b.size() - 1];
+  return {in(n, 0).dtype, out};
 }
 
 static TensorType inferAdd(const Node &n) { return broadcast(n); }
@@ -299,7 +327,10 @@ static TensorType inferBnVar(const Node &n) {
 }
 
 static TensorType inferDropout(const Node &n) {
-  requireFloat(n);
+  if (!isFloat(in(n, 0).dtype))
+    fail(n, fmt::format("the input must be a floating-point tensor, got {}", in(n, 0).str()));
+  if (n.operands.size() == 2 && (in(n, 1).dtype != DType::I64 || in(n, 1).rank() != 0))
+    fail(n, fmt::format("the step must be an i64[] scalar, got {}", in(n, 1).str()));
   double r = n.getFloat("rate");
   if (!(r >= 0 && r < 1))
     fail(n, fmt::format("'rate' must be in [0, 1), got {}", r));
@@ -310,10 +341,31 @@ static TensorType inferSoftmaxXent(const Node &n) {
   const TensorType &x = in(n, 0), &l = in(n, 1);
   if (!isFloat(x.dtype) || x.rank() != 2)
     fail(n, fmt::format("the logits must be a 2-D float tensor [N,classes], got {}", x.str()));
-  if (l.dtype != DType::I32 || l.shape != Shape{x.shape[0]})
-    fail(n, fmt::format("the labels must be i32[{}] (one class index per example), got {}",
+  if ((l.dtype != DType::I32 && l.dtype != DType::I64) || l.shape != Shape{x.shape[0]})
+    fail(n, fmt::format("the labels must be i32[{}] or i64 (one class index per example), got {}",
                         x.shape[0], l.str()));
   return {x.dtype, {}};
+}
+
+static TensorType inferSoftmaxXentNd(const Node &n) {
+  const TensorType &x = in(n, 0), &l = in(n, 1);
+  if (!isFloat(x.dtype) || x.rank() < 2)
+    fail(n, fmt::format("the logits must be a float tensor [N,C,d...], got {}", x.str()));
+  Shape ls = x.shape;
+  ls.erase(ls.begin() + 1);
+  if ((l.dtype != DType::I32 && l.dtype != DType::I64) || l.shape != ls)
+    fail(n, fmt::format("the labels must be i32 or i64 {} (the logits' shape without C), got {}",
+                        shapeStr(ls), l.str()));
+  if (n.operands.size() == 3 &&
+      (in(n, 2).dtype != x.dtype || in(n, 2).shape != Shape{x.shape[1]}))
+    fail(n, fmt::format("the weights must be {}[{}] (one per class), got {}", dtypeName(x.dtype),
+                        x.shape[1], in(n, 2).str()));
+  std::string r = n.getStr("reduction");
+  if (r != "mean" && r != "sum" && r != "none")
+    fail(n, fmt::format("'reduction' must be \"mean\", \"sum\" or \"none\", got \"{}\"", r));
+  if (n.getInts("ignore_index").size() > 1)
+    fail(n, "'ignore_index' holds at most one label");
+  return {x.dtype, r == "none" ? ls : Shape{}};
 }
 
 static TensorType inferL2Loss(const Node &n) {
@@ -324,6 +376,220 @@ static TensorType inferL2Loss(const Node &n) {
   if (in(n, 0).rank() < 1)
     fail(n, "the prediction needs a batch dimension");
   return {in(n, 0).dtype, {}};
+}
+
+static TensorType inferCountCorrect(const Node &n) {
+  inferSoftmaxXent(n);
+  return {DType::I32, {}};
+}
+
+static TensorType inferTranspose(const Node &n) {
+  const TensorType &x = in(n, 0);
+  auto perm = n.getInts("perm");
+  std::vector<bool> seen(x.rank(), false);
+  if ((int)perm.size() != x.rank())
+    fail(n, fmt::format("'perm' {} must list each of the {} dims once", attrStr(perm), x.rank()));
+  Shape out;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= x.rank() || seen[p])
+      fail(n, fmt::format("'perm' {} must list each of the {} dims once", attrStr(perm), x.rank()));
+    seen[p] = true;
+    out.push_back(x.shape[p]);
+  }
+  return {x.dtype, out};
+}
+
+static TensorType inferExpand(const Node &n) {
+  const Shape &x = in(n, 0).shape;
+  Shape s = n.getInts("shape");
+  bool ok = s.size() >= x.size();
+  for (size_t i = 0; ok && i < x.size(); ++i) {
+    int64_t d = x[x.size() - 1 - i], t = s[s.size() - 1 - i];
+    ok = d == t || d == 1;
+  }
+  for (int64_t d : s)
+    ok = ok && d > 0;
+  if (!ok)
+    fail(n, fmt::format("cannot broadcast {} to {}", shapeStr(x), attrStr(s)));
+  return {in(n, 0).dtype, s};
+}
+
+static TensorType inferReduceSum(const Node &n) {
+  const TensorType &x = in(n, 0);
+  std::vector<bool> reduce(x.rank(), false);
+  for (int64_t a : n.getInts("axes")) {
+    int64_t ax = normAxis(n, a, x.rank());
+    if (reduce[ax])
+      fail(n, fmt::format("axis {} is listed twice", a));
+    reduce[ax] = true;
+  }
+  bool keep = n.getInt("keepdims") != 0;
+  Shape out;
+  for (int i = 0; i < x.rank(); ++i)
+    if (!reduce[i])
+      out.push_back(x.shape[i]);
+    else if (keep)
+      out.push_back(1);
+  return {x.dtype, out};
+}
+
+static TensorType inferSlice(const Node &n) {
+  TensorType t = in(n, 0);
+  int64_t axis = normAxis(n, n.getInt("axis"), t.rank());
+  int64_t s = n.getInt("start"), e = n.getInt("end");
+  if (s < 0 || e > t.shape[axis] || s >= e)
+    fail(n, fmt::format("slice [{}, {}) is empty or outside 0..{} of axis {}", s, e, t.shape[axis], axis));
+  t.shape[axis] = e - s;
+  return t;
+}
+
+// Shared by im2row/row2im: the per-group matrix shape for an input x [N,C,H,W].
+static Shape im2rowShape(const Node &n, const Shape &x) {
+  auto k = pairAttr(n, "kernel", 1), s = pairAttr(n, "stride", 1), d = pairAttr(n, "dilation", 1);
+  auto p = padsAttr(n);
+  int64_t g = n.getInt("groups");
+  if (g < 1 || x[1] % g)
+    fail(n, fmt::format("groups={} must be >= 1 and divide the {} channels", g, x[1]));
+  int64_t ho = windowOut(n, "rows", x[2], p[0], p[2], k[0], s[0], d[0], false);
+  int64_t wo = windowOut(n, "columns", x[3], p[1], p[3], k[1], s[1], d[1], false);
+  return {g, x[0] * ho * wo, x[1] / g * k[0] * k[1]};
+}
+
+static TensorType inferIm2Row(const Node &n) {
+  requireFloat(n);
+  requireRank(n, 0, 4, "the input");
+  return {in(n, 0).dtype, im2rowShape(n, in(n, 0).shape)};
+}
+
+static Shape inputShapeAttr(const Node &n, int rank) {
+  Shape s = n.getInts("input_shape");
+  if ((int)s.size() != rank)
+    fail(n, fmt::format("'input_shape' must have {} entries, got {}", rank, attrStr(s)));
+  for (int64_t d : s)
+    if (d <= 0)
+      fail(n, fmt::format("'input_shape' sizes must be positive, got {}", attrStr(s)));
+  return s;
+}
+
+static TensorType inferRow2Im(const Node &n) {
+  requireFloat(n);
+  Shape x = inputShapeAttr(n, 4);
+  Shape rows = im2rowShape(n, x);
+  if (in(n, 0).shape != rows)
+    fail(n, fmt::format("rows must be {} for input_shape {}, got {}", shapeStr(rows), shapeStr(x),
+                        shapeStr(in(n, 0).shape)));
+  return {in(n, 0).dtype, x};
+}
+
+static TensorType sameAsOperand(const Node &n, size_t i, const char *what) {
+  requireFloat(n);
+  requireSameDType(n);
+  if (in(n, 0).shape != in(n, i).shape)
+    fail(n, fmt::format("dy {} and {} {} differ in shape", in(n, 0).str(), what, in(n, i).str()));
+  return in(n, i);
+}
+static TensorType inferReluGrad(const Node &n) { return sameAsOperand(n, 1, "x"); }
+static TensorType inferSigmoidGrad(const Node &n) { return sameAsOperand(n, 1, "y"); }
+static TensorType inferTanhGrad(const Node &n) { return sameAsOperand(n, 1, "y"); }
+static TensorType inferSoftmaxGrad(const Node &n) {
+  normAxis(n, n.getInt("axis"), in(n, 0).rank());
+  return sameAsOperand(n, 1, "y");
+}
+static TensorType inferLogSoftmaxGrad(const Node &n) { return inferSoftmaxGrad(n); }
+
+static TensorType inferMaxPoolGrad(const Node &n) {
+  requireFloat(n);
+  requireSameDType(n);
+  requireRank(n, 1, 4, "x");
+  const Shape &x = in(n, 1).shape;
+  auto k = pairAttr(n, "kernel", 1), s = pairAttr(n, "stride", 1), d = pairAttr(n, "dilation", 1);
+  auto p = padsAttr(n);
+  bool ceil = n.getInt("ceil_mode") != 0;
+  Shape y{x[0], x[1], windowOut(n, "rows", x[2], p[0], p[2], k[0], s[0], d[0], ceil),
+          windowOut(n, "columns", x[3], p[1], p[3], k[1], s[1], d[1], ceil)};
+  if (in(n, 0).shape != y)
+    fail(n, fmt::format("dy must be {} (the pooled shape of x), got {}", shapeStr(y), shapeStr(in(n, 0).shape)));
+  return in(n, 1);
+}
+
+static TensorType inferAvgPoolGrad(const Node &n) {
+  requireFloat(n);
+  Shape x = inputShapeAttr(n, 4);
+  auto k = pairAttr(n, "kernel", 1), s = pairAttr(n, "stride", 1);
+  auto p = padsAttr(n);
+  bool ceil = n.getInt("ceil_mode") != 0;
+  Shape y{x[0], x[1], windowOut(n, "rows", x[2], p[0], p[2], k[0], s[0], 1, ceil),
+          windowOut(n, "columns", x[3], p[1], p[3], k[1], s[1], 1, ceil)};
+  if (in(n, 0).shape != y)
+    fail(n, fmt::format("dy must be {} (the pooled shape of input_shape), got {}", shapeStr(y),
+                        shapeStr(in(n, 0).shape)));
+  return {in(n, 0).dtype, x};
+}
+
+static TensorType inferBatchNormGrad(const Node &n) {
+  requireFloat(n);
+  requireSameDType(n);
+  if (in(n, 0).shape != in(n, 1).shape || in(n, 1).rank() < 2)
+    fail(n, fmt::format("dy {} and x {} must have the same shape [N,C,...]", in(n, 0).str(), in(n, 1).str()));
+  requirePerChannel(n, 2);
+  if (n.getFloat("epsilon") <= 0)
+    fail(n, "'epsilon' must be positive");
+  std::string wrt = n.getStr("wrt");
+  if (wrt == "x")
+    return in(n, 1);
+  if (wrt == "scale" || wrt == "mean" || wrt == "var")
+    return in(n, 2);
+  fail(n, fmt::format("'wrt' must be \"x\", \"scale\", \"mean\" or \"var\", got \"{}\"", wrt));
+}
+
+static TensorType inferBnMeanGrad(const Node &n) {
+  requireFloat(n);
+  if (in(n, 1).rank() < 2 || in(n, 0).shape != Shape{in(n, 1).shape[1]})
+    fail(n, fmt::format("dmean must be one value per channel of x {}, got {}", in(n, 1).str(), in(n, 0).str()));
+  return in(n, 1);
+}
+
+static TensorType inferBnVarGrad(const Node &n) {
+  requireFloat(n);
+  if (in(n, 1).rank() < 2)
+    fail(n, fmt::format("x must be [N,C,...], got {}", in(n, 1).str()));
+  Shape c{in(n, 1).shape[1]};
+  if (in(n, 0).shape != c || in(n, 2).shape != c)
+    fail(n, fmt::format("dvar and mean must be [{}]", c[0]));
+  std::string wrt = n.getStr("wrt");
+  if (wrt == "x")
+    return in(n, 1);
+  if (wrt == "mean")
+    return in(n, 2);
+  fail(n, fmt::format("'wrt' must be \"x\" or \"mean\", got \"{}\"", wrt));
+}
+
+static void requireScalarSeed(const Node &n) {
+  if (in(n, 0).rank() != 0 || !isFloat(in(n, 0).dtype))
+    fail(n, fmt::format("dz must be a float scalar, got {}", in(n, 0).str()));
+}
+static TensorType inferSoftmaxXentGrad(const Node &n) {
+  requireScalarSeed(n);
+  Node probe = n; // the forward rule checks logits and labels
+  probe.operands.erase(probe.operands.begin());
+  probe.op = OpKind::SoftmaxXent;
+  inferSoftmaxXent(probe);
+  return in(n, 1);
+}
+static TensorType inferL2LossGrad(const Node &n) {
+  requireScalarSeed(n);
+  if (in(n, 1).shape != in(n, 2).shape || in(n, 1).dtype != in(n, 2).dtype)
+    fail(n, fmt::format("prediction {} and target {} differ", in(n, 1).str(), in(n, 2).str()));
+  return in(n, 1);
+}
+
+static TensorType inferUpdate(const Node &n) {
+  if (n.operands[0]->op != OpKind::Param)
+    fail(n, fmt::format("the first operand must be a param, got %{} ({})", n.operands[0]->name,
+                        n.operands[0]->info().mnemonic));
+  if (in(n, 0) != in(n, 1))
+    fail(n, fmt::format("the new value {} must have the param's type {}", in(n, 1).str(), in(n, 0).str()));
+  return in(n, 0);
 }
 
 namespace detail {

@@ -3,7 +3,8 @@
 //  2. Operand counts and attribute names/kinds match the op table; sources have no operands.
 //  3. Every dimension is positive; param init schemes are known.
 //  4. Every non-source node's type equals what its shape rule derives.
-//  5. The function returns at least one value.
+//  5. The function returns at least one value; every `update` is returned, and no param is
+//     updated twice (an update is the param's value after the function, written in place).
 #include "ir/IR.h"
 #include "ir/ParamInit.h"
 
@@ -71,6 +72,15 @@ void verify(const Function &f) {
   for (const Node *o : f.outputs())
     if (!defined.count(o))
       throw Error(fmt::format("function @{} returns %{}, which it does not define", f.name(), o->name));
+  std::set<const Node *> outs(f.outputs().begin(), f.outputs().end()), updated;
+  for (const auto &n : f.nodes()) {
+    if (n->op != OpKind::Update)
+      continue;
+    if (!outs.count(n.get()))
+      throw Error(n->loc, fmt::format("%{} (update): an update must be returned by the function", n->name));
+    if (!updated.insert(n->operands[0]).second)
+      throw Error(n->loc, fmt::format("%{} (update): param %{} is updated twice", n->name, n->operands[0]->name));
+  }
 }
 
 void verify(const Module &m) {

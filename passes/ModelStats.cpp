@@ -2,8 +2,9 @@
 // receptive field of every node. Read-only; assumes a verified function (types inferred).
 //
 // MACs count the multiply-adds of the dense ops only: conv2d N*M*Ho*Wo*(C/groups)*kh*kw,
-// fc N*M*K, matmul m*n*k. Bias additions, pooling comparisons/additions and elementwise ops
-// count 0: they are lower-order terms and frameworks' "MACs" figures leave them out too.
+// fc N*M*K, matmul and batch_matmul (batch*)m*n*k. Bias additions, pooling comparisons and
+// additions, and elementwise ops count 0: they are lower-order terms, and the usual "MACs"
+// figures of frameworks leave them out too.
 //
 // Receptive field (seed section 8.2 and Table 2): start from one element of the target
 // node's output -- its spatial centre, element ((H-1)/2, (W-1)/2) -- and walk the DAG
@@ -12,13 +13,15 @@
 // dilation d and leading pad p maps output rows [a,b] to input rows
 //   [a*s - p, b*s - p + (k-1)*d]
 // (coordinates of the unpadded input, so padded pixels are negative or >= H and count in
-// the extent, as the seed's 212 for VGG-16 does). Elementwise ops pass the box through
-// (a broadcast dimension of size 1 maps to [0,0]); a value used by several nodes gets the
-// hull of their boxes; concatenation along H or W shifts the box into each operand's
-// coordinates; ops that mix all positions (global pooling, fc, flatten, reshape, losses)
-// need their whole input. A node's receptive field is the extent of the box of its first
-// 4-D operand. The box is not clipped to the tensor: it is the field of the architecture,
-// which near a border reaches beyond even the padded input.
+// the extent, as the seed's 212 for VGG-16 does). Elementwise ops and expand pass the box
+// through (a broadcast dimension of size 1 maps to [0,0]); a slice along H or W shifts it by
+// its start; a value used by several nodes gets the hull of their boxes; concatenation along
+// H or W shifts the box into each operand's coordinates; ops that mix all positions (global
+// pooling, fc, flatten, reshape, losses, gradient ops) need their whole input.
+// A node's receptive field is the extent of the box of its first 4-D operand: the box of
+// that value over every path to the target (what perturbing that value would reveal; in a
+// chain, the box through this node alone). The box is not clipped to the tensor: it is the
+// field of the architecture, which near a border reaches beyond even the padded input.
 #include "passes/ModelStats.h"
 
 #include <algorithm>
@@ -35,8 +38,12 @@ struct Box {
   }
 };
 
-bool spatial(const Node *n) { return n->type.rank() == 4; }
-Box whole(const Node *n) { return {0, n->type.shape[2] - 1, 0, n->type.shape[3] - 1}; }
+bool spatial(const Node *n) {
+  return n->type.rank() == 4;
+}
+Box whole(const Node *n) {
+  return {0, n->type.shape[2] - 1, 0, n->type.shape[3] - 1};
+}
 
 bool isPool(OpKind k) {
   return k == OpKind::MaxPool || k == OpKind::AvgPool || k == OpKind::GlobalAvgPool;
@@ -50,11 +57,14 @@ int64_t macsOf(const Node &n) {
   }
   case OpKind::FullyConnected: // out [N,M], x [N,K]
     return n.type.numel() * n.operands[0]->type.shape[1];
-  case OpKind::MatMul: { // out [m,n]; k is a's inner dimension
+  case OpKind::MatMul: { // out [(b,) m, n]; k is a's inner dimension
     const Shape &a = n.operands[0]->type.shape;
-    return n.type.numel() * (n.getInt("trans_a") ? a[0] : a[1]);
+    return n.type.numel() * (n.getInt("trans_a") ? a[a.size() - 2] : a.back());
   }
-  default: return 0;
+  case OpKind::BatchMatMul: // out [..., m, n], a [..., m, k]
+    return n.type.numel() * n.operands[0]->type.shape.back();
+  default:
+    return 0;
   }
 }
 
@@ -108,7 +118,23 @@ public:
         return requireAxisWhole(n, out, axis);
       return passThrough(n, n.operands[0], out);
     }
-    case OpKind::Concat: return concat(n, out);
+    case OpKind::Concat:
+      return concat(n, out);
+    case OpKind::Expand:
+      return passThrough(n, n.operands[0], out);
+    case OpKind::Slice: { // along H or W, output index i is input index i + start
+      int64_t axis = n.getInt("axis"), start = n.getInt("start");
+      if (axis < 0)
+        axis += n.type.rank();
+      if (!spatial(&n))
+        return requireWhole(n.operands[0]);
+      Box b = out;
+      if (axis == 2)
+        b.r0 += start, b.r1 += start;
+      if (axis == 3)
+        b.c0 += start, b.c1 += start;
+      return require(n.operands[0], b);
+    }
     default:
       if (n.info().elementwise) {
         for (const Node *o : n.operands)
@@ -228,8 +254,9 @@ ModelStats computeModelStats(const Function &f, const std::string &rfTarget) {
     ns.activationBytes = n->type.bytes();
     if (walk.need.count(n)) {
       auto first = std::find_if(n->operands.begin(), n->operands.end(), spatial);
-      if (first != n->operands.end()) {
-        const Box &b = walk.need.at(*first);
+      auto it = first == n->operands.end() ? walk.need.end() : walk.need.find(*first);
+      if (it != walk.need.end()) { // absent: a concat whose other operands hold the box
+        const Box &b = it->second;
         ns.receptiveField = std::pair{b.r1 - b.r0 + 1, b.c1 - b.c0 + 1};
       }
     }

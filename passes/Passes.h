@@ -20,6 +20,7 @@ struct PassInfo {
   std::string name; // as --print-after / --stop-after name it
   std::string why;  // one line: why it runs at this point
   std::function<bool(Function &)> run;
+  bool trainingOnly = false; // runs only when building a training step
 };
 
 /// The default pipeline for inference, in order.
@@ -32,6 +33,9 @@ struct PipelineOptions {
   /// Stop after this pass ("" = run all). Unknown names are an error.
   std::string stopAfter;
   bool verifyEach = true; // run the verifier after each pass (cheap; catches pass bugs early)
+  /// The module holds a training-mode forward function: the `grad` pass turns it into
+  /// @train_step (autodiff + SGD, passes/Autodiff.h) before the other passes run.
+  bool training = false;
 };
 
 /// Runs the pipeline on every function of m.

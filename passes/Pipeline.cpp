@@ -1,5 +1,6 @@
 // The default pipeline, in order, each entry saying why it is where it is. Later issues add
 // conv+bias+ReLU fusion, BN folding, layout and memory planning here.
+#include "passes/Autodiff.h"
 #include "passes/Passes.h"
 
 #include <fmt/format.h>
@@ -8,6 +9,12 @@ namespace cnnc {
 
 const std::vector<PassInfo> &defaultPipeline() {
   static const std::vector<PassInfo> passes = {
+      {"grad", "training: append the backward pass and the SGD update while the graph is whole",
+       [](Function &f) {
+         buildTrainStep(f);
+         return true;
+       },
+       true},
       {"simplify", "fold no-ops (identity, inference dropout) so later passes see real work",
        simplify},
       {"dce", "drop what no output needs, including nodes simplify bypassed", eliminateDeadCode},
@@ -33,6 +40,11 @@ void runPipeline(Module &m, const PipelineOptions &opts) {
   if (opts.stopAfter == "input")
     return;
   for (const PassInfo &p : passes) {
+    if (p.trainingOnly && !opts.training) {
+      if (p.name == opts.stopAfter)
+        throw Error(fmt::format("--emit={} needs a training build (--train)", p.name));
+      continue;
+    }
     bool changed = false;
     for (const auto &f : m.functions())
       changed |= p.run(*f);

@@ -1,9 +1,11 @@
 #include "tools/Model.h"
 
+#include "frontend/OnnxImport.h"
 #include "ir/ParamInit.h"
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,6 +17,8 @@ static bool endsWith(const std::string &s, const std::string &suffix) {
 }
 
 std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &opts) {
+  if (endsWith(path, ".onnx"))
+    return loadModelFile(path, opts).module;
   if (endsWith(path, ".cnn"))
     return parseCnnFile(path, opts.cnn);
   if (endsWith(path, ".ir")) {
@@ -25,7 +29,101 @@ std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &op
     ss << in.rdbuf();
     return parseModule(ss.str(), path);
   }
-  throw Error(fmt::format("'{}': unknown model format (expected a .cnn or .ir file)", path));
+  throw Error(fmt::format("'{}': unknown model format (expected a .cnn, .ir or .onnx file)", path));
+}
+
+LoadedModel loadModelFile(const std::string &path, const LoadOptions &opts) {
+  LoadedModel lm;
+  if (!endsWith(path, ".onnx")) {
+    lm.module = loadModel(path, opts);
+    return lm;
+  }
+  OnnxOptions o;
+  o.batch = opts.cnn.batch;
+  o.inputHW = opts.cnn.inputHW;
+  o.training = opts.cnn.training;
+  o.loss = opts.loss;
+  o.constInputs = opts.onnxConstInputs;
+  OnnxModel m = importOnnx(path, o);
+  lm.module = std::move(m.module);
+  for (const auto &[name, t] : m.weights) {
+    std::vector<size_t> shape(t.shape.begin(), t.shape.end());
+    interp::Tensor<double> v = xt::zeros<double>(shape);
+    std::copy(t.values.begin(), t.values.end(), v.begin());
+    lm.weights[name] = std::move(v);
+  }
+  lm.irName = std::move(m.irName);
+  lm.onnxName = std::move(m.onnxName);
+  return lm;
+}
+
+std::string LoadedModel::resolve(const std::string &name) const {
+  if (auto it = irName.find(name); it != irName.end())
+    return it->second;
+  return module->main().find(name) ? name : "";
+}
+
+std::string LoadedModel::display(const std::string &ir) const {
+  auto it = onnxName.find(ir);
+  return it != onnxName.end() ? it->second : ir;
+}
+
+static rt::ElemType elemTypeOf(DType t) {
+  switch (t) {
+  case DType::F32: return rt::ElemType::F32;
+  case DType::F64: return rt::ElemType::F64;
+  case DType::I32: return rt::ElemType::I32;
+  case DType::I64: return rt::ElemType::I64;
+  }
+  return rt::ElemType::F64;
+}
+
+rt::Array readTensorFile(const std::string &path) {
+  if (!endsWith(path, ".pb"))
+    try {
+      return rt::readNpy(path);
+    } catch (const rt::FormatError &e) {
+      throw Error(e.what());
+    }
+  OnnxTensor t = readOnnxTensorFile(path);
+  rt::Array a = rt::Array::fromDoubles(t.values, t.shape);
+  if (t.dtype == DType::F64)
+    return a;
+  // Narrow to the file's own element type so that the model sees what the file holds.
+  rt::Array out;
+  out.type = elemTypeOf(t.dtype);
+  out.shape = t.shape;
+  const int es = dtypeSize(t.dtype);
+  out.data.resize(t.values.size() * es);
+  for (size_t i = 0; i < t.values.size(); ++i) {
+    unsigned char *p = out.data.data() + i * es;
+    if (t.dtype == DType::F32) {
+      float v = (float)t.values[i];
+      std::memcpy(p, &v, 4);
+    } else if (t.dtype == DType::I32) {
+      int32_t v = (int32_t)t.values[i];
+      std::memcpy(p, &v, 4);
+    } else {
+      int64_t v = (int64_t)t.values[i];
+      std::memcpy(p, &v, 8);
+    }
+  }
+  return out;
+}
+
+void writeTensorFile(const std::string &path, const rt::Array &a) {
+  if (!endsWith(path, ".pb")) {
+    rt::writeNpy(path, a);
+    return;
+  }
+  OnnxTensor t;
+  t.dtype = a.type == rt::ElemType::F64   ? DType::F64
+            : a.type == rt::ElemType::I32 ? DType::I32
+            : a.type == rt::ElemType::I64 ? DType::I64
+                                          : DType::F32;
+  t.shape = a.shape;
+  t.values = a.toDoubles();
+  writeOnnxTensorFile(path, t);
 }
 
 interp::Tensor<double> toTensor(const rt::Array &a) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "frontend/CnnFrontend.h"
+#include "frontend/OnnxTensor.h"
 #include "interp/Interpreter.h"
 #include "ir/IR.h"
 #include "runtime/Npz.h"
@@ -15,13 +16,35 @@ namespace cnnc::tools {
 
 struct LoadOptions {
   CnnOptions cnn; // batch, input size, width multiplier, training mode
+  /// ONNX models in training mode: the loss added on the output ("softmax_xent" or "l2").
+  std::string loss = "softmax_xent";
+  /// ONNX graph inputs bound at compile time (e.g. a Reshape's shape), by ONNX name.
+  std::map<std::string, OnnxTensor> onnxConstInputs;
 };
 
-/// Reads a model by its extension: `.cnn` (network description) or `.ir` (textual IR, e.g.
-/// the output of `cnnc dump`). Throws cnnc::Error with a location on any mistake.
+/// Reads a model by its extension: `.cnn` (network description), `.ir` (textual IR, e.g.
+/// the output of `cnnc dump`) or `.onnx`. Throws cnnc::Error with a location on any mistake.
 std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &opts);
 
 using Feeds = std::map<std::string, interp::Tensor<double>>;
+
+/// A model with what its file carries besides the IR: an ONNX model's initializers (its
+/// trained weights) and the map between ONNX value names and IR SSA names.
+struct LoadedModel {
+  std::unique_ptr<Module> module;
+  Feeds weights; // empty unless the file holds weights
+  std::map<std::string, std::string> irName, onnxName;
+  /// The IR name of a value the user named by its ONNX or its IR name ("" if neither).
+  std::string resolve(const std::string &name) const;
+  /// How to show an IR value to the user: its ONNX name when it has one.
+  std::string display(const std::string &irName) const;
+};
+/// loadModel plus `.onnx` (docs/onnx.md) and the file's weights.
+LoadedModel loadModelFile(const std::string &path, const LoadOptions &opts);
+
+/// A tensor file by extension: `.npy`, or `.pb` (an ONNX TensorProto).
+rt::Array readTensorFile(const std::string &path);
+void writeTensorFile(const std::string &path, const rt::Array &a);
 
 /// Initial parameter values by each param's `init` scheme, seeded.
 Feeds initParams(const Function &f, uint64_t seed);

@@ -1,9 +1,11 @@
 // The `cnnc` command line: wires the frontends, passes, analyses and backends together.
 // Exit codes: 0 success, 1 a user error (bad model, bad input, mismatched weights) with one
 // message on stderr, 2 a command-line usage error. docs/cli.md is the manual.
+#include "frontend/OnnxImport.h"
 #include "interp/Interpreter.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
+#include "tools/Compiled.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
 
@@ -27,7 +29,7 @@ struct ModelArgs {
   bool train = false;
 
   void add(CLI::App *app) {
-    app->add_option("model", path, "model file (.cnn or .ir)")->required();
+    app->add_option("model", path, "model file (.cnn, .ir or .onnx)")->required();
     app->add_option("--batch", batch, "mini-batch size N (default 1)")->check(CLI::PositiveNumber);
     app->add_option("--input-shape", inputShape, "override the input's spatial size, HxW (e.g. 32x32)");
     app->add_option("--width", width, "width multiplier s of SK-s networks (seed Exercise 6(f))")
@@ -62,7 +64,12 @@ int cmdInfo(const ModelArgs &m, const std::string &rfTarget) {
 // ------------------------------------------------------------------------------ dump --
 int cmdDump(const ModelArgs &m, const std::string &emit, bool printAfterAll, const std::string &format,
             bool printLocs) {
-  auto mod = loadModel(m.path, m.options());
+  ModelArgs margs = m;
+  margs.train |= emit == "grad"; // the backward graph exists only in a training build
+  auto mod = loadModel(m.path, margs.options());
+  PipelineOptions po;
+  po.stopAfter = emit == "final" ? "" : emit;
+  po.training = margs.train;
   auto show = [&](const std::string &stage, const Module &mm) {
     if (format == "dot") {
       for (const auto &f : mm.functions())
@@ -73,8 +80,6 @@ int cmdDump(const ModelArgs &m, const std::string &emit, bool printAfterAll, con
       std::cout << fmt::format("// ----- IR after {} -----\n", stage);
     std::cout << print(mm, printLocs);
   };
-  PipelineOptions po;
-  po.stopAfter = emit == "final" ? "" : emit;
   if (printAfterAll)
     po.afterPass = show;
   runPipeline(*mod, po);
@@ -113,8 +118,8 @@ void printSummary(const std::string &name, const interp::Tensor<double> &t) {
 int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vector<std::string> &outputs,
            const std::string &weights, uint64_t seed, const std::string &backend,
            const std::string &precision) {
-  if (backend != "interp")
-    throw Error(fmt::format("--backend {}: only 'interp' (the reference interpreter) exists so far", backend));
+  if (backend != "interp" && backend != "jit")
+    throw Error(fmt::format("--backend {}: expected interp (the reference interpreter) or jit (LLVM)", backend));
   // Read the input files first: their leading dimension sets the batch when --batch is absent.
   std::map<std::string, rt::Array> files;
   int64_t fileBatch = 0;
@@ -127,12 +132,33 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
       files[name] = rt::Array{};
     else
       try {
-        files[name] = rt::readNpy(file);
+        files[name] = readTensorFile(file); // .npy or an ONNX TensorProto .pb
       } catch (const rt::FormatError &e) {
         throw Error(e.what());
       }
   }
-  auto mod0 = loadModel(m.path, m.options());
+  // ONNX: integer inputs named on the command line are bound at compile time (a Reshape's
+  // shape must be static); for labels this changes nothing.
+  auto loadOpts = [&](int64_t batch) {
+    LoadOptions o = m.options(batch);
+    if (m.path.size() > 5 && m.path.compare(m.path.size() - 5, 5, ".onnx") == 0)
+      for (auto &[name, a] : files)
+        if (!name.empty() && (a.type == rt::ElemType::I64 || a.type == rt::ElemType::I32))
+          o.onnxConstInputs[name] = OnnxTensor{name, DType::I64, a.shape, a.toDoubles()};
+    return o;
+  };
+  LoadedModel lm0 = loadModelFile(m.path, loadOpts(1));
+  { // inputs may be named by their ONNX names; those bound at compile time are done
+    std::map<std::string, rt::Array> keyed;
+    for (auto &[name, a] : files) {
+      if (loadOpts(1).onnxConstInputs.count(name))
+        continue;
+      std::string ir = name.empty() ? "" : lm0.resolve(name);
+      keyed[ir.empty() ? name : ir] = std::move(a);
+    }
+    files = std::move(keyed);
+  }
+  auto &mod0 = lm0.module;
   std::vector<const Node *> modelInputs;
   for (const auto &n : mod0->main().nodes())
     if (n->op == OpKind::Input)
@@ -149,10 +175,14 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (!fileBatch)
       fileBatch = a.shape[0];
   }
-  auto mod = m.batch || !fileBatch ? std::move(mod0) : loadModel(m.path, m.options(fileBatch));
+  LoadedModel lm = m.batch || !fileBatch ? std::move(lm0) : loadModelFile(m.path, loadOpts(fileBatch));
+  auto &mod = lm.module;
   Function &f = mod->main();
 
-  Feeds feeds = weights.empty() ? initParams(f, seed) : loadParams(f, weights);
+  // An ONNX model's initializers are its weights unless --weights replaces them.
+  Feeds feeds = !weights.empty()      ? loadParams(f, weights)
+                : !lm.weights.empty() ? lm.weights
+                                      : initParams(f, seed);
   for (const auto &n : f.nodes()) {
     if (n->op != OpKind::Input)
       continue;
@@ -177,7 +207,11 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   }
 
   std::map<std::string, interp::Tensor<double>> results;
-  if (precision == "f64") {
+  if (backend == "jit") { // compiled f32 code (codegen/), same feeds
+    if (precision != "f32")
+      throw Error("--backend jit computes in f32; use --precision f32");
+    results = runJit(f, feeds);
+  } else if (precision == "f64") {
     results = interp::run<double>(f, feeds);
   } else {
     std::map<std::string, interp::Tensor<float>> ff;
@@ -193,15 +227,27 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (kv.size() == 1 && f.outputs().size() != 1)
       throw Error("the model has several outputs: name them, --output NAME=FILE");
     std::string name = kv.size() == 2 ? kv[0] : f.outputs()[0]->name;
+    if (std::string ir = lm.resolve(name); !ir.empty())
+      name = ir; // an ONNX output name
     if (!results.count(name))
       throw Error(fmt::format("the model has no output named '{}'", name));
     outFiles[name] = kv.back();
   }
   for (const Node *o : f.outputs()) {
-    printSummary(o->name, results.at(o->name));
+    printSummary(lm.display(o->name), results.at(o->name));
     if (outFiles.count(o->name))
-      rt::writeNpy(outFiles[o->name], fromTensor(results.at(o->name), precision == "f64" ? DType::F64 : DType::F32));
+      writeTensorFile(outFiles[o->name], fromTensor(results.at(o->name), precision == "f64" ? DType::F64 : DType::F32));
   }
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ compile --
+int cmdCompile(const ModelArgs &m, CompileRequest r) {
+  auto mod = loadModel(m.path, m.options());
+  runPipeline(*mod, PipelineOptions{});
+  if (r.emit == "so" && r.output == "-")
+    throw Error("cnnc compile: a shared library needs -o FILE");
+  compileModel(mod->main(), r);
   return 0;
 }
 
@@ -210,6 +256,22 @@ int cmdInit(const ModelArgs &m, const std::string &out, uint64_t seed) {
   const Function &f = mod->main();
   saveParams(f, initParams(f, seed), out);
   std::cout << fmt::format("wrote the initial parameters of @{} (seed {}) to {}\n", f.name(), seed, out);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ export --
+int cmdExport(const ModelArgs &m, const std::string &out, const std::string &weights, uint64_t seed) {
+  LoadedModel lm = loadModelFile(m.path, m.options());
+  const Function &f = lm.module->main();
+  Feeds params = !weights.empty()      ? loadParams(f, weights)
+                 : !lm.weights.empty() ? lm.weights
+                                       : initParams(f, seed);
+  std::map<std::string, OnnxTensor> w;
+  for (const auto &[name, t] : params)
+    w[name] = OnnxTensor{name, f.find(name)->type.dtype, Shape(t.shape().begin(), t.shape().end()),
+                         std::vector<double>(t.begin(), t.end())};
+  exportOnnx(f, w, out);
+  std::cout << fmt::format("wrote @{} as ONNX (opset 13, {} initializers) to {}\n", f.name(), w.size(), out);
   return 0;
 }
 
@@ -233,7 +295,7 @@ int main(int argc, char **argv) {
 
   auto *cd = app.add_subcommand("dump", "print the IR after the pipeline or any stage of it");
   dump.add(cd);
-  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (simplify, dce), or final")
+  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, dce), or final")
       ->default_val("final");
   cd->add_flag("--print-after-all", printAfterAll, "print the IR after every pass that changed it");
   cd->add_option("--format", format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
@@ -241,18 +303,43 @@ int main(int argc, char **argv) {
 
   auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
   run.add(cr);
-  cr->add_option("--input,-i", inputs, "FILE.npy or NAME=FILE.npy (repeatable); 'random' for seeded uniform noise")
+  cr->add_option("--input,-i", inputs, "FILE or NAME=FILE (.npy or ONNX TensorProto .pb; repeatable; NAME may be an ONNX name); 'random' for seeded uniform noise")
       ->required();
-  cr->add_option("--output,-o", outputs, "FILE.npy or NAME=FILE.npy (repeatable)");
-  cr->add_option("--weights,-w", weights, "parameters (.npz); default: initialise by each param's scheme");
+  cr->add_option("--output,-o", outputs, "FILE or NAME=FILE (.npy or .pb; repeatable)");
+  cr->add_option("--weights,-w", weights, "parameters (.npz); default: an ONNX model's initializers, else initialise by each param's scheme");
   cr->add_option("--seed", seed, "seed for initial parameters and random inputs")->default_val(0);
-  cr->add_option("--backend", backend, "interp (the reference interpreter)")->default_val("interp");
+  cr->add_option("--backend", backend, "interp (the reference interpreter) or jit (LLVM, f32)")->default_val("interp");
   cr->add_option("--precision", precision, "f32 or f64 evaluation")->check(CLI::IsMember({"f32", "f64"}))->default_val("f32");
 
   auto *cn = app.add_subcommand("init", "write a model's seeded initial parameters to a .npz file");
   init.add(cn);
   cn->add_option("-o,--output", initOut, "weights file to write (.npz)")->required();
   cn->add_option("--seed", seed, "seed")->default_val(0);
+
+  ModelArgs compile;
+  CompileRequest creq;
+  auto *cc = app.add_subcommand("compile", "compile a model with LLVM: a shared library + C header, or LLVM IR/asm/object");
+  compile.add(cc);
+  cc->add_option("-o,--output", creq.output, "file to write (- = stdout for llvm/asm)")->required();
+  cc->add_option("--emit", creq.emit, "so (shared library), llvm, asm or obj")
+      ->check(CLI::IsMember({"so", "llvm", "asm", "obj"}))->default_val("so");
+  cc->add_option("--header", creq.header, "also write a C header for the shared library");
+  cc->add_option("--weights,-w", creq.weights, "parameters (.npz) to embed in the shared library");
+  cc->add_option("--target-cpu", creq.target.cpu, "LLVM CPU name (default: the host, e.g. znver4); x86-64-v3 = AVX2");
+  cc->add_option("--target-features", creq.target.features, "LLVM features, e.g. +avx2,+fma (default: the host's)");
+  cc->add_option("-O", creq.target.optLevel, "optimisation level 0..3")->check(CLI::Range(0, 3))->default_val(3);
+
+  ModelArgs exportArgs;
+  std::string exportOut, exportWeights;
+  auto *ce = app.add_subcommand("export", "write a model as an ONNX inference model (opset 13), checked by the ONNX checker");
+  exportArgs.add(ce);
+  ce->add_option("-o,--output", exportOut, "ONNX file to write (.onnx)")->required();
+  ce->add_option("--weights,-w", exportWeights, "parameters (.npz); default: an ONNX model's own initializers, else seeded init");
+  ce->add_option("--seed", seed, "seed for initial parameters when there are no weights")->default_val(0);
+
+  bool markdown = false;
+  auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
+  co->add_flag("--markdown", markdown, "print docs/ops.md");
 
   try {
     app.parse(argc, argv);
@@ -269,6 +356,18 @@ int main(int argc, char **argv) {
       return cmdRun(run, inputs, outputs, weights, seed, backend, precision);
     if (*cn)
       return cmdInit(init, initOut, seed);
+    if (*cc)
+      return cmdCompile(compile, creq);
+    if (*ce)
+      return cmdExport(exportArgs, exportOut, exportWeights, seed);
+    if (*co) {
+      if (markdown)
+        std::cout << opsMarkdown();
+      else
+        for (const OpInfo &op : allOps())
+          std::cout << fmt::format("{:<16} {}\n", op.mnemonic, op.doc);
+      return 0;
+    }
   } catch (const Error &e) {
     std::cerr << e.what() << "\n";
     return 1;

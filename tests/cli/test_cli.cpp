@@ -35,7 +35,7 @@ std::string slurp(const fs::path &p) {
   return ss.str();
 }
 
-Result cnnc(const std::string &args) {
+Result runCnnc(const std::string &args) {
   fs::path d = tmpDir();
   std::string cmd = fmt::format("cd {} && {} {} >{} 2>{}", CNNC_SOURCE_DIR, CNNC_EXE, args,
                                 (d / "out").string(), (d / "err").string());
@@ -48,7 +48,7 @@ void write(const fs::path &p, const std::string &text) { std::ofstream(p) << tex
 } // namespace
 
 TEST_CASE("info on VGG-16 reproduces the seed's Table 2 receptive fields and parameter total", "[cli]") {
-  Result r = cnnc("info examples/vgg16.cnn");
+  Result r = runCnnc("info examples/vgg16.cnn");
   REQUIRE(r.code == 0);
   CHECK(r.err.empty());
   CHECK_THAT(r.out, Catch::Contains("total: 138,357,544 parameters"));
@@ -69,27 +69,32 @@ TEST_CASE("info on VGG-16 reproduces the seed's Table 2 receptive fields and par
 
 TEST_CASE("dump prints IR that parses back, after every pass and as DOT", "[cli]") {
   fs::path d = tmpDir();
-  Result r = cnnc("dump examples/mnist_bn_dropout.cnn --batch 4");
+  Result r = runCnnc("dump examples/mnist_bn_dropout.cnn --batch 4");
   REQUIRE(r.code == 0);
   write(d / "bn.ir", r.out);
-  Result again = cnnc(fmt::format("dump {}", (d / "bn.ir").string()));
+  Result again = runCnnc(fmt::format("dump {}", (d / "bn.ir").string()));
   REQUIRE(again.code == 0);
   CHECK(again.out == r.out);
-  CHECK_THAT(r.out, !Catch::Contains("dropout")); // folded at inference
+  CHECK_THAT(r.out, !Catch::Contains("= dropout(")); // folded at inference
 
-  Result all = cnnc("dump examples/mnist_bn_dropout.cnn --print-after-all");
+  Result all = runCnnc("dump examples/mnist_bn_dropout.cnn --print-after-all");
   REQUIRE(all.code == 0);
   CHECK_THAT(all.out, Catch::Contains("// ----- IR after input -----") &&
                           Catch::Contains("// ----- IR after simplify -----") &&
                           Catch::Contains("// ----- IR after dce -----"));
-  Result input = cnnc("dump examples/mnist_bn_dropout.cnn --emit=input");
-  CHECK_THAT(input.out, Catch::Contains("dropout("));
+  Result input = runCnnc("dump examples/mnist_bn_dropout.cnn --emit=input");
+  CHECK_THAT(input.out, Catch::Contains("= dropout("));
 
-  Result dot = cnnc("dump examples/resnet_mnist.cnn --format=dot");
+  Result grad = runCnnc("dump examples/mnist_base.cnn --emit=grad --batch 2");
+  REQUIRE(grad.code == 0);
+  CHECK_THAT(grad.out, Catch::StartsWith("func @train_step {") && Catch::Contains("// eq. 35") &&
+                           Catch::Contains("im2row(") && Catch::Contains("row2im("));
+
+  Result dot = runCnnc("dump examples/resnet_mnist.cnn --format=dot");
   REQUIRE(dot.code == 0);
   CHECK_THAT(dot.out, Catch::StartsWith("digraph") && Catch::Contains("->"));
 
-  Result train = cnnc("dump examples/mnist_bn.cnn --train --batch 8");
+  Result train = runCnnc("dump examples/mnist_bn.cnn --train --batch 8");
   REQUIRE(train.code == 0);
   CHECK_THAT(train.out, Catch::Contains("bn_mean(") && Catch::Contains("softmax_xent(") &&
                             Catch::Contains("input : i32[8]"));
@@ -98,13 +103,13 @@ TEST_CASE("dump prints IR that parses back, after every pass and as DOT", "[cli]
 TEST_CASE("run and init: outputs numpy can read, weights round trip", "[cli]") {
   fs::path d = tmpDir();
   std::string w = (d / "w.npz").string(), y1 = (d / "y1.npy").string(), y2 = (d / "y2.npy").string();
-  REQUIRE(cnnc(fmt::format("init examples/mnist_base.cnn --seed 3 -o {}", w)).code == 0);
+  REQUIRE(runCnnc(fmt::format("init examples/mnist_base.cnn --seed 3 -o {}", w)).code == 0);
   auto params = cnnc::rt::readNpz(w);
   CHECK(params.size() == 8);
   CHECK(params.at("conv1.w").shape == std::vector<int64_t>{20, 1, 5, 5});
   // The same seed through --seed and through the weights file gives identical outputs.
-  Result a = cnnc(fmt::format("run examples/mnist_base.cnn --weights {} -i data/mnist/sample-images.npy -o {}", w, y1));
-  Result b = cnnc(fmt::format("run examples/mnist_base.cnn --seed 3 -i data/mnist/sample-images.npy -o {}", y2));
+  Result a = runCnnc(fmt::format("run examples/mnist_base.cnn --weights {} -i data/mnist/sample-images.npy -o {}", w, y1));
+  Result b = runCnnc(fmt::format("run examples/mnist_base.cnn --seed 3 -i data/mnist/sample-images.npy -o {}", y2));
   REQUIRE(a.code == 0);
   REQUIRE(b.code == 0);
   CHECK_THAT(a.out, Catch::Contains("%prob : [16,10]"));
@@ -116,11 +121,11 @@ TEST_CASE("run and init: outputs numpy can read, weights round trip", "[cli]") {
     rowSum += p1.toDoubles()[i];
   CHECK(rowSum == Approx(1.0).epsilon(1e-5));
   // A different seed gives different weights.
-  Result c = cnnc(fmt::format("run examples/mnist_base.cnn --seed 4 -i data/mnist/sample-images.npy -o {}", y2));
+  Result c = runCnnc(fmt::format("run examples/mnist_base.cnn --seed 4 -i data/mnist/sample-images.npy -o {}", y2));
   REQUIRE(c.code == 0);
   CHECK(cnnc::rt::readNpy(y2).data != p1.data);
   // A single example without its batch dimension is accepted.
-  Result one = cnnc("run examples/vgg16.cnn --input-shape 32x32 --input random");
+  Result one = runCnnc("run examples/vgg16.cnn --input-shape 32x32 --input random");
   CHECK(one.code == 0);
   CHECK_THAT(one.out, Catch::Contains("[1,1000]"));
 }
@@ -136,13 +141,13 @@ TEST_CASE("user errors: one message, exit 1, no crash", "[cli][errors]") {
       {"info examples/vgg16.cnn --input-shape banana", "--input-shape 'banana'"},
       {"run examples/mnist_base.cnn --input no-such.npy", "no-such.npy"},
       {"run examples/mnist_base.cnn --input random --weights no-such.npz", "no-such.npz"},
-      {"run examples/mnist_base.cnn --input data/mnist/sample-labels.npy", "the file holds [1,16], the model expects [1,1,28,28]"},
-      {"run examples/mnist_base.cnn --input random --backend llvm", "only 'interp'"},
+      {"run examples/mnist_base.cnn --input data/mnist/sample-labels.npy", "input %data: the file holds [16], the model expects [16,1,28,28]"},
+      {"run examples/mnist_base.cnn --input random --backend llvm", "--backend llvm: expected interp"},
       {"dump examples/mnist_base.cnn --emit=fusion", "unknown pass 'fusion'"},
   };
   for (const Case &c : cases) {
     INFO(c.args);
-    Result r = cnnc(c.args);
+    Result r = runCnnc(c.args);
     CHECK(r.code == 1);
     CHECK_THAT(r.err, Catch::Contains(c.message));
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') <= 4);
@@ -150,33 +155,33 @@ TEST_CASE("user errors: one message, exit 1, no crash", "[cli][errors]") {
   }
   // A weights file for another model names every mismatch.
   std::string w = (d / "other.npz").string();
-  REQUIRE(cnnc(fmt::format("init examples/mnist_bn.cnn -o {}", w)).code == 0);
-  Result r = cnnc(fmt::format("run examples/mnist_base.cnn --input random --weights {}", w));
+  REQUIRE(runCnnc(fmt::format("init examples/mnist_bn.cnn -o {}", w)).code == 0);
+  Result r = runCnnc(fmt::format("run examples/mnist_base.cnn --input random --weights {}", w));
   CHECK(r.code == 1);
   CHECK_THAT(r.err, Catch::Contains("does not match the model") && Catch::Contains("'conv1.b'") &&
                         Catch::Contains("'bn1.scale'"));
   // A corrupt weights file.
   write(d / "bad.npz", "PK\x03\x04 this is not a zip");
-  Result bad = cnnc(fmt::format("run examples/mnist_base.cnn --input random --weights {}", (d / "bad.npz").string()));
+  Result bad = runCnnc(fmt::format("run examples/mnist_base.cnn --input random --weights {}", (d / "bad.npz").string()));
   CHECK(bad.code == 1);
   CHECK_THAT(bad.err, Catch::Contains("bad.npz"));
 }
 
 TEST_CASE("usage errors exit 2; --help works on every subcommand", "[cli][errors]") {
-  CHECK(cnnc("").code == 2);
-  CHECK(cnnc("frobnicate").code == 2);
-  CHECK(cnnc("run examples/mnist_base.cnn").code == 2); // --input is required
-  CHECK(cnnc("info examples/vgg16.cnn --batch 0").code == 2);
+  CHECK(runCnnc("").code == 2);
+  CHECK(runCnnc("frobnicate").code == 2);
+  CHECK(runCnnc("run examples/mnist_base.cnn").code == 2); // --input is required
+  CHECK(runCnnc("info examples/vgg16.cnn --batch 0").code == 2);
   for (const char *sub : {"info", "dump", "run", "init", "ops"}) {
     INFO(sub);
-    Result r = cnnc(fmt::format("{} --help", sub));
+    Result r = runCnnc(fmt::format("{} --help", sub));
     CHECK(r.code == 0);
     CHECK_THAT(r.out, Catch::Contains("Usage"));
   }
 }
 
 TEST_CASE("docs/ops.md is the op table's current rendering", "[cli][docs]") {
-  Result r = cnnc("ops --markdown");
+  Result r = runCnnc("ops --markdown");
   REQUIRE(r.code == 0);
   CHECK(r.out == slurp(fs::path(CNNC_SOURCE_DIR) / "docs/ops.md"));
 }

@@ -306,13 +306,318 @@ def chain_cases():
     write_case("chain_small_cnn", sources, body, "loss", loss)
 
 
+# ---------------------------------------------------------------- autodiff and training --
+# Appended after the forward cases so that the random stream, hence every earlier case's
+# data, is unchanged. The vector-Jacobian products are PyTorch's autograd of the forward
+# formula, applied to a given dy (never cnnc's rule re-typed in numpy).
+def ir_str(s):
+    return '"%s"' % s
+
+
+def vjp(fn, inputs, dy):
+    """Autograd of fn(*inputs) (float64 leaves made from the given arrays) applied to dy:
+    the gradient wrt every input, in order."""
+    leaves = [t64(a).requires_grad_(True) for a in inputs]
+    y = fn(*leaves)
+    return torch.autograd.grad(y, leaves, t64(dy))
+
+
+def tensor_op_cases():
+    x = randn(2, 3, 4, 5)
+    one_op("transpose_4d", "transpose", [("x", x)], [("perm", [0, 2, 3, 1])],
+           t64(x).permute(0, 2, 3, 1))
+    x3 = randn(2, 3, 4)
+    one_op("transpose_3d", "transpose", [("x", x3)], [("perm", [2, 0, 1])], t64(x3).permute(2, 0, 1))
+    c = randn(3, 1, 1)
+    one_op("expand_channel", "expand", [("x", c)], [("shape", [2, 3, 4, 5])],
+           t64(c).expand(2, 3, 4, 5))
+    r = randn(1, 4)
+    one_op("expand_rank_up", "expand", [("x", r)], [("shape", [3, 2, 4])], t64(r).expand(3, 2, 4))
+    one_op("reduce_sum_bias", "reduce_sum", [("x", x)], [("axes", [0, 2, 3])],
+           t64(x).sum(dim=(0, 2, 3)))
+    one_op("reduce_sum_keepdims", "reduce_sum", [("x", x)], [("axes", [1, -1]), ("keepdims", 1)],
+           t64(x).sum(dim=(1, 3), keepdim=True))
+    one_op("reduce_sum_all", "reduce_sum", [("x", x3)], [("axes", [0, 1, 2])], t64(x3).sum())
+    xs = randn(2, 5, 3)
+    one_op("slice_axis1", "slice", [("x", xs)], [("axis", 1), ("start", 1), ("end", 4)],
+           t64(xs)[:, 1:4, :])
+    one_op("slice_last", "slice", [("x", xs)], [("axis", -1), ("start", 0), ("end", 2)],
+           t64(xs)[..., 0:2])
+
+    # count_correct: rows 2 and 4 tie; the first maximum decides (torch.argmax returns the
+    # first maximal index). Row 2's label is its first maximum (counts), row 4's its second
+    # (does not count).
+    logits = randn(6, 5)
+    logits[2] = [1.0, 3.0, 3.0, 0.0, 2.0]
+    logits[4] = [3.0, 0.0, 3.0, -1.0, 3.0]
+    labels = np.array([0, 0, 1, 0, 2, 0], dtype=np.int32)
+    labels[0] = int(np.argmax(logits[0]))
+    labels[5] = (int(np.argmax(logits[5])) + 1) % 5
+    am = torch.argmax(t64(logits), dim=1)
+    assert am[2] == 1 and am[4] == 0
+    count = (am == torch.from_numpy(labels).long()).sum().double()
+    assert count == 2
+    write_case("count_correct_ties", [("logits", "input", logits), ("labels", "input", labels)],
+               ["%y = count_correct(%logits, %labels) : i32[]"], "y", count)
+
+
+def conv_attrs(kernel, stride, pads, dilation, groups, input_shape=None):
+    attrs = [] if input_shape is None else [("input_shape", list(input_shape))]
+    attrs.append(("kernel", list(kernel)))
+    if tuple(stride) != (1, 1):
+        attrs.append(("stride", list(stride)))
+    if tuple(pads) != (0, 0, 0, 0):
+        attrs.append(("pads", list(pads)))
+    if tuple(dilation) != (1, 1):
+        attrs.append(("dilation", list(dilation)))
+    if groups != 1:
+        attrs.append(("groups", groups))
+    return attrs
+
+
+def im2row_cases():
+    """im2row = F.unfold of the zero-padded input, rearranged from torch's [N, C*kh*kw, L]
+    (column (c*kh+i)*kw+j, L = Ho*Wo row-major) to cnnc's [G, N*L, C/G*kh*kw]; row2im = F.fold
+    of the same layout onto the padded input, cropped (the padding is dropped)."""
+    cases = [("basic", (2, 2, 5, 5), (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+             ("stride2_asym_pads", (1, 3, 6, 7), (3, 3), (2, 2), (0, 1, 1, 2), (1, 1), 1),
+             ("dilation2", (1, 2, 7, 6), (3, 2), (1, 1), (1, 1, 1, 1), (2, 2), 1),
+             ("groups2_nonsquare", (2, 4, 5, 6), (2, 3), (1, 2), (1, 0, 0, 1), (1, 1), 2)]
+    for name, xs, k, s, pads, d, g in cases:
+        N, C, H, W = xs
+        top, left, bottom, right = pads
+        x = randn(*xs)
+        xp = F.pad(t64(x), (left, right, top, bottom))
+        u = F.unfold(xp, k, dilation=d, stride=s)  # [N, C*kh*kw, L]
+        L = u.shape[2]
+        rows = u.reshape(N, g, C // g * k[0] * k[1], L).permute(1, 0, 3, 2)
+        rows = rows.reshape(g, N * L, C // g * k[0] * k[1])
+        one_op("im2row_" + name, "im2row", [("x", x)], conv_attrs(k, s, pads, d, g), rows)
+
+        r = randn(*rows.shape)
+        cols = t64(r).reshape(g, N, L, C // g * k[0] * k[1]).permute(1, 0, 3, 2)
+        cols = cols.reshape(N, C * k[0] * k[1], L)
+        full = F.fold(cols, (H + top + bottom, W + left + right), k, dilation=d, stride=s)
+        dx = full[:, :, top:top + H, left:left + W]
+        one_op("row2im_" + name, "row2im", [("rows", r)], conv_attrs(k, s, pads, d, g, xs), dx)
+
+
+def activation_grad_cases():
+    x = uniform(-3, 3, 2, 3, 4, 5)
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from relu's kink
+    dy = randn(2, 3, 4, 5)
+    (dx,) = vjp(F.relu, [x], dy)
+    one_op("relu_grad", "relu_grad", [("dy", dy), ("x", x)], [], dx, kinds=["input", "input"])
+    # sigmoid_grad/tanh_grad take y = f(x); autograd runs at the x whose f is exactly the f32 y.
+    y = torch.sigmoid(t64(x)).numpy().astype(np.float32)
+    (dx,) = vjp(torch.sigmoid, [torch.logit(t64(y)).numpy()], dy)
+    one_op("sigmoid_grad", "sigmoid_grad", [("dy", dy), ("out", y)], [], dx, kinds=["input", "input"])
+    y = torch.tanh(t64(x)).numpy().astype(np.float32)
+    (dx,) = vjp(torch.tanh, [torch.atanh(t64(y)).numpy()], dy)
+    one_op("tanh_grad", "tanh_grad", [("dy", dy), ("out", y)], [], dx, kinds=["input", "input"])
+
+
+def pool_grad_cases():
+    """Inputs are continuous random values: no ties (PyTorch's tie rule may differ from cnnc's,
+    which tests/interp checks directly)."""
+    def maxpool_grad(name, x, kernel, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
+                     ceil=False):
+        top, left, bottom, right = pads
+        if top == bottom and left == right:
+            fn = lambda t: F.max_pool2d(t, kernel, stride, (top, left), dilation, ceil_mode=ceil)
+        else:
+            assert not ceil
+            fn = lambda t: F.max_pool2d(F.pad(t, (left, right, top, bottom), value=-np.inf),
+                                        kernel, stride, 0, dilation)
+        dy = randn(*fn(t64(x)).shape)
+        (dx,) = vjp(fn, [x], dy)
+        attrs = [("kernel", list(kernel))]
+        if tuple(stride) != (1, 1):
+            attrs.append(("stride", list(stride)))
+        if tuple(pads) != (0, 0, 0, 0):
+            attrs.append(("pads", list(pads)))
+        if tuple(dilation) != (1, 1):
+            attrs.append(("dilation", list(dilation)))
+        if ceil:
+            attrs.append(("ceil_mode", 1))
+        one_op(name, "maxpool_grad", [("dy", dy), ("x", x)], attrs, dx, kinds=["input", "input"])
+
+    def avgpool_grad(name, xs, kernel, stride=(1, 1), pads=(0, 0, 0, 0), ceil=False,
+                     include=False):
+        top, left, bottom, right = pads
+        if top == bottom and left == right:
+            fn = lambda t: F.avg_pool2d(t, kernel, stride, (top, left), ceil_mode=ceil,
+                                        count_include_pad=include)
+        else:
+            assert include and not ceil
+            fn = lambda t: F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
+        x = np.zeros(xs, np.float32)  # avgpool is linear: only the shape matters
+        dy = randn(*fn(t64(x)).shape)
+        (dx,) = vjp(fn, [x], dy)
+        attrs = [("input_shape", list(xs)), ("kernel", list(kernel))]
+        if tuple(stride) != (1, 1):
+            attrs.append(("stride", list(stride)))
+        if tuple(pads) != (0, 0, 0, 0):
+            attrs.append(("pads", list(pads)))
+        if ceil:
+            attrs.append(("ceil_mode", 1))
+        if include:
+            attrs.append(("count_include_pad", 1))
+        one_op(name, "avgpool_grad", [("dy", dy)], attrs, dx)
+
+    maxpool_grad("maxpool_grad_2x2_s2", randn(2, 2, 6, 6), (2, 2), (2, 2))
+    maxpool_grad("maxpool_grad_3x3_s2_overlap_pad", randn(1, 2, 7, 7), (3, 3), (2, 2),
+                 (1, 1, 1, 1))
+    maxpool_grad("maxpool_grad_2x2_s1_overlap", randn(1, 2, 5, 6), (2, 2))
+    maxpool_grad("maxpool_grad_pad_negative", uniform(-9, -1, 1, 2, 6, 5), (3, 3), (2, 2),
+                 (0, 1, 2, 1))
+    maxpool_grad("maxpool_grad_dilation2", randn(1, 2, 7, 7), (2, 2), (1, 1), dilation=(2, 2))
+    maxpool_grad("maxpool_grad_ceil", randn(1, 2, 8, 8), (3, 3), (2, 2), ceil=True)
+    maxpool_grad("maxpool_grad_ceil_pad", randn(1, 1, 6, 6), (3, 3), (2, 2), (1, 1, 1, 1),
+                 ceil=True)
+    avgpool_grad("avgpool_grad_2x2_s2", (2, 2, 6, 6), (2, 2), (2, 2))
+    avgpool_grad("avgpool_grad_overlap_include", (1, 2, 5, 5), (3, 3), (1, 1), (1, 1, 1, 1),
+                 include=True)
+    avgpool_grad("avgpool_grad_overlap_exclude", (1, 2, 5, 5), (3, 3), (1, 1), (1, 1, 1, 1))
+    avgpool_grad("avgpool_grad_ceil_include", (1, 2, 6, 6), (3, 3), (2, 2), (1, 1, 1, 1),
+                 ceil=True, include=True)
+    avgpool_grad("avgpool_grad_ceil_exclude", (1, 2, 6, 6), (3, 3), (2, 2), (1, 1, 1, 1),
+                 ceil=True)
+    avgpool_grad("avgpool_grad_ceil_nopad", (1, 2, 7, 7), (2, 2), (2, 2), ceil=True)
+    avgpool_grad("avgpool_grad_asym_pads_include", (1, 2, 5, 6), (3, 3), (1, 1), (1, 0, 0, 2),
+                 include=True)
+
+
+def softmax_grad_cases():
+    x = randn(2, 5, 3, scale=2.0)
+    dy = randn(2, 5, 3)
+    for op, fn in (("softmax_grad", F.softmax), ("log_softmax_grad", F.log_softmax)):
+        for axis, suffix in ((1, "axis1"), (-1, "last")):
+            y = fn(t64(x), axis).numpy().astype(np.float32)
+            (dx,) = vjp(lambda t: fn(t, axis), [x], dy)
+            one_op("%s_%s" % (op, suffix), op, [("dy", dy), ("out", y)],
+                   [] if axis == 1 else [("axis", axis)], dx, kinds=["input", "input"])
+
+
+def bn_grad_cases():
+    def bn(x, scale, mean, var, eps):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return ((x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
+                * scale.reshape(shape))
+
+    for name, xs, eps in (("", (2, 3, 4, 4), None), ("_2d_eps", (6, 4), 0.01)):
+        C = xs[1]
+        x, dy = randn(*xs), randn(*xs)
+        scale, mean, var = randn(C), randn(C), uniform(0.2, 3.0, C)
+        grads = vjp(lambda *t: bn(*t, 1e-5 if eps is None else eps), [x, scale, mean, var], dy)
+        ops = [("dy", dy), ("x", x), ("scale", scale), ("mean", mean), ("var", var)]
+        for wrt, g in zip(("x", "scale", "mean", "var"), grads):
+            attrs = [("wrt", ir_str(wrt))] + ([] if eps is None else [("epsilon", eps)])
+            one_op("batchnorm_grad_%s%s" % (wrt, name), "batchnorm_grad", ops, attrs, g,
+                   kinds=["input"] * 5)
+
+    for name, xs in (("", (3, 4, 5, 5)), ("_2d", (7, 3))):
+        C = xs[1]
+        dims = (0,) + tuple(range(2, len(xs)))
+        x = randn(*xs) + 1.0
+        dmean = randn(C)
+        (dx,) = vjp(lambda t: t.mean(dim=dims), [x], dmean)
+        one_op("bn_mean_grad" + name, "bn_mean_grad", [("dmean", dmean), ("x", x)], [], dx,
+               kinds=["input", "input"])
+        # An arbitrary mean operand (not x's own), so that the mean gradient is not ~0.
+        mean, dvar = randn(C), randn(C)
+        shape = (1, -1) + (1,) * (len(xs) - 2)
+        dx, dm = vjp(lambda t, m: ((t - m.reshape(shape)) ** 2).mean(dim=dims), [x, mean], dvar)
+        ops = [("dvar", dvar), ("x", x), ("mean", mean)]
+        one_op("bn_var_grad_x" + name, "bn_var_grad", ops, [("wrt", ir_str("x"))], dx,
+               kinds=["input"] * 3)
+        one_op("bn_var_grad_mean" + name, "bn_var_grad", ops, [("wrt", ir_str("mean"))], dm,
+               kinds=["input"] * 3)
+
+
+def loss_grad_cases():
+    logits = randn(5, 7, scale=2.0)
+    labels = np.array([0, 6, 3, 3, 1], dtype=np.int32)
+    dz = np.array(0.75, dtype=np.float32)
+    (dl,) = vjp(lambda t: F.cross_entropy(t, torch.from_numpy(labels).long()), [logits], dz)
+    one_op("softmax_xent_grad", "softmax_xent_grad",
+           [("dz", dz), ("logits", logits), ("labels", labels)], [], dl, kinds=["input"] * 3)
+    big = randn(3, 6, scale=60.0)  # exp would overflow without the max shift
+    lb = np.array([2, 0, 5], dtype=np.int32)
+    one = np.array(1.0, dtype=np.float32)
+    (dl,) = vjp(lambda t: F.cross_entropy(t, torch.from_numpy(lb).long()), [big], one)
+    one_op("softmax_xent_grad_large", "softmax_xent_grad",
+           [("dz", one), ("logits", big), ("labels", lb)], [], dl, kinds=["input"] * 3)
+    for name, shape in (("", (4, 6)), ("_4d", (3, 2, 2, 2))):
+        pred, target = randn(*shape), randn(*shape)
+        dz = np.array(-1.5, dtype=np.float32)
+        (dp,) = vjp(lambda p: 0.5 * F.mse_loss(p, t64(target), reduction="sum") / shape[0],
+                    [pred], dz)
+        one_op("l2_loss_grad" + name, "l2_loss_grad",
+               [("dz", dz), ("pred", pred), ("target", target)], [], dp, kinds=["input"] * 3)
+
+
+def update_cases():
+    """update's value is its second operand: here one SGD step w - lr*g, checked against
+    torch.optim.SGD."""
+    w, g = randn(3, 4), randn(3, 4)
+    lr = np.array(0.1, dtype=np.float32)
+    wt = t64(w).requires_grad_(True)
+    wt.grad = t64(g)
+    torch.optim.SGD([wt], lr=float(lr)).step()
+    sources = [("w", "param", w), ("g", "input", g), ("lr", "input", lr)]
+    body = ["%step = mul(%g, %lr) : f32[3,4]",
+            "%w.new = sub(%w, %step) : f32[3,4]",
+            "%w.next = update(%w, %w.new) : f32[3,4]"]
+    write_case("update_sgd", sources, body, "w.next", wt.detach())
+
+
+def batched_matmul_cases():
+    """matmul of 3-D operands (a batch of matrices, as the conv2d gradient's per-group
+    products): torch.bmm."""
+    for ta, tb in ((0, 0), (1, 0), (0, 1)):
+        a = randn(*((3, 6, 4) if ta else (3, 4, 6)))
+        b = randn(*((3, 5, 6) if tb else (3, 6, 5)))
+        ea, eb = t64(a), t64(b)
+        y = torch.bmm(ea.transpose(1, 2) if ta else ea, eb.transpose(1, 2) if tb else eb)
+        attrs = ([("trans_a", 1)] if ta else []) + ([("trans_b", 1)] if tb else [])
+        one_op("matmul_batch_ta%d_tb%d" % (ta, tb), "matmul", [("a", a), ("b", b)], attrs, y,
+               kinds=["input", "input"])
+
+
+def onnx_op_cases():
+    """The N-D ops that ONNX models bring: batch_matmul (torch.matmul, batch dims broadcast)
+    and softmax_xent_nd (F.cross_entropy with class weights, ignore_index, reduction)."""
+    a, b = randn(2, 1, 3, 4), randn(3, 4, 5)
+    one_op("batch_matmul_bcast", "batch_matmul", [("a", a), ("b", b)], [],
+           torch.matmul(t64(a), t64(b)), kinds=["input", "input"])
+    logits = randn(3, 4, 5, scale=2.0)
+    labels = rng.integers(0, 4, (3, 5)).astype(np.int32)
+    labels[0, 1] = labels[2, 3] = 2  # the ignored class, at least twice
+    w = uniform(0.5, 2.0, 4)
+    lt = torch.from_numpy(labels).long()
+    one_op("softmax_xent_nd_weighted_ignore", "softmax_xent_nd",
+           [("logits", logits), ("labels", labels), ("w", w)], [("ignore_index", [2])],
+           F.cross_entropy(t64(logits), lt, weight=t64(w), ignore_index=2),
+           kinds=["input", "input", "param"])
+    one_op("softmax_xent_nd_sum", "softmax_xent_nd", [("logits", logits), ("labels", labels)],
+           [("reduction", ir_str("sum"))], F.cross_entropy(t64(logits), lt, reduction="sum"),
+           kinds=["input", "input"])
+    one_op("softmax_xent_nd_none", "softmax_xent_nd", [("logits", logits), ("labels", labels)],
+           [("reduction", ir_str("none"))], F.cross_entropy(t64(logits), lt, reduction="none"),
+           kinds=["input", "input"])
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
         shutil.rmtree(ROOT)
     os.makedirs(ROOT)
     for make in (conv_cases, pool_cases, elementwise_cases, dense_cases, shape_cases,
-                 softmax_cases, norm_cases, loss_cases, chain_cases):
+                 softmax_cases, norm_cases, loss_cases, chain_cases, tensor_op_cases,
+                 im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
+                 bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
+                 onnx_op_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

@@ -23,6 +23,8 @@ std::string wrap(const OpInfo &op) {
       {"relu", "%conv1 : f32[1,64,224,224]"},
       {"fc", "%flat : f32[1,25088]; %fc6.w : f32[4096,25088]; %fc6.b : f32[4096]"},
       {"matmul", "%a : f32[64,32]; %b : f32[10,32]"},
+      {"batch_matmul", "%a : f32[2,3,4]; %b : f32[2,4,5]"},
+      {"softmax_xent_nd", "%x : f32[3,4,5]; %y : i64[3,5]; %w : f32[4]"},
       {"add", "%branch : f32[1,16,28,28]; %shortcut : f32[1,16,28,28]"},
       {"concat", "%a : f32[1,64,28,28]; %b : f32[1,32,28,28]"},
       {"flatten", "%pool5 : f32[1,512,7,7]"},
@@ -36,6 +38,26 @@ std::string wrap(const OpInfo &op) {
       {"dropout", "%relu6 : f32[1,4096]"},
       {"softmax_xent", "%conv4 : f32[100,10]; %label : i32[100]"},
       {"l2_loss", "%y : f32[8,10]; %t : f32[8,10]"},
+      {"count_correct", "%fc : f32[100,10]; %label : i32[100]"},
+      {"transpose", "%x : f32[2,4,9]"},
+      {"expand", "%g : f32[1,16,1,1]"},
+      {"reduce_sum", "%dy : f32[8,16,7,7]"},
+      {"slice", "%g : f32[1,96,28,28]"},
+      {"im2row", "%x : f32[1,2,8,8]"},
+      {"row2im", "%dphi : f32[1,64,9]"},
+      {"relu_grad", "%dy : f32[1,64,56,56]; %x : f32[1,64,56,56]"},
+      {"sigmoid_grad", "%dy : f32[1,10]; %y : f32[1,10]"},
+      {"tanh_grad", "%dy : f32[1,10]; %y : f32[1,10]"},
+      {"softmax_grad", "%dy : f32[1,10]; %y : f32[1,10]"},
+      {"log_softmax_grad", "%dy : f32[1,10]; %y : f32[1,10]"},
+      {"maxpool_grad", "%dy : f32[1,64,56,56]; %x : f32[1,64,112,112]"},
+      {"avgpool_grad", "%dy : f32[1,8,2,2]"},
+      {"batchnorm_grad", "%dy : f32[8,16,7,7]; %x : f32[8,16,7,7]; %s : f32[16]; %m : f32[16]; %v : f32[16]"},
+      {"bn_mean_grad", "%dm : f32[16]; %x : f32[8,16,7,7]"},
+      {"bn_var_grad", "%dv : f32[16]; %x : f32[8,16,7,7]; %m : f32[16]"},
+      {"softmax_xent_grad", "%one : f32[]; %fc : f32[100,10]; %label : i32[100]"},
+      {"l2_loss_grad", "%one : f32[]; %y : f32[8,10]; %t : f32[8,10]"},
+      {"update", "%conv1.w : f32[20,1,5,5]; %conv1.w.new : f32[20,1,5,5]"},
   };
   std::string decls;
   auto it = operandTypes.find(op.mnemonic);
@@ -45,7 +67,10 @@ std::string wrap(const OpInfo &op) {
   for (std::sregex_iterator m(spec.begin(), spec.end(), item), end; m != end; ++m)
     if (example.find("%" + (*m)[1].str() + ")") != std::string::npos ||
         example.find("%" + (*m)[1].str() + ",") != std::string::npos)
-      decls += fmt::format("  %{} = input : {}\n", (*m)[1].str(), (*m)[2].str());
+      // update's first operand must be a param; every other operand is declared an input.
+      decls += fmt::format("  %{} = {} : {}\n", (*m)[1].str(),
+                           op.kind == OpKind::Update && (*m)[1].str() == "conv1.w" ? "param" : "input",
+                           (*m)[2].str());
   std::string result = example.substr(1, example.find(' ') - 1);
   return fmt::format("func @example {{\n{}  {}\n  return %{}\n}}\n", decls, example, result);
 }

@@ -34,5 +34,5 @@ TEST_CASE("--stop-after names must exist", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
-  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, simplify, dce)"));
+  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, dce)"));
 }

@@ -1,0 +1,97 @@
+// LLVM code generation for forward (inference) functions: the public face of codegen/.
+// Nothing here names an LLVM type, so tools/ and tests include it without LLVM headers.
+//
+// The generated entry (docs/codegen.md):
+//   int32_t cnnc_net_run(void **buffers, void *workspace, int64_t batch)
+// buffers: one pointer per input (in node order), then per param (node order), then per
+// output (in the function's output order); workspace: layout().workspaceBytes bytes, 64-byte
+// aligned; batch: the mini-batch size, 1..maxBatch when the function is batch-polymorphic,
+// exactly maxBatch otherwise. Returns 0, or kStatusBadLabel when a softmax_xent label is not
+// a class index (the loss is then NaN).
+#pragma once
+
+#include "ir/IR.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cnnc::codegen {
+
+constexpr int32_t kStatusOk = 0, kStatusBadLabel = 1;
+inline constexpr const char *kEntryName = "cnnc_net_run";
+inline constexpr const char *kDescName = "cnnc_net_desc";
+
+struct TargetOptions {
+  std::string cpu;      // empty: the host CPU (sys::getHostCPUName)
+  std::string features; // "+avx2,-avx512f"; empty: the host's features when cpu is empty
+  int optLevel = 3;     // 0..3: the new PassBuilder's O-level, and the backend's
+};
+
+enum class BufferKind : uint8_t { Input, Param, Output };
+struct BufferSlot {
+  std::string name; // SSA name of the input/param/output node
+  BufferKind kind;
+  TensorType type;      // at maxBatch
+  bool batched = false; // dim 0 is the mini-batch (scales with the `batch` argument)
+  int64_t perExample() const { return batched ? type.numel() / type.shape[0] : type.numel(); }
+};
+
+/// What a caller needs to call the entry: the buffer order, the workspace size, the batch.
+struct Layout {
+  std::vector<BufferSlot> buffers;
+  int64_t workspaceBytes = 0;
+  int64_t maxBatch = 1;
+  bool batchPolymorphic = false; // any batch 1..maxBatch; else exactly maxBatch
+  std::string batchNote;         // why not polymorphic (which node)
+  unsigned vectorWidth = 16;     // f32 lanes of the target's SIMD registers
+};
+
+enum class EmitKind { LLVM, Asm, Obj };
+
+/// Lowers a verified function to an optimised module for the target and prints it as LLVM
+/// IR or assembly, or returns the object file's bytes. Throws cnnc::Error for what codegen
+/// does not support (f64 storage, training-mode dropout) naming the node.
+std::string emit(const Function &f, EmitKind kind, const TargetOptions &t = {},
+                 bool optimize = true);
+
+/// The layout the lowering for target `t` uses (buffers, workspace, batch).
+Layout layoutFor(const Function &f, const TargetOptions &t = {});
+
+/// A function compiled in-process by ORC LLJIT.
+class JitModel {
+public:
+  static std::unique_ptr<JitModel> compile(const Function &f, const TargetOptions &t = {});
+  ~JitModel();
+  const Layout &layout() const;
+  /// Calls the entry; `workspace` must hold layout().workspaceBytes (64-byte aligned).
+  int32_t run(void **buffers, void *workspace, int64_t batch) const;
+  /// Compile time of the module (lowering + O3 + machine code), seconds.
+  double compileSeconds() const;
+
+private:
+  JitModel();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct AotOptions {
+  TargetOptions target;
+  std::string headerPath; // also write the C header there, if not empty
+  /// Parameter values to embed (by param name, numel floats each); empty: not embedded (an
+  /// instance starts with zero parameters until weights are loaded or set).
+  std::map<std::string, std::vector<float>> embeddedWeights;
+  /// The runtime archive linked into the .so; empty: the one built with this cnnc
+  /// (CNNC_RUNTIME_API_LIB), or $CNNC_RUNTIME_LIB.
+  std::string runtimeLib;
+};
+
+/// Compiles `f` to a shared library exposing the C API of runtime/CnncApi.h, linked in
+/// process by lld. Throws cnnc::Error on link failures.
+void compileSharedLibrary(const Function &f, const std::string &soPath, const AotOptions &o);
+/// The generated C header for `f` (constants + the C API's declarations).
+std::string generateHeader(const Function &f, const Layout &l, const std::string &guard);
+
+} // namespace cnnc::codegen

@@ -1,0 +1,96 @@
+// The generic emitter: IRBuilder plus the few loop and SIMD helpers every op lowering uses.
+// Internal to codegen/ (it is the only place that knows LLVM).
+//
+// Loops are emitted as plain counted loops on i64 (phi, compare, branch); vector code uses
+// fixed vectors of `vl` f32 lanes (Target.cpp picks vl from the target's registers) with a
+// scalar tail, and SROA/O3 turn the allocas that hold register tiles into registers.
+// Floating-point ops carry `reassoc contract` so that reductions may vectorise and
+// multiply-adds fuse; NaN/Inf semantics stay IEEE.
+#pragma once
+
+#include "codegen/Plan.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include <functional>
+
+namespace cnnc::codegen {
+
+class Emitter {
+public:
+  Emitter(llvm::Module &m, llvm::Function *fn, const Plan &plan);
+
+  llvm::LLVMContext &ctx;
+  llvm::Module &mod;
+  llvm::IRBuilder<> b;
+  llvm::Function *fn;
+  const Plan &plan;
+  const unsigned vl;
+  llvm::Type *f32, *i32, *i64, *ptrTy;
+  llvm::Value *batch = nullptr;     // i64: the runtime mini-batch
+  llvm::Value *workspace = nullptr; // ptr
+  llvm::Value *status = nullptr;    // alloca i32: the entry's return code
+  std::map<const Node *, llvm::Value *> ptrs;
+  llvm::Value *tailStart_ = nullptr; // the final i of the last strided loop (vecLoop's tail)
+
+  // ------------------------------------------------------------------ values
+  llvm::Value *c(int64_t v) { return b.getInt64(v); }
+  llvm::Value *cf(double v) { return llvm::ConstantFP::get(f32, v); }
+  llvm::Type *vty(unsigned w) { return w == 1 ? f32 : llvm::FixedVectorType::get(f32, w); }
+  llvm::Value *splat(llvm::Value *s, unsigned w) { return w == 1 ? s : b.CreateVectorSplat(w, s); }
+  llvm::Value *cfv(double v, unsigned w) { return splat(cf(v), w); }
+
+  // ------------------------------------------------------------------ tensors
+  llvm::Value *ptr(const Node *n) const { return ptrs.at(n); }
+  bool batched(const Node *n) const { return plan.batched.at(n); }
+  /// Extent of dim d: the runtime batch for dim 0 of a batched value, else a constant.
+  llvm::Value *dim(const Node *n, int d);
+  /// Product of dims [from, to) (runtime when it includes a batched dim 0).
+  llvm::Value *extent(const Node *n, int from, int to);
+  llvm::Value *numel(const Node *n) { return extent(n, 0, n->type.rank()); }
+  llvm::Value *scratch(const Node *n, int64_t byteOffset);
+
+  // ------------------------------------------------------------------ memory
+  llvm::Value *gep(llvm::Value *base, llvm::Value *idx) {
+    return b.CreateInBoundsGEP(f32, base, idx);
+  }
+  llvm::Value *load(llvm::Value *base, llvm::Value *idx, unsigned w = 1);
+  void store(llvm::Value *v, llvm::Value *base, llvm::Value *idx);
+  llvm::Value *entryAlloca(llvm::Type *t, const char *name = "");
+
+  // ------------------------------------------------------------------ math
+  llvm::Value *fma(llvm::Value *a, llvm::Value *x, llvm::Value *acc);
+  llvm::Value *maxnum(llvm::Value *a, llvm::Value *x) { return b.CreateMaxNum(a, x); }
+  llvm::Value *unary(llvm::Intrinsic::ID id, llvm::Value *x) {
+    return b.CreateUnaryIntrinsic(id, x);
+  }
+  llvm::Value *hsum(llvm::Value *v); // horizontal sum of a vector (scalar passes through)
+  llvm::Value *libm(const char *name, llvm::Value *x); // a scalar float libm call, e.g. tanhf
+  llvm::Value *smin(llvm::Value *a, llvm::Value *x) {
+    return b.CreateSelect(b.CreateICmpSLT(a, x), a, x);
+  }
+  llvm::Value *smax(llvm::Value *a, llvm::Value *x) {
+    return b.CreateSelect(b.CreateICmpSGT(a, x), a, x);
+  }
+
+  // ------------------------------------------------------------------ loops
+  using Body = std::function<void(llvm::Value *)>;
+  /// for (i = lo; i < hi; i += step) body(i)
+  void loop(llvm::Value *lo, llvm::Value *hi, Body body, int64_t step = 1);
+  void loop(int64_t hi, Body body) { loop(c(0), c(hi), body); }
+  void loop(llvm::Value *hi, Body body) { loop(c(0), hi, body); }
+  /// for i in [0, n): body(i, w) with w = vl lanes while a whole vector fits (up to maxW),
+  /// then w = 1 for the tail.
+  void vecLoop(llvm::Value *n, const std::function<void(llvm::Value *, unsigned)> &body,
+               unsigned maxW = 0);
+  /// if (cond) then()
+  void ifThen(llvm::Value *cond, const std::function<void()> &then);
+};
+
+/// One lowering per op kind (EmitOps.cpp, EmitConv.cpp); nullptr = not lowerable.
+using OpEmitter = void (*)(Emitter &, const Node &);
+OpEmitter opEmitter(OpKind k);
+void emitConv2d(Emitter &e, const Node &n);
+
+} // namespace cnnc::codegen

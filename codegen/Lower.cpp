@@ -1,0 +1,293 @@
+// IR function -> LLVM module: binds every value to its storage (Plan), emits each op by the
+// emitter table in node order, checks that nothing tensor-level is left, and adds the model
+// descriptor that the runtime's C API reads (layout mirrored in runtime/CnncModel.h).
+#include "codegen/Lower.h"
+#include "codegen/Emitter.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <set>
+
+namespace cnnc::codegen {
+
+using namespace llvm;
+
+// ------------------------------------------------------------------------- Emitter --
+Emitter::Emitter(llvm::Module &m, llvm::Function *f, const Plan &p)
+    : ctx(m.getContext()), mod(m), b(m.getContext()), fn(f), plan(p), vl(p.layout.vectorWidth) {
+  f32 = b.getFloatTy(), i32 = b.getInt32Ty(), i64 = b.getInt64Ty(), ptrTy = b.getPtrTy();
+  FastMathFlags fmf;
+  fmf.setAllowReassoc();
+  fmf.setAllowContract();
+  b.setFastMathFlags(fmf);
+}
+
+Value *Emitter::dim(const Node *n, int d) {
+  return d == 0 && batched(n) ? batch : c(n->type.shape[d]);
+}
+
+Value *Emitter::extent(const Node *n, int from, int to) {
+  int64_t k = 1;
+  for (int d = std::max(from, 1); d < to; ++d)
+    k *= n->type.shape[d];
+  if (from == 0 && to > 0)
+    return batched(n) ? b.CreateMul(batch, c(k), "", true, true) : c(k * n->type.shape[0]);
+  return c(k);
+}
+
+Value *Emitter::scratch(const Node *n, int64_t off) {
+  return b.CreateInBoundsGEP(b.getInt8Ty(), workspace, c(plan.scratch.at(n) + off));
+}
+
+Value *Emitter::load(Value *base, Value *idx, unsigned w) {
+  return b.CreateAlignedLoad(vty(w), gep(base, idx), Align(4));
+}
+
+void Emitter::store(Value *v, Value *base, Value *idx) {
+  b.CreateAlignedStore(v, gep(base, idx), Align(4));
+}
+
+Value *Emitter::entryAlloca(Type *t, const char *name) {
+  IRBuilder<> eb(&fn->getEntryBlock(), fn->getEntryBlock().begin());
+  return eb.CreateAlloca(t, nullptr, name);
+}
+
+Value *Emitter::fma(Value *a, Value *x, Value *acc) {
+  return b.CreateIntrinsic(Intrinsic::fmuladd, {a->getType()}, {a, x, acc});
+}
+
+Value *Emitter::hsum(Value *v) {
+  if (!v->getType()->isVectorTy())
+    return v;
+  return b.CreateFAddReduce(cf(-0.0), v);
+}
+
+Value *Emitter::libm(const char *name, Value *x) {
+  FunctionCallee fc = mod.getOrInsertFunction(name, FunctionType::get(f32, {f32}, false));
+  if (auto *decl = dyn_cast<llvm::Function>(fc.getCallee())) {
+    decl->setDoesNotThrow();
+    decl->setOnlyAccessesInaccessibleMemory();
+  }
+  return b.CreateCall(fc, {x});
+}
+
+void Emitter::loop(Value *lo, Value *hi, Body body, int64_t step) {
+  BasicBlock *pre = b.GetInsertBlock();
+  BasicBlock *hdr = BasicBlock::Create(ctx, "loop", fn), *bb = BasicBlock::Create(ctx, "body", fn),
+             *exit = BasicBlock::Create(ctx, "exit", fn);
+  b.CreateBr(hdr);
+  b.SetInsertPoint(hdr);
+  PHINode *i = b.CreatePHI(i64, 2, "i");
+  i->addIncoming(lo, pre);
+  Value *cond = step == 1 ? b.CreateICmpSLT(i, hi)
+                          : b.CreateICmpSLE(b.CreateAdd(i, c(step), "", true, true), hi);
+  b.CreateCondBr(cond, bb, exit);
+  b.SetInsertPoint(bb);
+  body(i);
+  i->addIncoming(b.CreateAdd(i, c(step), "", true, true), b.GetInsertBlock());
+  b.CreateBr(hdr);
+  b.SetInsertPoint(exit);
+  if (step != 1) { // continue with the remainder: the caller reads the final i via `tailStart`
+    tailStart_ = i;
+  }
+}
+
+void Emitter::vecLoop(Value *n, const std::function<void(Value *, unsigned)> &body, unsigned maxW) {
+  const unsigned w = maxW ? std::min(maxW, vl) : vl;
+  if (w == 1) {
+    loop(n, [&](Value *i) { body(i, 1); });
+    return;
+  }
+  loop(
+      c(0), n, [&](Value *i) { body(i, w); }, w);
+  loop(tailStart_, n, [&](Value *i) { body(i, 1); });
+}
+
+void Emitter::ifThen(Value *cond, const std::function<void()> &then) {
+  BasicBlock *tb = BasicBlock::Create(ctx, "then", fn),
+             *done = BasicBlock::Create(ctx, "endif", fn);
+  b.CreateCondBr(cond, tb, done);
+  b.SetInsertPoint(tb);
+  then();
+  b.CreateBr(done);
+  b.SetInsertPoint(done);
+}
+
+// ------------------------------------------------------------------------- lowering --
+namespace {
+
+void checkSupported(const Function &f) {
+  for (const auto &n : f.nodes()) {
+    const bool labels = n->op == OpKind::Input && n->type.dtype == DType::I32;
+    if (n->type.dtype != DType::F32 && !labels)
+      throw Error(fmt::format("{}: codegen stores f32 tensors only (and i32 labels), not {}",
+                              n->describe(), n->type.str()));
+    if (!n->info().source && !opEmitter(n->op))
+      throw Error(fmt::format("{}: codegen does not lower '{}' yet (forward inference ops only)",
+                              n->describe(), n->info().mnemonic));
+    if (n->op == OpKind::Dropout && n->getInt("training"))
+      throw Error(
+          fmt::format("{}: training-mode dropout is not supported by codegen yet (inference only)",
+                      n->describe()));
+  }
+}
+
+Constant *constantData(LLVMContext &ctx, const std::vector<float> &v) {
+  return ConstantDataArray::get(ctx, ArrayRef<float>(v.data(), v.size()));
+}
+
+GlobalVariable *addGlobal(llvm::Module &m, Constant *init, const std::string &name,
+                          bool hidden = true) {
+  auto *g = new GlobalVariable(m, init->getType(), true,
+                               hidden ? GlobalValue::PrivateLinkage : GlobalValue::ExternalLinkage,
+                               init, name);
+  g->setAlignment(Align(64));
+  return g;
+}
+
+// The descriptor: struct cnnc_model_desc of runtime/CnncModel.h.
+void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Function *entry,
+                   const std::map<std::string, std::vector<float>> *weights) {
+  LLVMContext &ctx = m.getContext();
+  Type *i32 = Type::getInt32Ty(ctx), *i64 = Type::getInt64Ty(ctx),
+       *ptr = PointerType::getUnqual(ctx);
+  auto *shapeTy = ArrayType::get(i64, 8);
+  auto *bufTy = StructType::get(ctx, {ptr, i32, i32, i32, i32, shapeTy, i64, i64});
+  std::vector<Constant *> bufs;
+  std::vector<float> blob;
+  for (const BufferSlot &s : p.layout.buffers) {
+    CNNC_ASSERT(s.type.rank() <= 8, "rank > 8 in the descriptor");
+    std::vector<Constant *> dims;
+    for (int d = 0; d < 8; ++d)
+      dims.push_back(ConstantInt::get(i64, d < s.type.rank() ? s.type.shape[d] : 0));
+    int64_t woff = -1;
+    if (weights && s.kind == BufferKind::Param) {
+      auto it = weights->find(s.name);
+      if (it == weights->end() || (int64_t)it->second.size() != s.type.numel())
+        throw Error(
+            fmt::format("embedded weights: no {} values for param %{}", s.type.numel(), s.name));
+      woff = (int64_t)blob.size();
+      blob.insert(blob.end(), it->second.begin(), it->second.end());
+    }
+    auto *name = addGlobal(m, ConstantDataArray::getString(ctx, s.name), "cnnc.name." + s.name);
+    bufs.push_back(ConstantStruct::get(
+        bufTy, {name, ConstantInt::get(i32, (int)s.kind),
+                ConstantInt::get(i32, s.type.dtype == DType::I32 ? 1 : 0),
+                ConstantInt::get(i32, s.type.rank()), ConstantInt::get(i32, s.batched),
+                ConstantArray::get(shapeTy, dims), ConstantInt::get(i64, s.type.numel()),
+                ConstantInt::get(i64, woff)}));
+  }
+  auto *bufArr =
+      addGlobal(m, ConstantArray::get(ArrayType::get(bufTy, bufs.size()), bufs), "cnnc.buffers");
+  Constant *wptr = ConstantPointerNull::get(cast<PointerType>(ptr));
+  if (weights)
+    wptr = addGlobal(m, constantData(ctx, blob.empty() ? std::vector<float>{0.f} : blob),
+                     "cnnc.weights");
+  auto *descTy = StructType::get(ctx, {i32, i32, i64, i64, i64, ptr, ptr, ptr, ptr});
+  const Layout &l = p.layout;
+  auto *desc = ConstantStruct::get(
+      descTy, {ConstantInt::get(i32, 1), ConstantInt::get(i32, (int)l.buffers.size()),
+               ConstantInt::get(i64, l.batchPolymorphic ? 1 : l.maxBatch),
+               ConstantInt::get(i64, l.maxBatch), ConstantInt::get(i64, l.workspaceBytes),
+               addGlobal(m, ConstantDataArray::getString(ctx, f.name()), "cnnc.model_name"), bufArr,
+               wptr, entry});
+  auto *g = addGlobal(m, desc, kDescName, false);
+  g->setVisibility(GlobalValue::HiddenVisibility); // linked into the .so's runtime, not exported
+}
+
+} // namespace
+
+Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
+                      const std::map<std::string, std::vector<float>> *weights) {
+  checkSupported(f);
+  Lowered out;
+  out.plan = planFunction(f, t.vl);
+  const Plan &plan = out.plan;
+  out.mod = std::make_unique<llvm::Module>("cnnc." + f.name(), ctx);
+  llvm::Module &m = *out.mod;
+  Type *ptr = PointerType::getUnqual(ctx);
+  auto *fty = FunctionType::get(Type::getInt32Ty(ctx), {ptr, ptr, Type::getInt64Ty(ctx)}, false);
+  auto *fn = llvm::Function::Create(fty, GlobalValue::ExternalLinkage, kEntryName, m);
+  fn->setVisibility(GlobalValue::HiddenVisibility);
+  fn->addFnAttr(Attribute::NoUnwind);
+  for (unsigned a = 0; a < 2; ++a)
+    fn->addParamAttr(a, Attribute::NoAlias);
+  fn->getArg(0)->setName("buffers"), fn->getArg(1)->setName("workspace"),
+      fn->getArg(2)->setName("batch");
+
+  Emitter e(m, fn, plan);
+  e.b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
+  e.batch = fn->getArg(2), e.workspace = fn->getArg(1);
+  e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
+  e.b.CreateStore(e.b.getInt32(kStatusOk), e.status);
+  std::vector<Value *> bufPtr;
+  for (size_t i = 0; i < plan.layout.buffers.size(); ++i) {
+    Value *slot = e.b.CreateInBoundsGEP(ptr, fn->getArg(0), e.c((int64_t)i));
+    bufPtr.push_back(e.b.CreateAlignedLoad(ptr, slot, Align(8), plan.layout.buffers[i].name));
+  }
+  std::set<const Node *> lowered;
+  for (const Node *n : f.nodeList()) {
+    const Storage &s = plan.storage.at(n);
+    switch (s.kind) {
+    case StorageKind::Buffer:
+      e.ptrs[n] = bufPtr[s.buffer];
+      break;
+    case StorageKind::Workspace:
+      e.ptrs[n] = e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(s.offset), n->name);
+      break;
+    case StorageKind::Constant: {
+      auto vals = n->getFloats("value");
+      std::vector<float> v(n->type.numel(), vals.size() == 1 ? (float)vals[0] : 0.f);
+      if (vals.size() != 1)
+        for (size_t i = 0; i < v.size(); ++i)
+          v[i] = (float)vals.at(i);
+      e.ptrs[n] = addGlobal(m, constantData(ctx, v.empty() ? std::vector<float>{0.f} : v),
+                            "cnnc.const." + n->name);
+      lowered.insert(n);
+      break;
+    }
+    case StorageKind::View:
+      e.ptrs[n] = e.ptrs.at(s.root);
+      lowered.insert(n);
+      break;
+    }
+    if (n->info().source) {
+      lowered.insert(n);
+      continue;
+    }
+    if (lowered.count(n))
+      continue;
+    if (OpEmitter em = opEmitter(n->op)) {
+      em(e, *n);
+      lowered.insert(n);
+    }
+  }
+  for (auto [buf, o] : plan.outputCopies) {
+    Value *src = e.ptr(o), *dst = bufPtr[buf];
+    if (o->type.dtype == DType::I32) { // a labels input returned as is: copy the bits
+      e.loop(e.numel(o), [&](Value *i) {
+        Value *v = e.b.CreateLoad(e.i32, e.b.CreateInBoundsGEP(e.i32, src, i));
+        e.b.CreateStore(v, e.b.CreateInBoundsGEP(e.i32, dst, i));
+      });
+      continue;
+    }
+    e.vecLoop(e.numel(o), [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
+  }
+  e.b.CreateRet(e.b.CreateLoad(e.i32, e.status));
+
+  // The lowering check: every tensor-level op became loops.
+  for (const Node *n : f.nodeList())
+    if (!lowered.count(n))
+      CNNC_INTERNAL(fmt::format("codegen left {} unlowered: no emitter for op '{}'", n->describe(),
+                                n->info().mnemonic));
+  addDescriptor(m, f, plan, fn, weights);
+  std::string err;
+  raw_string_ostream os(err);
+  if (verifyModule(m, &os))
+    CNNC_INTERNAL("codegen produced an invalid LLVM module: " + os.str());
+  return out;
+}
+
+} // namespace cnnc::codegen

@@ -1,0 +1,35 @@
+// Internal: IR function -> LLVM module (Lower.cpp) and the target machine around it
+// (Target.cpp). Only codegen/ includes this.
+#pragma once
+
+#include "codegen/Plan.h"
+
+#include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <memory>
+
+namespace cnnc::codegen {
+
+struct Target {
+  std::unique_ptr<llvm::TargetMachine> tm;
+  std::string triple, cpu, features;
+  unsigned vl = 4; // f32 lanes: 16 with AVX-512F, 8 with AVX, else 4
+  int optLevel = 3;
+};
+Target makeTarget(const TargetOptions &o);
+
+struct Lowered {
+  std::unique_ptr<llvm::Module> mod;
+  Plan plan;
+};
+/// Lowers f into a module holding the entry (kEntryName) and the descriptor (kDescName) that
+/// runtime/CnncApi.c reads; `weights` (param name -> values) are embedded when not null.
+Lowered lowerFunction(const Function &f, llvm::LLVMContext &ctx, const Target &t,
+                      const std::map<std::string, std::vector<float>> *weights = nullptr);
+/// The new PassBuilder's default pipeline at t.optLevel, for t's machine.
+void optimizeModule(llvm::Module &m, const Target &t);
+/// Assembly text or object bytes.
+std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly);
+
+} // namespace cnnc::codegen

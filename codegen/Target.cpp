@@ -1,0 +1,115 @@
+// The thin per-target part: the TargetMachine (host CPU and features by default, or
+// --target-cpu/--target-features), the SIMD width the emitters use, the O3 pipeline and
+// assembly/object emission.
+#include "codegen/Lower.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <mutex>
+
+namespace cnnc::codegen {
+
+using namespace llvm;
+
+Target makeTarget(const TargetOptions &o) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    InitializeNativeTarget();
+    InitializeNativeTargetAsmPrinter();
+    InitializeNativeTargetAsmParser();
+  });
+  Target t;
+  t.triple = sys::getProcessTriple();
+  t.cpu = o.cpu.empty() ? sys::getHostCPUName().str() : o.cpu;
+  t.features = o.features;
+  if (o.cpu.empty() && o.features.empty())
+    for (const auto &kv : sys::getHostCPUFeatures())
+      t.features += fmt::format("{}{}{}", t.features.empty() ? "" : ",", kv.getValue() ? "+" : "-",
+                                kv.getKey().str());
+  t.optLevel = std::clamp(o.optLevel, 0, 3);
+  std::string err;
+  const llvm::Target *T = TargetRegistry::lookupTarget(t.triple, err);
+  if (!T)
+    throw Error(fmt::format("codegen: no LLVM target for {}: {}", t.triple, err));
+  if (!o.cpu.empty() && !T->createMCSubtargetInfo(t.triple, "", "")->isCPUStringValid(o.cpu))
+    throw Error(fmt::format("--target-cpu {}: not a CPU LLVM knows for {}", o.cpu, t.triple));
+  static const CodeGenOptLevel levels[] = {CodeGenOptLevel::None, CodeGenOptLevel::Less,
+                                           CodeGenOptLevel::Default, CodeGenOptLevel::Aggressive};
+  t.tm.reset(T->createTargetMachine(t.triple, t.cpu, t.features, llvm::TargetOptions(), Reloc::PIC_,
+                                    std::nullopt, levels[t.optLevel]));
+  if (!t.tm)
+    throw Error(fmt::format("codegen: cannot create a target machine for {} {}", t.triple, t.cpu));
+  const MCSubtargetInfo *sti = t.tm->getMCSubtargetInfo();
+  t.vl = sti->checkFeatures("+avx512f") ? 16 : sti->checkFeatures("+avx") ? 8 : 4;
+  return t;
+}
+
+void optimizeModule(llvm::Module &m, const Target &t) {
+  m.setTargetTriple(t.triple);
+  m.setDataLayout(t.tm->createDataLayout());
+  for (llvm::Function &f : m) {
+    if (f.isDeclaration())
+      continue;
+    f.addFnAttr("target-cpu", t.cpu);
+    if (!t.features.empty())
+      f.addFnAttr("target-features", t.features);
+    // our explicit vectors are vl wide: keep them whole (znver4 otherwise prefers 256 bits)
+    f.addFnAttr("min-legal-vector-width", std::to_string(t.vl * 32));
+    f.addFnAttr("prefer-vector-width", std::to_string(t.vl * 32));
+  }
+  if (t.optLevel == 0)
+    return;
+  LoopAnalysisManager lam;
+  FunctionAnalysisManager fam;
+  CGSCCAnalysisManager cgam;
+  ModuleAnalysisManager mam;
+  PassBuilder pb(t.tm.get());
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  static const OptimizationLevel levels[] = {OptimizationLevel::O0, OptimizationLevel::O1,
+                                             OptimizationLevel::O2, OptimizationLevel::O3};
+  pb.buildPerModuleDefaultPipeline(levels[t.optLevel]).run(m, mam);
+}
+
+std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly) {
+  SmallVector<char, 0> buf;
+  raw_svector_ostream os(buf);
+  legacy::PassManager pm;
+  if (t.tm->addPassesToEmitFile(
+          pm, os, nullptr, assembly ? CodeGenFileType::AssemblyFile : CodeGenFileType::ObjectFile))
+    throw Error("codegen: the target cannot emit this file type");
+  pm.run(m);
+  return std::string(buf.begin(), buf.end());
+}
+
+Layout layoutFor(const Function &f, const TargetOptions &o) {
+  return planFunction(f, makeTarget(o).vl).layout;
+}
+
+std::string emit(const Function &f, EmitKind kind, const TargetOptions &o, bool optimize) {
+  Target t = makeTarget(o);
+  if (!optimize)
+    t.optLevel = 0;
+  LLVMContext ctx;
+  Lowered l = lowerFunction(f, ctx, t);
+  optimizeModule(*l.mod, t);
+  if (kind == EmitKind::LLVM) {
+    std::string s;
+    raw_string_ostream os(s);
+    l.mod->print(os, nullptr);
+    return os.str();
+  }
+  return emitMachineCode(*l.mod, t, kind == EmitKind::Asm);
+}
+
+} // namespace cnnc::codegen

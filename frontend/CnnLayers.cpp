@@ -1,0 +1,270 @@
+// The `.cnn` layers with arguments, each lowered to its IR nodes (docs/cnn-format.md lists the
+// defaults). Checks that can name a better token than the layer keyword are done here, before
+// the IR's shape rule would catch the same mistake: a window larger than its padded input
+// points at the kernel, a groups mismatch at `groups`, a shape mismatch at the input name.
+#include "frontend/CnnLower.h"
+
+#include <algorithm>
+
+namespace cnnc::cnn {
+
+static std::string dims2(int64_t h, int64_t w) {
+  return std::to_string(h) + "x" + std::to_string(w);
+}
+
+// The seed's eq. (15) window, dilated to extent (k-1)*d+1, must fit its padded input.
+static void windowFits(const Diag &d, const Stmt &s, const Token &kTok, const Node *x,
+                       std::array<int64_t, 2> ext, const std::array<int64_t, 4> &p) {
+  int64_t ph = x->type.shape[2] + p[0] + p[2], pw = x->type.shape[3] + p[1] + p[3];
+  if (ext[0] > ph || ext[1] > pw)
+    d.error(s, kTok,
+            "the " + dims2(ext[0], ext[1]) + " window is larger than its padded input " +
+                dims2(ph, pw) + " ('" + x->name + "' is " + x->type.str() + ")");
+}
+
+static std::map<std::string, Attr> windowAttrs(std::array<int64_t, 2> stride,
+                                               const std::array<int64_t, 4> &pads) {
+  std::map<std::string, Attr> attrs;
+  if (stride != std::array<int64_t, 2>{1, 1})
+    attrs["stride"] = std::vector<int64_t>{stride[0], stride[1]};
+  if (pads != std::array<int64_t, 4>{0, 0, 0, 0})
+    attrs["pads"] = std::vector<int64_t>(pads.begin(), pads.end());
+  return attrs;
+}
+
+Node *Lowerer::conv(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  const Token &cTok = a.take("its output channels and kernel, e.g. 'conv 64 3x3'");
+  int64_t cout = a.positive(cTok, "channel count");
+  const Token &kTok = a.take("a kernel size, e.g. 'conv 64 3x3'");
+  auto k = a.pair(kTok, "kernel size", false);
+  std::array<int64_t, 2> stride{1, 1}, dil{1, 1};
+  PadSpec pad;
+  int64_t groups = 1;
+  const Token *groupsTok = &s.kind;
+  bool bias = true, widen = false;
+  std::string init = "gauss(0.01)"; // MatConvNet's 0.01*randn (seed Exercise 6)
+  while (!a.done()) {
+    const Token &o = a.option();
+    if (o.text == "stride")
+      stride = a.pair(a.value(o), "stride", true);
+    else if (o.text == "pad")
+      pad = a.pads(a.value(o));
+    else if (o.text == "dilation")
+      dil = a.pair(a.value(o), "dilation", true);
+    else if (o.text == "groups")
+      groupsTok = &a.value(o), groups = a.positive(*groupsTok, "groups");
+    else if (o.text == "init")
+      init = a.initScheme(a.value(o));
+    else if (o.text == "nobias")
+      bias = false;
+    else if (o.text == "widen")
+      widen = true;
+    else
+      a.unknownOption(o, {"stride", "pad", "dilation", "groups", "init", "nobias", "widen"});
+  }
+  requireImage(s, x);
+  if (widen)
+    cout = widened(cout);
+  int64_t cin = x->type.shape[1];
+  if (cin % groups || cout % groups)
+    d_.error(s, *groupsTok,
+             "groups=" + std::to_string(groups) + " must divide both the input channels (" +
+                 std::to_string(cin) + ") and the output channels (" + std::to_string(cout) +
+                 (widen ? ", after widening" : "") + ")");
+  std::array<int64_t, 2> ext{(k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1};
+  std::array<int64_t, 4> pads = pad.same ? samePads(ext[0], ext[1]) : pad.pads;
+  windowFits(d_, s, kTok, x, ext, pads);
+
+  std::vector<Node *> ops{x, param(s, s.nodeName + ".w", {cout, cin / groups, k[0], k[1]}, init)};
+  if (bias)
+    ops.push_back(param(s, s.nodeName + ".b", {cout}, "zeros"));
+  auto attrs = windowAttrs(stride, pads);
+  if (dil != std::array<int64_t, 2>{1, 1})
+    attrs["dilation"] = std::vector<int64_t>{dil[0], dil[1]};
+  if (groups != 1)
+    attrs["groups"] = groups;
+  return make(s, OpKind::Conv2d, s.nodeName, ops, attrs);
+}
+
+Node *Lowerer::pool(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  const Token &tTok = a.take("a type and a window, e.g. 'pool max 2x2'");
+  if (tTok.text != "max" && tTok.text != "avg")
+    d_.error(s, tTok, "bad pooling type '" + tTok.text + "': expected 'max' or 'avg'");
+  bool isMax = tTok.text == "max";
+  const Token &kTok = a.take("a window size, e.g. 'pool max 2x2'");
+  auto k = a.pair(kTok, "window size", false);
+  std::array<int64_t, 2> stride = k; // the seed's non-overlapping default (section 7)
+  PadSpec pad;
+  bool ceil = false, countPad = false;
+  while (!a.done()) {
+    const Token &o = a.option();
+    if (o.text == "stride")
+      stride = a.pair(a.value(o), "stride", true);
+    else if (o.text == "pad")
+      pad = a.pads(a.value(o));
+    else if (o.text == "ceil")
+      ceil = true;
+    else if (o.text == "countpad" && !isMax)
+      countPad = true;
+    else if (isMax)
+      a.unknownOption(o, {"stride", "pad", "ceil"});
+    else
+      a.unknownOption(o, {"stride", "pad", "ceil", "countpad"});
+  }
+  requireImage(s, x);
+  std::array<int64_t, 4> pads = pad.same ? samePads(k[0], k[1]) : pad.pads;
+  windowFits(d_, s, kTok, x, k, pads);
+  auto attrs = windowAttrs(stride, pads);
+  attrs["kernel"] = std::vector<int64_t>{k[0], k[1]};
+  if (ceil)
+    attrs["ceil_mode"] = int64_t(1);
+  if (countPad)
+    attrs["count_include_pad"] = int64_t(1);
+  return make(s, isMax ? OpKind::MaxPool : OpKind::AvgPool, s.nodeName, {x}, attrs);
+}
+
+Node *Lowerer::fc(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  int64_t m = a.positive(a.take("its output size, e.g. 'fc 4096'"), "output size");
+  bool bias = true, widen = false;
+  std::string init = "gauss(0.01)";
+  while (!a.done()) {
+    const Token &o = a.option();
+    if (o.text == "init")
+      init = a.initScheme(a.value(o));
+    else if (o.text == "nobias")
+      bias = false;
+    else if (o.text == "widen")
+      widen = true;
+    else
+      a.unknownOption(o, {"init", "nobias", "widen"});
+  }
+  if (x->type.rank() < 2)
+    d_.error(s, inputToken(s),
+             "'fc' needs an input [N,K] or [N,C,H,W], but '" + x->name + "' is " + x->type.str());
+  if (widen)
+    m = widened(m);
+  // The seed's FC as a convolution covering its whole input (section 6.8) is, in row-major
+  // N×C×H×W, exactly flatten + matrix product; the weight is [M, C*H*W].
+  Node *flat = flattened(s, x);
+  std::vector<Node *> ops{flat, param(s, s.nodeName + ".w", {m, flat->type.shape[1]}, init)};
+  if (bias)
+    ops.push_back(param(s, s.nodeName + ".b", {m}, "zeros"));
+  return make(s, OpKind::FullyConnected, s.nodeName, ops);
+}
+
+Node *Lowerer::bn(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  double eps = 1e-5;
+  while (!a.done()) {
+    const Token &o = a.option();
+    if (o.text != "eps")
+      a.unknownOption(o, {"eps"});
+    const Token &v = a.value(o);
+    eps = a.number(v, "eps");
+    if (eps <= 0)
+      d_.error(s, v, "eps must be positive, got " + v.text);
+  }
+  if (x->type.rank() < 2)
+    d_.error(s, inputToken(s),
+             "'bn' needs an input [N,C,...], but '" + x->name + "' is " + x->type.str());
+  Shape c{x->type.shape[1]};
+  const std::string &n = s.nodeName;
+  Node *scale = param(s, n + ".scale", c, "ones"), *bias = param(s, n + ".bias", c, "zeros");
+  // The running statistics exist in both modes so that both graphs have the same parameters;
+  // in training they are unused by the graph (the trainer updates them).
+  Node *mean = param(s, n + ".mean", c, "zeros"), *var = param(s, n + ".var", c, "ones");
+  // Running statistics are state, not weights: SGD leaves them to the training step's
+  // moving average (docs/training.md).
+  mean->attrs["trainable"] = var->attrs["trainable"] = int64_t(0);
+  if (opts_.training) {
+    mean = make(s, OpKind::BnMean, n + ".bmean", {x});
+    var = make(s, OpKind::BnVar, n + ".bvar", {x, mean});
+  }
+  std::map<std::string, Attr> attrs;
+  if (eps != 1e-5)
+    attrs["epsilon"] = eps;
+  return make(s, OpKind::BatchNorm, n, {x, scale, bias, mean, var}, attrs);
+}
+
+// FNV-1a: a dropout mask's seed depends only on the layer's name, so it is stable across
+// edits elsewhere in the file and across runs.
+static int64_t stableSeed(const std::string &name) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name)
+    h = (h ^ c) * 1099511628211ull;
+  return (int64_t)(h & 0x7fffffff);
+}
+
+Node *Lowerer::dropout(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  double rate = 0.5;
+  if (!a.done()) {
+    const Token &r = a.take("");
+    rate = a.number(r, "dropout rate");
+    if (!(rate >= 0 && rate < 1))
+      d_.error(s, r, "the dropout rate must be in [0, 1), got " + r.text);
+  }
+  if (!a.done())
+    a.unknownOption(a.option(), {});
+  std::map<std::string, Attr> attrs{{"rate", rate}};
+  if (opts_.training) {
+    attrs["training"] = int64_t(1);
+    attrs["seed"] = stableSeed(s.nodeName);
+  }
+  return make(s, OpKind::Dropout, s.nodeName, {x}, attrs);
+}
+
+Node *Lowerer::loss(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  const Token &t = a.take("a type: 'loss softmax' or 'loss l2'");
+  if (t.text != "softmax" && t.text != "l2")
+    d_.error(s, t, "unknown loss '" + t.text + "': expected 'softmax' or 'l2'");
+  if (!a.done())
+    a.unknownOption(a.option(), {});
+  lossStmt_ = &s;
+  if (t.text == "softmax") {
+    Node *label = opts_.training ? source(s, OpKind::Input, names_.fresh("label", false),
+                                          {DType::I32, {opts_.batch}})
+                                 : nullptr;
+    // Class scores may come as [N,K,1,1] from a 1x1 convolution (MatConvNet style).
+    Node *logits = flattened(s, x);
+    if (!label)
+      return make(s, OpKind::Softmax, s.nodeName, {logits});
+    return lossNode_ = make(s, OpKind::SoftmaxXent, s.nodeName, {logits, label});
+  }
+  if (!opts_.training)
+    return x; // the prediction is the output
+  Node *target = source(s, OpKind::Input, names_.fresh("target", false), x->type);
+  return lossNode_ = make(s, OpKind::L2Loss, s.nodeName, {x, target});
+}
+
+Node *Lowerer::merge(const Stmt &s, const std::vector<Node *> &xs) {
+  const std::string &k = s.kind.text;
+  bool isAdd = k == "add";
+  if (!s.hasInputs || xs.size() < 2 || (isAdd && xs.size() != 2))
+    d_.error(s, s.hasInputs ? s.arrow : s.kind,
+             isAdd ? "'add' takes two inputs: 'add < A B'"
+                   : "'concat' takes two or more inputs: 'concat < A B ...'");
+  Args a(s, d_);
+  if (!a.done())
+    a.unknownOption(a.option(), {});
+  // Residual sums must match exactly (no broadcasting: a mismatch is a mistake in a .cnn);
+  // concatenation may differ only in channels.
+  const Shape &first = xs[0]->type.shape;
+  for (size_t i = 1; i < xs.size(); ++i) {
+    Shape other = xs[i]->type.shape, ref = first;
+    if (!isAdd && other.size() == ref.size() && ref.size() >= 2)
+      other[1] = ref[1];
+    if (other != ref || ref.size() < 2)
+      d_.error(s, s.inputs[i],
+               "'" + k + "' inputs differ in " + (isAdd ? "shape" : "shape outside the channels") +
+                   ": '" + xs[0]->name + "' is " + xs[0]->type.str() + " but '" + xs[i]->name +
+                   "' is " + xs[i]->type.str());
+  }
+  return make(s, isAdd ? OpKind::Add : OpKind::Concat, s.nodeName, xs);
+}
+
+} // namespace cnnc::cnn

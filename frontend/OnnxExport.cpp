@@ -1,0 +1,278 @@
+// ONNX export: an IR function as an ONNX inference model (opset 13, IR version 7), checked
+// by the ONNX checker. Each IR op maps to the ONNX op it was imported from (fc -> Gemm with
+// transB, conv2d -> Conv, ...), so that `import(export(f))` evaluates the same operations in
+// the same order: the round trip reproduces the interpreter's outputs bit for bit.
+//
+// Params become initializers (values from `weights`), constants Constant nodes (so that they
+// re-import as constants, not parameters), inputs graph inputs; the SSA names are kept as the
+// ONNX value names (they are valid ONNX names).
+#include "frontend/OnnxImport.h"
+#include "frontend/OnnxProto.h"
+
+#include <fmt/format.h>
+#include <onnx/checker.h>
+
+#include <fstream>
+
+namespace cnnc {
+
+namespace {
+
+class Exporter {
+public:
+  Exporter(onnx::GraphProto &g) : g(g) {}
+  onnx::GraphProto &g;
+  int counter = 0;
+
+  void ints(onnx::NodeProto &n, const char *name, const std::vector<int64_t> &v) {
+    auto *a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v)
+      a->add_ints(x);
+  }
+  void i(onnx::NodeProto &n, const char *name, int64_t v) {
+    auto *a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  void f(onnx::NodeProto &n, const char *name, double v) {
+    auto *a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f((float)v);
+  }
+  void s(onnx::NodeProto &n, const char *name, const std::string &v) {
+    auto *a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(v);
+  }
+  onnx::NodeProto &node(const std::string &op, std::vector<std::string> in,
+                        const std::string &out) {
+    auto *n = g.add_node();
+    n->set_op_type(op);
+    n->set_name(out);
+    for (auto &x : in)
+      n->add_input(x);
+    n->add_output(out);
+    return *n;
+  }
+  // An int64 constant (shapes, ratios): a Constant node.
+  std::string constant(const std::string &base, DType dt, Shape shape, std::vector<double> v) {
+    std::string name = fmt::format("{}.c{}", base, counter++);
+    OnnxTensor t;
+    t.dtype = dt, t.shape = std::move(shape), t.values = std::move(v);
+    auto &n = node("Constant", {}, name);
+    auto *a = n.add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    onnxio::toProto(t, *a->mutable_t());
+    return name;
+  }
+};
+
+void valueInfo(onnx::ValueInfoProto *vi, const Node &n) {
+  vi->set_name(n.name);
+  auto *tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnxElemType(n.type.dtype));
+  auto *sh = tt->mutable_shape();
+  for (int64_t d : n.type.shape)
+    sh->add_dim()->set_dim_value(d);
+}
+
+void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTensor> &weights) {
+  std::vector<std::string> in;
+  for (const Node *o : n.operands)
+    in.push_back(o->name);
+  const std::string &y = n.name;
+  auto window = [&](onnx::NodeProto &p, bool dil) {
+    e.ints(p, "kernel_shape", n.getInts("kernel"));
+    e.ints(p, "strides", n.getInts("stride"));
+    e.ints(p, "pads", n.getInts("pads"));
+    if (dil)
+      e.ints(p, "dilations", n.getInts("dilation"));
+    e.i(p, "ceil_mode", n.getInt("ceil_mode"));
+  };
+  switch (n.op) {
+  case OpKind::Input:
+    valueInfo(e.g.add_input(), n);
+    return;
+  case OpKind::Param: {
+    auto it = weights.find(n.name);
+    if (it == weights.end())
+      throw Error(fmt::format("no weight for parameter '{}' {}", n.name, n.type.str()));
+    if (it->second.shape != n.type.shape)
+      throw Error(fmt::format("the weight for parameter '{}' has shape {}, the model needs {}",
+                              n.name, shapeStr(it->second.shape), n.type.str()));
+    OnnxTensor t = it->second;
+    t.name = n.name;
+    t.dtype = n.type.dtype;
+    onnxio::toProto(t, *e.g.add_initializer());
+    return;
+  }
+  case OpKind::Constant: {
+    std::vector<double> v = n.getFloats("value");
+    if ((int64_t)v.size() != n.type.numel())
+      v.assign(n.type.numel(), v.empty() ? 0.0 : v[0]);
+    OnnxTensor t{y, n.type.dtype, n.type.shape, v};
+    auto &p = e.node("Constant", {}, y);
+    auto *a = p.add_attribute();
+    a->set_name("value");
+    a->set_type(onnx::AttributeProto::TENSOR);
+    onnxio::toProto(t, *a->mutable_t());
+    return;
+  }
+  case OpKind::Conv2d: {
+    auto &p = e.node("Conv", in, y);
+    const Shape &w = n.operands[1]->type.shape;
+    e.ints(p, "kernel_shape", {w[2], w[3]});
+    e.ints(p, "strides", n.getInts("stride"));
+    e.ints(p, "pads", n.getInts("pads"));
+    e.ints(p, "dilations", n.getInts("dilation"));
+    e.i(p, "group", n.getInt("groups"));
+    return;
+  }
+  case OpKind::MaxPool:
+    window(e.node("MaxPool", in, y), true);
+    return;
+  case OpKind::AvgPool: {
+    auto &p = e.node("AveragePool", in, y);
+    window(p, false);
+    e.i(p, "count_include_pad", n.getInt("count_include_pad"));
+    return;
+  }
+  case OpKind::GlobalAvgPool:
+    e.node("GlobalAveragePool", in, y);
+    return;
+  case OpKind::Relu:
+    e.node("Relu", in, y);
+    return;
+  case OpKind::Sigmoid:
+    e.node("Sigmoid", in, y);
+    return;
+  case OpKind::Tanh:
+    e.node("Tanh", in, y);
+    return;
+  case OpKind::Identity:
+    e.node("Identity", in, y);
+    return;
+  case OpKind::Add:
+    e.node("Add", in, y);
+    return;
+  case OpKind::Sub:
+    e.node("Sub", in, y);
+    return;
+  case OpKind::Mul:
+    e.node("Mul", in, y);
+    return;
+  case OpKind::Div:
+    e.node("Div", in, y);
+    return;
+  case OpKind::BatchMatMul:
+    e.node("MatMul", in, y);
+    return;
+  case OpKind::FullyConnected: {
+    if (in.size() == 2) { // Gemm without C is valid from opset 11
+      auto &p = e.node("Gemm", in, y);
+      e.i(p, "transB", 1);
+      return;
+    }
+    auto &p = e.node("Gemm", in, y);
+    e.i(p, "transB", 1);
+    return;
+  }
+  case OpKind::MatMul: {
+    if (!n.getInt("trans_a") && !n.getInt("trans_b")) {
+      e.node("MatMul", in, y);
+      return;
+    }
+    auto &p = e.node("Gemm", in, y);
+    e.i(p, "transA", n.getInt("trans_a"));
+    e.i(p, "transB", n.getInt("trans_b"));
+    return;
+  }
+  case OpKind::Concat:
+    e.i(e.node("Concat", in, y), "axis", n.getInt("axis"));
+    return;
+  case OpKind::Flatten:
+    e.i(e.node("Flatten", in, y), "axis", n.getInt("axis"));
+    return;
+  case OpKind::Reshape: {
+    Shape s = n.getInts("shape");
+    std::string shape = e.constant(y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()});
+    e.node("Reshape", {in[0], shape}, y);
+    return;
+  }
+  case OpKind::Softmax:
+    e.i(e.node("Softmax", in, y), "axis", n.getInt("axis"));
+    return;
+  case OpKind::LogSoftmax:
+    e.i(e.node("LogSoftmax", in, y), "axis", n.getInt("axis"));
+    return;
+  case OpKind::BatchNorm:
+    e.f(e.node("BatchNormalization", in, y), "epsilon", n.getFloat("epsilon"));
+    return;
+  case OpKind::Dropout: {
+    if (n.getInt("training"))
+      throw Error(fmt::format("{}: training-mode dropout has no ONNX inference form; export the "
+                              "inference graph",
+                              n.describe()));
+    std::string ratio = e.constant(y, n.type.dtype, {}, {n.getFloat("rate")});
+    e.node("Dropout", {in[0], ratio}, y);
+    return;
+  }
+  case OpKind::SoftmaxXent:
+  case OpKind::SoftmaxXentNd: {
+    auto &p = e.node("SoftmaxCrossEntropyLoss", in, y);
+    e.s(p, "reduction", n.op == OpKind::SoftmaxXent ? "mean" : n.getStr("reduction"));
+    if (n.op == OpKind::SoftmaxXentNd && !n.getInts("ignore_index").empty())
+      e.i(p, "ignore_index", n.getInts("ignore_index")[0]);
+    return;
+  }
+  default:
+    throw Error(fmt::format("{}: op '{}' has no ONNX form (export an inference graph)",
+                            n.describe(), n.info().mnemonic));
+  }
+}
+
+} // namespace
+
+std::string exportOnnxBytes(const Function &f, const std::map<std::string, OnnxTensor> &weights,
+                            const OnnxExportOptions &opts) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.set_producer_name(opts.producer);
+  auto *op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(opts.opset);
+  onnx::GraphProto &g = *m.mutable_graph();
+  g.set_name(f.name());
+  Exporter e(g);
+  for (const auto &n : f.nodes())
+    exportNode(e, *n, weights);
+  for (const Node *o : f.outputs())
+    valueInfo(g.add_output(), *o);
+  if (opts.check) {
+    try {
+      onnx::checker::check_model(m);
+    } catch (const std::exception &ex) {
+      throw Error(fmt::format("the exported model fails the ONNX checker: {}", ex.what()));
+    }
+  }
+  std::string bytes;
+  if (!m.SerializeToString(&bytes))
+    throw Error("cannot serialize the ONNX model (larger than 2 GB?)");
+  return bytes;
+}
+
+void exportOnnx(const Function &f, const std::map<std::string, OnnxTensor> &weights,
+                const std::string &path, const OnnxExportOptions &opts) {
+  std::string bytes = exportOnnxBytes(f, weights, opts);
+  std::ofstream out(path, std::ios::binary);
+  if (!out.write(bytes.data(), (std::streamsize)bytes.size()))
+    throw Error(fmt::format("cannot write '{}'", path));
+}
+
+} // namespace cnnc

@@ -1,0 +1,345 @@
+// The vector-Jacobian products, one rule per op in the op table's order. Each returns, for
+// every operand i with c.need[i], the contribution dz/d(operand i) given dy = dz/d(n), the
+// seed's chain rule (eqs. 10-11) read right to left. Comments on the nodes cite the seed.
+//
+// Convolution is differentiated as the seed does it (section 6.3-6.7): through φ(x) = im2row,
+// matrix products and row2im, all explicit in the IR, per group:
+//   Y = φ(x) F                      (eq. 22; F is the weight as [G, M/G, C/G*kh*kw], transposed)
+//   dF = φ(x)^T dY                  (eq. 35; computed as dY^T φ(x), already in weight layout)
+//   dX = row2im(dY F^T)             (eqs. 45-46; row2im is the scatter-add over m^-1)
+// A later pass fuses the chain into tiled loops that never materialise φ(x) whole.
+#include "passes/GradRules.h"
+
+#include <fmt/format.h>
+
+namespace cnnc::grad {
+
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+[[noreturn]] void notDifferentiable(const Context &c) {
+  throw Error(c.n.loc, fmt::format("%{} ({}): no gradient rule: it is not differentiable "
+                                   "(second derivatives of backward ops are not supported)",
+                                   c.n.name, c.n.info().mnemonic));
+}
+
+std::map<std::string, Attr> windowAttrs(const Node &n, std::initializer_list<const char *> names) {
+  std::map<std::string, Attr> a;
+  for (const char *k : names)
+    if (n.info().attr(k))
+      a[k] = n.get(k);
+  return a;
+}
+
+Node *neg(Context &c, Node *x, const std::string &suffix) {
+  return c.make(OpKind::Mul, suffix, {x, c.scalar(-1.0, suffix + ".m1")});
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------- rules --
+static std::vector<Node *> gradInput(Context &) { return {}; }
+static std::vector<Node *> gradParam(Context &) { return {}; }
+static std::vector<Node *> gradConstant(Context &) { return {}; }
+
+static std::vector<Node *> gradConv2d(Context &c) {
+  const Node &n = c.n;
+  Node *x = c.operand(0), *w = c.operand(1);
+  const Shape &xs = x->type.shape, &ws = w->type.shape, &ys = n.type.shape;
+  int64_t g = n.getInt("groups"), mg = ws[0] / g, q = ws[1] * ws[2] * ws[3], p = ys[0] * ys[2] * ys[3];
+  std::vector<Node *> out(n.operands.size(), nullptr);
+  auto conv = windowAttrs(n, {"stride", "pads", "dilation", "groups"});
+  conv["kernel"] = Ints{ws[2], ws[3]};
+  // dY as the seed's matrix Y (one row per output pixel), per group: [G, N*Ho*Wo, M/G].
+  Node *dy4 = c.reshape(c.dy, {ys[0], g, mg, ys[2] * ys[3]}, "dy.split");
+  Node *dyT = c.make(OpKind::Transpose, "dy.t", {dy4}, {{"perm", Ints{1, 0, 3, 2}}});
+  Node *dyRows = c.reshape(dyT, {g, p, mg}, "dy.rows");
+  if (c.need[1]) {
+    Node *phi = c.make(OpKind::Im2Row, "phi", {x}, conv, "eqs. 18-21");
+    Node *dF = c.make(OpKind::MatMul, "dF", {dyRows, phi}, {{"trans_a", int64_t(1)}}, "eq. 35");
+    out[1] = c.reshape(dF, ws, "dw");
+  }
+  if (c.need[0]) {
+    Node *f = c.reshape(w, {g, mg, q}, "F");
+    Node *dPhi = c.make(OpKind::MatMul, "dphi", {dyRows, f}, {}, "eq. 45");
+    auto r2i = conv;
+    r2i["input_shape"] = xs;
+    out[0] = c.make(OpKind::Row2Im, "dx", {dPhi}, r2i, "eq. 46");
+  }
+  if (out.size() == 3 && c.need[2])
+    out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0, 2, 3}}});
+  return out;
+}
+
+static std::vector<Node *> gradMaxPool(Context &c) {
+  return {c.make(OpKind::MaxPoolGrad, "dx", {c.dy, c.operand(0)},
+                 windowAttrs(c.n, {"kernel", "stride", "pads", "dilation", "ceil_mode"}), "eq. 56")};
+}
+
+static std::vector<Node *> gradAvgPool(Context &c) {
+  auto a = windowAttrs(c.n, {"kernel", "stride", "pads", "ceil_mode", "count_include_pad"});
+  a["input_shape"] = c.operand(0)->type.shape;
+  return {c.make(OpKind::AvgPoolGrad, "dx", {c.dy}, a)};
+}
+
+static std::vector<Node *> gradGlobalAvgPool(Context &c) {
+  const Shape &xs = c.operand(0)->type.shape;
+  int64_t area = 1;
+  for (size_t i = 2; i < xs.size(); ++i)
+    area *= xs[i];
+  Node *e = c.make(OpKind::Expand, "dx.e", {c.dy}, {{"shape", xs}});
+  return {c.make(OpKind::Mul, "dx", {e, c.scalar(1.0 / area, "inv_area")})};
+}
+
+static std::vector<Node *> gradRelu(Context &c) {
+  return {c.make(OpKind::ReluGrad, "dx", {c.dy, c.operand(0)}, {}, "eq. 14")};
+}
+static std::vector<Node *> gradSigmoid(Context &c) {
+  return {c.make(OpKind::SigmoidGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {}, "section 5: y(1-y)")};
+}
+static std::vector<Node *> gradTanh(Context &c) {
+  return {c.make(OpKind::TanhGrad, "dx", {c.dy, const_cast<Node *>(&c.n)})};
+}
+
+// y = x w^T + b: the seed's FC as a convolution with a kernel covering its input (section
+// 6.8), so eqs. 35 and 45 with φ(x) = x: dw = dy^T x, dx = dy w.
+static std::vector<Node *> gradFullyConnected(Context &c) {
+  std::vector<Node *> out(c.n.operands.size(), nullptr);
+  if (c.need[0])
+    out[0] = c.make(OpKind::MatMul, "dx", {c.dy, c.operand(1)}, {}, "eq. 45 (section 6.8)");
+  if (c.need[1])
+    out[1] = c.make(OpKind::MatMul, "dw", {c.dy, c.operand(0)}, {{"trans_a", int64_t(1)}}, "eq. 35 (section 6.8)");
+  if (out.size() == 3 && c.need[2])
+    out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0}}});
+  return out;
+}
+
+// C = A' B' with A' = A or A^T, B' = B or B^T: dA' = dC B'^T, dB' = A'^T dC.
+static std::vector<Node *> gradMatMul(Context &c) {
+  bool ta = c.n.getInt("trans_a"), tb = c.n.getInt("trans_b");
+  Node *a = c.operand(0), *b = c.operand(1);
+  auto mm = [&](const char *name, Node *l, Node *r, bool tl, bool tr) {
+    std::map<std::string, Attr> at;
+    if (tl)
+      at["trans_a"] = int64_t(1);
+    if (tr)
+      at["trans_b"] = int64_t(1);
+    return c.make(OpKind::MatMul, name, {l, r}, at);
+  };
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = ta ? mm("da", b, c.dy, tb, true) : mm("da", c.dy, b, false, !tb);
+  if (c.need[1])
+    out[1] = tb ? mm("db", c.dy, a, true, ta) : mm("db", a, c.dy, !ta, false);
+  return out;
+}
+
+// ONNX's broadcasting MatMul: dA = dC B^T and dB = A^T dC per matrix, summed over the batch
+// dimensions an operand was broadcast along.
+static std::vector<Node *> gradBatchMatMul(Context &c) {
+  Node *a = c.operand(0), *b = c.operand(1);
+  if (a->type.rank() < 2 || b->type.rank() < 2)
+    notDifferentiable(c);
+  auto swapLast = [&](Node *x, const char *suffix) {
+    Ints perm;
+    for (int i = 0; i < x->type.rank(); ++i)
+      perm.push_back(i);
+    std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+    return c.make(OpKind::Transpose, suffix, {x}, {{"perm", perm}});
+  };
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.sumTo(c.make(OpKind::BatchMatMul, "da.full", {c.dy, swapLast(b, "bT")}), a->type.shape, "da");
+  if (c.need[1])
+    out[1] = c.sumTo(c.make(OpKind::BatchMatMul, "db.full", {swapLast(a, "aT"), c.dy}), b->type.shape, "db");
+  return out;
+}
+
+static std::vector<Node *> gradAdd(Context &c) {
+  std::vector<Node *> out(2, nullptr);
+  for (int i = 0; i < 2; ++i)
+    if (c.need[i])
+      out[i] = c.sumTo(c.dy, c.operand(i)->type.shape, i ? "db" : "da");
+  return out;
+}
+
+static std::vector<Node *> gradSub(Context &c) {
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.sumTo(c.dy, c.operand(0)->type.shape, "da");
+  if (c.need[1])
+    out[1] = c.sumTo(neg(c, c.dy, "dy.neg"), c.operand(1)->type.shape, "db");
+  return out;
+}
+
+static std::vector<Node *> gradMul(Context &c) {
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.sumTo(c.make(OpKind::Mul, "da.full", {c.dy, c.operand(1)}), c.operand(0)->type.shape, "da");
+  if (c.need[1])
+    out[1] = c.sumTo(c.make(OpKind::Mul, "db.full", {c.dy, c.operand(0)}), c.operand(1)->type.shape, "db");
+  return out;
+}
+
+// y = a / b: da = dy / b, db = -dy * y / b.
+static std::vector<Node *> gradDiv(Context &c) {
+  std::vector<Node *> out(2, nullptr);
+  Node *b = c.operand(1);
+  if (c.need[0])
+    out[0] = c.sumTo(c.make(OpKind::Div, "da.full", {c.dy, b}), c.operand(0)->type.shape, "da");
+  if (c.need[1]) {
+    Node *t = c.make(OpKind::Mul, "db.dyy", {c.dy, const_cast<Node *>(&c.n)});
+    Node *u = c.make(OpKind::Div, "db.q", {t, b});
+    out[1] = c.sumTo(neg(c, u, "db.full"), b->type.shape, "db");
+  }
+  return out;
+}
+
+static std::vector<Node *> gradConcat(Context &c) {
+  int64_t axis = c.n.getInt("axis");
+  if (axis < 0)
+    axis += c.n.type.rank();
+  std::vector<Node *> out(c.n.operands.size(), nullptr);
+  int64_t start = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t len = c.operand(i)->type.shape[axis];
+    if (c.need[i])
+      out[i] = c.make(OpKind::Slice, fmt::format("dxs{}", i), {c.dy},
+                      {{"axis", axis}, {"start", start}, {"end", start + len}});
+    start += len;
+  }
+  return out;
+}
+
+static std::vector<Node *> gradFlatten(Context &c) { return {c.reshape(c.dy, c.operand(0)->type.shape, "dx")}; }
+static std::vector<Node *> gradReshape(Context &c) { return {c.reshape(c.dy, c.operand(0)->type.shape, "dx")}; }
+static std::vector<Node *> gradIdentity(Context &c) { return {c.dy}; }
+
+static std::vector<Node *> gradSoftmax(Context &c) {
+  return {c.make(OpKind::SoftmaxGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {{"axis", c.n.get("axis")}})};
+}
+static std::vector<Node *> gradLogSoftmax(Context &c) {
+  return {c.make(OpKind::LogSoftmaxGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {{"axis", c.n.get("axis")}})};
+}
+
+// y = (x - mean) * scale / sqrt(var + eps) + bias, per channel. In training, mean and var
+// are bn_mean/bn_var of x itself, whose own rules complete the familiar batch-norm gradient.
+static std::vector<Node *> gradBatchNorm(Context &c) {
+  std::vector<Node *> out(5, nullptr);
+  std::vector<Node *> ops{c.dy, c.operand(0), c.operand(1), c.operand(3), c.operand(4)};
+  const char *wrt[] = {"x", "scale", nullptr, "mean", "var"};
+  for (int i : {0, 1, 3, 4})
+    if (c.need[i])
+      out[i] = c.make(OpKind::BatchNormGrad, std::string("d") + wrt[i], ops,
+                      {{"wrt", std::string(wrt[i])}, {"epsilon", c.n.get("epsilon")}});
+  if (c.need[2]) {
+    Ints axes{0};
+    for (int d = 2; d < c.n.type.rank(); ++d)
+      axes.push_back(d);
+    out[2] = c.make(OpKind::ReduceSum, "dbias", {c.dy}, {{"axes", axes}});
+  }
+  return out;
+}
+
+static std::vector<Node *> gradBnMean(Context &c) {
+  return {c.make(OpKind::BnMeanGrad, "dx", {c.dy, c.operand(0)})};
+}
+
+static std::vector<Node *> gradBnVar(Context &c) {
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.make(OpKind::BnVarGrad, "dx", {c.dy, c.operand(0), c.operand(1)}, {{"wrt", std::string("x")}});
+  if (c.need[1])
+    out[1] = c.make(OpKind::BnVarGrad, "dmean", {c.dy, c.operand(0), c.operand(1)}, {{"wrt", std::string("mean")}});
+  return out;
+}
+
+// Inverted dropout multiplies by the same mask/(1-rate) it applied: its gradient is the same
+// dropout (same seed, same step) applied to dy.
+static std::vector<Node *> gradDropout(Context &c) {
+  std::vector<Node *> ops{c.dy};
+  if (c.n.operands.size() == 2)
+    ops.push_back(c.operand(1));
+  std::vector<Node *> out(c.n.operands.size(), nullptr);
+  out[0] = c.make(OpKind::Dropout, "dx", ops, c.n.attrs);
+  return out;
+}
+
+static std::vector<Node *> gradSoftmaxXent(Context &c) {
+  return {c.make(OpKind::SoftmaxXentGrad, "dx", {c.dy, c.operand(0), c.operand(1)}, {}, "softmax + cross-entropy, fused"),
+          nullptr};
+}
+
+static std::vector<Node *> gradL2Loss(Context &c) {
+  std::vector<Node *> out(2, nullptr);
+  Node *d = c.make(OpKind::L2LossGrad, "dpred", {c.dy, c.operand(0), c.operand(1)}, {}, "eq. 6: x - t");
+  if (c.need[0])
+    out[0] = d;
+  if (c.need[1])
+    out[1] = neg(c, d, "dtarget");
+  return out;
+}
+
+// ONNX's general SoftmaxCrossEntropyLoss is imported for inference; training adds cnnc's own
+// softmax_xent loss (docs/training.md).
+static std::vector<Node *> gradSoftmaxXentNd(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradCountCorrect(Context &c) { notDifferentiable(c); }
+
+static std::vector<Node *> gradTranspose(Context &c) {
+  Ints perm = c.n.getInts("perm"), inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i)
+    inv[perm[i]] = (int64_t)i;
+  return {c.make(OpKind::Transpose, "dx", {c.dy}, {{"perm", inv}})};
+}
+
+static std::vector<Node *> gradExpand(Context &c) { return {c.sumTo(c.dy, c.operand(0)->type.shape, "dx")}; }
+
+static std::vector<Node *> gradReduceSum(Context &c) {
+  const Shape &xs = c.operand(0)->type.shape;
+  Shape kept = xs;
+  for (int64_t a : c.n.getInts("axes"))
+    kept[a < 0 ? a + (int64_t)xs.size() : a] = 1;
+  Node *k = c.reshape(c.dy, kept, "dy.keep");
+  return {c.make(OpKind::Expand, "dx", {k}, {{"shape", xs}})};
+}
+
+static std::vector<Node *> gradSlice(Context &c) { notDifferentiable(c); }
+
+// im2row and row2im are each other's adjoints (seed eq. 37: vec(φ(x)) = M vec(x), and M^T).
+static std::vector<Node *> gradIm2Row(Context &c) {
+  auto a = windowAttrs(c.n, {"kernel", "stride", "pads", "dilation", "groups"});
+  a["input_shape"] = c.operand(0)->type.shape;
+  return {c.make(OpKind::Row2Im, "dx", {c.dy}, a, "eq. 46")};
+}
+static std::vector<Node *> gradRow2Im(Context &c) {
+  return {c.make(OpKind::Im2Row, "drows", {c.dy}, windowAttrs(c.n, {"kernel", "stride", "pads", "dilation", "groups"}),
+                 "eq. 37")};
+}
+
+static std::vector<Node *> gradReluGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradSigmoidGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradTanhGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradMaxPoolGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradAvgPoolGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradSoftmaxGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradLogSoftmaxGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradBatchNormGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradBnMeanGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradBnVarGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradSoftmaxXentGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradL2LossGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
+
+std::vector<Node *> vjp(Context &c) {
+  switch (c.n.op) {
+#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                   \
+  case OpKind::Enum:                                                                               \
+    return grad##Enum(c);
+#include "ir/Ops.def"
+#undef OP
+  }
+  CNNC_INTERNAL("bad op kind");
+}
+
+} // namespace cnnc::grad

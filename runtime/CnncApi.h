@@ -1,0 +1,60 @@
+/* The C API of a shared library compiled by `cnnc compile` (docs/codegen.md).
+ *
+ * An instance owns a copy of the parameters and a workspace; several instances of one
+ * library run concurrently on different threads. Every function returns CNNC_OK or an error
+ * code; cnnc_last_error(instance) (or cnnc_last_error(NULL) after a failed create) says why.
+ * Buffers are f32 (labels i32), row-major N×C×H×W, batch-major: input/output k holds
+ * batch * (its per-example size) elements. */
+#ifndef CNNC_RUNTIME_CNNCAPI_H
+#define CNNC_RUNTIME_CNNCAPI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The same declarations appear in every generated header: whichever comes first declares. */
+#ifndef CNNC_API_DECLARED
+#define CNNC_API_DECLARED
+typedef struct cnnc_instance cnnc_instance;
+
+enum {
+  CNNC_OK = 0,
+  CNNC_ERR_NULL = 1,  /* a required pointer is NULL */
+  CNNC_ERR_BATCH = 2, /* batch outside 1..max (or != max for a fixed-batch model) */
+  CNNC_ERR_NAME = 3,  /* no parameter of that name */
+  CNNC_ERR_SIZE = 4,  /* element count or shape mismatch */
+  CNNC_ERR_IO = 5,    /* weights file unreadable or malformed */
+  CNNC_ERR_NOMEM = 6, /* allocation failed */
+  CNNC_ERR_LABEL = 7, /* a softmax_xent label is not a class index (the loss is NaN) */
+  CNNC_ERR_INDEX = 8  /* buffer index out of range */
+};
+
+/* A new instance: parameters from the embedded weights, else zeros. */
+int cnnc_create(cnnc_instance **out);
+void cnnc_destroy(cnnc_instance *inst);
+/* Loads every parameter from a NumPy .npz (numpy.savez, uncompressed; f32 or f64 arrays
+ * named by parameter), checking names and shapes. */
+int cnnc_load_weights(cnnc_instance *inst, const char *npz_path);
+int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data, int64_t count);
+int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data, int64_t count);
+/* Runs the model on `batch` examples: inputs[k] for each input, outputs[k] for each output. */
+int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs,
+               float *const *outputs);
+const char *cnnc_last_error(const cnnc_instance *inst);
+
+/* Introspection. kind: 0 input, 1 param, 2 output. */
+int64_t cnnc_max_batch(void);
+int64_t cnnc_min_batch(void); /* == max for a model that runs at one batch size only */
+int cnnc_num_buffers(int kind);
+/* Name, rank, shape (at max batch) and per-example element count of buffer `index` of
+ * `kind`; shape may be NULL, else holds 8 entries. */
+int cnnc_buffer_info(int kind, int index, const char **name, int *rank, int64_t *shape,
+                     int64_t *per_example);
+#endif /* CNNC_API_DECLARED */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

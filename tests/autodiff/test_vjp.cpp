@@ -1,0 +1,173 @@
+// Every gradient rule against central finite differences in f64 (issue 3): each op with the
+// attribute combinations that matter, inputs kept away from kinks (GradCheck.h).
+#include "GradCheck.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+using namespace cnnc;
+using namespace cnnc::test;
+
+namespace {
+
+// One op under test: `decls` declares its operands (as params: everything differentiable),
+// `op` defines %y; the loss is l2_loss(%y, %t) so that dz/dy = (y - t)/N is generic.
+void checkOp(const std::string &decls, const std::string &op, const std::string &yType,
+             const std::vector<std::string> &wrt, const std::vector<std::string> &positive = {},
+             int64_t classes = 0) {
+  std::string text = fmt::format("func @t {{\n{}  {}\n  %t = input : {}\n  %loss = l2_loss(%y, %t) : f32[]\n"
+                                 "  return %loss\n}}\n",
+                                 decls, op, yType);
+  INFO(text);
+  auto m = parseModule(text, "t.ir");
+  checkGradients(text, wrt, spacedFeeds(m->main(), 42, positive, classes));
+}
+
+std::string p(const std::string &name, const std::string &type) {
+  return fmt::format("  %{} = param : {}\n", name, type);
+}
+
+} // namespace
+
+TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bias", "[autodiff][conv]") {
+  SECTION("plain with bias") {
+    checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
+            "%y = conv2d(%x, %w, %b) : f32[2,4,3,3]", "f32[2,4,3,3]", {"x", "w", "b"});
+  }
+  SECTION("stride 2, asymmetric padding") {
+    checkOp(p("x", "f32[1,2,6,5]") + p("w", "f32[3,2,3,2]"),
+            "%y = conv2d(%x, %w) {stride=[2,2], pads=[0,1,1,2]} : f32[1,3,3,4]", "f32[1,3,3,4]", {"x", "w"});
+  }
+  SECTION("the seed's same padding for an even kernel") {
+    checkOp(p("x", "f32[1,2,5,5]") + p("w", "f32[2,2,4,4]"),
+            "%y = conv2d(%x, %w) {pads=[1,1,2,2]} : f32[1,2,5,5]", "f32[1,2,5,5]", {"x", "w"});
+  }
+  SECTION("dilation 2, stride (1,2)") {
+    checkOp(p("x", "f32[1,2,7,7]") + p("w", "f32[2,2,3,3]") + p("b", "f32[2]"),
+            "%y = conv2d(%x, %w, %b) {stride=[1,2], dilation=[2,2], pads=[1,1,1,1]} : f32[1,2,5,3]", "f32[1,2,5,3]",
+            {"x", "w", "b"});
+  }
+  SECTION("groups 2 and depthwise") {
+    checkOp(p("x", "f32[2,4,4,4]") + p("w", "f32[6,2,3,3]"),
+            "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[2,6,4,4]", "f32[2,6,4,4]", {"x", "w"});
+    checkOp(p("x", "f32[1,3,4,4]") + p("w", "f32[3,1,2,2]"),
+            "%y = conv2d(%x, %w) {groups=3, stride=[2,2]} : f32[1,3,2,2]", "f32[1,3,2,2]", {"x", "w"});
+  }
+}
+
+TEST_CASE("pooling gradients (seed eqs. 53-56), overlapping windows, padding, ceil mode", "[autodiff][pool]") {
+  checkOp(p("x", "f32[1,2,4,4]"), "%y = maxpool(%x) {kernel=[2,2], stride=[2,2]} : f32[1,2,2,2]", "f32[1,2,2,2]", {"x"});
+  checkOp(p("x", "f32[2,1,3,4]"), "%y = maxpool(%x) {kernel=[2,2]} : f32[2,1,2,3]", "f32[2,1,2,3]", {"x"});
+  checkOp(p("x", "f32[1,2,5,5]"), "%y = maxpool(%x) {kernel=[3,3], stride=[2,2], pads=[1,1,1,1]} : f32[1,2,3,3]",
+          "f32[1,2,3,3]", {"x"});
+  checkOp(p("x", "f32[1,1,6,6]"), "%y = maxpool(%x) {kernel=[3,3], stride=[2,2], ceil_mode=1} : f32[1,1,3,3]",
+          "f32[1,1,3,3]", {"x"});
+  checkOp(p("x", "f32[1,1,6,6]"), "%y = maxpool(%x) {kernel=[2,2], dilation=[2,2]} : f32[1,1,4,4]", "f32[1,1,4,4]", {"x"});
+  checkOp(p("x", "f32[1,2,5,5]"), "%y = avgpool(%x) {kernel=[3,3], stride=[2,2], pads=[1,1,1,1]} : f32[1,2,3,3]",
+          "f32[1,2,3,3]", {"x"});
+  checkOp(p("x", "f32[1,2,5,5]"),
+          "%y = avgpool(%x) {kernel=[3,3], stride=[2,2], pads=[1,1,1,1], count_include_pad=1} : f32[1,2,3,3]",
+          "f32[1,2,3,3]", {"x"});
+  checkOp(p("x", "f32[1,1,6,6]"), "%y = avgpool(%x) {kernel=[3,3], stride=[2,2], ceil_mode=1} : f32[1,1,3,3]",
+          "f32[1,1,3,3]", {"x"});
+  checkOp(p("x", "f32[2,3,3,4]"), "%y = global_avgpool(%x) : f32[2,3,1,1]", "f32[2,3,1,1]", {"x"});
+}
+
+TEST_CASE("elementwise activations", "[autodiff]") {
+  checkOp(p("x", "f32[3,7]"), "%y = relu(%x) : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), "%y = sigmoid(%x) : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), "%y = tanh(%x) : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), "%y = identity(%x) : f32[3,7]", "f32[3,7]", {"x"});
+}
+
+TEST_CASE("fully connected and matmul with every transpose", "[autodiff]") {
+  checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"), "%y = fc(%x, %w, %b) : f32[3,4]", "f32[3,4]",
+          {"x", "w", "b"});
+  for (int ta : {0, 1})
+    for (int tb : {0, 1}) {
+      std::string a = ta ? "f32[5,3]" : "f32[3,5]", b = tb ? "f32[4,5]" : "f32[5,4]";
+      checkOp(p("a", a) + p("b", b), fmt::format("%y = matmul(%a, %b) {{trans_a={}, trans_b={}}} : f32[3,4]", ta, tb),
+              "f32[3,4]", {"a", "b"});
+      std::string a3 = ta ? "f32[2,5,3]" : "f32[2,3,5]", b3 = tb ? "f32[2,4,5]" : "f32[2,5,4]";
+      checkOp(p("a", a3) + p("b", b3),
+              fmt::format("%y = matmul(%a, %b) {{trans_a={}, trans_b={}}} : f32[2,3,4]", ta, tb), "f32[2,3,4]",
+              {"a", "b"});
+    }
+}
+
+TEST_CASE("broadcasting arithmetic sums gradients over broadcast dimensions", "[autodiff]") {
+  for (const char *op : {"add", "sub", "mul", "div"}) {
+    INFO(op);
+    checkOp(p("a", "f32[2,3,4]") + p("b", "f32[3,1]"), fmt::format("%y = {}(%a, %b) : f32[2,3,4]", op), "f32[2,3,4]",
+            {"a", "b"}, {"b"});
+    checkOp(p("a", "f32[1,4]") + p("b", "f32[3,1]"), fmt::format("%y = {}(%a, %b) : f32[3,4]", op), "f32[3,4]",
+            {"a", "b"}, {"b"});
+  }
+}
+
+TEST_CASE("shape ops: concat, flatten, reshape, transpose, expand, reduce_sum", "[autodiff]") {
+  checkOp(p("a", "f32[1,2,2,2]") + p("b", "f32[1,3,2,2]"), "%y = concat(%a, %b) : f32[1,5,2,2]", "f32[1,5,2,2]",
+          {"a", "b"});
+  checkOp(p("a", "f32[2,3]") + p("b", "f32[2,2]"), "%y = concat(%a, %b) {axis=-1} : f32[2,5]", "f32[2,5]", {"a", "b"});
+  checkOp(p("x", "f32[2,3,2,2]"), "%y = flatten(%x) : f32[2,12]", "f32[2,12]", {"x"});
+  checkOp(p("x", "f32[2,12]"), "%y = reshape(%x) {shape=[4,-1]} : f32[4,6]", "f32[4,6]", {"x"});
+  checkOp(p("x", "f32[2,3,4]"), "%y = transpose(%x) {perm=[2,0,1]} : f32[4,2,3]", "f32[4,2,3]", {"x"});
+  checkOp(p("x", "f32[3,1]"), "%y = expand(%x) {shape=[2,3,4]} : f32[2,3,4]", "f32[2,3,4]", {"x"});
+  checkOp(p("x", "f32[2,3,4]"), "%y = reduce_sum(%x) {axes=[0,2]} : f32[3]", "f32[3]", {"x"});
+  checkOp(p("x", "f32[2,3,4]"), "%y = reduce_sum(%x) {axes=[1], keepdims=1} : f32[2,1,4]", "f32[2,1,4]", {"x"});
+}
+
+TEST_CASE("im2row and row2im are each other's adjoints (seed eqs. 37, 46)", "[autodiff][conv]") {
+  checkOp(p("x", "f32[1,2,4,5]"), "%y = im2row(%x) {kernel=[3,2], stride=[1,2], pads=[1,0,1,1]} : f32[1,12,12]",
+          "f32[1,12,12]", {"x"});
+  checkOp(p("r", "f32[2,16,8]"), "%y = row2im(%r) {input_shape=[1,4,4,4], kernel=[2,2], pads=[1,1,0,0], groups=2} : f32[1,4,4,4]",
+          "f32[1,4,4,4]", {"r"});
+}
+
+TEST_CASE("softmax and log_softmax along either axis", "[autodiff]") {
+  checkOp(p("x", "f32[3,5]"), "%y = softmax(%x) : f32[3,5]", "f32[3,5]", {"x"});
+  checkOp(p("x", "f32[3,5]"), "%y = log_softmax(%x) : f32[3,5]", "f32[3,5]", {"x"});
+  checkOp(p("x", "f32[2,3,4]"), "%y = softmax(%x) {axis=-1} : f32[2,3,4]", "f32[2,3,4]", {"x"});
+  checkOp(p("x", "f32[2,3,4]"), "%y = log_softmax(%x) {axis=0} : f32[2,3,4]", "f32[2,3,4]", {"x"});
+}
+
+TEST_CASE("batch normalization: inference operands and training through batch statistics", "[autodiff][bn]") {
+  checkOp(p("x", "f32[2,3,2,2]") + p("s", "f32[3]") + p("b", "f32[3]") + p("m", "f32[3]") + p("v", "f32[3]"),
+          "%y = batchnorm(%x, %s, %b, %m, %v) {epsilon=0.001} : f32[2,3,2,2]", "f32[2,3,2,2]", {"x", "s", "b", "m", "v"},
+          {"v"});
+  checkOp(p("x", "f32[3,2,2,3]") + p("s", "f32[2]") + p("b", "f32[2]"),
+          "%m = bn_mean(%x) : f32[2]\n  %v = bn_var(%x, %m) : f32[2]\n"
+          "  %y = batchnorm(%x, %s, %b, %m, %v) : f32[3,2,2,3]",
+          "f32[3,2,2,3]", {"x", "s", "b"});
+  checkOp(p("x", "f32[4,3]") + p("m", "f32[3]"), "%y = bn_var(%x, %m) : f32[3]", "f32[3]", {"x", "m"});
+  checkOp(p("x", "f32[4,3]"), "%y = bn_mean(%x) : f32[3]", "f32[3]", {"x"});
+}
+
+TEST_CASE("dropout in training: the gradient uses the forward mask", "[autodiff]") {
+  checkOp(p("x", "f32[4,16]"), "%y = dropout(%x) {rate=0.3, training=1, seed=11} : f32[4,16]", "f32[4,16]", {"x"});
+  checkOp(p("x", "f32[4,16]") + "  %step = input : i64[]\n",
+          "%y = dropout(%x, %step) {rate=0.5, training=1, seed=3} : f32[4,16]", "f32[4,16]", {"x"});
+}
+
+TEST_CASE("losses: fused softmax cross-entropy and the squared l2 loss (eq. 6)", "[autodiff][loss]") {
+  std::string xent = "func @t {\n  %x = param : f32[4,5]\n  %l = input : i32[4]\n"
+                     "  %loss = softmax_xent(%x, %l) : f32[]\n  return %loss\n}\n";
+  auto m = parseModule(xent, "t.ir");
+  checkGradients(xent, {"x"}, spacedFeeds(m->main(), 7, {}, 5));
+  std::string l2 = "func @t {\n  %x = param : f32[3,4]\n  %t = param : f32[3,4]\n"
+                   "  %loss = l2_loss(%x, %t) : f32[]\n  return %loss\n}\n";
+  auto m2 = parseModule(l2, "t.ir");
+  checkGradients(l2, {"x", "t"}, spacedFeeds(m2->main(), 8));
+}
+
+TEST_CASE("a value used several times sums its gradients; unused branches get none", "[autodiff]") {
+  std::string text = "func @t {\n  %x = param : f32[2,3]\n  %w = param : f32[2,3]\n  %u = param : f32[2,3]\n"
+                     "  %a = mul(%x, %x) : f32[2,3]\n  %b = add(%a, %x) : f32[2,3]\n  %c = tanh(%x) : f32[2,3]\n"
+                     "  %d = mul(%b, %c) : f32[2,3]\n  %dead = relu(%u) : f32[2,3]\n  %t = input : f32[2,3]\n"
+                     "  %loss = l2_loss(%d, %t) : f32[]\n  return %loss, %dead\n}\n";
+  auto m = parseModule(text, "t.ir");
+  Feeds feeds = spacedFeeds(m->main(), 5);
+  checkGradients(text, {"x"}, feeds);
+  Feeds g = gradients(text, {"u"}, feeds);
+  CHECK(xt::amax(xt::abs(g.at("u")))() == 0.0);
+}

@@ -1,0 +1,149 @@
+#include "CodegenTestUtil.h"
+
+#include "runtime/CnncApi.h"
+
+#include <catch2/catch.hpp>
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <unistd.h>
+
+namespace cnnc::cgtest {
+
+Feeds randomFeeds(const Function &f, uint64_t seed, int64_t classes) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  Feeds feeds;
+  for (const auto &n : f.nodes()) {
+    if (n->op != OpKind::Input && n->op != OpKind::Param)
+      continue;
+    std::vector<size_t> shape(n->type.shape.begin(), n->type.shape.end());
+    interp::Tensor<double> t = xt::zeros<double>(shape);
+    const auto &s = n->type.shape;
+    const double fanIn = s.size() >= 2 ? (double)n->type.numel() / s[0] : 1;
+    const bool isVar = n->name.size() >= 3 && n->name.compare(n->name.size() - 3, 3, "var") == 0;
+    size_t i = 0;
+    for (double &v : t) {
+      if (n->type.dtype == DType::I32)
+        v = (double)((3 * i + seed) % classes);
+      else if (isVar)
+        v = 1.0 + 0.5 * u(rng);
+      else if (n->op == OpKind::Param)
+        v = u(rng) * (s.size() >= 2 ? std::sqrt(3.0 / fanIn) : 0.5);
+      else
+        v = u(rng);
+      ++i;
+    }
+    feeds[n->name] = t;
+  }
+  return feeds;
+}
+
+Results oracle(const Function &f, const Feeds &feeds) {
+  return interp::run<double>(f, feeds);
+}
+
+void compareAll(const Results &expected, const Results &actual, const std::string &what) {
+  for (const auto &[name, b] : expected) {
+    INFO(what << ": output %" << name);
+    auto it = actual.find(name);
+    REQUIRE(it != actual.end());
+    const auto &a = it->second;
+    REQUIRE(a.size() == b.size());
+    double maxB = 0, maxDiff = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+      maxB = std::max(maxB, std::abs(b.data()[i]));
+      const double d = std::abs(a.data()[i] - b.data()[i]);
+      maxDiff = std::isnan(d) ? INFINITY : std::max(maxDiff, d);
+    }
+    INFO("max|a-b| = " << maxDiff << ", max|b| = " << maxB);
+    CHECK(maxDiff <= 1e-4 * std::max(1.0, maxB));
+  }
+}
+
+std::string tempPath(const std::string &name) {
+  auto dir = std::filesystem::temp_directory_path() / fmt::format("cnnc-cgtest-{}", getpid());
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+SharedLib::SharedLib(const std::string &path) {
+  handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  INFO((handle ? "" : dlerror()));
+  REQUIRE(handle);
+}
+SharedLib::~SharedLib() {
+  if (handle)
+    dlclose(handle);
+}
+void *SharedLib::sym(const char *name) const {
+  void *p = dlsym(handle, name);
+  INFO(name);
+  REQUIRE(p);
+  return p;
+}
+
+Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t batch,
+                         bool setParams, const std::string &npz) const {
+  auto create = fn<int (*)(cnnc_instance **)>("cnnc_create");
+  auto destroy = fn<void (*)(cnnc_instance *)>("cnnc_destroy");
+  auto setParam =
+      fn<int (*)(cnnc_instance *, const char *, const float *, int64_t)>("cnnc_set_param");
+  auto load = fn<int (*)(cnnc_instance *, const char *)>("cnnc_load_weights");
+  auto run =
+      fn<int (*)(cnnc_instance *, int64_t, const void *const *, float *const *)>("cnnc_infer");
+  auto lastError = fn<const char *(*)(const cnnc_instance *)>("cnnc_last_error");
+  cnnc_instance *inst = nullptr;
+  REQUIRE(create(&inst) == CNNC_OK);
+  std::vector<std::vector<float>> in, out;
+  std::vector<std::vector<int32_t>> labels;
+  std::vector<const void *> inPtr;
+  std::vector<float *> outPtr;
+  in.reserve(l.buffers.size()), out.reserve(l.buffers.size()), labels.reserve(l.buffers.size());
+  for (const auto &s : l.buffers) {
+    const int64_t count = s.batched ? batch * s.perExample() : s.type.numel();
+    if (s.kind == codegen::BufferKind::Param && setParams) {
+      std::vector<float> v(feeds.at(s.name).begin(), feeds.at(s.name).end());
+      REQUIRE(setParam(inst, s.name.c_str(), v.data(), (int64_t)v.size()) == CNNC_OK);
+    } else if (s.kind == codegen::BufferKind::Input) {
+      const auto &t = feeds.at(s.name);
+      if (s.type.dtype == DType::I32) {
+        labels.emplace_back(t.begin(), t.begin() + count);
+        inPtr.push_back(labels.back().data());
+      } else {
+        in.emplace_back(t.begin(), t.begin() + count);
+        inPtr.push_back(in.back().data());
+      }
+    } else if (s.kind == codegen::BufferKind::Output) {
+      out.emplace_back(std::max<int64_t>(count, 1), NAN);
+      outPtr.push_back(out.back().data());
+    }
+  }
+  if (!npz.empty()) {
+    INFO(lastError(inst));
+    REQUIRE(load(inst, npz.c_str()) == CNNC_OK);
+  }
+  const int rc = run(inst, batch, inPtr.data(), outPtr.data());
+  INFO(lastError(inst));
+  REQUIRE(rc == CNNC_OK);
+  destroy(inst);
+  Results r;
+  size_t k = 0;
+  for (const auto &s : l.buffers) {
+    if (s.kind != codegen::BufferKind::Output)
+      continue;
+    std::vector<size_t> shape(s.type.shape.begin(), s.type.shape.end());
+    if (s.batched)
+      shape[0] = (size_t)batch;
+    interp::Tensor<double> t = interp::Tensor<double>::from_shape(shape);
+    std::copy(out[k].begin(), out[k].begin() + t.size(), t.begin());
+    r[s.name] = t;
+    ++k;
+  }
+  return r;
+}
+
+} // namespace cnnc::cgtest

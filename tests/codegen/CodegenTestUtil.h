@@ -1,0 +1,60 @@
+// Shared by the codegen tests: random feeds, the f64 interpreter oracle, the tolerance
+// max|a-b| <= 1e-4 * max(1, max|b|) per tensor, a tiny IR builder and a dlopen'ed .so.
+#pragma once
+
+#include "codegen/Codegen.h"
+#include "interp/Interpreter.h"
+#include "tools/Compiled.h"
+
+#include <map>
+#include <string>
+
+namespace cnnc::cgtest {
+
+using Feeds = tools::Feeds;
+using Results = std::map<std::string, interp::Tensor<double>>;
+
+/// Inputs uniform in [-1, 1] (i32 inputs: class indices (3i) mod `classes`); params scaled
+/// like He/LeCun initialisation so activations stay O(1); `*var` params in [0.5, 1.5].
+Feeds randomFeeds(const Function &f, uint64_t seed, int64_t classes = 10);
+Results oracle(const Function &f, const Feeds &feeds); // the interpreter in f64
+/// CHECKs every output of `expected` against `actual` within the tolerance.
+void compareAll(const Results &expected, const Results &actual, const std::string &what);
+std::string tempPath(const std::string &name);
+
+/// One-function modules built with the IR API (types by the shape rules).
+struct Builder {
+  Module m;
+  Function &f;
+  Builder() : f(m.addFunction("t")) {}
+  Node *input(const std::string &name, Shape s, DType t = DType::F32) {
+    return f.add(OpKind::Input, name, {}, {}, TensorType{t, std::move(s)});
+  }
+  Node *param(const std::string &name, Shape s) {
+    return f.add(OpKind::Param, name, {}, {}, TensorType{DType::F32, std::move(s)});
+  }
+  Node *op(OpKind k, std::vector<Node *> operands, std::map<std::string, Attr> attrs = {}) {
+    Node *n = f.add(k, opInfo(k).mnemonic, std::move(operands), std::move(attrs), {}, {}, true);
+    n->type = inferType(*n);
+    return n;
+  }
+  Node *out(Node *n) {
+    f.outputs().push_back(n);
+    return n;
+  }
+};
+
+/// A compiled .so opened with dlopen, and its C API.
+struct SharedLib {
+  explicit SharedLib(const std::string &path);
+  ~SharedLib();
+  void *handle = nullptr;
+  template <class F> F fn(const char *name) const { return reinterpret_cast<F>(sym(name)); }
+  void *sym(const char *name) const;
+  /// create an instance, set params from feeds, infer at `batch` (inputs from feeds), return
+  /// outputs.
+  Results infer(const codegen::Layout &l, const Feeds &feeds, int64_t batch, bool setParams = true,
+                const std::string &npz = "") const;
+};
+
+} // namespace cnnc::cgtest

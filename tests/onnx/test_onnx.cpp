@@ -1,0 +1,339 @@
+// The ONNX frontend: corrupt and truncated files, one message listing every unsupported
+// operator/attribute, opset differences, training-mode import, export + checker + reimport
+// of every example network (identical outputs), and the CLI's ONNX paths.
+#include "frontend/CnnFrontend.h"
+#include "frontend/OnnxImport.h"
+#include "interp/Interpreter.h"
+#include "ir/ParamInit.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+using namespace cnnc;
+
+namespace {
+
+const std::string kData = "/usr/share/libonnx-testdata/data";
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path tmpDir() {
+  fs::path d = fs::temp_directory_path() / fmt::format("cnnc-onnx-test-{}", ::getpid());
+  fs::create_directories(d);
+  return d;
+}
+
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+// A small ModelProto builder for hand-made test models.
+struct ModelBuilder {
+  onnx::ModelProto m;
+  onnx::GraphProto *g;
+  explicit ModelBuilder(int opset = 13) {
+    m.set_ir_version(7);
+    auto *o = m.add_opset_import();
+    o->set_version(opset);
+    g = m.mutable_graph();
+    g->set_name("test");
+  }
+  void value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> *list,
+             const std::string &name, std::vector<int64_t> shape,
+             int elem = onnx::TensorProto::FLOAT) {
+    auto *vi = list->Add();
+    vi->set_name(name);
+    auto *tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(elem);
+    auto *s = tt->mutable_shape();
+    for (int64_t d : shape)
+      d < 0 ? s->add_dim()->set_dim_param("N") : s->add_dim()->set_dim_value(d);
+  }
+  void input(const std::string &n, std::vector<int64_t> s, int elem = onnx::TensorProto::FLOAT) {
+    value(g->mutable_input(), n, s, elem);
+  }
+  void output(const std::string &n, std::vector<int64_t> s) { value(g->mutable_output(), n, s); }
+  onnx::NodeProto *node(const std::string &op, std::vector<std::string> in,
+                        std::vector<std::string> out, const std::string &name = "") {
+    auto *n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(name);
+    for (auto &x : in)
+      n->add_input(x);
+    for (auto &x : out)
+      n->add_output(x);
+    return n;
+  }
+  void init(const std::string &name, std::vector<int64_t> dims, std::vector<float> v) {
+    auto *t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (auto d : dims)
+      t->add_dims(d);
+    for (float x : v)
+      t->add_float_data(x);
+  }
+  static void attr(onnx::NodeProto *n, const std::string &name, int64_t v) {
+    auto *a = n->add_attribute();
+    a->set_name(name), a->set_type(onnx::AttributeProto::INT), a->set_i(v);
+  }
+  static void attr(onnx::NodeProto *n, const std::string &name, const std::string &v) {
+    auto *a = n->add_attribute();
+    a->set_name(name), a->set_type(onnx::AttributeProto::STRING), a->set_s(v);
+  }
+  std::string bytes() const { return m.SerializeAsString(); }
+};
+
+interp::Tensor<float> randomTensor(const Shape &s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  interp::Tensor<float> t =
+      interp::Tensor<float>::from_shape(std::vector<size_t>(s.begin(), s.end()));
+  for (float &v : t)
+    v = u(rng);
+  return t;
+}
+
+} // namespace
+
+TEST_CASE("corrupt, truncated and empty files give one clear error", "[onnx]") {
+  const std::string good = slurp(kData + "/pytorch-converted/test_Conv2d/model.onnx");
+  REQUIRE(good.size() > 100);
+  CHECK_THAT(errorOf([&] { importOnnxBytes("", "empty.onnx"); }), Catch::Contains("empty file"));
+  CHECK_THAT(
+      errorOf([&] { importOnnxBytes("this is not protobuf at all \xff\xff\xff", "junk.onnx"); }),
+      Catch::Contains("junk.onnx") && Catch::Contains("not a valid ONNX model"));
+  // Truncation anywhere: never a crash, always a cnnc::Error naming the file.
+  for (size_t cut : {good.size() / 4, good.size() / 2, good.size() - 7, good.size() - 1}) {
+    std::string msg = errorOf([&] { importOnnxBytes(good.substr(0, cut), "cut.onnx"); });
+    INFO(cut << ": " << msg);
+    CHECK_THAT(msg, Catch::Contains("cut.onnx"));
+  }
+  CHECK_THAT(errorOf([&] { importOnnx("/nonexistent/model.onnx"); }),
+             Catch::Contains("cannot open"));
+  CHECK_THAT(errorOf([&] { readOnnxTensorFile("/nonexistent/x.pb"); }),
+             Catch::Contains("cannot open"));
+  fs::path bad = tmpDir() / "bad.pb";
+  std::ofstream(bad, std::ios::binary)
+      << std::string("\x08\x02\x08\x03\x10\x01\x4a\x04\x00\x00", 10);
+  CHECK_THAT(errorOf([&] { readOnnxTensorFile(bad.string()); }), Catch::Contains("bad.pb"));
+}
+
+TEST_CASE("every unsupported operator, attribute and type is listed in one message", "[onnx]") {
+  ModelBuilder b;
+  b.input("x", {1, 3, 8, 8});
+  b.input("flag", {}, onnx::TensorProto::BOOL);
+  b.node("LeakyRelu", {"x"}, {"a"}, "leaky");
+  b.node("Relu", {"a"}, {"b"}, "after_leaky"); // depends on an unsupported node: not repeated
+  auto *p = b.node("MaxPool", {"x"}, {"c", "idx"}, "pool_with_indices");
+  ModelBuilder::attr(p, "kernel_shape", 0);
+  p->mutable_attribute(0)->set_type(onnx::AttributeProto::INTS);
+  p->mutable_attribute(0)->add_ints(2), p->mutable_attribute(0)->add_ints(2);
+  auto *q = b.node("AveragePool", {"x"}, {"d"}, "pool_bad_pad");
+  auto *k = q->add_attribute();
+  k->set_name("kernel_shape"), k->set_type(onnx::AttributeProto::INTS), k->add_ints(2),
+      k->add_ints(2);
+  ModelBuilder::attr(q, "auto_pad", std::string("SOMETIMES"));
+  auto *r = b.node("Relu", {"x"}, {"e"}, "relu_odd_attr");
+  ModelBuilder::attr(r, "frobnicate", 1);
+  b.node("Einsum", {"x", "x"}, {"f"}, "einsum");
+  b.output("b", {1, 3, 8, 8});
+  b.output("c", {1, 3, 4, 4});
+  std::string msg = errorOf([&] { importOnnxBytes(b.bytes(), "many.onnx"); });
+  INFO(msg);
+  CHECK_THAT(msg, Catch::Contains("6 problems"));
+  CHECK_THAT(msg, Catch::Contains("graph input 'flag': bool tensors are not supported"));
+  CHECK_THAT(msg, Catch::Contains("node 'leaky' (LeakyRelu): operator LeakyRelu is not supported"));
+  CHECK_THAT(msg, Catch::Contains("node 'pool_with_indices' (MaxPool): output 1 (Indices, int64)"));
+  CHECK_THAT(msg, Catch::Contains(
+                      "node 'pool_bad_pad' (AveragePool): attribute 'auto_pad' = 'SOMETIMES'"));
+  CHECK_THAT(
+      msg, Catch::Contains("node 'relu_odd_attr' (Relu): attribute 'frobnicate' is not supported"));
+  CHECK_THAT(msg, Catch::Contains("node 'einsum' (Einsum): operator Einsum"));
+  CHECK_THAT(msg, !Catch::Contains("after_leaky"));
+}
+
+TEST_CASE("symbolic batch dimensions bind to the batch option", "[onnx]") {
+  ModelBuilder b;
+  b.input("x", {-1, 4});
+  b.init("w", {3, 4}, std::vector<float>(12, 0.5f));
+  b.init("bias", {3}, {1, 2, 3});
+  auto *g = b.node("Gemm", {"x", "w", "bias"}, {"y"});
+  ModelBuilder::attr(g, "transB", 1);
+  b.node("Softmax", {"y"}, {"p"});
+  b.output("p", {-1, 3});
+  OnnxOptions o;
+  o.batch = 5;
+  OnnxModel m = importOnnxBytes(b.bytes(), "gemm.onnx", o);
+  const Function &f = m.module->main();
+  CHECK(f.find("x")->type.str() == "f32[5,4]");
+  CHECK(f.find("y")->op == OpKind::FullyConnected); // the Linear pattern is cnnc's fc
+  CHECK(m.weights.at("w").values.size() == 12);
+
+  // Training: batch statistics and the loss named by the options; the trailing Softmax goes.
+  o.training = true;
+  OnnxModel t = importOnnxBytes(b.bytes(), "gemm.onnx", o);
+  const Function &tf = t.module->main();
+  REQUIRE(tf.outputs().size() == 1);
+  CHECK(tf.outputs()[0]->op == OpKind::SoftmaxXent);
+  CHECK(tf.outputs()[0]->operands[0]->name == "y");
+  CHECK(tf.find("label")->type.str() == "i32[5]");
+}
+
+TEST_CASE("names are sanitized uniquely and mapped back", "[onnx]") {
+  ModelBuilder b;
+  b.input("input:0", {1, 4});
+  b.node("Relu", {"input:0"}, {"out/relu"});
+  b.node("Sigmoid", {"out/relu"}, {"out_relu"});
+  b.output("out_relu", {1, 4});
+  b.output("out/relu", {1, 4});
+  OnnxModel m = importOnnxBytes(b.bytes(), "names.onnx");
+  CHECK(m.irName.at("input:0") == "input_0");
+  CHECK(m.irName.at("out/relu") != m.irName.at("out_relu"));
+  CHECK(m.onnxName.at(m.irName.at("out/relu")) == "out/relu");
+  const Function &f = m.module->main();
+  REQUIRE(f.outputs().size() == 2);
+  CHECK(f.outputs()[1]->name == m.irName.at("out/relu"));
+}
+
+TEST_CASE("opset 6 BatchNormalization and broadcasting Add follow the old rules", "[onnx]") {
+  ModelBuilder b(6);
+  b.input("x", {2, 3, 2, 2});
+  for (const char *n : {"s", "bb", "m", "v"})
+    b.init(n, {3}, {1, 2, 3});
+  b.init("c", {3}, {10, 20, 30});
+  auto *bn = b.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y"});
+  ModelBuilder::attr(bn, "is_test", 1);
+  auto *add = b.node("Add", {"y", "c"}, {"z"});
+  ModelBuilder::attr(add, "broadcast", 1);
+  ModelBuilder::attr(add, "axis", 1); // c aligned with the channel axis, not the last one
+  b.output("z", {2, 3, 2, 2});
+  OnnxModel m = importOnnxBytes(b.bytes(), "old.onnx");
+  const Function &f = m.module->main();
+  CHECK(f.find("y")->op == OpKind::BatchNorm);
+  CHECK(f.find("z")->operands[1]->type.str() == "f32[3,1,1]");
+}
+
+TEST_CASE("export: every example network passes the ONNX checker and reimports identically",
+          "[onnx][export]") {
+  for (const auto &e : fs::directory_iterator(fs::path(CNNC_SOURCE_DIR) / "examples")) {
+    if (e.path().extension() != ".cnn")
+      continue;
+    DYNAMIC_SECTION(e.path().filename().string()) {
+      CnnOptions co;
+      co.batch = 2;
+      if (e.path().stem() == "vgg16")
+        co.inputHW = std::make_pair(int64_t(32), int64_t(32)); // keeps the interpreter quick
+      auto mod = parseCnnFile(e.path().string(), co);
+      const Function &f = mod->main();
+      std::map<std::string, OnnxTensor> weights;
+      std::map<std::string, interp::Tensor<float>> feeds;
+      uint64_t seed = 1;
+      for (const auto &n : f.nodes()) {
+        if (n->op == OpKind::Param) {
+          // Seeded init, plus noise so that zero-initialised biases and statistics matter.
+          std::vector<double> v = initParam(*n, seed);
+          interp::Tensor<float> r = randomTensor(n->type.shape, ++seed);
+          for (size_t i = 0; i < v.size(); ++i)
+            v[i] = (double)(float)(v[i] + (n->name.find("var") != std::string::npos ? 1.5 : 0.1) *
+                                              r.data()[i]);
+          weights[n->name] = OnnxTensor{n->name, n->type.dtype, n->type.shape, v};
+          interp::Tensor<float> t = interp::Tensor<float>::from_shape(
+              std::vector<size_t>(n->type.shape.begin(), n->type.shape.end()));
+          std::copy(v.begin(), v.end(), t.begin());
+          feeds[n->name] = t;
+        } else if (n->op == OpKind::Input) {
+          feeds[n->name] = randomTensor(n->type.shape, 99);
+        }
+      }
+      std::string bytes = exportOnnxBytes(f, weights); // runs onnx::checker::check_model
+      OnnxModel back = importOnnxBytes(bytes, e.path().stem().string() + ".onnx");
+      const Function &g = back.module->main();
+      std::map<std::string, interp::Tensor<float>> feeds2;
+      for (const auto &[name, t] : back.weights) {
+        interp::Tensor<float> v =
+            interp::Tensor<float>::from_shape(std::vector<size_t>(t.shape.begin(), t.shape.end()));
+        std::copy(t.values.begin(), t.values.end(), v.begin());
+        feeds2[name] = v;
+      }
+      for (const auto &n : g.nodes())
+        if (n->op == OpKind::Input)
+          feeds2[n->name] = feeds.at(n->name);
+      auto want = interp::run<float>(f, feeds);
+      auto got = interp::run<float>(g, feeds2);
+      REQUIRE(f.outputs().size() == g.outputs().size());
+      for (size_t i = 0; i < f.outputs().size(); ++i) {
+        const auto &a = want.at(f.outputs()[i]->name), &b2 = got.at(g.outputs()[i]->name);
+        REQUIRE(a.shape() == b2.shape());
+        // Same ops in the same order: the same bits.
+        CHECK(std::equal(a.begin(), a.end(), b2.begin()));
+      }
+    }
+  }
+}
+
+TEST_CASE("export rejects what has no ONNX inference form", "[onnx][export]") {
+  CnnOptions co;
+  co.training = true;
+  auto mod = parseCnnFile(std::string(CNNC_SOURCE_DIR) + "/examples/mnist_bn.cnn", co);
+  std::map<std::string, OnnxTensor> w;
+  for (const auto &n : mod->main().nodes())
+    if (n->op == OpKind::Param)
+      w[n->name] = OnnxTensor{n->name, n->type.dtype, n->type.shape, initParam(*n, 0)};
+  CHECK_THAT(errorOf([&] { exportOnnxBytes(mod->main(), w); }),
+             Catch::Contains("has no ONNX form"));
+  auto inf = parseCnnFile(std::string(CNNC_SOURCE_DIR) + "/examples/mnist_bn.cnn");
+  CHECK_THAT(errorOf([&] { exportOnnxBytes(inf->main(), {}); }),
+             Catch::Contains("no weight for parameter"));
+}
+
+TEST_CASE("cnnc run/export take .onnx, ONNX names and .pb tensors", "[onnx][cli]") {
+  fs::path d = tmpDir();
+  auto sh = [&](const std::string &args) {
+    std::string cmd = fmt::format("cd {} && {} {} >{} 2>&1", CNNC_SOURCE_DIR, CNNC_EXE, args,
+                                  (d / "log").string());
+    int status = std::system(cmd.c_str());
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(d / "log"));
+  };
+  const std::string t = kData + "/node/test_gemm_all_attributes";
+  auto [code, log] = sh(fmt::format("run {0}/model.onnx --input a={0}/test_data_set_0/input_0.pb "
+                                    "--input b={0}/test_data_set_0/input_1.pb --input "
+                                    "c={0}/test_data_set_0/input_2.pb --output y={1}",
+                                    t, (d / "y.pb").string()));
+  INFO(log);
+  REQUIRE(code == 0);
+  CHECK_THAT(log, Catch::Contains("%y : [3,5]"));
+  OnnxTensor got = readOnnxTensorFile((d / "y.pb").string());
+  OnnxTensor want = readOnnxTensorFile(t + "/test_data_set_0/output_0.pb");
+  REQUIRE(got.shape == want.shape);
+  for (size_t i = 0; i < got.values.size(); ++i)
+    CHECK(std::abs(got.values[i] - want.values[i]) <= 1e-7 + 1e-3 * std::abs(want.values[i]));
+
+  auto [c2, l2] = sh(fmt::format("export examples/mnist_bn.cnn -o {}", (d / "bn.onnx").string()));
+  INFO(l2);
+  CHECK(c2 == 0);
+  auto [c3, l3] = sh(fmt::format("info {}", (d / "bn.onnx").string()));
+  CHECK(c3 == 0);
+  CHECK_THAT(l3, Catch::Contains("batchnorm"));
+  auto [c4, l4] =
+      sh(fmt::format("run {0}/model.onnx --input nope={0}/test_data_set_0/input_0.pb", t));
+  CHECK(c4 == 1);
+}
