@@ -117,6 +117,23 @@ Function &Module::addFunction(std::string name) {
   return *functions_.back();
 }
 
+Function &Module::adopt(std::unique_ptr<Function> f) {
+  if (find(f->name()))
+    throw Error(fmt::format("function @{} is defined twice", f->name()));
+  functions_.push_back(std::move(f));
+  return *functions_.back();
+}
+
+std::unique_ptr<Function> Module::release(std::string_view name) {
+  for (auto it = functions_.begin(); it != functions_.end(); ++it)
+    if ((*it)->name() == name) {
+      auto f = std::move(*it);
+      functions_.erase(it);
+      return f;
+    }
+  CNNC_INTERNAL(fmt::format("no function @{} to release", name));
+}
+
 Function *Module::find(std::string_view name) const {
   for (auto &f : functions_)
     if (f->name() == name)

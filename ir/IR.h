@@ -145,6 +145,10 @@ class Module {
 public:
   Function &addFunction(std::string name);
   Function *find(std::string_view name) const;
+  /// Moves another module's function into this one, at the end (its name must be new here).
+  Function &adopt(std::unique_ptr<Function> f);
+  /// Takes a function out of the module.
+  std::unique_ptr<Function> release(std::string_view name);
   const std::vector<std::unique_ptr<Function>> &functions() const { return functions_; }
   Function &main() const; // the first function; internal error if none
 

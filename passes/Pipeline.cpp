@@ -11,8 +11,12 @@ const std::vector<PassInfo> &defaultPipeline() {
   static const std::vector<PassInfo> passes = {
       {"grad", "training: append the backward pass and the SGD update while the graph is whole",
        [](Function &f) {
-         buildTrainStep(f);
-         return true;
+         for (const Node *o : f.outputs())
+           if (o->info().loss) {
+             buildTrainStep(f); // the training-mode function; @infer has no loss
+             return true;
+           }
+         return false;
        },
        true},
       {"simplify", "fold no-ops (identity, inference dropout) so later passes see real work",
@@ -48,6 +52,8 @@ void runPipeline(Module &m, const PipelineOptions &opts) {
     bool changed = false;
     for (const auto &f : m.functions())
       changed |= p.run(*f);
+    if (p.trainingOnly && !changed)
+      buildTrainStep(*m.functions().back()); // no function has a loss: this reports it
     if (opts.verifyEach)
       verify(m);
     if (changed && opts.afterPass)

@@ -19,8 +19,19 @@ static bool endsWith(const std::string &s, const std::string &suffix) {
 std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &opts) {
   if (endsWith(path, ".onnx"))
     return loadModelFile(path, opts).module;
-  if (endsWith(path, ".cnn"))
-    return parseCnnFile(path, opts.cnn);
+  if (endsWith(path, ".cnn")) {
+    if (!opts.cnn.training)
+      return parseCnnFile(path, opts.cnn);
+    // A training build holds both functions of the model: @infer (running statistics,
+    // dropout off) and the training-mode graph that the `grad` pass makes @train_step.
+    CnnOptions inferOpts = opts.cnn;
+    inferOpts.training = false;
+    auto m = parseCnnFile(path, inferOpts);
+    auto train = parseCnnFile(path, opts.cnn);
+    m->main().setName("infer");
+    m->adopt(train->release(train->main().name()));
+    return m;
+  }
   if (endsWith(path, ".ir")) {
     std::ifstream in(path);
     if (!in)
