@@ -30,7 +30,7 @@ TEST_CASE("simplify folds inference dropout and identity; dce removes the rest",
                      "}\n");
 }
 
-TEST_CASE("--stop-after names must exist", "[passes][errors]") {
+TEST_CASE("stopping after an unknown pass is an error", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
