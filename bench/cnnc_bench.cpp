@@ -1,0 +1,78 @@
+// Times one compiled cnnc function (LLVM JIT) the way bench/run.sh needs it: warm-up, then
+// `--iters` timed calls; prints one JSON line with the median and the work done.
+//   cnnc_bench MODEL [--train] [--batch N] [--input-shape HxW] [--iters K]
+// The function is @infer (or @train_step with --train: forward, backward and update).
+#include "codegen/Codegen.h"
+#include "passes/ModelStats.h"
+#include "passes/Passes.h"
+#include "tools/Model.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+
+using namespace cnnc;
+
+int main(int argc, char **argv) {
+  CLI::App app{"cnnc_bench: time a compiled model"};
+  std::string model, inputShape;
+  int64_t batch = 1;
+  int iters = 10;
+  bool train = false;
+  app.add_option("model", model)->required();
+  app.add_option("--batch", batch);
+  app.add_option("--input-shape", inputShape);
+  app.add_option("--iters", iters);
+  app.add_flag("--train", train);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    tools::LoadOptions lo;
+    lo.cnn.batch = batch;
+    lo.cnn.training = train;
+    if (!inputShape.empty()) {
+      long h = 0, w = 0;
+      std::sscanf(inputShape.c_str(), "%ldx%ld", &h, &w);
+      lo.cnn.inputHW = std::make_pair((int64_t)h, (int64_t)w);
+    }
+    auto m = tools::loadModel(model, lo);
+    PipelineOptions po;
+    po.training = train;
+    runPipeline(*m, po);
+    const Function &f = *m->functions().back(); // @train_step in a training build, else the model
+    ModelStats stats = computeModelStats(f);
+
+    auto jit = codegen::JitModel::compile(f);
+    const codegen::Layout &lay = jit->layout();
+    std::vector<std::vector<float>> storage;
+    std::vector<void *> buffers;
+    for (const auto &b : lay.buffers) {
+      // Small positive values; labels (i32) zero: timing does not depend on the data.
+      storage.emplace_back(b.type.numel(), b.type.dtype == DType::I32 ? 0.0f : 0.01f);
+      if (b.type.dtype == DType::I32)
+        std::fill(storage.back().begin(), storage.back().end(), 0.0f); // bit pattern of int 0
+      buffers.push_back(storage.back().data());
+    }
+    void *ws = std::aligned_alloc(64, ((size_t)lay.workspaceBytes + 63) / 64 * 64 + 64);
+    for (int i = 0; i < 2; ++i)
+      jit->run(buffers.data(), ws, lay.maxBatch);
+    std::vector<double> ms;
+    for (int i = 0; i < iters; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      jit->run(buffers.data(), ws, lay.maxBatch);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::free(ws);
+    std::sort(ms.begin(), ms.end());
+    double med = ms[ms.size() / 2];
+    std::cout << fmt::format("{{\"ms\": {:.4f}, \"flops\": {}, \"compile_s\": {:.3f}}}\n", med,
+                             2 * stats.totalMacs, jit->compileSeconds());
+  } catch (const Error &e) {
+    std::cout << fmt::format("{{\"error\": \"{}\"}}\n", std::string(e.what()).substr(0, 200));
+    return 1;
+  }
+  return 0;
+}
