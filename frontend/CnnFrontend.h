@@ -25,6 +25,10 @@ struct CnnOptions {
   /// becomes its prediction (softmax). Training: batch norm uses batch statistics (bn_mean /
   /// bn_var), dropout draws masks, and the loss layer adds a `label` input and returns the loss.
   bool training = false;
+  /// The model's seed for stochastic layers: each dropout's mask seed is a hash of its layer
+  /// name mixed with this, so masks differ between layers and between runs seeded apart,
+  /// and a given (seed, step) always draws the same mask.
+  uint64_t seed = 0;
 };
 
 /// Parses and lowers a model. Every mistake throws one cnnc::Error with file:line:col, the

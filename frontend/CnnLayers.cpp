@@ -189,12 +189,18 @@ Node *Lowerer::bn(const Stmt &s, Node *x) {
   return make(s, OpKind::BatchNorm, n, {x, scale, bias, mean, var}, attrs);
 }
 
-// FNV-1a: a dropout mask's seed depends only on the layer's name, so it is stable across
-// edits elsewhere in the file and across runs.
-static int64_t stableSeed(const std::string &name) {
+// FNV-1a of the layer name, mixed with the model seed (splitmix64's finaliser): a dropout
+// mask's seed is stable across edits elsewhere in the file, and seed 0 keeps the plain hash.
+static int64_t stableSeed(const std::string &name, uint64_t modelSeed) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : name)
     h = (h ^ c) * 1099511628211ull;
+  if (modelSeed) {
+    uint64_t z = modelSeed + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    h ^= z ^ (z >> 31);
+  }
   return (int64_t)(h & 0x7fffffff);
 }
 
@@ -212,7 +218,7 @@ Node *Lowerer::dropout(const Stmt &s, Node *x) {
   std::map<std::string, Attr> attrs{{"rate", rate}};
   if (opts_.training) {
     attrs["training"] = int64_t(1);
-    attrs["seed"] = stableSeed(s.nodeName);
+    attrs["seed"] = stableSeed(s.nodeName, opts_.seed);
   }
   return make(s, OpKind::Dropout, s.nodeName, {x}, attrs);
 }

@@ -161,6 +161,14 @@ TEST_CASE("dropout seeds are stable and distinct per layer", "[frontend][syntax]
   CHECK(node(*a, "d2").getFloat("rate") == 0.5);
   CHECK(node(*a, "d1").getInt("seed") != node(*a, "d2").getInt("seed"));
   CHECK(node(*a, "d1").getInt("seed") == node(*b, "d1").getInt("seed"));
+  // The model seed moves every mask seed; the same model seed reproduces them.
+  CnnOptions seeded = tr;
+  seeded.seed = 7;
+  auto c = cnn(src, seeded), d = cnn(src, seeded);
+  CHECK(node(*c, "d1").getInt("seed") != node(*a, "d1").getInt("seed"));
+  CHECK(node(*c, "d2").getInt("seed") != node(*a, "d2").getInt("seed"));
+  CHECK(node(*c, "d1").getInt("seed") == node(*d, "d1").getInt("seed"));
+  CHECK(node(*c, "d1").getInt("seed") != node(*c, "d2").getInt("seed"));
 }
 
 TEST_CASE("loss l2 adds a target input in training only", "[frontend][syntax]") {
