@@ -1,4 +1,5 @@
-// LLVM code generation for forward (inference) functions: the public face of codegen/.
+// LLVM code generation for inference functions and whole training steps (@train_step):
+// the public face of codegen/.
 // Nothing here names an LLVM type, so tools/ and tests include it without LLVM headers.
 //
 // The generated entry (docs/codegen.md):
@@ -23,6 +24,9 @@ namespace cnnc::codegen {
 constexpr int32_t kStatusOk = 0, kStatusBadLabel = 1;
 inline constexpr const char *kEntryName = "cnnc_net_run";
 inline constexpr const char *kDescName = "cnnc_net_desc";
+/// @train_step's entry and descriptor in a `--train` shared library (same ABI).
+inline constexpr const char *kTrainEntryName = "cnnc_train_run";
+inline constexpr const char *kTrainDescName = "cnnc_train_desc";
 
 struct TargetOptions {
   std::string cpu;      // empty: the host CPU (sys::getHostCPUName)
@@ -53,7 +57,7 @@ enum class EmitKind { LLVM, Asm, Obj };
 
 /// Lowers a verified function to an optimised module for the target and prints it as LLVM
 /// IR or assembly, or returns the object file's bytes. Throws cnnc::Error for what codegen
-/// does not support (f64 storage, training-mode dropout) naming the node.
+/// does not support (f64 storage) naming the node.
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &t = {},
                  bool optimize = true);
 
@@ -86,12 +90,18 @@ struct AotOptions {
   /// The runtime archive linked into the .so; empty: the one built with this cnnc
   /// (CNNC_RUNTIME_API_LIB), or $CNNC_RUNTIME_LIB.
   std::string runtimeLib;
+  /// Also compile this @train_step into the library (cnnc_train_step, checkpoints): `f` is
+  /// then the model's @infer, and the two share the instance's params by name.
+  const Function *trainStep = nullptr;
 };
 
 /// Compiles `f` to a shared library exposing the C API of runtime/CnncApi.h, linked in
 /// process by lld. Throws cnnc::Error on link failures.
 void compileSharedLibrary(const Function &f, const std::string &soPath, const AotOptions &o);
 /// The generated C header for `f` (constants + the C API's declarations).
-std::string generateHeader(const Function &f, const Layout &l, const std::string &guard);
+/// With `train`/`tl`, the header also documents the training step (its data inputs, batch,
+/// state).
+std::string generateHeader(const Function &f, const Layout &l, const std::string &guard,
+                           const Function *train = nullptr, const Layout *tl = nullptr);
 
 } // namespace cnnc::codegen

@@ -176,49 +176,6 @@ void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
               n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr, e.ptr(&n));
 }
 
-void emitMatMul(Emitter &e, const Node &n) {
-  const Node *a = n.operands[0], *bn = n.operands[1];
-  const bool ta = n.getInt("trans_a"), tb = n.getInt("trans_b");
-  const int64_t K = ta ? a->type.shape[0] : a->type.shape[1], Mo = n.type.shape[0],
-                No = n.type.shape[1];
-  Value *A = e.ptr(a), *B = e.ptr(bn), *Y = e.ptr(&n), *rows = e.dim(&n, 0);
-  if (!ta && tb) {
-    emitDotRows(e, A, rows, K, B, No, nullptr, Y);
-    return;
-  }
-  auto aAt = [&](Value *i, Value *k) { // A(i, k)
-    return e.load(A, ta ? e.b.CreateAdd(e.b.CreateMul(k, e.c(Mo)), i)
-                        : e.b.CreateAdd(e.b.CreateMul(i, e.c(K)), k));
-  };
-  if (!tb) { // row i of Y = sum_k A(i,k) * row k of B: SIMD along the rows
-    e.loop(rows, [&](Value *i) {
-      Value *yrow = e.b.CreateMul(i, e.c(No));
-      e.vecLoop(e.c(No),
-                [&](Value *j, unsigned w) { e.store(e.cfv(0, w), Y, e.b.CreateAdd(yrow, j)); });
-      e.loop(e.c(K), [&](Value *k) {
-        Value *s = aAt(i, k), *brow = e.b.CreateMul(k, e.c(No));
-        e.vecLoop(e.c(No), [&](Value *j, unsigned w) {
-          Value *yi = e.b.CreateAdd(yrow, j);
-          e.store(e.fma(e.splat(s, w), e.load(B, e.b.CreateAdd(brow, j), w), e.load(Y, yi, w)), Y,
-                  yi);
-        });
-      });
-    });
-    return;
-  }
-  e.loop(rows, [&](Value *i) { // both transposed: plain dot products
-    e.loop(e.c(No), [&](Value *j) {
-      Value *acc = e.entryAlloca(e.f32);
-      e.b.CreateStore(e.cf(0), acc);
-      e.loop(e.c(K), [&](Value *k) {
-        Value *bv = e.load(B, e.b.CreateAdd(e.b.CreateMul(j, e.c(K)), k));
-        e.b.CreateStore(e.fma(aAt(i, k), bv, e.b.CreateLoad(e.f32, acc)), acc);
-      });
-      e.store(e.b.CreateLoad(e.f32, acc), Y, e.b.CreateAdd(e.b.CreateMul(i, e.c(No)), j));
-    });
-  });
-}
-
 // ------------------------------------------------------------------ pooling
 struct PoolGeom {
   int64_t H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, pb, pr, dh = 1, dw = 1;
@@ -432,6 +389,8 @@ void emitSoftmaxXent(Emitter &e, const Node &n) { // mean over the batch of logs
     Value *l;
     if (lab->type.dtype == DType::I32) {
       l = e.b.CreateSExt(e.b.CreateLoad(e.i32, e.b.CreateInBoundsGEP(e.i32, labels, nn)), e.i64);
+    } else if (lab->type.dtype == DType::I64) { // ONNX labels
+      l = e.b.CreateLoad(e.i64, e.b.CreateInBoundsGEP(e.i64, labels, nn));
     } else {
       Value *lf = e.load(labels, nn);
       l = e.b.CreateFPToSI(lf, e.i64);
@@ -493,8 +452,6 @@ OpEmitter opEmitter(OpKind k) {
     return emitUnary;
   case OpKind::FullyConnected:
     return emitFc;
-  case OpKind::MatMul:
-    return emitMatMul;
   case OpKind::Add:
   case OpKind::Sub:
   case OpKind::Mul:
@@ -505,8 +462,14 @@ OpEmitter opEmitter(OpKind k) {
   case OpKind::Flatten:
   case OpKind::Reshape:
   case OpKind::Identity:
-  case OpKind::Dropout:
     return emitUnary; // copies, when the planner did not make them views
+  case OpKind::Dropout:
+    return [](Emitter &e, const Node &n) {
+      if (n.getInt("training"))
+        emitDropoutTraining(e, n);
+      else
+        emitUnary(e, n);
+    };
   case OpKind::Softmax:
   case OpKind::LogSoftmax:
     return emitSoftmax;
@@ -519,8 +482,10 @@ OpEmitter opEmitter(OpKind k) {
     return emitSoftmaxXent;
   case OpKind::L2Loss:
     return emitL2Loss;
+  case OpKind::Update:
+    return nullptr; // Plan.cpp/Lower.cpp: a copy into the param's buffer at the end
   default:
-    return nullptr; // training-only and ONNX-only ops: not lowered yet (issue 4)
+    return trainOpEmitter(k); // EmitTrain.cpp: training and ONNX tensor ops
   }
   return nullptr;
 }

@@ -92,5 +92,9 @@ public:
 using OpEmitter = void (*)(Emitter &, const Node &);
 OpEmitter opEmitter(OpKind k);
 void emitConv2d(Emitter &e, const Node &n);
+/// EmitTrain.cpp: the training and ONNX tensor ops (nullptr for the others) and
+/// training-mode dropout.
+OpEmitter trainOpEmitter(OpKind k);
+void emitDropoutTraining(Emitter &e, const Node &n);
 
 } // namespace cnnc::codegen

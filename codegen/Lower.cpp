@@ -120,17 +120,16 @@ namespace {
 
 void checkSupported(const Function &f) {
   for (const auto &n : f.nodes()) {
-    const bool labels = n->op == OpKind::Input && n->type.dtype == DType::I32;
-    if (n->type.dtype != DType::F32 && !labels)
-      throw Error(fmt::format("{}: codegen stores f32 tensors only (and i32 labels), not {}",
+    // integer inputs: labels (i32, or i64 from ONNX) and the training step counter (i64)
+    const bool intInput =
+        n->op == OpKind::Input && (n->type.dtype == DType::I32 || n->type.dtype == DType::I64);
+    const bool count = n->op == OpKind::CountCorrect && n->type.dtype == DType::I32;
+    if (n->type.dtype != DType::F32 && !intInput && !count)
+      throw Error(fmt::format("{}: codegen stores f32 tensors only (and integer inputs), not {}",
                               n->describe(), n->type.str()));
-    if (!n->info().source && !opEmitter(n->op))
-      throw Error(fmt::format("{}: codegen does not lower '{}' yet (forward inference ops only)",
-                              n->describe(), n->info().mnemonic));
-    if (n->op == OpKind::Dropout && n->getInt("training"))
+    if (!n->info().source && !opEmitter(n->op) && n->op != OpKind::Update)
       throw Error(
-          fmt::format("{}: training-mode dropout is not supported by codegen yet (inference only)",
-                      n->describe()));
+          fmt::format("{}: codegen does not lower '{}' yet", n->describe(), n->info().mnemonic));
   }
 }
 
@@ -149,7 +148,7 @@ GlobalVariable *addGlobal(llvm::Module &m, Constant *init, const std::string &na
 
 // The descriptor: struct cnnc_model_desc of runtime/CnncModel.h.
 void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Function *entry,
-                   const std::map<std::string, std::vector<float>> *weights) {
+                   const std::map<std::string, std::vector<float>> *weights, const char *descName) {
   LLVMContext &ctx = m.getContext();
   Type *i32 = Type::getInt32Ty(ctx), *i64 = Type::getInt64Ty(ctx),
        *ptr = PointerType::getUnqual(ctx);
@@ -174,7 +173,9 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
     auto *name = addGlobal(m, ConstantDataArray::getString(ctx, s.name), "cnnc.name." + s.name);
     bufs.push_back(ConstantStruct::get(
         bufTy, {name, ConstantInt::get(i32, (int)s.kind),
-                ConstantInt::get(i32, s.type.dtype == DType::I32 ? 1 : 0),
+                ConstantInt::get(i32, s.type.dtype == DType::I32   ? 1
+                                      : s.type.dtype == DType::I64 ? 2
+                                                                   : 0),
                 ConstantInt::get(i32, s.type.rank()), ConstantInt::get(i32, s.batched),
                 ConstantArray::get(shapeTy, dims), ConstantInt::get(i64, s.type.numel()),
                 ConstantInt::get(i64, woff)}));
@@ -193,14 +194,15 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
                ConstantInt::get(i64, l.maxBatch), ConstantInt::get(i64, l.workspaceBytes),
                addGlobal(m, ConstantDataArray::getString(ctx, f.name()), "cnnc.model_name"), bufArr,
                wptr, entry});
-  auto *g = addGlobal(m, desc, kDescName, false);
+  auto *g = addGlobal(m, desc, descName, false);
   g->setVisibility(GlobalValue::HiddenVisibility); // linked into the .so's runtime, not exported
 }
 
 } // namespace
 
 Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
-                      const std::map<std::string, std::vector<float>> *weights) {
+                      const std::map<std::string, std::vector<float>> *weights,
+                      const char *entryName, const char *descName) {
   checkSupported(f);
   Lowered out;
   out.plan = planFunction(f, t.vl);
@@ -209,7 +211,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   llvm::Module &m = *out.mod;
   Type *ptr = PointerType::getUnqual(ctx);
   auto *fty = FunctionType::get(Type::getInt32Ty(ctx), {ptr, ptr, Type::getInt64Ty(ctx)}, false);
-  auto *fn = llvm::Function::Create(fty, GlobalValue::ExternalLinkage, kEntryName, m);
+  auto *fn = llvm::Function::Create(fty, GlobalValue::ExternalLinkage, entryName, m);
   fn->setVisibility(GlobalValue::HiddenVisibility);
   fn->addFnAttr(Attribute::NoUnwind);
   for (unsigned a = 0; a < 2; ++a)
@@ -264,6 +266,15 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
       lowered.insert(n);
     }
   }
+  if (!plan.updates.empty()) // the new param values, after every read of the old ones
+    e.ifThen(e.b.CreateICmpEQ(e.b.CreateLoad(e.i32, e.status), e.b.getInt32(kStatusOk)), [&] {
+      for (auto [buf, o] : plan.updates) {
+        Value *src = e.ptr(o), *dst = bufPtr[buf];
+        if (storageRoot(plan, o) == o->operands[0])
+          continue; // the value is the param itself
+        e.vecLoop(e.numel(o), [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
+      }
+    });
   for (auto [buf, o] : plan.outputCopies) {
     Value *src = e.ptr(o), *dst = bufPtr[buf];
     if (o->type.dtype == DType::I32) { // a labels input returned as is: copy the bits
@@ -282,7 +293,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     if (!lowered.count(n))
       CNNC_INTERNAL(fmt::format("codegen left {} unlowered: no emitter for op '{}'", n->describe(),
                                 n->info().mnemonic));
-  addDescriptor(m, f, plan, fn, weights);
+  addDescriptor(m, f, plan, fn, weights, descName);
   std::string err;
   raw_string_ostream os(err);
   if (verifyModule(m, &os))

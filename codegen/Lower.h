@@ -26,7 +26,8 @@ struct Lowered {
 /// Lowers f into a module holding the entry (kEntryName) and the descriptor (kDescName) that
 /// runtime/CnncApi.c reads; `weights` (param name -> values) are embedded when not null.
 Lowered lowerFunction(const Function &f, llvm::LLVMContext &ctx, const Target &t,
-                      const std::map<std::string, std::vector<float>> *weights = nullptr);
+                      const std::map<std::string, std::vector<float>> *weights = nullptr,
+                      const char *entryName = kEntryName, const char *descName = kDescName);
 /// The new PassBuilder's default pipeline at t.optLevel, for t's machine.
 void optimizeModule(llvm::Module &m, const Target &t);
 /// Assembly text or object bytes.

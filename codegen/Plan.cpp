@@ -64,7 +64,7 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, int64_t maxBatch) {
 int64_t scratchBytes(const Node &n, unsigned vl, int64_t maxBatch) {
   if (n.op == OpKind::Conv2d)
     return ConvGeom::of(n, vl, maxBatch).bytes;
-  return 0;
+  return trainScratchBytes(n, vl);
 }
 
 namespace {
@@ -131,7 +131,7 @@ void analyseBatch(const Function &f, Plan &p) {
       break;
     case OpKind::MatMul:
       out = B(0);
-      if (B(1) || (out && n.getInt("trans_a")))
+      if (B(1) || (out && (n.getInt("trans_a") || n.type.rank() != 2)))
         fail(n, "the batch is not the rows of the first operand");
       break;
     case OpKind::Add:
@@ -169,8 +169,10 @@ void analyseBatch(const Function &f, Plan &p) {
       if (B(0) != B(1))
         fail(n, "one operand carries the batch and the other does not");
       break;
-    default: // ops codegen does not lower (yet): Lower.cpp rejects them before planning
-      fail(n, "not lowered by codegen");
+    default: // training graphs and general tensor ops: im2row folds the batch into the rows
+             // of dim 1, trans_a products and reduce_sum sum over it, the running variance's
+             // unbiasing factor is compiled in: they run at the compiled batch only
+      fail(n, "runs at the compiled batch only (training and general tensor ops)");
       break;
     }
     // dim 0 can only follow the runtime batch if it is the batch at maxBatch
@@ -232,8 +234,23 @@ Plan planFunction(const Function &f, unsigned vl) {
       p.storage[n] = {StorageKind::Constant};
     else if (isView(*n))
       p.storage[n] = {StorageKind::View, -1, 0, storageRoot(p, n->operands[0])};
+    else if (n->op == OpKind::Update) // the new value, where it is computed; copied at the end
+      p.storage[n] = {StorageKind::View, -1, 0, storageRoot(p, n->operands[1])};
   }
+  std::set<const Node *> updated;
+  for (const Node *o : f.outputs())
+    if (o->op == OpKind::Update)
+      updated.insert(o->operands[0]);
   for (const Node *o : f.outputs()) {
+    if (o->op == OpKind::Update) {
+      const Node *param = o->operands[0], *root = storageRoot(p, o->operands[1]);
+      if (root != param && updated.count(root))
+        throw Error(fmt::format("{}: codegen cannot set a param to another param that is itself "
+                                "updated (the copies would need an order)",
+                                o->describe()));
+      p.updates.push_back({p.storage.at(param).buffer, o});
+      continue;
+    }
     const int b = slot(o, BufferKind::Output);
     if (!p.storage.count(o))
       p.storage[o] = {StorageKind::Buffer, b};
@@ -255,6 +272,10 @@ Plan planFunction(const Function &f, unsigned vl) {
       lastUse[o] = std::max(lastUse[o], i);
     }
   for (const auto &[b, o] : p.outputCopies) { // copied at the very end
+    (void)b;
+    lastUse[storageRoot(p, o)] = nodes.size();
+  }
+  for (const auto &[b, o] : p.updates) { // likewise
     (void)b;
     lastUse[storageRoot(p, o)] = nodes.size();
   }

@@ -47,6 +47,10 @@ struct Plan {
   /// Outputs whose node is not computed into its buffer (a source, a view, or the same node
   /// output twice): copied at the end, (buffer index, node).
   std::vector<std::pair<int, const Node *>> outputCopies;
+  /// `update` outputs: (the param's buffer index, the update node); the new value is copied
+  /// into the param's buffer after every node ran (so after every read of the old value),
+  /// and only when the entry succeeded (status 0). Updates have no output buffer.
+  std::vector<std::pair<int, const Node *>> updates;
   int inputIndex(const Node *n) const;
 };
 
@@ -54,6 +58,8 @@ Plan planFunction(const Function &f, unsigned vectorWidth);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
 int64_t scratchBytes(const Node &n, unsigned vectorWidth, int64_t maxBatch);
 bool isView(const Node &n);
+/// Scratch of the ops lowered in EmitTrain.cpp (matmul's packed B).
+int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
 /// Follows views to the node that owns the bytes.
 const Node *storageRoot(const Plan &p, const Node *n);
 

@@ -12,9 +12,15 @@
 
 #define API __attribute__((visibility("default")))
 
+/* The instance's state: one array per distinct param name over both entries (@infer's
+ * params, then what @train_step adds: momentum buffers), shared by name. */
 struct cnnc_instance {
-  float **params; /* one block per buffer (NULL for non-params) */
+  int nstate;
+  const cnnc_buffer_desc **sdesc; /* the descriptor of each state array */
+  float **state;
+  int *imap, *tmap; /* per buffer of @infer / @train_step: its state index, or -1 */
   void *workspace;
+  int64_t step; /* the next training step (drives dropout masks) */
   char error[512];
 };
 
@@ -29,8 +35,19 @@ static int fail(const cnnc_instance *inst, int code, const char *fmt, ...) {
   return code;
 }
 
+/* The training entry is linked only into libraries compiled with `cnnc compile --train`. */
+extern const cnnc_model_desc cnnc_train_desc __attribute__((weak, visibility("hidden")));
+
 static const cnnc_model_desc *D(void) {
   return &cnnc_net_desc;
+}
+static const cnnc_model_desc *T(void) {
+  return &cnnc_train_desc;
+}
+
+static int isHyper(const char *name) {
+  return strcmp(name, "lr") == 0 || strcmp(name, "momentum") == 0 ||
+         strcmp(name, "weight_decay") == 0 || strcmp(name, "step") == 0;
 }
 
 API int64_t cnnc_max_batch(void) {
@@ -39,19 +56,53 @@ API int64_t cnnc_max_batch(void) {
 API int64_t cnnc_min_batch(void) {
   return D()->min_batch;
 }
+API int cnnc_has_train_step(void) {
+  return T() != NULL;
+}
+API int64_t cnnc_train_batch(void) {
+  return T() ? T()->max_batch : 0;
+}
+
+/* Buffer `index` of `kind`: 0..2 @infer's inputs, params, outputs; 3 @train_step's data
+ * inputs; 4 the instance state (@infer's params, then @train_step's extra params). */
+static const cnnc_buffer_desc *findBuffer(int kind, int index) {
+  if (kind >= 0 && kind <= 2) {
+    for (int i = 0; i < D()->num_buffers; ++i)
+      if (D()->buffers[i].kind == kind && index-- == 0)
+        return &D()->buffers[i];
+    return NULL;
+  }
+  if (kind == 3 && T()) {
+    for (int i = 0; i < T()->num_buffers; ++i)
+      if (T()->buffers[i].kind == 0 && !isHyper(T()->buffers[i].name) && index-- == 0)
+        return &T()->buffers[i];
+    return NULL;
+  }
+  if (kind == 4) {
+    for (int i = 0; i < D()->num_buffers; ++i)
+      if (D()->buffers[i].kind == 1 && index-- == 0)
+        return &D()->buffers[i];
+    if (!T())
+      return NULL;
+    for (int i = 0; i < T()->num_buffers; ++i) {
+      const cnnc_buffer_desc *b = &T()->buffers[i];
+      if (b->kind != 1)
+        continue;
+      int shared = 0;
+      for (int j = 0; j < D()->num_buffers && !shared; ++j)
+        shared = D()->buffers[j].kind == 1 && strcmp(D()->buffers[j].name, b->name) == 0;
+      if (!shared && index-- == 0)
+        return b;
+    }
+  }
+  return NULL;
+}
 
 API int cnnc_num_buffers(int kind) {
   int n = 0;
-  for (int i = 0; i < D()->num_buffers; ++i)
-    n += D()->buffers[i].kind == kind;
+  while (findBuffer(kind, n))
+    ++n;
   return n;
-}
-
-static int findBuffer(int kind, int index) {
-  for (int i = 0; i < D()->num_buffers; ++i)
-    if (D()->buffers[i].kind == kind && index-- == 0)
-      return i;
-  return -1;
 }
 
 static int64_t perExample(const cnnc_buffer_desc *b) {
@@ -60,10 +111,9 @@ static int64_t perExample(const cnnc_buffer_desc *b) {
 
 API int cnnc_buffer_info(int kind, int index, const char **name, int *rank, int64_t *shape,
                          int64_t *per_example) {
-  int i = findBuffer(kind, index);
-  if (i < 0)
+  const cnnc_buffer_desc *b = findBuffer(kind, index);
+  if (!b)
     return fail(NULL, CNNC_ERR_INDEX, "no buffer %d of kind %d", index, kind);
-  const cnnc_buffer_desc *b = &D()->buffers[i];
   if (name)
     *name = b->name;
   if (rank)
@@ -78,49 +128,72 @@ API int cnnc_buffer_info(int kind, int index, const char **name, int *rank, int6
 API void cnnc_destroy(cnnc_instance *inst) {
   if (!inst)
     return;
-  if (inst->params)
-    for (int i = 0; i < D()->num_buffers; ++i)
-      free(inst->params[i]);
-  free(inst->params);
+  if (inst->state)
+    for (int i = 0; i < inst->nstate; ++i)
+      free(inst->state[i]);
+  free(inst->state);
+  free(inst->sdesc);
+  free(inst->imap);
+  free(inst->tmap);
   free(inst->workspace);
   free(inst);
+}
+
+static int findState(const cnnc_instance *inst, const char *name) {
+  for (int i = 0; i < inst->nstate; ++i)
+    if (strcmp(inst->sdesc[i]->name, name) == 0)
+      return i;
+  return -1;
 }
 
 API int cnnc_create(cnnc_instance **out) {
   if (!out)
     return fail(NULL, CNNC_ERR_NULL, "cnnc_create: out is NULL");
   *out = NULL;
-  const cnnc_model_desc *d = D();
+  const cnnc_model_desc *d = D(), *t = T();
   cnnc_instance *inst = calloc(1, sizeof *inst);
   if (!inst)
     return fail(NULL, CNNC_ERR_NOMEM, "cnnc_create: out of memory");
-  inst->params = calloc((size_t)d->num_buffers, sizeof(float *));
-  size_t ws = ((size_t)d->workspace_bytes + 63) / 64 * 64;
+  const int nmax = d->num_buffers + (t ? t->num_buffers : 0);
+  int64_t wsBytes = d->workspace_bytes;
+  if (t && t->workspace_bytes > wsBytes)
+    wsBytes = t->workspace_bytes;
+  size_t ws = ((size_t)wsBytes + 63) / 64 * 64;
+  inst->sdesc = calloc((size_t)nmax + 1, sizeof *inst->sdesc);
+  inst->state = calloc((size_t)nmax + 1, sizeof *inst->state);
+  inst->imap = calloc((size_t)d->num_buffers + 1, sizeof(int));
+  inst->tmap = calloc((size_t)(t ? t->num_buffers : 0) + 1, sizeof(int));
   inst->workspace = aligned_alloc(64, ws ? ws : 64);
-  int ok = inst->params && inst->workspace;
-  for (int i = 0; ok && i < d->num_buffers; ++i) {
-    const cnnc_buffer_desc *b = &d->buffers[i];
-    if (b->kind != 1)
+  int ok = inst->sdesc && inst->state && inst->imap && inst->tmap && inst->workspace;
+  for (int pass = 0; ok && pass < 2; ++pass) {
+    const cnnc_model_desc *m = pass == 0 ? d : t;
+    if (!m)
       continue;
-    inst->params[i] = calloc((size_t)(b->numel ? b->numel : 1), sizeof(float));
-    ok = inst->params[i] != NULL;
-    if (ok && d->weights && b->weights_offset >= 0)
-      memcpy(inst->params[i], d->weights + b->weights_offset, (size_t)b->numel * sizeof(float));
+    int *map = pass == 0 ? inst->imap : inst->tmap;
+    for (int i = 0; ok && i < m->num_buffers; ++i) {
+      const cnnc_buffer_desc *b = &m->buffers[i];
+      map[i] = -1;
+      if (b->kind != 1)
+        continue;
+      int s = findState(inst, b->name);
+      if (s < 0) {
+        s = inst->nstate++;
+        inst->sdesc[s] = b;
+        inst->state[s] = calloc((size_t)(b->numel ? b->numel : 1), sizeof(float));
+        ok = inst->state[s] != NULL;
+        if (ok && m->weights && b->weights_offset >= 0)
+          memcpy(inst->state[s], m->weights + b->weights_offset, (size_t)b->numel * sizeof(float));
+      }
+      map[i] = s;
+    }
   }
   if (!ok) {
     cnnc_destroy(inst);
     return fail(NULL, CNNC_ERR_NOMEM, "cnnc_create: out of memory (workspace %lld bytes)",
-                (long long)d->workspace_bytes);
+                (long long)wsBytes);
   }
   *out = inst;
   return CNNC_OK;
-}
-
-static int findParam(const char *name) {
-  for (int i = 0; i < D()->num_buffers; ++i)
-    if (D()->buffers[i].kind == 1 && strcmp(D()->buffers[i].name, name) == 0)
-      return i;
-  return -1;
 }
 
 API int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data, int64_t count) {
@@ -129,13 +202,13 @@ API int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data,
                 !inst   ? "instance"
                 : !name ? "name"
                         : "data");
-  int i = findParam(name);
+  int i = findState(inst, name);
   if (i < 0)
     return fail(inst, CNNC_ERR_NAME, "cnnc_set_param: the model has no parameter '%s'", name);
-  if (count != D()->buffers[i].numel)
+  if (count != inst->sdesc[i]->numel)
     return fail(inst, CNNC_ERR_SIZE, "cnnc_set_param: '%s' has %lld elements, not %lld", name,
-                (long long)D()->buffers[i].numel, (long long)count);
-  memcpy(inst->params[i], data, (size_t)count * sizeof(float));
+                (long long)inst->sdesc[i]->numel, (long long)count);
+  memcpy(inst->state[i], data, (size_t)count * sizeof(float));
   return CNNC_OK;
 }
 
@@ -145,13 +218,13 @@ API int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data,
                 !inst   ? "instance"
                 : !name ? "name"
                         : "data");
-  int i = findParam(name);
+  int i = findState(inst, name);
   if (i < 0)
     return fail(inst, CNNC_ERR_NAME, "cnnc_get_param: the model has no parameter '%s'", name);
-  if (count != D()->buffers[i].numel)
+  if (count != inst->sdesc[i]->numel)
     return fail(inst, CNNC_ERR_SIZE, "cnnc_get_param: '%s' has %lld elements, not %lld", name,
-                (long long)D()->buffers[i].numel, (long long)count);
-  memcpy(data, inst->params[i], (size_t)count * sizeof(float));
+                (long long)inst->sdesc[i]->numel, (long long)count);
+  memcpy(data, inst->state[i], (size_t)count * sizeof(float));
   return CNNC_OK;
 }
 
@@ -173,7 +246,7 @@ API int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs
   for (int i = 0; i < d->num_buffers && rc == CNNC_OK; ++i) {
     const cnnc_buffer_desc *bd = &d->buffers[i];
     if (bd->kind == 1) {
-      b[i] = inst->params[i];
+      b[i] = inst->state[inst->imap[i]];
       continue;
     }
     b[i] = bd->kind == 0 ? (void *)inputs[in] : (void *)outputs[out];
@@ -189,6 +262,93 @@ API int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs
   return rc;
 }
 
+API int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *inputs, float lr,
+                        float momentum, float weight_decay, float *loss, int64_t *correct) {
+  const cnnc_model_desc *t = T();
+  if (!t)
+    return fail(inst, CNNC_ERR_NOTRAIN,
+                "cnnc_train_step: this library has no training step (compile with --train)");
+  if (!inst)
+    return fail(NULL, CNNC_ERR_NULL, "cnnc_train_step: NULL instance");
+  if (!inputs && cnnc_num_buffers(3))
+    return fail(inst, CNNC_ERR_NULL, "cnnc_train_step: NULL inputs array");
+  if (batch != t->max_batch)
+    return fail(inst, CNNC_ERR_BATCH,
+                "cnnc_train_step: batch %lld, but the training step runs at batch %lld only",
+                (long long)batch, (long long)t->max_batch);
+  int64_t step = inst->step;
+  void **b = malloc((size_t)t->num_buffers * sizeof(void *) + 1);
+  float *tmp = NULL;
+  int64_t tmpCount = 0;
+  for (int i = 0; i < t->num_buffers; ++i)
+    if (t->buffers[i].kind == 2)
+      tmpCount += t->buffers[i].numel ? t->buffers[i].numel : 1;
+  tmp = calloc((size_t)tmpCount + 1, sizeof(float));
+  if (!b || !tmp) {
+    free(b);
+    free(tmp);
+    return fail(inst, CNNC_ERR_NOMEM, "cnnc_train_step: out of memory");
+  }
+  int in = 0, out = 0, rc = CNNC_OK, lossAt = -1, correctAt = -1;
+  int64_t off = 0;
+  for (int i = 0; i < t->num_buffers && rc == CNNC_OK; ++i) {
+    const cnnc_buffer_desc *bd = &t->buffers[i];
+    if (bd->kind == 1) {
+      b[i] = inst->state[inst->tmap[i]];
+    } else if (bd->kind == 2) { /* loss (the first output), correct (i32), others: scratch */
+      b[i] = tmp + off;
+      if (out == 0)
+        lossAt = (int)off;
+      else if (bd->dtype == 1 && correctAt < 0)
+        correctAt = (int)off;
+      off += bd->numel ? bd->numel : 1;
+      ++out;
+    } else if (strcmp(bd->name, "lr") == 0) {
+      b[i] = &lr;
+    } else if (strcmp(bd->name, "momentum") == 0) {
+      b[i] = &momentum;
+    } else if (strcmp(bd->name, "weight_decay") == 0) {
+      b[i] = &weight_decay;
+    } else if (strcmp(bd->name, "step") == 0) {
+      b[i] = &step;
+    } else {
+      b[i] = (void *)inputs[in];
+      if (!b[i])
+        rc = fail(inst, CNNC_ERR_NULL, "cnnc_train_step: NULL input %d ('%s')", in, bd->name);
+      ++in;
+    }
+  }
+  if (rc == CNNC_OK && t->run(b, inst->workspace, batch) != 0)
+    rc = fail(inst, CNNC_ERR_LABEL,
+              "cnnc_train_step: a label is not a class index; the step was not applied");
+  if (rc == CNNC_OK) {
+    ++inst->step;
+    if (loss)
+      *loss = lossAt >= 0 ? tmp[lossAt] : 0.0f;
+    if (correct) {
+      int32_t c = -1;
+      if (correctAt >= 0)
+        memcpy(&c, tmp + correctAt, 4);
+      *correct = c;
+    }
+  }
+  free(b);
+  free(tmp);
+  return rc;
+}
+
+API int64_t cnnc_step_count(const cnnc_instance *inst) {
+  return inst ? inst->step : -1;
+}
+API int cnnc_set_step_count(cnnc_instance *inst, int64_t step) {
+  if (!inst)
+    return fail(NULL, CNNC_ERR_NULL, "cnnc_set_step_count: NULL instance");
+  if (step < 0)
+    return fail(inst, CNNC_ERR_SIZE, "cnnc_set_step_count: negative step %lld", (long long)step);
+  inst->step = step;
+  return CNNC_OK;
+}
+
 API const char *cnnc_last_error(const cnnc_instance *inst) {
   return inst ? inst->error : g_error;
 }
@@ -201,9 +361,17 @@ static uint32_t rd32(const unsigned char *p) {
   return rd16(p) | rd16(p + 2) << 16;
 }
 
-/* Parses one .npy member; copies it into the parameter of the same name. */
-static int loadNpy(cnnc_instance *inst, const char *path, const char *name, const unsigned char *p,
-                   size_t n) {
+typedef struct npyArray {
+  const char *name;
+  int dtype; /* 0 <f4, 1 <f8, 2 <i8 */
+  int rank;
+  int64_t dims[8];
+  const unsigned char *data;
+} npyArray;
+
+/* Parses one .npy member (header and bounds; the data stays in place). */
+static int parseNpy(cnnc_instance *inst, const char *path, const char *name, const unsigned char *p,
+                    size_t n, npyArray *a) {
   if (n < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
     return fail(inst, CNNC_ERR_IO, "%s: member '%s' is not a .npy array", path, name);
   size_t hlen = p[6] == 1 ? rd16(p + 8) : rd32(p + 8), hoff = p[6] == 1 ? 10 : 12;
@@ -217,54 +385,42 @@ static int loadNpy(cnnc_instance *inst, const char *path, const char *name, cons
              *sh = strstr(hdr, "'shape':");
   if (!descr || !fo || !sh)
     return fail(inst, CNNC_ERR_IO, "%s: '%s': malformed .npy header", path, name);
-  int f64 = strstr(descr, "'<f8'") == descr + 9 || strstr(descr, "'<f8'") == descr + 8;
-  int f32 = strstr(descr, "'<f4'") == descr + 9 || strstr(descr, "'<f4'") == descr + 8;
-  if (!f32 && !f64)
-    return fail(inst, CNNC_ERR_IO, "%s: '%s': only little-endian f4/f8 arrays are supported", path,
-                name);
+  const char *q = strchr(descr + 8, '\'');
+  a->dtype = !q                            ? -1
+             : strncmp(q, "'<f4'", 5) == 0 ? 0
+             : strncmp(q, "'<f8'", 5) == 0 ? 1
+             : strncmp(q, "'<i8'", 5) == 0 ? 2
+                                           : -1;
+  if (a->dtype < 0)
+    return fail(inst, CNNC_ERR_IO,
+                "%s: '%s': only little-endian f4/f8 (and i8 steps) are supported", path, name);
   if (strstr(fo, "True") && strstr(fo, "True") < sh)
     return fail(inst, CNNC_ERR_IO, "%s: '%s': Fortran-order arrays are not supported", path, name);
-  int64_t dims[8];
-  int rank = 0;
-  const char *s = strchr(sh, '(');
-  if (!s)
+  a->rank = 0;
+  const char *sp = strchr(sh, '(');
+  if (!sp)
     return fail(inst, CNNC_ERR_IO, "%s: '%s': malformed shape", path, name);
-  for (++s; *s && *s != ')';) {
-    if (*s >= '0' && *s <= '9') {
-      if (rank == 8)
+  int64_t numel = 1;
+  for (++sp; *sp && *sp != ')';) {
+    if (*sp >= '0' && *sp <= '9') {
+      if (a->rank == 8)
         return fail(inst, CNNC_ERR_IO, "%s: '%s': rank > 8", path, name);
-      dims[rank++] = strtoll(s, (char **)&s, 10);
+      a->dims[a->rank] = strtoll(sp, (char **)&sp, 10);
+      numel *= a->dims[a->rank++];
     } else
-      ++s;
+      ++sp;
   }
-  int i = findParam(name);
-  if (i < 0)
-    return fail(inst, CNNC_ERR_NAME, "%s: array '%s' is not a parameter of the model", path, name);
-  const cnnc_buffer_desc *b = &D()->buffers[i];
-  int same = rank == b->rank;
-  for (int k = 0; same && k < rank; ++k)
-    same = dims[k] == b->shape[k];
-  if (!same)
-    return fail(inst, CNNC_ERR_SIZE, "%s: array '%s' has another shape than the parameter", path,
-                name);
-  size_t bytes = (size_t)b->numel * (f64 ? 8 : 4);
-  if (hoff + hlen + bytes > n)
+  if (hoff + hlen + (size_t)numel * (a->dtype == 0 ? 4 : 8) > n)
     return fail(inst, CNNC_ERR_IO, "%s: '%s': truncated data", path, name);
-  const unsigned char *data = p + hoff + hlen;
-  if (f32)
-    memcpy(inst->params[i], data, bytes);
-  else
-    for (int64_t k = 0; k < b->numel; ++k) {
-      double v;
-      memcpy(&v, data + 8 * k, 8);
-      inst->params[i][k] = (float)v;
-    }
+  a->name = name;
+  a->data = p + hoff + hlen;
   return CNNC_OK;
 }
 
-API int cnnc_load_weights(cnnc_instance *inst, const char *path) {
-  if (!inst || !path)
-    return fail(inst, CNNC_ERR_NULL, "cnnc_load_weights: NULL %s", !inst ? "instance" : "path");
+typedef int (*memberFn)(cnnc_instance *inst, const char *path, const npyArray *a, void *ctx);
+
+/* Calls fn for every member of a numpy.savez archive (stored entries). */
+static int readNpz(cnnc_instance *inst, const char *path, memberFn fn, void *ctx) {
   FILE *f = fopen(path, "rb");
   if (!f)
     return fail(inst, CNNC_ERR_IO, "%s: cannot open", path);
@@ -278,7 +434,7 @@ API int cnnc_load_weights(cnnc_instance *inst, const char *path) {
     return fail(inst, CNNC_ERR_IO, "%s: cannot read", path);
   }
   fclose(f);
-  int rc = CNNC_OK, loaded = 0;
+  int rc = CNNC_OK;
   size_t pos = 0;
   while (rc == CNNC_OK && pos + 30 <= (size_t)size && rd32(buf + pos) == 0x04034b50) {
     const unsigned char *h = buf + pos;
@@ -304,13 +460,188 @@ API int cnnc_load_weights(cnnc_instance *inst, const char *path) {
                 name);
       break;
     }
-    rc = loadNpy(inst, path, name, buf + start, csize);
-    ++loaded;
+    npyArray a;
+    rc = parseNpy(inst, path, name, buf + start, csize, &a);
+    if (rc == CNNC_OK)
+      rc = fn(inst, path, &a, ctx);
     pos = start + csize;
   }
   free(buf);
-  if (rc == CNNC_OK && loaded != cnnc_num_buffers(1))
-    rc = fail(inst, CNNC_ERR_SIZE, "%s: holds %d arrays, the model has %d parameters", path, loaded,
-              cnnc_num_buffers(1));
   return rc;
+}
+
+typedef struct loadCtx {
+  int dry;      /* validate only */
+  char *loaded; /* per state array */
+  int hasStep;  /* checkpoints: the "step" member */
+  int64_t step;
+  int checkpoint;
+} loadCtx;
+
+static int loadMember(cnnc_instance *inst, const char *path, const npyArray *a, void *vctx) {
+  loadCtx *c = vctx;
+  if (c->checkpoint && strcmp(a->name, "step") == 0) {
+    if (a->dtype != 2 || a->rank != 0)
+      return fail(inst, CNNC_ERR_IO, "%s: 'step' must be an int64 scalar", path);
+    memcpy(&c->step, a->data, 8);
+    c->hasStep = 1;
+    return CNNC_OK;
+  }
+  int i = findState(inst, a->name);
+  if (i < 0)
+    return fail(inst, CNNC_ERR_NAME, "%s: array '%s' is not a parameter of the model", path,
+                a->name);
+  const cnnc_buffer_desc *b = inst->sdesc[i];
+  int same = a->rank == b->rank && a->dtype != 2;
+  for (int k = 0; same && k < a->rank; ++k)
+    same = a->dims[k] == b->shape[k];
+  if (!same)
+    return fail(inst, CNNC_ERR_SIZE, "%s: array '%s' has another shape or type than the parameter",
+                path, a->name);
+  c->loaded[i] = 1;
+  if (c->dry)
+    return CNNC_OK;
+  if (a->dtype == 0)
+    memcpy(inst->state[i], a->data, (size_t)b->numel * 4);
+  else
+    for (int64_t k = 0; k < b->numel; ++k) {
+      double v;
+      memcpy(&v, a->data + 8 * k, 8);
+      inst->state[i][k] = (float)v;
+    }
+  return CNNC_OK;
+}
+
+/* Validates the whole file first, then copies: a failed load leaves the instance as it was. */
+static int loadState(cnnc_instance *inst, const char *path, int checkpoint, const char *what) {
+  if (!inst || !path)
+    return fail(inst, CNNC_ERR_NULL, "%s: NULL %s", what, !inst ? "instance" : "path");
+  loadCtx c = {1, calloc((size_t)inst->nstate + 1, 1), 0, 0, checkpoint};
+  if (!c.loaded)
+    return fail(inst, CNNC_ERR_NOMEM, "%s: out of memory", what);
+  int rc = readNpz(inst, path, loadMember, &c);
+  for (int i = 0; rc == CNNC_OK && i < inst->nstate; ++i) {
+    /* weights: every @infer param; checkpoints: the whole state */
+    int needed = checkpoint || i < cnnc_num_buffers(1);
+    if (needed && !c.loaded[i])
+      rc = fail(inst, CNNC_ERR_SIZE, "%s: %s has no array '%s'", what, path, inst->sdesc[i]->name);
+  }
+  if (rc == CNNC_OK && checkpoint && !c.hasStep)
+    rc = fail(inst, CNNC_ERR_IO, "%s: %s is not a checkpoint (no 'step')", what, path);
+  if (rc == CNNC_OK) {
+    c.dry = 0;
+    rc = readNpz(inst, path, loadMember, &c);
+    if (rc == CNNC_OK && checkpoint)
+      inst->step = c.step;
+  }
+  free(c.loaded);
+  return rc;
+}
+
+API int cnnc_load_weights(cnnc_instance *inst, const char *path) {
+  return loadState(inst, path, 0, "cnnc_load_weights");
+}
+API int cnnc_load_checkpoint(cnnc_instance *inst, const char *path) {
+  return loadState(inst, path, 1, "cnnc_load_checkpoint");
+}
+
+/* ---------------------------------------------------------------- .npz writing -- */
+static uint32_t crc32(const unsigned char *p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k)
+      c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+static void wr16(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+}
+static void wr32(unsigned char *p, uint32_t v) {
+  wr16(p, v & 0xffff), wr16(p + 2, v >> 16);
+}
+
+typedef struct zipWriter {
+  FILE *f;
+  unsigned char *cd; /* the central directory, appended at the end */
+  size_t cdLen, cdCap;
+  uint32_t offset;
+  int count, ok;
+} zipWriter;
+
+/* One stored member "<name>.npy": a v1.0 header padded to 64 bytes, then the data. */
+static void zipAddNpy(zipWriter *z, const char *name, const char *descr, int rank,
+                      const int64_t *dims, const void *data, size_t bytes) {
+  char dict[512], shape[256] = "(";
+  for (int k = 0; k < rank; ++k)
+    snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%lld%s", (long long)dims[k],
+             rank == 1      ? ","
+             : k + 1 < rank ? ", "
+                            : "");
+  strcat(shape, ")");
+  int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                    descr, shape);
+  size_t hlen = ((size_t)10 + (size_t)dl + 1 + 63) / 64 * 64 - 10;
+  size_t total = 10 + hlen + bytes;
+  unsigned char *m = malloc(total);
+  char fname[300];
+  int nlen = snprintf(fname, sizeof fname, "%s.npy", name);
+  unsigned char *grown = z->cdLen + 46 + (size_t)nlen > z->cdCap
+                             ? realloc(z->cd, (z->cdCap = 2 * z->cdCap + 46 + (size_t)nlen))
+                             : z->cd;
+  if (!m || !grown) {
+    free(m);
+    z->ok = 0;
+    return;
+  }
+  z->cd = grown;
+  memcpy(m, "\x93NUMPY\x01\x00", 8);
+  wr16(m + 8, (uint32_t)hlen);
+  memset(m + 10, ' ', hlen);
+  memcpy(m + 10, dict, (size_t)dl);
+  m[10 + hlen - 1] = '\n';
+  if (bytes)
+    memcpy(m + 10 + hlen, data, bytes);
+  const uint32_t crc = crc32(m, total);
+  unsigned char lh[30] = {0};
+  wr32(lh, 0x04034b50), wr16(lh + 4, 20), wr16(lh + 12, 0x21); /* 1980-01-01 */
+  wr32(lh + 14, crc), wr32(lh + 18, (uint32_t)total), wr32(lh + 22, (uint32_t)total);
+  wr16(lh + 26, (uint32_t)nlen);
+  unsigned char *c = z->cd + z->cdLen;
+  memset(c, 0, 46);
+  wr32(c, 0x02014b50), wr16(c + 4, 20), wr16(c + 6, 20), wr16(c + 14, 0x21);
+  wr32(c + 16, crc), wr32(c + 20, (uint32_t)total), wr32(c + 24, (uint32_t)total);
+  wr16(c + 28, (uint32_t)nlen), wr32(c + 42, z->offset);
+  memcpy(c + 46, fname, (size_t)nlen);
+  z->cdLen += 46 + (size_t)nlen;
+  z->ok &= fwrite(lh, 1, 30, z->f) == 30 && fwrite(fname, 1, (size_t)nlen, z->f) == (size_t)nlen &&
+           fwrite(m, 1, total, z->f) == total;
+  z->offset += 30 + (uint32_t)nlen + (uint32_t)total;
+  ++z->count;
+  free(m);
+}
+
+API int cnnc_save_checkpoint(const cnnc_instance *inst, const char *path) {
+  if (!inst || !path)
+    return fail(inst, CNNC_ERR_NULL, "cnnc_save_checkpoint: NULL %s", !inst ? "instance" : "path");
+  zipWriter z = {fopen(path, "wb"), NULL, 0, 0, 0, 0, 1};
+  if (!z.f)
+    return fail(inst, CNNC_ERR_IO, "%s: cannot open for writing", path);
+  for (int i = 0; i < inst->nstate && z.ok; ++i) {
+    const cnnc_buffer_desc *b = inst->sdesc[i];
+    zipAddNpy(&z, b->name, "<f4", b->rank, b->shape, inst->state[i], (size_t)b->numel * 4);
+  }
+  if (z.ok)
+    zipAddNpy(&z, "step", "<i8", 0, NULL, &inst->step, 8);
+  unsigned char end[22] = {0};
+  wr32(end, 0x06054b50), wr16(end + 8, (uint32_t)z.count), wr16(end + 10, (uint32_t)z.count);
+  wr32(end + 12, (uint32_t)z.cdLen), wr32(end + 16, z.offset);
+  if (z.ok)
+    z.ok = fwrite(z.cd, 1, z.cdLen, z.f) == z.cdLen && fwrite(end, 1, 22, z.f) == 22;
+  free(z.cd);
+  if (fclose(z.f) != 0)
+    z.ok = 0;
+  return z.ok ? CNNC_OK : fail(inst, CNNC_ERR_IO, "%s: write failed", path);
 }

@@ -21,14 +21,15 @@ typedef struct cnnc_instance cnnc_instance;
 
 enum {
   CNNC_OK = 0,
-  CNNC_ERR_NULL = 1,  /* a required pointer is NULL */
-  CNNC_ERR_BATCH = 2, /* batch outside 1..max (or != max for a fixed-batch model) */
-  CNNC_ERR_NAME = 3,  /* no parameter of that name */
-  CNNC_ERR_SIZE = 4,  /* element count or shape mismatch */
-  CNNC_ERR_IO = 5,    /* weights file unreadable or malformed */
-  CNNC_ERR_NOMEM = 6, /* allocation failed */
-  CNNC_ERR_LABEL = 7, /* a softmax_xent label is not a class index (the loss is NaN) */
-  CNNC_ERR_INDEX = 8  /* buffer index out of range */
+  CNNC_ERR_NULL = 1,   /* a required pointer is NULL */
+  CNNC_ERR_BATCH = 2,  /* batch outside 1..max (or != max for a fixed-batch model) */
+  CNNC_ERR_NAME = 3,   /* no parameter of that name */
+  CNNC_ERR_SIZE = 4,   /* element count or shape mismatch */
+  CNNC_ERR_IO = 5,     /* weights file unreadable or malformed */
+  CNNC_ERR_NOMEM = 6,  /* allocation failed */
+  CNNC_ERR_LABEL = 7,  /* a softmax_xent label is not a class index (the loss is NaN) */
+  CNNC_ERR_INDEX = 8,  /* buffer index out of range */
+  CNNC_ERR_NOTRAIN = 9 /* the library has no training step (not compiled with --train) */
 };
 
 /* A new instance: parameters from the embedded weights, else zeros. */
@@ -44,7 +45,28 @@ int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs,
                float *const *outputs);
 const char *cnnc_last_error(const cnnc_instance *inst);
 
-/* Introspection. kind: 0 input, 1 param, 2 output. */
+/* Training (libraries compiled with `cnnc compile --train`, docs/codegen.md): one SGD step of
+ * @train_step on the instance's state, at exactly cnnc_train_batch() examples:
+ * inputs[k] for each data input (kind 3 below: images f32, labels int32). The state is
+ * every param of @infer plus the momentum buffers; BN running statistics are params. The
+ * step counter (which drives dropout masks) advances by one. loss/correct may be NULL;
+ * correct is -1 when the loss has no notion of a correct prediction. A bad label returns
+ * CNNC_ERR_LABEL and leaves the state and the counter as they were. */
+int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *inputs, float lr,
+                    float momentum, float weight_decay, float *loss, int64_t *correct);
+int cnnc_has_train_step(void);
+int64_t cnnc_train_batch(void); /* 0 without a training step */
+int64_t cnnc_step_count(const cnnc_instance *inst);
+int cnnc_set_step_count(cnnc_instance *inst, int64_t step);
+/* A checkpoint is an uncompressed .npz: one f32 array per state array (kind 4) plus
+ * 'step' (an int64 scalar). Loading validates the whole file before changing anything;
+ * training resumed from a checkpoint continues bit for bit. cnnc_load_weights reads
+ * @infer's params (and any momentum arrays present) without a step. */
+int cnnc_save_checkpoint(const cnnc_instance *inst, const char *npz_path);
+int cnnc_load_checkpoint(cnnc_instance *inst, const char *npz_path);
+
+/* Introspection. kind: 0 input, 1 param, 2 output (of @infer); 3 data input of
+ * @train_step; 4 state array (@infer's params, then @train_step's momentum buffers). */
 int64_t cnnc_max_batch(void);
 int64_t cnnc_min_batch(void); /* == max for a model that runs at one batch size only */
 int cnnc_num_buffers(int kind);

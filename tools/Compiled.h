@@ -3,7 +3,10 @@
 #pragma once
 
 #include "codegen/Codegen.h"
+#include "interp/Train.h"
 #include "tools/Model.h"
+
+#include <memory>
 
 namespace cnnc::tools {
 
@@ -25,5 +28,73 @@ struct CompileRequest {
   codegen::TargetOptions target;
 };
 void compileModel(const Function &f, const CompileRequest &r);
+/// `cnnc compile --train`: one .so holding @infer (cnnc_infer) and @train_step
+/// (cnnc_train_step, checkpoints); `trainStep` is the module's @train_step.
+void compileTrainModel(const Function &infer, const Function &trainStep, const CompileRequest &r);
+
+/// A compiled @train_step (docs/training.md, docs/codegen.md "Training"), the JIT twin of
+/// interp::trainStep: it owns the model state (weights, momentum buffers, BN running
+/// statistics: every param of the function) and the step counter that drives dropout masks.
+///
+///   auto tr = tools::JitTrainer::compile(*module.find("train_step"));
+///   tr->setParams(initialParams);                 // or loadCheckpoint(path)
+///   interp::StepResult r = tr->step(batch, hyper); // batch: {"data", x}, {"label", y}
+///   auto w = tr->params();                         // e.g. for @infer or saving
+///
+/// step(batch, h) computes exactly what interp::trainStep(f, state, batch, h, stepCount())
+/// computes (in f32, to rounding; dropout masks bit for bit), then ++stepCount().
+/// The batch is fixed: every data input must hold exactly batchSize() examples (the
+/// graph's N; docs/codegen.md says why training graphs are not batch-polymorphic). For a
+/// smaller last batch, compile a second trainer at that N and move the state with
+/// params()/setParams() and setStepCount(), or drop the partial batch.
+/// Errors (unknown names, wrong sizes, a label outside [0, C)) throw cnnc::Error; after a
+/// bad label the step is not applied (the state is unchanged) and the counter does not move.
+class JitTrainer {
+public:
+  static std::unique_ptr<JitTrainer> compile(const Function &trainStep,
+                                             const codegen::TargetOptions &t = {});
+  ~JitTrainer();
+
+  /// The data inputs in node order (everything but %lr, %momentum, %weight_decay, %step),
+  /// e.g. {"data", "label"}.
+  const std::vector<std::string> &dataInputs() const;
+  int64_t batchSize() const;
+  /// Every param by name, in node order (trainable weights, then the state SGD adds).
+  std::vector<std::string> paramNames() const;
+  const TensorType &paramType(const std::string &name) const;
+
+  /// One step. `batch` maps every data input to a tensor of its declared shape (labels as
+  /// integral floats, as the interpreter takes them).
+  interp::StepResult step(const std::map<std::string, interp::Tensor<float>> &batch,
+                          const interp::Hyper &h);
+  interp::StepResult step(const std::map<std::string, interp::Tensor<double>> &batch,
+                          const interp::Hyper &h);
+  /// Raw form: inputs[k] points at dataInputs()[k]'s batchSize() examples, f32 (int32_t
+  /// for i32 inputs such as labels).
+  interp::StepResult step(const void *const *inputs, const interp::Hyper &h);
+
+  void setParam(const std::string &name, const float *data, int64_t count);
+  void getParam(const std::string &name, float *data, int64_t count) const;
+  /// Sets the params present in `p` (every name must be a param; others keep their value).
+  void setParams(const std::map<std::string, interp::Tensor<float>> &p);
+  void setParams(const std::map<std::string, interp::Tensor<double>> &p);
+  std::map<std::string, interp::Tensor<float>> params() const;
+
+  uint64_t stepCount() const; // the step the next step() runs (0 after compile)
+  void setStepCount(uint64_t s);
+  /// Checkpoint = every param (f32 arrays named by param) + "step" (an int64 scalar) in an
+  /// uncompressed .npz; the .so's cnnc_save_checkpoint/cnnc_load_checkpoint use the same
+  /// format. Resuming from a checkpoint continues bit for bit.
+  void saveCheckpoint(const std::string &path) const;
+  void loadCheckpoint(const std::string &path);
+
+  double compileSeconds() const;
+  const codegen::Layout &layout() const;
+
+private:
+  JitTrainer();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 } // namespace cnnc::tools

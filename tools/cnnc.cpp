@@ -8,11 +8,14 @@
 #include "tools/Compiled.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
+#include "tools/Preprocess.h"
+#include "tools/Train.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <random>
 
@@ -27,6 +30,7 @@ struct ModelArgs {
   std::string inputShape;
   double width = 1.0;
   bool train = false;
+  bool inputMean = false; // the preprocessing params of tools/Preprocess.h
 
   void add(CLI::App *app) {
     app->add_option("model", path, "model file (.cnn, .ir or .onnx)")->required();
@@ -35,6 +39,16 @@ struct ModelArgs {
     app->add_option("--width", width, "width multiplier s of SK-s networks (seed Exercise 6(f))")
         ->check(CLI::PositiveNumber);
     app->add_flag("--train", train, "build the training graph (batch statistics, dropout on, loss)");
+    app->add_flag("--input-mean", inputMean,
+                  "add the input preprocessing params %<input>.mean and .scale that `cnnc train` saves "
+                  "(implied by --weights holding them)");
+  }
+
+  /// Adds the input preprocessing (tools/Preprocess.h) when asked or when the weights file
+  /// holds it, so that a model trained by `cnnc train` takes raw pixels.
+  void preprocess(Module &m, const std::string &weights) const {
+    if (inputMean || (!weights.empty() && weightsHavePreprocessing(m, weights)))
+      addInputPreprocessing(m);
   }
 
   LoadOptions options(int64_t defaultBatch = 1) const {
@@ -177,6 +191,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   }
   LoadedModel lm = m.batch || !fileBatch ? std::move(lm0) : loadModelFile(m.path, loadOpts(fileBatch));
   auto &mod = lm.module;
+  m.preprocess(*mod, weights);
   Function &f = mod->main();
 
   // An ONNX model's initializers are its weights unless --weights replaces them.
@@ -244,15 +259,28 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
 // ------------------------------------------------------------------------------ compile --
 int cmdCompile(const ModelArgs &m, CompileRequest r) {
   auto mod = loadModel(m.path, m.options());
-  runPipeline(*mod, PipelineOptions{});
+  m.preprocess(*mod, r.weights);
+  PipelineOptions po;
+  po.training = m.train; // --train: @infer and @train_step in one library
+  runPipeline(*mod, po);
   if (r.emit == "so" && r.output == "-")
     throw Error("cnnc compile: a shared library needs -o FILE");
+  if (m.train) {
+    const Function *inf = mod->find("infer"), *ts = mod->find("train_step");
+    if (!inf || !ts)
+      throw Error("cnnc compile --train: the model has no @infer and @train_step");
+    if (r.emit != "so")
+      throw Error("cnnc compile --train writes a shared library (--emit so)");
+    compileTrainModel(*inf, *ts, r);
+    return 0;
+  }
   compileModel(mod->main(), r);
   return 0;
 }
 
 int cmdInit(const ModelArgs &m, const std::string &out, uint64_t seed) {
   auto mod = loadModel(m.path, m.options());
+  m.preprocess(*mod, "");
   const Function &f = mod->main();
   saveParams(f, initParams(f, seed), out);
   std::cout << fmt::format("wrote the initial parameters of @{} (seed {}) to {}\n", f.name(), seed, out);
@@ -262,6 +290,7 @@ int cmdInit(const ModelArgs &m, const std::string &out, uint64_t seed) {
 // ------------------------------------------------------------------------------ export --
 int cmdExport(const ModelArgs &m, const std::string &out, const std::string &weights, uint64_t seed) {
   LoadedModel lm = loadModelFile(m.path, m.options());
+  m.preprocess(*lm.module, weights);
   const Function &f = lm.module->main();
   Feeds params = !weights.empty()      ? loadParams(f, weights)
                  : !lm.weights.empty() ? lm.weights
@@ -272,6 +301,20 @@ int cmdExport(const ModelArgs &m, const std::string &out, const std::string &wei
                          std::vector<double>(t.begin(), t.end())};
   exportOnnx(f, w, out);
   std::cout << fmt::format("wrote @{} as ONNX (opset 13, {} initializers) to {}\n", f.name(), w.size(), out);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ train --
+int cmdTrain(TrainOptions o, const std::string &backend) {
+  if (backend == "interp")
+    o.makeTrainer = makeInterpTrainer;
+  else if (backend == "jit")
+    o.makeTrainer = makeJitTrainer;
+  else
+    throw Error(fmt::format("--backend {}: expected interp (the reference interpreter, f32) or jit (LLVM)", backend));
+  if (o.outDir.empty())
+    o.outDir = "train-" + std::filesystem::path(o.model.path).stem().string();
+  train(o, std::cout);
   return 0;
 }
 
@@ -337,6 +380,27 @@ int main(int argc, char **argv) {
   ce->add_option("--weights,-w", exportWeights, "parameters (.npz); default: an ONNX model's own initializers, else seeded init");
   ce->add_option("--seed", seed, "seed for initial parameters when there are no weights")->default_val(0);
 
+  TrainOptions topt;
+  std::string trainBackend = "jit";
+  auto *ct = app.add_subcommand("train", "train a model with SGD on MNIST-format data, evaluating the test set each epoch");
+  ct->add_option("model", topt.model.path, "model file (.cnn, or .ir holding @infer and the training-mode function)")->required();
+  ct->add_option("--data", topt.data, "mnist, fashion-mnist or a directory of IDX files (train/t10k images/labels)")->default_val("mnist");
+  ct->add_option("--epochs", topt.epochs, "epochs (passes over the training set)")->check(CLI::PositiveNumber)->default_val(20);
+  ct->add_option("--batch", topt.model.batch, "mini-batch size")->check(CLI::PositiveNumber)->default_val(100);
+  ct->add_option("--lr", topt.hyper.lr, "learning rate")->default_val(0.001);
+  ct->add_option("--momentum", topt.hyper.momentum, "momentum")->default_val(0.9);
+  ct->add_option("--weight-decay", topt.hyper.weightDecay, "weight decay (L2, MatConvNet's)")->default_val(5e-4);
+  ct->add_option("--seed", topt.seed, "seed of the initial weights and of the data order")->default_val(0);
+  ct->add_option("--train-size", topt.trainSize, "use the first N training examples (default: all)")->check(CLI::PositiveNumber);
+  ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(CLI::PositiveNumber);
+  ct->add_option("--resume", topt.resume, "continue from a checkpoint (DIR/checkpoint.npz of an earlier run)");
+  ct->add_option("--out", topt.outDir, "output directory: weights.npz, checkpoint.npz, log.csv, plot.png (default: train-MODEL)");
+  ct->add_option("--width", topt.model.width, "width multiplier s of SK-s networks")->check(CLI::PositiveNumber);
+  ct->add_option("--backend", trainBackend, "interp (reference interpreter, f32) or jit (LLVM)")->default_val(trainBackend);
+  ct->add_option("--progress", topt.progress, "auto (a bar on a terminal, else a line every 30 s), bar, lines or none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->default_val("auto");
+  ct->add_flag("--no-plot", [&](int64_t) { topt.plot = false; }, "do not draw plot.png");
+
   bool markdown = false;
   auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
   co->add_flag("--markdown", markdown, "print docs/ops.md");
@@ -360,6 +424,8 @@ int main(int argc, char **argv) {
       return cmdCompile(compile, creq);
     if (*ce)
       return cmdExport(exportArgs, exportOut, exportWeights, seed);
+    if (*ct)
+      return cmdTrain(topt, trainBackend);
     if (*co) {
       if (markdown)
         std::cout << opsMarkdown();

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <unistd.h>
@@ -100,9 +101,11 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
   REQUIRE(create(&inst) == CNNC_OK);
   std::vector<std::vector<float>> in, out;
   std::vector<std::vector<int32_t>> labels;
+  std::vector<std::vector<int64_t>> longs;
   std::vector<const void *> inPtr;
   std::vector<float *> outPtr;
   in.reserve(l.buffers.size()), out.reserve(l.buffers.size()), labels.reserve(l.buffers.size());
+  longs.reserve(l.buffers.size());
   for (const auto &s : l.buffers) {
     const int64_t count = s.batched ? batch * s.perExample() : s.type.numel();
     if (s.kind == codegen::BufferKind::Param && setParams) {
@@ -113,6 +116,9 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
       if (s.type.dtype == DType::I32) {
         labels.emplace_back(t.begin(), t.begin() + count);
         inPtr.push_back(labels.back().data());
+      } else if (s.type.dtype == DType::I64) {
+        longs.emplace_back(t.begin(), t.begin() + count);
+        inPtr.push_back(longs.back().data());
       } else {
         in.emplace_back(t.begin(), t.begin() + count);
         inPtr.push_back(in.back().data());
@@ -139,7 +145,14 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
     if (s.batched)
       shape[0] = (size_t)batch;
     interp::Tensor<double> t = interp::Tensor<double>::from_shape(shape);
-    std::copy(out[k].begin(), out[k].begin() + t.size(), t.begin());
+    if (s.type.dtype == DType::I32) // count_correct
+      for (size_t i = 0; i < t.size(); ++i) {
+        int32_t v;
+        std::memcpy(&v, &out[k][i], 4);
+        t.data()[i] = v;
+      }
+    else
+      std::copy(out[k].begin(), out[k].begin() + t.size(), t.begin());
     r[s.name] = t;
     ++k;
   }

@@ -1,22 +1,94 @@
 // onnx_conformance: runs the ONNX backend test suite (Debian's libonnx-testdata) through
 // cnnc and compares each test's outcome with the committed expectation.
 //
-//   onnx_conformance [--data DIR] [--backend interp] [--expected FILE] [--write FILE]
+//   onnx_conformance [--data DIR] [--backend interp|jit] [--expected FILE] [--write FILE]
 //                    [--table] [--filter SUBSTR] [--verbose]
 //
+// --backend jit: each test's function compiled by codegen's LLJIT (f32) instead of the
+// reference interpreter (expected-jit.txt holds its outcomes).
 // --expected FILE: exit 1 if any outcome (pass / fail / unsupported) differs from FILE.
 // --write FILE: write the outcomes in FILE's format (to refresh it after a fix).
 // --table: passed / failed / unsupported counts per operator (scripts/onnx-conformance.sh).
 #include "Conformance.h"
 
+#include "codegen/Codegen.h"
+
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 
 using namespace cnnc;
 using namespace cnnc::conformance;
+
+namespace {
+
+// Compiled code: the function lowered and optimised by codegen, run once by LLJIT on f32
+// buffers (integer inputs converted from the feeds' integral floats; i32 outputs back).
+class JitBackend : public Backend {
+public:
+  std::string name() const override { return "jit"; }
+  Tensors run(const Function &f, const Tensors &feeds) override {
+    auto jit = codegen::JitModel::compile(f);
+    const codegen::Layout &l = jit->layout();
+    const size_t nb = l.buffers.size();
+    std::vector<std::vector<float>> fl(nb);
+    std::vector<std::vector<int32_t>> i32(nb);
+    std::vector<std::vector<int64_t>> i64(nb);
+    std::vector<void *> ptrs(nb);
+    for (size_t i = 0; i < nb; ++i) {
+      const codegen::BufferSlot &s = l.buffers[i];
+      const int64_t n = std::max<int64_t>(s.type.numel(), 1);
+      if (s.kind == codegen::BufferKind::Output) {
+        fl[i].assign(n, 0.f);
+        ptrs[i] = fl[i].data();
+        continue;
+      }
+      auto it = feeds.find(s.name);
+      if (it == feeds.end())
+        throw Error(fmt::format("no feed for %{}", s.name));
+      if (s.type.dtype == DType::I32) {
+        i32[i].assign(it->second.begin(), it->second.end());
+        ptrs[i] = i32[i].data();
+      } else if (s.type.dtype == DType::I64) {
+        i64[i].assign(it->second.begin(), it->second.end());
+        ptrs[i] = i64[i].data();
+      } else {
+        fl[i].assign(it->second.begin(), it->second.end());
+        fl[i].resize(n);
+        ptrs[i] = fl[i].data();
+      }
+    }
+    void *ws =
+        std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
+    const int32_t rc = jit->run(ptrs.data(), ws, l.maxBatch);
+    std::free(ws);
+    if (rc == codegen::kStatusBadLabel)
+      throw Error("a label is not a class index");
+    Tensors out;
+    for (size_t i = 0; i < nb; ++i) {
+      const codegen::BufferSlot &s = l.buffers[i];
+      if (s.kind != codegen::BufferKind::Output)
+        continue;
+      std::vector<size_t> shape(s.type.shape.begin(), s.type.shape.end());
+      auto t = interp::Tensor<float>::from_shape(shape);
+      for (int64_t k = 0; k < s.type.numel(); ++k) {
+        if (s.type.dtype == DType::I32) {
+          int32_t v;
+          std::memcpy(&v, &fl[i][k], 4);
+          t.data()[k] = (float)v;
+        } else
+          t.data()[k] = fl[i][k];
+      }
+      out[s.name] = t;
+    }
+    return out;
+  }
+};
+
+} // namespace
 
 int main(int argc, char **argv) {
   std::string data = "/usr/share/libonnx-testdata/data", expected, write, filter,
@@ -46,7 +118,7 @@ int main(int argc, char **argv) {
     else if (a == "--verbose" || a == "-v")
       verbose = true;
     else {
-      std::cerr << "usage: onnx_conformance [--data DIR] [--backend interp] [--expected FILE] "
+      std::cerr << "usage: onnx_conformance [--data DIR] [--backend interp|jit] [--expected FILE] "
                    "[--write FILE] [--table] [--filter SUBSTR] [--verbose]\n";
       return 2;
     }
@@ -54,8 +126,10 @@ int main(int argc, char **argv) {
   std::unique_ptr<Backend> backend;
   if (backendName == "interp")
     backend = makeInterpreterBackend();
+  else if (backendName == "jit")
+    backend = std::make_unique<JitBackend>();
   else {
-    std::cerr << "unknown backend '" << backendName << "' (only 'interp' exists so far)\n";
+    std::cerr << "unknown backend '" << backendName << "' (interp or jit)\n";
     return 2;
   }
   auto tests = listTests(data);
@@ -99,10 +173,18 @@ int main(int argc, char **argv) {
 
   if (!write.empty()) {
     std::ofstream out(write);
-    out << "# ONNX backend tests (libonnx-testdata) through cnnc's reference interpreter.\n"
-           "# One line per test: id outcome[: reason]. Regenerate with\n"
-           "#   build/tests/onnx/onnx_conformance --write tests/onnx/expected.txt\n"
-           "# and review the diff: every test inside the support rule must pass.\n";
+    if (backend->name() == "jit")
+      out << "# ONNX backend tests (libonnx-testdata) through cnnc's compiled code (LLVM JIT, "
+             "f32).\n"
+             "# One line per test: id outcome[: reason]. Regenerate with\n"
+             "#   build/tests/onnx/onnx_conformance --backend jit --write "
+             "tests/onnx/expected-jit.txt\n"
+             "# and review the diff: every test passing on the interpreter must pass here.\n";
+    else
+      out << "# ONNX backend tests (libonnx-testdata) through cnnc's reference interpreter.\n"
+             "# One line per test: id outcome[: reason]. Regenerate with\n"
+             "#   build/tests/onnx/onnx_conformance --write tests/onnx/expected.txt\n"
+             "# and review the diff: every test inside the support rule must pass.\n";
     for (const auto &r : results)
       out << r.id << " " << outcomeName(r.outcome) << (r.reason.empty() ? "" : ": " + r.reason)
           << "\n";

@@ -1,0 +1,407 @@
+// Whole training steps compiled: @train_step of the example networks under the JIT
+// (tools::JitTrainer) and as a shared library (cnnc_train_step), against the f64
+// interpreter: the loss, the number correct and every updated param after one step.
+// Then the .so's checkpoints (k steps straight == k/2 + save + load + k/2, byte for byte)
+// and its API on misuse.
+#include "CodegenTestUtil.h"
+
+#include "passes/Passes.h"
+#include "runtime/CnncApi.h"
+#include "runtime/Npz.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+using namespace cnnc;
+using namespace cnnc::cgtest;
+
+namespace {
+
+std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
+  tools::LoadOptions o;
+  o.cnn.batch = batch;
+  o.cnn.training = true;
+  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
+  PipelineOptions po;
+  po.training = true;
+  runPipeline(*m, po);
+  return m;
+}
+
+const interp::Hyper kHyper{0.5, 0.9, 5e-4}; // a large lr: the update shows the gradient
+constexpr uint64_t kStep = 3;
+
+Feeds trainFeeds(const Function &f, uint64_t seed) {
+  Feeds feeds = randomFeeds(f, seed);
+  auto scalar = [](double v) { return interp::Tensor<double>(xt::xarray<double>(v)); };
+  feeds["lr"] = scalar(kHyper.lr);
+  feeds["momentum"] = scalar(kHyper.momentum);
+  feeds["weight_decay"] = scalar(kHyper.weightDecay);
+  feeds["step"] = scalar((double)kStep);
+  return feeds;
+}
+
+// What one step should give: the loss, correct, and each updated param's new value (by the
+// param's name).
+Results expectedStep(const Function &f, const Feeds &feeds) {
+  auto out = interp::run<double>(f, feeds, {.step = kStep});
+  Results r;
+  for (const Node *o : f.outputs())
+    r[o->op == OpKind::Update ? o->operands[0]->name : o->name] = out.at(o->name);
+  return r;
+}
+
+std::vector<std::string> dataInputs(const Function &f) {
+  std::vector<std::string> v;
+  for (const auto &n : f.nodes())
+    if (n->op == OpKind::Input && n->name != "lr" && n->name != "momentum" &&
+        n->name != "weight_decay" && n->name != "step")
+      v.push_back(n->name);
+  return v;
+}
+
+} // namespace
+
+TEST_CASE("train steps of the example networks: JIT matches the f64 interpreter",
+          "[codegen][train][nets]") {
+  struct Net {
+    const char *file;
+    int64_t batch;
+  };
+  for (Net n : {Net{"mnist_base.cnn", 3}, Net{"mnist_bn.cnn", 3}, Net{"mnist_bn_dropout.cnn", 4},
+                Net{"mnist_sk.cnn", 2}, Net{"resnet_mnist.cnn", 2}}) {
+    SECTION(n.file) {
+      auto m = loadTrain(n.file, n.batch);
+      const Function &f = *m->find("train_step");
+      Feeds feeds = trainFeeds(f, 5);
+      auto t0 = std::chrono::steady_clock::now();
+      Results want = expectedStep(f, feeds);
+      auto t1 = std::chrono::steady_clock::now();
+      auto tr = tools::JitTrainer::compile(f);
+      CHECK(tr->batchSize() == n.batch);
+      CHECK(tr->dataInputs() == dataInputs(f));
+      Feeds params;
+      for (const auto &p : tr->paramNames())
+        params[p] = feeds.at(p);
+      tr->setParams(params);
+      tr->setStepCount(kStep);
+      std::map<std::string, interp::Tensor<double>> batch;
+      for (const auto &d : tr->dataInputs())
+        batch[d] = feeds.at(d);
+      auto t2 = std::chrono::steady_clock::now();
+      interp::StepResult r = tr->step(batch, kHyper);
+      auto t3 = std::chrono::steady_clock::now();
+      WARN(n.file << " train step (batch " << n.batch << "): JIT compile " << tr->compileSeconds()
+                  << " s, step " << std::chrono::duration<double>(t3 - t2).count() * 1e3
+                  << " ms; interp f64 " << std::chrono::duration<double>(t1 - t0).count() * 1e3
+                  << " ms");
+      CHECK(tr->stepCount() == kStep + 1);
+      Results got;
+      got["loss"] = interp::Tensor<double>(xt::xarray<double>(r.loss));
+      if (want.count("correct"))
+        got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)r.correct));
+      for (auto &[name, t] : tr->params())
+        got[name] = t;
+      compareAll(want, got, std::string(n.file) + " train step (JIT)");
+    }
+  }
+}
+
+namespace {
+
+// The C API of a --train library, resolved once.
+struct TrainApi {
+  SharedLib lib;
+  int (*create)(cnnc_instance **);
+  void (*destroy)(cnnc_instance *);
+  int (*setParam)(cnnc_instance *, const char *, const float *, int64_t);
+  int (*getParam)(const cnnc_instance *, const char *, float *, int64_t);
+  int (*trainStep)(cnnc_instance *, int64_t, const void *const *, float, float, float, float *,
+                   int64_t *);
+  int64_t (*stepCount)(const cnnc_instance *);
+  int (*setStepCount)(cnnc_instance *, int64_t);
+  int (*save)(const cnnc_instance *, const char *);
+  int (*load)(cnnc_instance *, const char *);
+  int (*loadWeights)(cnnc_instance *, const char *);
+  int (*numBuffers)(int);
+  int (*bufferInfo)(int, int, const char **, int *, int64_t *, int64_t *);
+  const char *(*err)(const cnnc_instance *);
+  explicit TrainApi(const std::string &so) : lib(so) {
+    create = lib.fn<decltype(create)>("cnnc_create");
+    destroy = lib.fn<decltype(destroy)>("cnnc_destroy");
+    setParam = lib.fn<decltype(setParam)>("cnnc_set_param");
+    getParam = lib.fn<decltype(getParam)>("cnnc_get_param");
+    trainStep = lib.fn<decltype(trainStep)>("cnnc_train_step");
+    stepCount = lib.fn<decltype(stepCount)>("cnnc_step_count");
+    setStepCount = lib.fn<decltype(setStepCount)>("cnnc_set_step_count");
+    save = lib.fn<decltype(save)>("cnnc_save_checkpoint");
+    load = lib.fn<decltype(load)>("cnnc_load_checkpoint");
+    loadWeights = lib.fn<decltype(loadWeights)>("cnnc_load_weights");
+    numBuffers = lib.fn<decltype(numBuffers)>("cnnc_num_buffers");
+    bufferInfo = lib.fn<decltype(bufferInfo)>("cnnc_buffer_info");
+    err = lib.fn<decltype(err)>("cnnc_last_error");
+  }
+  // every state array (kind 4) by name
+  std::map<std::string, std::vector<float>> state(cnnc_instance *inst) const {
+    std::map<std::string, std::vector<float>> out;
+    for (int k = 0; k < numBuffers(4); ++k) {
+      const char *name;
+      int64_t per;
+      REQUIRE(bufferInfo(4, k, &name, nullptr, nullptr, &per) == CNNC_OK);
+      std::vector<float> v(per);
+      REQUIRE(getParam(inst, name, v.data(), per) == CNNC_OK);
+      out[name] = v;
+    }
+    return out;
+  }
+};
+
+// The data of step s: inputs uniform, labels (3i + s) mod 10, as f32 and int32 buffers.
+struct BatchData {
+  std::vector<float> data;
+  std::vector<int32_t> labels;
+  std::vector<const void *> ptrs;
+};
+BatchData batchFor(const Function &f, uint64_t s) {
+  Feeds feeds = randomFeeds(f, 100 + s);
+  BatchData b;
+  b.data.assign(feeds.at("data").begin(), feeds.at("data").end());
+  b.labels.assign(feeds.at("label").begin(), feeds.at("label").end());
+  b.ptrs = {b.data.data(), b.labels.data()};
+  return b;
+}
+
+} // namespace
+
+TEST_CASE("a --train shared library: train step, checkpoints, misuse", "[codegen][train][aot]") {
+  auto m = loadTrain("mnist_bn_dropout.cnn", 4);
+  const Function &inf = *m->find("infer"), &ts = *m->find("train_step");
+  const std::string so = tempPath("bn_dropout_train.so");
+  codegen::AotOptions o;
+  o.trainStep = &ts;
+  o.headerPath = tempPath("bn_dropout_train.h");
+  codegen::compileSharedLibrary(inf, so, o);
+  TrainApi api(so);
+  Feeds feeds = trainFeeds(ts, 5);
+  auto fresh = [&] {
+    cnnc_instance *inst = nullptr;
+    REQUIRE(api.create(&inst) == CNNC_OK);
+    for (const auto &n : ts.nodes())
+      if (n->op == OpKind::Param) {
+        std::vector<float> v(feeds.at(n->name).begin(), feeds.at(n->name).end());
+        REQUIRE(api.setParam(inst, n->name.c_str(), v.data(), (int64_t)v.size()) == CNNC_OK);
+      }
+    return inst;
+  };
+  CHECK(api.numBuffers(3) == 2);
+  CHECK(api.numBuffers(4) == (int)std::count_if(ts.nodes().begin(), ts.nodes().end(),
+                                                [](auto &n) { return n->op == OpKind::Param; }));
+
+  SECTION("one step matches the f64 interpreter") {
+    cnnc_instance *inst = fresh();
+    REQUIRE(api.setStepCount(inst, kStep) == CNNC_OK);
+    std::vector<float> x(feeds.at("data").begin(), feeds.at("data").end());
+    std::vector<int32_t> y(feeds.at("label").begin(), feeds.at("label").end());
+    const void *in[] = {x.data(), y.data()};
+    float loss = NAN;
+    int64_t correct = -7;
+    REQUIRE(api.trainStep(inst, 4, in, (float)kHyper.lr, (float)kHyper.momentum,
+                          (float)kHyper.weightDecay, &loss, &correct) == CNNC_OK);
+    CHECK(api.stepCount(inst) == (int64_t)kStep + 1);
+    Results got;
+    got["loss"] = interp::Tensor<double>(xt::xarray<double>(loss));
+    got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)correct));
+    for (auto &[name, v] : api.state(inst)) {
+      interp::Tensor<double> t = feeds.at(name); // for the shape
+      std::copy(v.begin(), v.end(), t.begin());
+      got[name] = t;
+    }
+    compareAll(expectedStep(ts, feeds), got, "mnist_bn_dropout train step (.so)");
+    api.destroy(inst);
+  }
+
+  SECTION("k steps == k/2 steps + checkpoint + load + k/2 steps, byte for byte") {
+    const int k = 4;
+    auto run = [&](cnnc_instance *inst, int from, int to) {
+      for (int s = from; s < to; ++s) {
+        BatchData b = batchFor(ts, s);
+        float loss;
+        int64_t correct;
+        INFO(api.err(inst));
+        REQUIRE(api.trainStep(inst, 4, b.ptrs.data(), 0.05f, 0.9f, 5e-4f, &loss, &correct) ==
+                CNNC_OK);
+        CHECK(std::isfinite(loss));
+      }
+    };
+    cnnc_instance *a = fresh();
+    run(a, 0, k);
+    cnnc_instance *b1 = fresh();
+    run(b1, 0, k / 2);
+    const std::string ck = tempPath("bn_dropout.ckpt.npz");
+    REQUIRE(api.save(b1, ck.c_str()) == CNNC_OK);
+    api.destroy(b1);
+    cnnc_instance *b2 = nullptr;
+    REQUIRE(api.create(&b2) == CNNC_OK);
+    REQUIRE(api.load(b2, ck.c_str()) == CNNC_OK);
+    CHECK(api.stepCount(b2) == k / 2);
+    run(b2, k / 2, k);
+    CHECK(api.stepCount(b2) == k);
+    auto sa = api.state(a), sb = api.state(b2);
+    REQUIRE(sa.size() == sb.size());
+    for (auto &[name, v] : sa) {
+      INFO("state " << name);
+      CHECK(std::memcmp(v.data(), sb.at(name).data(), v.size() * 4) == 0);
+    }
+    // the JIT trainer reads the same checkpoint and continues to the same bytes
+    auto tr = tools::JitTrainer::compile(ts);
+    tr->loadCheckpoint(ck);
+    CHECK(tr->stepCount() == k / 2);
+    for (int s = k / 2; s < k; ++s) {
+      BatchData bd = batchFor(ts, s);
+      tr->step(bd.ptrs.data(), {0.05, 0.9, 5e-4});
+    }
+    for (auto &[name, v] : tr->params()) {
+      INFO("JIT state " << name);
+      CHECK(std::memcmp(v.data(), sb.at(name).data(), v.size() * 4) == 0);
+    }
+    // and the JIT's own checkpoint loads into the library
+    const std::string ck2 = tempPath("jit.ckpt.npz");
+    tr->saveCheckpoint(ck2);
+    cnnc_instance *c = nullptr;
+    REQUIRE(api.create(&c) == CNNC_OK);
+    REQUIRE(api.load(c, ck2.c_str()) == CNNC_OK);
+    CHECK(api.stepCount(c) == k);
+    api.destroy(a), api.destroy(b2), api.destroy(c);
+    // a bad label: the JIT step throws and changes nothing either
+    BatchData bad = batchFor(ts, 0);
+    bad.labels[1] = -1;
+    auto before = tr->params();
+    CHECK_THROWS_WITH(tr->step(bad.ptrs.data(), {0.05, 0.9, 5e-4}), Catch::Contains("not applied"));
+    CHECK(tr->stepCount() == k);
+    for (auto &[name, v] : tr->params())
+      CHECK(std::memcmp(v.data(), before.at(name).data(), v.size() * 4) == 0);
+  }
+
+  SECTION("misuse returns error codes, and a failed step changes nothing") {
+    cnnc_instance *inst = fresh();
+    BatchData b = batchFor(ts, 0);
+    float loss;
+    int64_t correct;
+    CHECK(api.trainStep(nullptr, 4, b.ptrs.data(), 0.1f, 0.9f, 0, &loss, &correct) ==
+          CNNC_ERR_NULL);
+    CHECK(api.trainStep(inst, 4, nullptr, 0.1f, 0.9f, 0, &loss, &correct) == CNNC_ERR_NULL);
+    CHECK(api.trainStep(inst, 3, b.ptrs.data(), 0.1f, 0.9f, 0, &loss, &correct) == CNNC_ERR_BATCH);
+    CHECK_THAT(api.err(inst), Catch::Contains("batch 4 only"));
+    const void *half[] = {b.data.data(), nullptr};
+    CHECK(api.trainStep(inst, 4, half, 0.1f, 0.9f, 0, &loss, &correct) == CNNC_ERR_NULL);
+    CHECK_THAT(api.err(inst), Catch::Contains("'label'"));
+    auto before = api.state(inst);
+    b.labels[2] = 10;
+    CHECK(api.trainStep(inst, 4, b.ptrs.data(), 0.1f, 0.9f, 0, &loss, &correct) == CNNC_ERR_LABEL);
+    CHECK_THAT(api.err(inst), Catch::Contains("not applied"));
+    CHECK(api.stepCount(inst) == 0);
+    CHECK(api.state(inst) == before);
+    CHECK(api.setStepCount(inst, -1) == CNNC_ERR_SIZE);
+    CHECK(api.load(inst, "/nonexistent/x.npz") == CNNC_ERR_IO);
+    CHECK(api.save(inst, "/nonexistent/x.npz") == CNNC_ERR_IO);
+    CHECK(api.load(inst, nullptr) == CNNC_ERR_NULL);
+    // a weights file is not a checkpoint, and a checkpoint's 'step' is not a weight
+    const std::string w = tempPath("w.npz"), ck = tempPath("c.npz");
+    std::map<std::string, rt::Array> arrays;
+    for (const auto &n : inf.nodes())
+      if (n->op == OpKind::Param) {
+        std::vector<float> v(feeds.at(n->name).begin(), feeds.at(n->name).end());
+        arrays[n->name] = rt::Array::fromFloats(
+            v, std::vector<int64_t>(n->type.shape.begin(), n->type.shape.end()));
+      }
+    rt::writeNpz(w, arrays);
+    CHECK(api.loadWeights(inst, w.c_str()) == CNNC_OK);
+    CHECK(api.load(inst, w.c_str()) == CNNC_ERR_SIZE); // no momentum arrays
+    REQUIRE(api.save(inst, ck.c_str()) == CNNC_OK);
+    CHECK(api.loadWeights(inst, ck.c_str()) == CNNC_ERR_NAME);
+    CHECK_THAT(api.err(inst), Catch::Contains("'step'"));
+    CHECK(api.state(inst) == before); // failed loads change nothing
+    api.destroy(inst);
+  }
+
+  SECTION("the generated header documents the step and compiles with the API header") {
+    std::ifstream hs(o.headerPath);
+    std::string h((std::istreambuf_iterator<char>(hs)), std::istreambuf_iterator<char>());
+    CHECK_THAT(h, Catch::Contains("#define INFER_TRAIN_BATCH 4") &&
+                      Catch::Contains("#define INFER_TRAIN_INPUT_1_NAME \"label\"") &&
+                      Catch::Contains("cnnc_train_step(cnnc_instance *inst"));
+    const std::string c = tempPath("use_train.c");
+    std::ofstream(c) << "#include \"" << o.headerPath
+                     << "\"\n#include \"runtime/CnncApi.h\"\n"
+                        "int main(void) { float l; int64_t k; return cnnc_train_step(0, "
+                        "INFER_TRAIN_BATCH, 0, 0.1f, 0.9f, 0.f, &l, &k); }\n";
+    const std::string cmd = fmt::format(
+        "cc -std=c11 -Wall -Werror -fsyntax-only -I{} {} 2>&1; echo rc=$?", CNNC_SOURCE_DIR, c);
+    std::string out;
+    FILE *p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p))
+      out.append(buf, n);
+    pclose(p);
+    INFO(out);
+    CHECK(out.find("rc=0") != std::string::npos);
+  }
+
+  SECTION("the same library infers with @infer on the shared state") {
+    Feeds fi = randomFeeds(inf, 9);
+    compareAll(oracle(inf, fi), api.lib.infer(codegen::layoutFor(inf), fi, 4),
+               "@infer of a --train .so");
+  }
+
+  SECTION("an inference-only library has no training step") {
+    const std::string so2 = tempPath("bn_infer_only.so");
+    codegen::compileSharedLibrary(inf, so2, {});
+    TrainApi api2(so2);
+    cnnc_instance *inst = nullptr;
+    REQUIRE(api2.create(&inst) == CNNC_OK);
+    CHECK(api2.trainStep(inst, 4, nullptr, 0, 0, 0, nullptr, nullptr) == CNNC_ERR_NOTRAIN);
+    CHECK(api2.numBuffers(3) == 0);
+    api2.destroy(inst);
+  }
+}
+
+TEST_CASE("timing: MNIST BASE train step at batch 100, compiled vs interpreter",
+          "[.bench][codegen][train]") {
+  auto m = loadTrain("mnist_base.cnn", 100);
+  const Function &f = *m->find("train_step");
+  Feeds feeds = trainFeeds(f, 5);
+  auto tr = tools::JitTrainer::compile(f);
+  Feeds params;
+  for (const auto &p : tr->paramNames())
+    params[p] = feeds.at(p);
+  tr->setParams(params);
+  std::map<std::string, interp::Tensor<double>> batch;
+  for (const auto &d : tr->dataInputs())
+    batch[d] = feeds.at(d);
+  tr->step(batch, kHyper); // warm up
+  const int reps = 10;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i)
+    tr->step(batch, kHyper);
+  const double jit =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+  std::map<std::string, interp::Tensor<float>> state, fb;
+  for (auto &[k, v] : params)
+    state[k] = v;
+  for (auto &[k, v] : batch)
+    fb[k] = v;
+  t0 = std::chrono::steady_clock::now();
+  interp::trainStep<float>(f, state, fb, kHyper, 0);
+  const double in = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  WARN("MNIST BASE train step, batch 100: JIT " << jit * 1e3 << " ms (compile "
+                                                << tr->compileSeconds() << " s), interpreter f32 "
+                                                << in * 1e3 << " ms, speed-up " << in / jit);
+}

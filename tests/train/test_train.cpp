@@ -1,0 +1,398 @@
+// `cnnc train` and its data: IDX files (plain and gzipped), the real-MNIST split (sizes,
+// disjointness, checked by brute force), the seeded data order, the input preprocessing
+// stored with the weights, a short run on the reference interpreter (the loss decreases),
+// bit-exact resume, NaN detection, and the command line's errors.
+#include "interp/Interpreter.h"
+#include "runtime/Idx.h"
+#include "runtime/Npz.h"
+#include "tools/Data.h"
+#include "tools/Model.h"
+#include "tools/Preprocess.h"
+#include "tools/Train.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+#include <tuple>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace cnnc;
+using namespace cnnc::tools;
+
+namespace {
+
+fs::path tmpRoot() {
+  return fs::temp_directory_path() / fmt::format("cnnc-train-test-{}", ::getpid());
+}
+struct RemoveTmpRoot {
+  ~RemoveTmpRoot() {
+    std::error_code ec;
+    fs::remove_all(tmpRoot(), ec);
+  }
+} removeTmpRoot; // this process's scratch files go when it exits
+
+fs::path tmpDir(const std::string &name) {
+  fs::path d = tmpRoot() / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string src(const std::string &rel) {
+  return std::string(CNNC_SOURCE_DIR) + "/" + rel;
+}
+
+// An IDX file written byte by byte from the format's definition (big-endian header).
+std::string idxBytes(const std::vector<uint32_t> &shape, const std::vector<uint8_t> &data) {
+  std::string s = {0, 0, 8, (char)shape.size()};
+  for (uint32_t d : shape)
+    for (int k = 3; k >= 0; --k)
+      s.push_back((char)((d >> (8 * k)) & 0xff));
+  s.append(data.begin(), data.end());
+  return s;
+}
+void writePlain(const fs::path &p, const std::string &bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+void writeGz(const fs::path &p, const std::string &bytes) {
+  gzFile f = gzopen(p.c_str(), "wb");
+  REQUIRE(f);
+  REQUIRE(gzwrite(f, bytes.data(), (unsigned)bytes.size()) == (int)bytes.size());
+  gzclose(f);
+}
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+Result runCnnc(const std::string &args) {
+  fs::path d = tmpDir("cli-out");
+  std::string cmd = fmt::format("cd {} && {} {} >{} 2>{}", CNNC_SOURCE_DIR, CNNC_EXE, args,
+                                (d / "out").string(), (d / "err").string());
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(d / "out"), slurp(d / "err")};
+}
+
+// Real MNIST's files are sorted by digit, so their first N examples are all zeros: the
+// short runs use a directory of every 80th training and every 40th test digit instead (100 +
+// 51 digits of all classes), written as IDX from the data set's own bytes.
+std::string mixedMnist() {
+  static std::string dir;
+  if (!dir.empty())
+    return dir;
+  fs::path d = tmpDir("mixed-mnist");
+  Dataset m = loadDataset(src("data/mnist"));
+  for (auto [split, prefix, every] :
+       {std::tuple{&m.train, "train", 80}, std::tuple{&m.test, "t10k", 40}}) {
+    std::vector<uint8_t> px, lb;
+    for (int64_t i = 0; i < split->n; i += every) {
+      px.insert(px.end(), split->images.begin() + i * 784, split->images.begin() + (i + 1) * 784);
+      lb.push_back((uint8_t)split->labels[i]);
+    }
+    writePlain(d / fmt::format("{}-images-idx3-ubyte", prefix),
+               idxBytes({(uint32_t)lb.size(), 28, 28}, px));
+    writeGz(d / fmt::format("{}-labels-idx1-ubyte.gz", prefix),
+            idxBytes({(uint32_t)lb.size()}, lb));
+  }
+  return dir = d.string();
+}
+
+TrainOptions smallRun(const fs::path &out, int64_t epochs) {
+  TrainOptions o;
+  o.model.path = src("examples/mnist_base.cnn");
+  o.model.batch = 25;
+  o.data = mixedMnist();
+  o.epochs = epochs;
+  o.outDir = out.string();
+  o.progress = "none";
+  o.plot = false;
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("IDX files: plain and gzipped read the same and bad files are errors naming the file",
+          "[train][data]") {
+  fs::path d = tmpDir("idx");
+  std::vector<uint8_t> px(3 * 2 * 4);
+  for (size_t i = 0; i < px.size(); ++i)
+    px[i] = (uint8_t)(i * 11);
+  std::string bytes = idxBytes({3, 2, 4}, px);
+  writePlain(d / "a", bytes);
+  writeGz(d / "a.gz", bytes);
+  for (const char *f : {"a", "a.gz"}) {
+    rt::Array a = rt::readIdx((d / f).string());
+    CHECK(a.type == rt::ElemType::U8);
+    CHECK(a.shape == std::vector<int64_t>{3, 2, 4});
+    CHECK(std::memcmp(a.data.data(), px.data(), px.size()) == 0);
+  }
+  writePlain(d / "short", bytes.substr(0, bytes.size() - 1));
+  CHECK_THROWS_WITH(rt::readIdx((d / "short").string()),
+                    Catch::Contains("promises 24 bytes of data, the file has 23"));
+  writePlain(d / "magic", "\x01\x02\x08\x01");
+  CHECK_THROWS_WITH(rt::readIdx((d / "magic").string()), Catch::Contains("bad magic number"));
+}
+
+TEST_CASE("a data directory of four IDX files (mixed plain and gzipped) and --train-size keeps the "
+          "first N",
+          "[train][data]") {
+  fs::path d = tmpDir("dir");
+  std::vector<uint8_t> tr(4 * 2 * 2), te(2 * 2 * 2);
+  for (size_t i = 0; i < tr.size(); ++i)
+    tr[i] = (uint8_t)i;
+  for (size_t i = 0; i < te.size(); ++i)
+    te[i] = (uint8_t)(200 + i);
+  writeGz(d / "train-images-idx3-ubyte.gz", idxBytes({4, 2, 2}, tr));
+  writePlain(d / "train-labels-idx1-ubyte", idxBytes({4}, {0, 1, 2, 1}));
+  writePlain(d / "t10k-images-idx3-ubyte", idxBytes({2, 2, 2}, te));
+  writeGz(d / "t10k-labels-idx1-ubyte.gz", idxBytes({2}, {2, 0}));
+  Dataset ds = loadDataset(d.string());
+  CHECK(ds.train.n == 4);
+  CHECK(ds.test.n == 2);
+  CHECK(ds.pixels == 4);
+  CHECK(ds.classes == 3);
+  CHECK(ds.overlap == 0);
+  CHECK(ds.train.labels == std::vector<int32_t>{0, 1, 2, 1});
+  Dataset two = loadDataset(d.string(), 2, 1);
+  CHECK(two.train.n == 2);
+  CHECK(two.train.images.size() == 8);
+  CHECK(two.test.labels == std::vector<int32_t>{2});
+  CHECK_THROWS_WITH(loadDataset(d.string(), 5),
+                    Catch::Contains("holds 4 train examples, fewer than the 5"));
+  // An overlapping split is counted: the first test image becomes training image 3.
+  std::copy(te.begin(), te.begin() + 4, tr.begin() + 12);
+  writeGz(d / "train-images-idx3-ubyte.gz", idxBytes({4, 2, 2}, tr));
+  CHECK(loadDataset(d.string()).overlap == 1);
+  fs::remove(d / "t10k-labels-idx1-ubyte.gz");
+  CHECK_THROWS_WITH(
+      loadDataset(d.string()),
+      Catch::Contains("has no t10k-labels-idx1-ubyte (or t10k-labels-idx1-ubyte.gz)"));
+  CHECK_THROWS_WITH(loadDataset((d / "nope").string()), Catch::Contains("not a directory"));
+}
+
+TEST_CASE("real MNIST: the per-digit 80/20 split of 10000 digits is disjoint (brute force)",
+          "[train][data][mnist]") {
+  Dataset d = loadDataset(src("data/mnist"));
+  REQUIRE(d.train.n == 7996);
+  REQUIRE(d.test.n == 2004);
+  CHECK(d.pixels == 784);
+  CHECK(d.classes == 10);
+  int64_t tr[10] = {}, te[10] = {};
+  for (int32_t l : d.train.labels)
+    ++tr[l];
+  for (int32_t l : d.test.labels)
+    ++te[l];
+  for (int c = 0; c < 10; ++c) {
+    INFO("digit " << c);
+    CHECK(tr[c] == (tr[c] + te[c]) * 8 / 10); // the first 80%, rounded down, train
+  }
+  // Disjoint: no test image equals a training image (an independent set of byte vectors).
+  std::set<std::vector<uint8_t>> train;
+  for (int64_t i = 0; i < d.train.n; ++i)
+    train.emplace(d.train.images.begin() + i * 784, d.train.images.begin() + (i + 1) * 784);
+  int64_t common = 0;
+  for (int64_t i = 0; i < d.test.n; ++i)
+    common += train.count(std::vector<uint8_t>(d.test.images.begin() + i * 784,
+                                               d.test.images.begin() + (i + 1) * 784));
+  CHECK(common == 0);
+  CHECK(d.overlap == 0);
+}
+
+TEST_CASE("Fashion-MNIST: Debian's 60000 + 10000 gzipped IDX", "[train][data][fashion]") {
+  if (!fs::exists(src("data/fashion-mnist/train-images-idx3-ubyte.gz"))) {
+    WARN("data/fashion-mnist is not installed (scripts/fetch-data.sh): skipped");
+    return;
+  }
+  Dataset d = loadDataset(src("data/fashion-mnist"));
+  CHECK(d.train.n == 60000);
+  CHECK(d.test.n == 10000);
+  CHECK(d.classes == 10);
+  CHECK(d.pixels == 784);
+}
+
+TEST_CASE("the data order: a seeded permutation per epoch that reproduces", "[train][data]") {
+  std::vector<int64_t> a = epochOrder(0, 1, 1000), b = epochOrder(0, 1, 1000),
+                       c = epochOrder(0, 2, 1000), e = epochOrder(1, 1, 1000);
+  CHECK(a == b);
+  CHECK(a != c);
+  CHECK(a != e);
+  std::vector<int64_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 1000; ++i)
+    REQUIRE(sorted[i] == i);
+  CHECK(epochOrder(0, 1, 1) == std::vector<int64_t>{0});
+  CHECK(epochOrder(0, 1, 0).empty());
+}
+
+TEST_CASE(
+    "preprocessing in the model: raw pixels through %data.mean equal centred pixels without it",
+    "[train][preprocess]") {
+  LoadOptions lo;
+  lo.cnn.batch = 2;
+  auto plain = loadModel(src("examples/mnist_base.cnn"), lo);
+  auto pre = loadModel(src("examples/mnist_base.cnn"), lo);
+  addInputPreprocessing(*pre);
+  addInputPreprocessing(*pre); // idempotent
+  const Function &f = plain->main(), &g = pre->main();
+  REQUIRE(g.find("data.mean"));
+  CHECK(g.find("data.mean")->type.shape == Shape{1, 28, 28});
+  CHECK(g.find("data.scale")->getInt("trainable") == 0);
+  Feeds params = initParams(f, 3);
+  Feeds gp = params;
+  interp::Tensor<double> raw = xt::zeros<double>({2, 1, 28, 28}),
+                         mean = xt::zeros<double>({1, 28, 28});
+  for (size_t i = 0; i < raw.size(); ++i)
+    raw.data()[i] = (double)((i * 37) % 256);
+  for (size_t i = 0; i < mean.size(); ++i)
+    mean.data()[i] = (double)(i % 100) + 0.25;
+  gp["data.mean"] = mean;
+  gp["data.scale"] = interp::Tensor<double>(xt::xarray<double>(0.5));
+  Feeds a = params, b = gp;
+  a["data"] = (raw - mean) * 0.5;
+  b["data"] = raw;
+  auto ra = interp::run<double>(f, a), rb = interp::run<double>(g, b);
+  const std::string out = f.outputs()[0]->name;
+  REQUIRE(rb.count(out));
+  CHECK(xt::allclose(ra.at(out), rb.at(out), 1e-12, 1e-15));
+}
+
+TEST_CASE("a short run on the interpreter: the loss decreases and cnnc run applies the stored mean",
+          "[train][interp]") {
+  fs::path out = tmpDir("short");
+  TrainOptions o = smallRun(out, 3);
+  std::ostringstream log;
+  TrainResult r = train(o, log);
+  INFO(log.str());
+  REQUIRE(r.history.size() == 3);
+  CHECK(r.history[2].trainLoss < r.history[0].trainLoss);
+  CHECK(r.history[0].trainLoss < 2.31); // ln 10 = 2.303 at the start, then it must drop
+  CHECK_THAT(log.str(), Catch::Contains("final test error: "));
+  for (const char *f : {"weights.npz", "checkpoint.npz", "log.csv"})
+    CHECK(fs::exists(out / f));
+  std::string csv = slurp(out / "log.csv");
+  CHECK_THAT(csv,
+             Catch::StartsWith(
+                 "epoch,train_loss,train_error,test_loss,test_error,seconds,images_per_s\n1,"));
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
+
+  // The weights carry the mean of the 100 training images and no momentum buffers.
+  auto w = rt::readNpz((out / "weights.npz").string());
+  REQUIRE(w.count("data.mean"));
+  CHECK(!w.count("conv1.w.momentum"));
+  Dataset d = loadDataset(o.data);
+  REQUIRE(d.train.n == 100);
+  std::vector<double> m = w.at("data.mean").toDoubles();
+  double want = 0;
+  for (int64_t i = 0; i < 100; ++i)
+    want += d.train.images[i * 784 + 300];
+  CHECK(m[300] == Approx(want / 100).epsilon(1e-6));
+
+  // `cnnc run --weights` sees the mean in the file and takes raw pixels: its probabilities
+  // equal the interpreter's on explicitly centred pixels with the model as written.
+  Result rr = runCnnc(
+      fmt::format("run examples/mnist_base.cnn --weights {} --input data/mnist/sample-images.npy "
+                  "--output {}",
+                  (out / "weights.npz").string(), (out / "p.npy").string()));
+  REQUIRE(rr.code == 0);
+  rt::Array p = rt::readNpy((out / "p.npy").string());
+  rt::Array x = rt::readNpy(src("data/mnist/sample-images.npy"));
+  LoadOptions lo;
+  lo.cnn.batch = x.shape[0];
+  auto plain = loadModel(src("examples/mnist_base.cnn"), lo);
+  std::map<std::string, interp::Tensor<float>> feeds;
+  for (const auto &n : plain->main().nodes())
+    if (n->op == OpKind::Param)
+      feeds[n->name] = xt::cast<float>(toTensor(w.at(n->name)));
+  interp::Tensor<float> xi = xt::cast<float>(toTensor(x));
+  interp::Tensor<float> mf = xt::cast<float>(toTensor(w.at("data.mean")));
+  feeds["data"] = xi - mf;
+  auto ref = interp::run<float>(plain->main(), feeds);
+  std::vector<double> pv = p.toDoubles();
+  const auto &rv = ref.begin()->second;
+  REQUIRE(pv.size() == rv.size());
+  for (size_t i = 0; i < pv.size(); ++i)
+    REQUIRE(pv[i] == Approx(rv.data()[i]).margin(1e-6));
+}
+
+TEST_CASE("resume: 2 epochs straight equal 1 epoch + resume + 1 epoch bit for bit",
+          "[train][interp][resume]") {
+  std::ostringstream log;
+  TrainResult straight = train(smallRun(tmpDir("straight"), 2), log);
+  fs::path half = tmpDir("half");
+  train(smallRun(half, 1), log);
+  TrainOptions o = smallRun(tmpDir("resumed"), 2);
+  o.resume = (half / "checkpoint.npz").string();
+  TrainResult resumed = train(o, log);
+  REQUIRE(straight.state.size() == resumed.state.size());
+  for (const auto &[k, v] : straight.state) {
+    INFO(k);
+    const auto &u = resumed.state.at(k);
+    REQUIRE(v.size() == u.size());
+    CHECK(std::memcmp(v.data(), u.data(), v.size() * sizeof(float)) == 0);
+  }
+  REQUIRE(resumed.history.size() == 2);
+  CHECK(resumed.history[1].testError == straight.history[1].testError);
+  CHECK(resumed.history[1].trainLoss == straight.history[1].trainLoss);
+
+  TrainOptions bad = smallRun(tmpDir("bad"), 2);
+  bad.resume = (half / "checkpoint.npz").string();
+  bad.model.batch = 50;
+  CHECK_THROWS_WITH(train(bad, log), Catch::Contains("resume with the same settings"));
+  bad = smallRun(tmpDir("bad"), 2);
+  bad.resume = (half / "weights.npz").string();
+  CHECK_THROWS_WITH(train(bad, log), Catch::Contains("is not a cnnc train checkpoint"));
+}
+
+TEST_CASE("a loss that turns NaN or Inf stops training and names the epoch and step",
+          "[train][interp][nan]") {
+  TrainOptions o = smallRun(tmpDir("nan"), 2);
+  o.hyper.lr = 1e6;
+  std::ostringstream log;
+  CHECK_THROWS_WITH(
+      train(o, log),
+      Catch::Matches("training stopped: the loss is (NaN|\\+Inf|-Inf) at epoch [12], step [1-4] "
+                     "of 4 \\(global step [1-8]\\); the learning rate \\(1e\\+06\\) is "
+                     "probably too large"));
+}
+
+TEST_CASE("cnnc train: command-line errors", "[train][cli]") {
+  Result r = runCnnc("train examples/mnist_base.cnn --data /nonexistent/dir --epochs 1");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("--data /nonexistent/dir: not a directory"));
+  r = runCnnc("train examples/mnist_base.cnn --epochs 0");
+  CHECK(r.code == 2);
+  r = runCnnc("train examples/mnist_base.cnn --backend gpu --epochs 1");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("--backend gpu"));
+  r = runCnnc(
+      "train examples/vgg16.cnn --epochs 1 --train-size 10 --test-size 10 --backend interp");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("no loss"));
+  r = runCnnc("train examples/mnist_base.cnn --train-size 100000 --backend interp");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("holds 7996 train examples, fewer than the 100000 asked for"));
+  fs::path d = tmpDir("cli-nan");
+  r = runCnnc(fmt::format(
+      "train examples/mnist_base.cnn --backend interp --lr 1e6 --train-size 50 --test-size 10 "
+      "--batch 25 --out {}",
+      d.string()));
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Matches("training stopped: the loss is (NaN|\\+Inf|-Inf) at epoch "
+                                   "[0-9]+, step [12] of 2 [^]*\n"));
+  CHECK(r.err.find('\r') == std::string::npos); // not a terminal: no progress bar
+}
