@@ -73,13 +73,20 @@ public:
   }
 };
 
+// Graph inputs and outputs of rank >= 2 carry the mini-batch in dim 0 (cnnc's frontends put
+// it there); it is exported as the symbolic dimension "N" so that an importer binds any
+// batch, as it does for models exported by PyTorch with dynamic axes.
 void valueInfo(onnx::ValueInfoProto *vi, const Node &n) {
   vi->set_name(n.name);
   auto *tt = vi->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(onnxElemType(n.type.dtype));
   auto *sh = tt->mutable_shape();
-  for (int64_t d : n.type.shape)
-    sh->add_dim()->set_dim_value(d);
+  for (size_t i = 0; i < n.type.shape.size(); ++i) {
+    if (i == 0 && n.type.shape.size() >= 2)
+      sh->add_dim()->set_dim_param("N");
+    else
+      sh->add_dim()->set_dim_value(n.type.shape[i]);
+  }
 }
 
 void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTensor> &weights) {

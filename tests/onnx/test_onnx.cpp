@@ -265,7 +265,10 @@ TEST_CASE("export: every example network passes the ONNX checker and reimports i
         }
       }
       std::string bytes = exportOnnxBytes(f, weights); // runs onnx::checker::check_model
-      OnnxModel back = importOnnxBytes(bytes, e.path().stem().string() + ".onnx");
+      // The batch is exported symbolic ("N"): bind it to the original's.
+      OnnxOptions oo;
+      oo.batch = co.batch;
+      OnnxModel back = importOnnxBytes(bytes, e.path().stem().string() + ".onnx", oo);
       const Function &g = back.module->main();
       std::map<std::string, interp::Tensor<float>> feeds2;
       for (const auto &[name, t] : back.weights) {
@@ -286,6 +289,9 @@ TEST_CASE("export: every example network passes the ONNX checker and reimports i
         // Same ops in the same order: the same bits.
         CHECK(std::equal(a.begin(), a.end(), b2.begin()));
       }
+      // Any other batch binds too.
+      oo.batch = 3;
+      CHECK(importOnnxBytes(bytes, "rebatched.onnx", oo).module->main().outputs()[0]->type.shape[0] == 3);
     }
   }
 }
