@@ -408,7 +408,12 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
       Node *y = f.outputs()[0];
       const int64_t n0 = y->type.rank() ? y->type.shape[0] : 1;
       Node *loss = nullptr;
-      if (opts.loss == "softmax_xent") {
+      if (opts.loss.empty())
+        throw Error(fmt::format("'{}': training needs a loss and the model computes none: name "
+                                "the loss to add on its output with --loss softmax (class "
+                                "labels) or --loss l2",
+                                filename));
+      if (opts.loss == "softmax_xent" || opts.loss == "softmax") {
         if (y->op == OpKind::Softmax && y->type.rank() == 2 && y->getInt("axis") % 2 == 1)
           y = y->operands[0]; // the loss applies its own softmax to the logits
         if (y->type.rank() != 2) {
@@ -422,7 +427,7 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
         Node *t = f.add(OpKind::Input, "target", {}, {}, y->type, {}, true);
         loss = f.add(OpKind::L2Loss, "loss", {y, t}, {}, {}, {}, true);
       } else {
-        throw Error(fmt::format("unknown loss '{}' (softmax_xent or l2)", opts.loss));
+        throw Error(fmt::format("unknown loss '{}' (softmax or l2)", opts.loss));
       }
       loss->type = inferType(*loss);
       f.outputs() = {loss};

@@ -30,8 +30,9 @@ struct OnnxOptions {
   /// Training graph: batch normalization uses batch statistics, dropout draws masks, and
   /// when the model has no loss, `loss` is appended on its single output.
   bool training = false;
-  /// "softmax_xent" (adds an i32 input %label; a trailing Softmax is dropped, its input
-  /// becomes the logits) or "l2" (adds an input %target shaped like the output).
+  /// "softmax_xent" or "softmax" (adds an i32 input %label; a trailing Softmax is dropped,
+  /// its input becomes the logits) or "l2" (adds an input %target shaped like the output);
+  /// "" = none: a training import of a model without a loss is an error.
   std::string loss = "softmax_xent";
 };
 

@@ -71,14 +71,32 @@ runJit(const Function &f, const Feeds &feeds, const codegen::TargetOptions &t, J
   return out;
 }
 
+static void embedWeights(const Function &f, const CompileRequest &r, codegen::AotOptions &o) {
+  if (!r.weights.empty()) {
+    for (auto &[name, t] : loadParams(f, r.weights))
+      o.embeddedWeights[name] = std::vector<float>(t.begin(), t.end());
+    return;
+  }
+  if (r.fileWeights.empty())
+    return;
+  for (const auto &n : f.nodes()) {
+    if (n->op != OpKind::Param)
+      continue;
+    auto it = r.fileWeights.find(n->name);
+    if (it == r.fileWeights.end() || (int64_t)it->second.size() != n->type.numel())
+      throw Error(fmt::format("cannot embed the model's own weights: they have no value for "
+                              "param %{} {} (pass --weights FILE.npz)",
+                              n->name, n->type.str()));
+    o.embeddedWeights[n->name] = std::vector<float>(it->second.begin(), it->second.end());
+  }
+}
+
 void compileTrainModel(const Function &infer, const Function &trainStep, const CompileRequest &r) {
   codegen::AotOptions o;
   o.target = r.target;
   o.headerPath = r.header;
   o.trainStep = &trainStep;
-  if (!r.weights.empty())
-    for (auto &[name, t] : loadParams(infer, r.weights))
-      o.embeddedWeights[name] = std::vector<float>(t.begin(), t.end());
+  embedWeights(infer, r, o);
   codegen::compileSharedLibrary(infer, r.output, o);
 }
 
@@ -87,9 +105,7 @@ void compileModel(const Function &f, const CompileRequest &r) {
     codegen::AotOptions o;
     o.target = r.target;
     o.headerPath = r.header;
-    if (!r.weights.empty())
-      for (auto &[name, t] : loadParams(f, r.weights))
-        o.embeddedWeights[name] = std::vector<float>(t.begin(), t.end());
+    embedWeights(f, r, o);
     codegen::compileSharedLibrary(f, r.output, o);
     return;
   }

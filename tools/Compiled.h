@@ -25,6 +25,7 @@ struct CompileRequest {
   std::string emit;    // so | llvm | asm | obj
   std::string header;  // --header
   std::string weights; // --weights: embed these (.npz)
+  Feeds fileWeights;   // else these (an ONNX model's initializers), when not empty
   codegen::TargetOptions target;
 };
 void compileModel(const Function &f, const CompileRequest &r);

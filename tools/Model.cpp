@@ -57,6 +57,18 @@ LoadedModel loadModelFile(const std::string &path, const LoadOptions &opts) {
   o.constInputs = opts.onnxConstInputs;
   OnnxModel m = importOnnx(path, o);
   lm.module = std::move(m.module);
+  if (o.training) {
+    // As for .cnn: @infer (inference import) first, then the training-mode function that
+    // the `grad` pass makes @train_step. Both name their params alike (the initializers).
+    OnnxOptions io = o;
+    io.training = false;
+    OnnxModel inf = importOnnx(path, io);
+    inf.module->main().setName("infer");
+    std::unique_ptr<Function> train = lm.module->release(lm.module->main().name());
+    train->setName("train");
+    inf.module->adopt(std::move(train));
+    lm.module = std::move(inf.module);
+  }
   for (const auto &[name, t] : m.weights) {
     std::vector<size_t> shape(t.shape.begin(), t.shape.end());
     interp::Tensor<double> v = xt::zeros<double>(shape);

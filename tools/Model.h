@@ -16,7 +16,9 @@ namespace cnnc::tools {
 
 struct LoadOptions {
   CnnOptions cnn; // batch, input size, width multiplier, training mode
-  /// ONNX models in training mode: the loss added on the output ("softmax_xent" or "l2").
+  /// ONNX models in training mode: the loss added on the output when the model has none
+  /// ("softmax_xent"/"softmax" or "l2"; "" = none, an error for a model without a loss).
+  /// A training load of an .onnx gives @infer plus the training function, as for .cnn.
   std::string loss = "softmax_xent";
   /// ONNX graph inputs bound at compile time (e.g. a Reshape's shape), by ONNX name.
   std::map<std::string, OnnxTensor> onnxConstInputs;

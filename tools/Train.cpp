@@ -268,12 +268,16 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
   r.checkpointPath = (fs::path(o.outDir) / "checkpoint.npz").string();
   r.weightsPath = (fs::path(o.outDir) / "weights.npz").string();
 
-  // The state: seeded initial weights and the training set's mean, or a checkpoint's.
+  // The state: seeded initial weights (an ONNX model's initializers where it has them) and
+  // the training set's mean, or a checkpoint's.
   int64_t firstEpoch = 1;
   uint64_t globalStep = 0;
   const std::string meanName = m.imageInput + ".mean";
   if (o.resume.empty()) {
     State s = initialState(*m.trainStep, o.seed);
+    for (const auto &[name, v] : m.weights) // an ONNX model starts from its initializers
+      if (auto it = s.find(name); it != s.end() && it->second.size() == v.size())
+        it->second = v;
     s.at(meanName) = pixelMean(d.train, d.pixels);
     t->setState(s);
   } else {
@@ -301,6 +305,8 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
   out << fmt::format("  epochs {}, batch {}, lr {:g}, momentum {:g}, weight decay {:g}, seed {}\n",
                      o.epochs, o.model.batch, o.hyper.lr, o.hyper.momentum, o.hyper.weightDecay,
                      o.seed);
+  if (o.resume.empty() && !m.weights.empty())
+    out << fmt::format("  starting from the model's own weights ({} initializers)\n", m.weights.size());
   out.flush();
 
   Progress progress(o.progress);

@@ -14,8 +14,16 @@ TrainModule loadTrainModule(const TrainModelSpec &spec, int64_t batch) {
   o.cnn.batch = batch;
   o.cnn.width = spec.width;
   o.cnn.training = true;
+  const bool onnx = spec.path.size() >= 5 && spec.path.compare(spec.path.size() - 5, 5, ".onnx") == 0;
+  if (!spec.loss.empty() && !onnx)
+    throw Error(fmt::format("--loss {}: only for .onnx models ('{}' names its loss in the file)",
+                            spec.loss, spec.path));
+  o.loss = spec.loss;
   TrainModule t;
-  t.module = loadModelFile(spec.path, o).module;
+  LoadedModel lm = loadModelFile(spec.path, o);
+  t.module = std::move(lm.module);
+  for (const auto &[name, v] : lm.weights)
+    t.weights[name] = std::vector<float>(v.begin(), v.end());
   if (t.module->functions().size() < 2)
     throw Error(
         fmt::format("'{}': cannot build a training step from this model (a .ir file must hold "

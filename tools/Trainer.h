@@ -21,7 +21,12 @@ struct TrainModelSpec {
   std::string path;
   int64_t batch = 100; // the largest mini-batch (train and evaluation)
   double width = 1.0;  // SK-s width multiplier
+  /// `--loss`: .onnx models only, the loss added on the output when the model computes
+  /// none ("softmax"; "" = the model's own loss, an error if it has none).
+  std::string loss;
 };
+
+using State = std::map<std::string, std::vector<float>>;
 
 /// The model as training needs it: @infer and @train_step at the given batch, both with the
 /// input preprocessing (tools/Preprocess.h), after the pipeline.
@@ -29,10 +34,11 @@ struct TrainModule {
   std::unique_ptr<Module> module;
   const Function *infer = nullptr, *trainStep = nullptr;
   std::string imageInput, labelInput; // SSA names of @train_step's inputs
+  /// The file's own weights (an ONNX model's initializers) by param name, f32; empty for
+  /// .cnn/.ir. `cnnc train` starts from them instead of the seeded init.
+  State weights;
 };
 TrainModule loadTrainModule(const TrainModelSpec &spec, int64_t batch);
-
-using State = std::map<std::string, std::vector<float>>;
 
 class Trainer {
 public:

@@ -31,6 +31,7 @@ struct ModelArgs {
   double width = 1.0;
   bool train = false;
   bool inputMean = false; // the preprocessing params of tools/Preprocess.h
+  std::string loss;       // .onnx with --train: the loss added on the output
 
   void add(CLI::App *app) {
     app->add_option("model", path, "model file (.cnn, .ir or .onnx)")->required();
@@ -39,6 +40,9 @@ struct ModelArgs {
     app->add_option("--width", width, "width multiplier s of SK-s networks (seed Exercise 6(f))")
         ->check(CLI::PositiveNumber);
     app->add_flag("--train", train, "build the training graph (batch statistics, dropout on, loss)");
+    app->add_option("--loss", loss, "ONNX models with --train and no loss of their own: the loss to add, "
+                                    "softmax (default) or l2")
+        ->check(CLI::IsMember({"softmax", "softmax_xent", "l2"}));
     app->add_flag("--input-mean", inputMean,
                   "add the input preprocessing params %<input>.mean and .scale that `cnnc train` saves "
                   "(implied by --weights holding them)");
@@ -56,6 +60,11 @@ struct ModelArgs {
     o.cnn.batch = batch ? batch : defaultBatch;
     o.cnn.width = width;
     o.cnn.training = train;
+    if (!loss.empty()) {
+      if (path.size() < 5 || path.compare(path.size() - 5, 5, ".onnx") != 0)
+        throw Error(fmt::format("--loss {}: only for .onnx models ('{}' names its loss in the file)", loss, path));
+      o.loss = loss;
+    }
     if (!inputShape.empty()) {
       long h = 0, w = 0;
       char x = 0;
@@ -258,7 +267,10 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
 
 // ------------------------------------------------------------------------------ compile --
 int cmdCompile(const ModelArgs &m, CompileRequest r) {
-  auto mod = loadModel(m.path, m.options());
+  LoadedModel lm = loadModelFile(m.path, m.options());
+  auto &mod = lm.module;
+  if (r.weights.empty()) // an ONNX model's initializers are embedded unless --weights is given
+    r.fileWeights = std::move(lm.weights);
   m.preprocess(*mod, r.weights);
   PipelineOptions po;
   po.training = m.train; // --train: @infer and @train_step in one library
@@ -367,7 +379,7 @@ int main(int argc, char **argv) {
   cc->add_option("--emit", creq.emit, "so (shared library), llvm, asm or obj")
       ->check(CLI::IsMember({"so", "llvm", "asm", "obj"}))->default_val("so");
   cc->add_option("--header", creq.header, "also write a C header for the shared library");
-  cc->add_option("--weights,-w", creq.weights, "parameters (.npz) to embed in the shared library");
+  cc->add_option("--weights,-w", creq.weights, "parameters (.npz) to embed in the shared library (default: an ONNX model's initializers)");
   cc->add_option("--target-cpu", creq.target.cpu, "LLVM CPU name (default: the host, e.g. znver4); x86-64-v3 = AVX2");
   cc->add_option("--target-features", creq.target.features, "LLVM features, e.g. +avx2,+fma (default: the host's)");
   cc->add_option("-O", creq.target.optLevel, "optimisation level 0..3")->check(CLI::Range(0, 3))->default_val(3);
@@ -383,7 +395,7 @@ int main(int argc, char **argv) {
   TrainOptions topt;
   std::string trainBackend = "jit";
   auto *ct = app.add_subcommand("train", "train a model with SGD on MNIST-format data, evaluating the test set each epoch");
-  ct->add_option("model", topt.model.path, "model file (.cnn, or .ir holding @infer and the training-mode function)")->required();
+  ct->add_option("model", topt.model.path, "model file (.cnn, .onnx, or .ir holding @infer and the training-mode function)")->required();
   ct->add_option("--data", topt.data, "mnist, fashion-mnist or a directory of IDX files (train/t10k images/labels)")->default_val("mnist");
   ct->add_option("--epochs", topt.epochs, "epochs (passes over the training set)")->check(CLI::PositiveNumber)->default_val(20);
   ct->add_option("--batch", topt.model.batch, "mini-batch size")->check(CLI::PositiveNumber)->default_val(100);
@@ -395,6 +407,8 @@ int main(int argc, char **argv) {
   ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(CLI::PositiveNumber);
   ct->add_option("--resume", topt.resume, "continue from a checkpoint (DIR/checkpoint.npz of an earlier run)");
   ct->add_option("--out", topt.outDir, "output directory: weights.npz, checkpoint.npz, log.csv, plot.png (default: train-MODEL)");
+  ct->add_option("--loss", topt.model.loss, "ONNX models without a loss: the loss to add on the output (softmax)")
+      ->check(CLI::IsMember({"softmax", "softmax_xent", "l2"}));
   ct->add_option("--width", topt.model.width, "width multiplier s of SK-s networks")->check(CLI::PositiveNumber);
   ct->add_option("--backend", trainBackend, "interp (reference interpreter, f32) or jit (LLVM)")->default_val(trainBackend);
   ct->add_option("--progress", topt.progress, "auto (a bar on a terminal, else a line every 30 s), bar, lines or none")

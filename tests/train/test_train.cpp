@@ -16,8 +16,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
@@ -395,4 +397,148 @@ TEST_CASE("cnnc train: command-line errors", "[train][cli]") {
   CHECK_THAT(r.err, Catch::Matches("training stopped: the loss is (NaN|\\+Inf|-Inf) at epoch "
                                    "[0-9]+, step [12] of 2 [^]*\n"));
   CHECK(r.err.find('\r') == std::string::npos); // not a terminal: no progress bar
+}
+
+// Issue 5: `cnnc train` and `cnnc compile` on an imported ONNX model. The model is BASE
+// exported with seed 7, so its initializers differ from the seeded init of the ONNX import.
+namespace {
+std::string exportedBase() {
+  static std::string path;
+  if (!path.empty())
+    return path;
+  fs::path d = tmpDir("onnx-base");
+  Result r = runCnnc(fmt::format("export examples/mnist_base.cnn --seed 7 -o {}",
+                                 (d / "base.onnx").string()));
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  return path = (d / "base.onnx").string();
+}
+} // namespace
+
+TEST_CASE("cnnc train on an ONNX model: --loss adds the loss, training starts from its "
+          "initializers",
+          "[train][onnx]") {
+  const std::string onnx = exportedBase();
+  // The initial weights are the exported ones (BASE's seed-7 init), not a seeded init.
+  TrainModelSpec spec;
+  spec.path = onnx;
+  spec.batch = 25;
+  spec.loss = "softmax";
+  TrainModule tm = loadTrainModule(spec, 25);
+  TrainModelSpec cnnSpec = spec;
+  cnnSpec.path = src("examples/mnist_base.cnn");
+  cnnSpec.loss = "";
+  TrainModule cm = loadTrainModule(cnnSpec, 25);
+  State want = initialState(*cm.trainStep, 7);
+  REQUIRE(tm.weights.size() == 8);
+  for (const auto &[k, v] : tm.weights) {
+    INFO(k);
+    REQUIRE(want.count(k));
+    CHECK(v == want.at(k));
+  }
+
+  // One epoch from the same weights and data order: the same losses as the .cnn model.
+  std::ostringstream log;
+  TrainOptions a = smallRun(tmpDir("onnx-train"), 1);
+  a.model = spec;
+  a.seed = 7;
+  TrainResult ra = train(a, log);
+  TrainOptions b = smallRun(tmpDir("cnn-train"), 1);
+  b.seed = 7;
+  TrainResult rb = train(b, log);
+  INFO(log.str());
+  CHECK_THAT(log.str(), Catch::Contains("starting from the model's own weights (8 initializers)"));
+  REQUIRE(ra.history.size() == 1);
+  CHECK(std::isfinite(ra.history[0].trainLoss));
+  CHECK(ra.history[0].trainLoss == Approx(rb.history[0].trainLoss).epsilon(1e-4));
+  CHECK(ra.history[0].testLoss == Approx(rb.history[0].testLoss).epsilon(1e-4));
+
+  // Without --loss: a clear error; --loss on a .cnn model: an error too.
+  TrainModelSpec noLoss = spec;
+  noLoss.loss = "";
+  CHECK_THROWS_WITH(loadTrainModule(noLoss, 25),
+                    Catch::Contains("training needs a loss and the model computes none") &&
+                        Catch::Contains("--loss softmax"));
+  CHECK_THROWS_WITH(loadTrainModule(TrainModelSpec{cnnSpec.path, 25, 1.0, "softmax"}, 25),
+                    Catch::Contains("--loss softmax: only for .onnx models"));
+}
+
+TEST_CASE("cnnc train MODEL.onnx --loss softmax on the command line", "[train][onnx][cli]") {
+  const std::string onnx = exportedBase();
+  fs::path d = tmpDir("onnx-cli");
+  Result r = runCnnc(fmt::format("train {} --loss softmax --train-size 200 --test-size 100 "
+                                 "--epochs 1 --backend interp --progress none --no-plot --out {}",
+                                 onnx, d.string()));
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("final test error: "));
+  CHECK(fs::exists(d / "weights.npz"));
+  r = runCnnc(fmt::format("train {} --train-size 200 --test-size 100 --epochs 1 --backend interp "
+                          "--progress none --no-plot --out {}",
+                          onnx, d.string()));
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("the model computes none: name the loss to add on its "
+                                    "output with --loss softmax"));
+  r = runCnnc("train examples/mnist_base.cnn --loss softmax --epochs 1 --backend interp");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("only for .onnx models"));
+  // The common model options: dump --train / --emit=grad take --loss too.
+  r = runCnnc(fmt::format("dump {} --emit grad --loss l2", onnx));
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("l2_loss"));
+  CHECK_THAT(r.out, Catch::Contains("@train_step"));
+  r = runCnnc("dump examples/mnist_base.cnn --train --loss l2");
+  CHECK(r.code == 1);
+}
+
+TEST_CASE("cnnc compile MODEL.onnx embeds the initializers: the .so computes what cnnc run does",
+          "[train][onnx][compile]") {
+  const std::string onnx = exportedBase();
+  fs::path d = tmpDir("onnx-compile");
+  const std::string so = (d / "base.so").string();
+  Result r = runCnnc(fmt::format("compile {} --batch 4 -o {}", onnx, so));
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0, 1);
+  std::vector<float> x(4 * 784);
+  for (float &v : x)
+    v = u(rng);
+  rt::writeNpy((d / "x.npy").string(), rt::Array::fromFloats(x, {4, 1, 28, 28}));
+  r = runCnnc(fmt::format("run {} --input {} --output {}", onnx, (d / "x.npy").string(),
+                          (d / "p.npy").string()));
+  REQUIRE(r.code == 0);
+  std::vector<double> want = rt::readNpy((d / "p.npy").string()).toDoubles();
+  REQUIRE(want.size() == 40);
+
+  void *h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  INFO((h ? "" : dlerror()));
+  REQUIRE(h);
+  auto create = (int (*)(void **))dlsym(h, "cnnc_create");
+  auto destroy = (void (*)(void *))dlsym(h, "cnnc_destroy");
+  auto infer = (int (*)(void *, int64_t, const void *const *, float *const *))dlsym(h, "cnnc_infer");
+  auto getParam = (int (*)(const void *, const char *, float *, int64_t))dlsym(h, "cnnc_get_param");
+  REQUIRE((create && destroy && infer && getParam));
+  void *inst = nullptr;
+  REQUIRE(create(&inst) == 0);
+  std::vector<float> y(40);
+  const void *ins[] = {x.data()};
+  float *outs[] = {y.data()};
+  REQUIRE(infer(inst, 4, ins, outs) == 0);
+  double maxb = 1;
+  for (double v : want)
+    maxb = std::max(maxb, std::abs(v));
+  for (size_t i = 0; i < 40; ++i)
+    CHECK(std::abs(y[i] - want[i]) <= 1e-4 * maxb);
+  // The embedded conv1.w is the initializer (BASE's seed-7 init).
+  LoadOptions lo;
+  LoadedModel lm = loadModelFile(onnx, lo);
+  const auto &w = lm.weights.at("conv1.w");
+  std::vector<float> got(w.size());
+  REQUIRE(getParam(inst, "conv1.w", got.data(), (int64_t)got.size()) == 0);
+  for (size_t i = 0; i < got.size(); ++i)
+    REQUIRE(got[i] == (float)w.data()[i]);
+  destroy(inst);
+  dlclose(h);
 }
