@@ -36,8 +36,8 @@ cc -O2 "$root/examples/c/classify.c" -I"$out" -L"$out" -lmnist_base -Wl,-rpath,"
 "$out/classify" "$root/data/mnist/t10k-images-idx3-ubyte" "$root/data/mnist/t10k-labels-idx1-ubyte" | tail -12
 echo "training log: $out/mnist_base/log.csv; plot: $out/mnist_base/plot.png"
 
-step "cnnc run examples/vgg16.cnn on one seeded random 224x224 image (seeded gauss(0.01) weights)"
-time "$cnnc" run "$root/examples/vgg16.cnn" --input random --seed 1 --output "$out/vgg16.prob.npy"
+step "cnnc run examples/vgg16.cnn --backend jit: one seeded random 224x224 image, seeded gauss(0.01) weights"
+time "$cnnc" run "$root/examples/vgg16.cnn" --backend jit --input random --seed 1 --output "$out/vgg16.prob.npy"
 
 echo
 echo "main: done; outputs in $out/"
