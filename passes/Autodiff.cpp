@@ -77,7 +77,7 @@ std::map<const Node *, Node *> appendGradients(Function &f, Node *loss, const st
 
   // 2-3. Adjoint contributions, accumulated in creation order.
   std::map<const Node *, std::vector<Node *>> contrib;
-  std::map<const Node *, Node *> adjoint;
+  std::map<const Node *, Node *> adjoint; // every node that has one, wrt nodes included
   if (relevant.count(loss)) {
     Node *one = f.add(OpKind::Constant, loss->name + ".dz", {}, {{"value", std::vector<double>{1.0}}},
                       loss->type, loss->loc, true);
@@ -109,19 +109,11 @@ std::map<const Node *, Node *> appendGradients(Function &f, Node *loss, const st
       if (ctx.need[i] && i < g.size() && g[i])
         contrib[n->operands[i]].push_back(g[i]);
   }
+  // The wrt nodes are forward nodes: the loop above already summed their contributions.
   std::map<const Node *, Node *> out;
-  for (Node *w : wrt) {
-    auto c = contrib.find(w);
-    if (c == contrib.end())
-      continue;
-    Node *dy = c->second[0];
-    for (size_t i = 1; i < c->second.size(); ++i) {
-      dy = f.add(OpKind::Add, w->name + ".grad", {dy, c->second[i]}, {}, {}, w->loc, true);
-      dy->type = inferType(*dy);
-      dy->comment = "a value used several times: its gradients add up";
-    }
-    out[w] = dy;
-  }
+  for (Node *w : wrt)
+    if (auto a = adjoint.find(w); a != adjoint.end())
+      out[w] = a->second;
   return out;
 }
 
