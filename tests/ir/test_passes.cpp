@@ -34,7 +34,7 @@ TEST_CASE("stopping after an unknown pass is an error", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
-  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fuse-relu, dce)"));
+  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fold-bn, fuse-relu, dce)"));
 }
 
 TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer under the relu's name", "[passes]") {
@@ -78,4 +78,46 @@ TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer under the relu's na
                      "  %r4 = fc(%fl, %fw) {relu=1} : f32[2,5]  // fused ReLU epilogue\n"
                      "  return %r4, %c2\n"
                      "}\n");
+}
+
+TEST_CASE("fold-bn folds inference batchnorm into the conv before it; fuse-relu follows", "[passes]") {
+  auto m = parseModule("func @f {\n"
+                       "  %x = input : f32[2,3,6,6]\n"
+                       "  %w = param : f32[4,3,3,3]\n"
+                       "  %c = conv2d(%x, %w) : f32[2,4,4,4]\n"
+                       "  %s = param : f32[4]\n"
+                       "  %b = param : f32[4]\n"
+                       "  %m = param : f32[4]\n"
+                       "  %v = param : f32[4]\n"
+                       "  %bn = batchnorm(%c, %s, %b, %m, %v) {epsilon=0.001} : f32[2,4,4,4]\n"
+                       "  %r = relu(%bn) : f32[2,4,4,4]\n"
+                       "  %bm = bn_mean(%r) : f32[4]\n"
+                       "  %bv = bn_var(%r, %bm) : f32[4]\n"
+                       "  %bn2 = batchnorm(%r, %s, %b, %bm, %bv) : f32[2,4,4,4]\n"
+                       "  return %bn2\n"
+                       "}\n");
+  runPipeline(*m);
+  // The second BN uses batch statistics and follows a relu: nothing to fold.
+  CHECK(print(*m) ==
+        "func @f {\n"
+        "  %x = input : f32[2,3,6,6]\n"
+        "  %w = param : f32[4,3,3,3]\n"
+        "  %s = param : f32[4]\n"
+        "  %b = param : f32[4]\n"
+        "  %m = param : f32[4]\n"
+        "  %v = param : f32[4]\n"
+        "  %bn.fold.zeros = constant {value=[0.0]} : f32[4]\n"
+        "  %bn.fold.ones = constant {value=[1.0]} : f32[1,4]\n"
+        "  %bn.fold.a = batchnorm(%bn.fold.ones, %s, %bn.fold.zeros, %bn.fold.zeros, %v) {epsilon=0.001} : f32[1,4]\n"
+        "  %bn.fold.a.w = reshape(%bn.fold.a) {shape=[4,1,1,1]} : f32[4,1,1,1]\n"
+        "  %bn.fold.w = mul(%w, %bn.fold.a.w) : f32[4,3,3,3]\n"
+        "  %bn.fold.b0 = constant {value=[0.0]} : f32[1,4]\n"
+        "  %bn.fold.b1 = batchnorm(%bn.fold.b0, %s, %b, %m, %v) {epsilon=0.001} : f32[1,4]\n"
+        "  %bn.fold.b = reshape(%bn.fold.b1) {shape=[4]} : f32[4]\n"
+        "  %r = conv2d(%x, %bn.fold.w, %bn.fold.b) {relu=1} : f32[2,4,4,4]  // batch norm folded into the weights; fused ReLU epilogue\n"
+        "  %bm = bn_mean(%r) : f32[4]\n"
+        "  %bv = bn_var(%r, %bm) : f32[4]\n"
+        "  %bn2 = batchnorm(%r, %s, %b, %bm, %bv) : f32[2,4,4,4]\n"
+        "  return %bn2\n"
+        "}\n");
 }
