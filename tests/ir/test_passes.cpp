@@ -34,5 +34,5 @@ TEST_CASE("stopping after an unknown pass is an error", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
-  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, dce)"));
+  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fuse-conv-grad, dce)"));
 }
