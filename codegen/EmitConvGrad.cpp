@@ -6,11 +6,12 @@
 // conv2d_grad_filter, dW = φ(x)ᵀ dY (seed eq. 35): rows r, columns m (output channels,
 //   vectorised), the reduction over the batch's output pixels (n, oh, ow).
 //   1. x is copied into a zero-padded buffer when the conv pads (no bounds checks);
-//   2. dY of the group is packed pixel-major, [N·P][mgPad] (what makes m contiguous);
-//   3. per image n, per column block, per tile of PT rows: the accumulators are loaded from
-//      the [rows][mgPad] accumulator buffer (zero for n = 0), each pixel adds PT×MB FMAs
-//      (MB vectors of dY, PT broadcasts of x at xbase(pixel) + off(r)), and are stored back;
-//      so every dW element sums its pixels in the fixed order n, oh, ow;
+//   2. dY of the group is packed pixel-major, KC pixels at a time (what makes m contiguous);
+//   3. per block of KC pixels, per column block, per tile of PT rows: the accumulators are
+//      loaded from the [rows][mgPad] accumulator buffer (zero for the first block), each
+//      pixel adds PT×MB FMAs (MB vectors of dY, PT broadcasts of x at pix(pixel) + off(r),
+//      both from small tables), and they are stored back; so every dW element sums its
+//      pixels in the fixed order n, oh, ow;
 //   4. the accumulator buffer is written to dW [M][Cg][kh][kw].
 // conv2d_grad_input, dX = row2im(dY Fᵀ) (seed eqs. 45-46): rows = pixels, columns r
 //   (vectorised over the packed weight rows, zero-padded to whole blocks), the reduction
@@ -18,10 +19,12 @@
 //   at once to the (zero-padded) dX by its pixels' and columns' offsets — row2im on the tile
 //   — in a fixed order (tiles, then column blocks, then rows, then columns); tail rows are
 //   recomputed from the last row but never scattered. Padding is cropped at the end.
-// Scratch per op (convGradScratchBytes): the padded copy, the packed operand, an offset
-// table off(r) (i32), and the accumulator / tile buffer: about the size of x plus dY, never
+// Scratch per op (convGradScratchBytes): the padded copy, the packed operand, offset
+// tables off(r) and pix(pixel) (i32), and the accumulator / tile buffer: about the size of x plus dY, never
 // N·P × R. Training graphs run at their compiled batch, so every extent is a constant.
 #include "codegen/Emitter.h"
+
+#include <fmt/format.h>
 
 namespace cnnc::codegen {
 
@@ -39,7 +42,8 @@ struct Geom {
   // the register tile: PT rows × MB vectors of vl lanes; `cols` = the vectorised extent
   // (Mg for the filter gradient, R for the input gradient) padded to whole MB·vl blocks
   int64_t VL, MB, PT, colsPad, rowTiles;
-  int64_t xpadOff, packOff, accOff, offsOff, bytes;
+  int64_t KC;                // filter gradient: pixels per reduction block
+  int64_t xpadOff, packOff, accOff, offsOff, pixOff, bytes;
 };
 
 Geom geom(const Node &n, unsigned vl) {
@@ -69,10 +73,17 @@ Geom geom(const Node &n, unsigned vl) {
   g.rowTiles = (rows + g.PT - 1) / g.PT;
   int64_t off = 0;
   g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
-  g.packOff = off, off += align64((filter ? g.N * g.P : g.Mg) * g.colsPad * 4);
+  g.KC = 256;
+  g.packOff = off, off += align64((filter ? g.KC : g.Mg) * g.colsPad * 4);
   g.accOff = off, off += align64((filter ? g.rowTiles * g.PT : g.PT) * g.colsPad * 4);
   g.offsOff = off, off += align64(g.R * 4);
+  g.pixOff = off, off += filter ? align64(g.N * g.P * 4) : 0;
   g.bytes = off;
+  // the offset tables hold i32: every position in the padded input must fit
+  if (g.N * g.C * g.Hp * g.Wp >= (int64_t(1) << 31))
+    throw Error(fmt::format("{}: the padded input has {} elements; the fused conv gradient "
+                            "indexes it with 32-bit offsets",
+                            n.describe(), g.N * g.C * g.Hp * g.Wp));
   return g;
 }
 
@@ -113,7 +124,8 @@ void emitGradFilter(Emitter &e, const Node &n) {
   Ops o{e};
   Value *x = e.ptr(n.operands[0]), *dy = e.ptr(n.operands[1]), *dW = e.ptr(&n);
   Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : x, *dyT = e.scratch(&n, g.packOff),
-        *accBuf = e.scratch(&n, g.accOff), *offs = e.scratch(&n, g.offsOff);
+        *accBuf = e.scratch(&n, g.accOff), *offs = e.scratch(&n, g.offsOff),
+        *pix = e.scratch(&n, g.pixOff);
   const int64_t VL = g.VL, MB = g.MB, PT = g.PT, bw = MB * VL;
 
   // 1. the zero-padded input
@@ -130,55 +142,65 @@ void emitGradFilter(Emitter &e, const Node &n) {
     });
   }
   o.offsets(g, offs);
+  // pix[n·P + oh·Wo + ow] = where pixel (n, oh, ow)'s window starts in (padded) x, group 0
+  e.loop(g.N, [&](Value *nn) {
+    e.loop(g.Ho, [&](Value *oh) {
+      e.loop(g.Wo, [&](Value *ow) {
+        Value *px = o.add(o.mul(o.add(o.mul(nn, g.Ho), oh), g.Wo), ow);
+        Value *at = o.pixelBase(g, o.mul(nn, g.C), oh, ow);
+        e.b.CreateAlignedStore(e.b.CreateTrunc(at, e.i32), e.b.CreateInBoundsGEP(e.i32, pix, px),
+                               Align(4));
+      });
+    });
+  });
   if (g.colsPad != g.Mg)
-    o.zero(dyT, g.N * g.P * g.colsPad);
+    o.zero(dyT, g.KC * g.colsPad);
 
   std::vector<Value *> acc(PT * MB);
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "gfacc");
   e.loop(g.G, [&](Value *gi) {
-    // 2. dY of this group, pixel-major: dyT[n·P + pix][m] = dy[n][g·Mg + m][pix]
-    e.loop(g.N, [&](Value *nn) {
-      e.loop(g.Mg, [&](Value *m) {
-        Value *src = o.mul(o.add(o.mul(nn, g.M), o.add(o.mul(gi, g.Mg), m)), g.P);
-        Value *dst = o.add(o.mul(o.mul(nn, g.P), g.colsPad), m);
-        e.loop(g.P, [&](Value *pix) {
-          e.store(e.load(dy, o.add(src, pix)), dyT, o.add(dst, o.mul(pix, g.colsPad)));
+    // 3. the register-blocked product, KC pixels at a time: the block of dY is packed
+    //    pixel-major (2.), stays in cache while the row tiles stream over it, and blocks
+    //    after the first accumulate
+    Value *gbase = o.mul(gi, g.Cg * g.Hp * g.Wp);
+    e.loop((g.N * g.P + g.KC - 1) / g.KC, [&](Value *kb) {
+      Value *first = b.CreateICmpEQ(kb, e.c(0));
+      Value *k0 = o.mul(kb, g.KC), *k1 = e.smin(o.addc(k0, g.KC), e.c(g.N * g.P));
+      // 2. dyT[px - k0][m] = dy[n][g·Mg + m][pix] for the block's pixels px = n·P + pix
+      e.loop(k0, k1, [&](Value *px) {
+        Value *nn = b.CreateUDiv(px, e.c(g.P)), *pp = b.CreateURem(px, e.c(g.P));
+        Value *src = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pp);
+        Value *dst = o.mul(b.CreateSub(px, k0), g.colsPad);
+        e.loop(g.Mg, [&](Value *m) {
+          e.store(e.load(dy, o.add(src, o.mul(m, g.P))), dyT, o.add(dst, m));
         });
       });
-    });
-    // 3. the register-blocked product, image by image
-    e.loop(g.N, [&](Value *nn) {
-      Value *first = b.CreateICmpEQ(nn, e.c(0));
-      Value *plane = o.add(o.mul(nn, g.C), o.mul(gi, g.Cg));
       e.loop(g.colsPad / bw, [&](Value *cb) {
         Value *col0 = o.mul(cb, bw);
         e.loop(g.rowTiles, [&](Value *t) {
           std::vector<Value *> xo(PT);
           for (int64_t p = 0; p < PT; ++p)
-            xo[p] = o.off(offs, e.smin(o.addc(o.mul(t, PT), p), e.c(g.R - 1)));
+            xo[p] = o.add(gbase, o.off(offs, e.smin(o.addc(o.mul(t, PT), p), e.c(g.R - 1))));
           for (int64_t p = 0; p < PT; ++p)
             for (int64_t v = 0; v < MB; ++v) {
               Value *at = o.add(o.mul(o.addc(o.mul(t, PT), p), g.colsPad), o.addc(col0, v * VL));
               b.CreateStore(b.CreateSelect(first, e.cfv(0, VL), e.load(accBuf, at, VL)),
                             acc[p * MB + v]);
             }
-          e.loop(g.Ho, [&](Value *oh) {
-            Value *prow = o.mul(o.add(o.mul(nn, g.Ho), oh), g.Wo);
-            e.loop(g.Wo, [&](Value *ow) {
-              Value *xb = o.pixelBase(g, plane, oh, ow);
-              Value *drow = o.add(o.mul(o.add(prow, ow), g.colsPad), col0);
-              std::vector<Value *> dv(MB);
-              for (int64_t v = 0; v < MB; ++v)
-                dv[v] = e.load(dyT, o.addc(drow, v * VL), VL);
-              for (int64_t p = 0; p < PT; ++p) {
-                Value *xs = e.splat(e.load(xp, o.add(xb, xo[p])), VL);
-                for (int64_t v = 0; v < MB; ++v) {
-                  Value *a = acc[p * MB + v];
-                  b.CreateStore(e.fma(xs, dv[v], b.CreateLoad(e.vty(VL), a)), a);
-                }
+          e.loop(k0, k1, [&](Value *px) {
+            Value *xb = o.off(pix, px);
+            Value *drow = o.add(o.mul(b.CreateSub(px, k0), g.colsPad), col0);
+            std::vector<Value *> dv(MB);
+            for (int64_t v = 0; v < MB; ++v)
+              dv[v] = e.load(dyT, o.addc(drow, v * VL), VL);
+            for (int64_t p = 0; p < PT; ++p) {
+              Value *xs = e.splat(e.load(xp, o.add(xb, xo[p])), VL);
+              for (int64_t v = 0; v < MB; ++v) {
+                Value *a = acc[p * MB + v];
+                b.CreateStore(e.fma(xs, dv[v], b.CreateLoad(e.vty(VL), a)), a);
               }
-            });
+            }
           });
           for (int64_t p = 0; p < PT; ++p)
             for (int64_t v = 0; v < MB; ++v) {
