@@ -14,8 +14,9 @@
 // and only when the im2row and matmul results have no other user (nor are outputs): a
 // shared φ(x) or product must still be materialised, so the chain is left alone.
 // Guarantees: the rewritten node keeps its name, position and type, so its users and the
-// function's outputs are untouched; the values are the chain's (the fused kernels sum in the
-// same order; interp/GradKernels.h); anything not matched exactly is left as it was. The
+// function's outputs are untouched; the values are the chain's (the interpreter's fused
+// kernels sum in the chain's order, bit-equal in f64; the compiled ones differ only by f32
+// rounding); anything not matched exactly is left as it was. The
 // bypassed intermediate nodes are left for DCE. The fused ops have no VJP rule: this pass
 // runs after `grad`, and GradRules reports them as not differentiable.
 #include "passes/Passes.h"
