@@ -486,6 +486,9 @@ OpEmitter opEmitter(OpKind k) {
     return emitSoftmaxXent;
   case OpKind::L2Loss:
     return emitL2Loss;
+  case OpKind::Conv2dGradFilter:
+  case OpKind::Conv2dGradInput:
+    return convGradOpEmitter(k);
   case OpKind::Update:
     return nullptr; // Plan.cpp/Lower.cpp: a copy into the param's buffer at the end
   default:

@@ -96,5 +96,7 @@ void emitConv2d(Emitter &e, const Node &n);
 /// training-mode dropout.
 OpEmitter trainOpEmitter(OpKind k);
 void emitDropoutTraining(Emitter &e, const Node &n);
+/// EmitConvGrad.cpp: conv2d_grad_filter / conv2d_grad_input (nullptr for the others).
+OpEmitter convGradOpEmitter(OpKind k);
 
 } // namespace cnnc::codegen

@@ -64,6 +64,8 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, int64_t maxBatch) {
 int64_t scratchBytes(const Node &n, unsigned vl, int64_t maxBatch) {
   if (n.op == OpKind::Conv2d)
     return ConvGeom::of(n, vl, maxBatch).bytes;
+  if (int64_t s = convGradScratchBytes(n, vl))
+    return s;
   return trainScratchBytes(n, vl);
 }
 

@@ -60,6 +60,8 @@ int64_t scratchBytes(const Node &n, unsigned vectorWidth, int64_t maxBatch);
 bool isView(const Node &n);
 /// Scratch of the ops lowered in EmitTrain.cpp (matmul's packed B).
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
+/// Scratch of the fused conv2d gradients (EmitConvGrad.cpp).
+int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth);
 /// Follows views to the node that owns the bytes.
 const Node *storageRoot(const Plan &p, const Node *n);
 

@@ -268,6 +268,81 @@ Tensor<T> row2imGrouped(const Tensor<T> &rows, const std::vector<int64_t> &input
   return x;
 }
 
+// ------------------------------------------------------------- fused conv2d gradients --
+// The loops are im2row's (Im2rowGeometry::forEach) with the matrix product folded in: the
+// filter gradient sums over the rows (n, oh, ow) in order, as matMul's k loop does on
+// phi(x); the input gradient forms each element of dY F^T (m in order) and adds it to its
+// pixel in row2im's order. Padded positions contribute nothing, as phi(x)'s zeros do.
+template <class T>
+Tensor<T> conv2dGradFilter(const Tensor<T> &x, const Tensor<T> &dy,
+                           const std::array<int64_t, 2> &kernel, const ConvParams &p) {
+  const Im2rowGeometry geo(dimsOf(x), kernel, p);
+  const int64_t M = dy.shape(1), Mg = M / geo.G, kh = geo.kh, kw = geo.kw;
+  CNNC_ASSERT(dimsOf(dy) == (Dims{geo.N, M, geo.Ho, geo.Wo}), "conv2d_grad_filter dy shape");
+  Tensor<T> dw = withShape<T>({M, geo.Cg, kh, kw});
+  const T *xd = x.data(), *dyd = dy.data();
+  for (int64_t g = 0; g < geo.G; ++g)
+    for (int64_t m = 0; m < Mg; ++m)
+      for (int64_t c = 0; c < geo.Cg; ++c)
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j) {
+            T acc = 0;
+            for (int64_t n = 0; n < geo.N; ++n) {
+              const T *xp = xd + (n * geo.C + g * geo.Cg + c) * geo.H * geo.W;
+              const T *dp = dyd + (n * M + g * Mg + m) * geo.Ho * geo.Wo;
+              for (int64_t oh = 0; oh < geo.Ho; ++oh) {
+                const int64_t ih = oh * p.stride[0] - p.pads[0] + i * p.dilation[0];
+                if (ih < 0 || ih >= geo.H)
+                  continue;
+                for (int64_t ow = 0; ow < geo.Wo; ++ow) {
+                  const int64_t iw = ow * p.stride[1] - p.pads[1] + j * p.dilation[1];
+                  if (iw >= 0 && iw < geo.W)
+                    acc += dp[oh * geo.Wo + ow] * xp[ih * geo.W + iw];
+                }
+              }
+            }
+            dw.data()[(((g * Mg + m) * geo.Cg + c) * kh + i) * kw + j] = acc;
+          }
+  return dw;
+}
+
+template <class T>
+Tensor<T> conv2dGradInput(const Tensor<T> &dy, const Tensor<T> &w,
+                          const std::vector<int64_t> &inputShape, const ConvParams &p) {
+  const Im2rowGeometry geo(inputShape, {(int64_t)w.shape(2), (int64_t)w.shape(3)}, p);
+  const int64_t M = w.shape(0), Mg = M / geo.G, R = geo.Cg * geo.kh * geo.kw;
+  const int64_t HWo = geo.Ho * geo.Wo;
+  CNNC_ASSERT(dimsOf(dy) == (Dims{geo.N, M, geo.Ho, geo.Wo}), "conv2d_grad_input dy shape");
+  CNNC_ASSERT((int64_t)w.shape(1) == geo.Cg, "conv2d_grad_input weight shape");
+  Tensor<T> dx = withShape<T>(inputShape);
+  std::fill(dx.begin(), dx.end(), T(0));
+  const T *wd = w.data(), *dyd = dy.data();
+  T *xd = dx.data();
+  for (int64_t g = 0; g < geo.G; ++g)
+    for (int64_t n = 0; n < geo.N; ++n)
+      for (int64_t oh = 0; oh < geo.Ho; ++oh)
+        for (int64_t ow = 0; ow < geo.Wo; ++ow) {
+          const T *dp = dyd + (n * M + g * Mg) * HWo + oh * geo.Wo + ow;
+          for (int64_t c = 0; c < geo.Cg; ++c)
+            for (int64_t i = 0; i < geo.kh; ++i) {
+              const int64_t ih = oh * p.stride[0] - p.pads[0] + i * p.dilation[0];
+              if (ih < 0 || ih >= geo.H)
+                continue;
+              for (int64_t j = 0; j < geo.kw; ++j) {
+                const int64_t iw = ow * p.stride[1] - p.pads[1] + j * p.dilation[1];
+                if (iw < 0 || iw >= geo.W)
+                  continue;
+                const T *wp = wd + g * Mg * R + (c * geo.kh + i) * geo.kw + j;
+                T acc = 0;
+                for (int64_t m = 0; m < Mg; ++m)
+                  acc += dp[m * HWo] * wp[m * R];
+                xd[((n * geo.C + g * geo.Cg + c) * geo.H + ih) * geo.W + iw] += acc;
+              }
+            }
+        }
+  return dx;
+}
+
 // ---------------------------------------------------------------------------- activations --
 template <class T> Tensor<T> reluGrad(const Tensor<T> &dy, const Tensor<T> &x) {
   CNNC_ASSERT(dy.shape() == x.shape(), "relu_grad operand shapes");
@@ -533,6 +608,10 @@ Tensor<T> l2LossGrad(const Tensor<T> &dz, const Tensor<T> &pred, const Tensor<T>
                                    const ConvParams &);                                            \
   template Tensor<T> row2imGrouped(const Tensor<T> &, const std::vector<int64_t> &,                \
                                    const std::array<int64_t, 2> &, const ConvParams &);            \
+  template Tensor<T> conv2dGradFilter(const Tensor<T> &, const Tensor<T> &,                       \
+                                      const std::array<int64_t, 2> &, const ConvParams &);         \
+  template Tensor<T> conv2dGradInput(const Tensor<T> &, const Tensor<T> &,                        \
+                                     const std::vector<int64_t> &, const ConvParams &);            \
   template Tensor<T> reluGrad(const Tensor<T> &, const Tensor<T> &);                               \
   template Tensor<T> sigmoidGrad(const Tensor<T> &, const Tensor<T> &);                            \
   template Tensor<T> tanhGrad(const Tensor<T> &, const Tensor<T> &);                               \

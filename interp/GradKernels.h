@@ -39,6 +39,18 @@ template <class T>
 Tensor<T> row2imGrouped(const Tensor<T> &rows, const std::vector<int64_t> &inputShape,
                         const std::array<int64_t, 2> &kernel, const ConvParams &p);
 
+// the fused conv2d gradients (passes/FuseConvGrad.cpp), computed without phi(x): each sum
+// runs in the same order as the unfused im2row/matmul/row2im chain, so in f64 the two agree
+// to the last bit (tests/interp/ConvGradTest.cpp).
+/// phi(x)^T dY per group (seed eq. 35), as [M, C/G, kh, kw]; dy is conv2d's output gradient.
+template <class T>
+Tensor<T> conv2dGradFilter(const Tensor<T> &x, const Tensor<T> &dy,
+                           const std::array<int64_t, 2> &kernel, const ConvParams &p);
+/// row2im(dY F^T) per group (seed eqs. 45-46) for w [M, C/G, kh, kw], shaped `inputShape`.
+template <class T>
+Tensor<T> conv2dGradInput(const Tensor<T> &dy, const Tensor<T> &w,
+                          const std::vector<int64_t> &inputShape, const ConvParams &p);
+
 // vector-Jacobian products
 template <class T> Tensor<T> reluGrad(const Tensor<T> &dy, const Tensor<T> &x);
 template <class T> Tensor<T> sigmoidGrad(const Tensor<T> &dy, const Tensor<T> &y);

@@ -193,6 +193,14 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
       return im2rowGrouped(*in[0], ints<2>(n, "kernel"), p);
     return row2imGrouped(*in[0], n.getInts("input_shape"), ints<2>(n, "kernel"), p);
   }
+  case OpKind::Conv2dGradFilter:
+  case OpKind::Conv2dGradInput: {
+    ConvParams p{ints<2>(n, "stride"), ints<4>(n, "pads"), ints<2>(n, "dilation"),
+                 n.getInt("groups")};
+    if (n.op == OpKind::Conv2dGradFilter)
+      return conv2dGradFilter(*in[0], *in[1], ints<2>(n, "kernel"), p);
+    return conv2dGradInput(*in[0], *in[1], n.getInts("input_shape"), p);
+  }
   case OpKind::ReluGrad:
     return reluGrad(*in[0], *in[1]);
   case OpKind::SigmoidGrad:

@@ -583,6 +583,50 @@ static TensorType inferL2LossGrad(const Node &n) {
   return in(n, 1);
 }
 
+// The fused conv2d gradients (passes/FuseConvGrad.cpp): dy must be exactly conv2d's output
+// shape for the given input shape, kernel and window attributes.
+static void requireConvDy(const Node &n, const Shape &x, int64_t m, int64_t kh, int64_t kw,
+                          const TensorType &dy) {
+  int64_t g = n.getInt("groups");
+  if (g < 1 || x[1] % g || m % g)
+    fail(n, fmt::format("groups={} must be >= 1 and divide the {} input and {} output channels", g,
+                        x[1], m));
+  auto s = pairAttr(n, "stride", 1), d = pairAttr(n, "dilation", 1);
+  auto p = padsAttr(n);
+  Shape y{x[0], m, windowOut(n, "rows", x[2], p[0], p[2], kh, s[0], d[0], false),
+          windowOut(n, "columns", x[3], p[1], p[3], kw, s[1], d[1], false)};
+  if (dy.shape != y)
+    fail(n, fmt::format("dy must be {} (conv2d's output for input {}), got {}", shapeStr(y),
+                        shapeStr(x), dy.str()));
+}
+
+static TensorType inferConv2dGradFilter(const Node &n) {
+  requireFloat(n);
+  requireSameDType(n);
+  requireRank(n, 0, 4, "x");
+  requireRank(n, 1, 4, "dy");
+  const Shape &x = in(n, 0).shape;
+  auto k = pairAttr(n, "kernel", 1);
+  const int64_t m = in(n, 1).shape[1], g = n.getInt("groups");
+  requireConvDy(n, x, m, k[0], k[1], in(n, 1));
+  return {in(n, 0).dtype, {m, x[1] / g, k[0], k[1]}};
+}
+
+static TensorType inferConv2dGradInput(const Node &n) {
+  requireFloat(n);
+  requireSameDType(n);
+  requireRank(n, 0, 4, "dy");
+  requireRank(n, 1, 4, "the weight");
+  Shape x = inputShapeAttr(n, 4);
+  const Shape &w = in(n, 1).shape;
+  const int64_t g = n.getInt("groups");
+  if (g >= 1 && w[1] * g != x[1])
+    fail(n, fmt::format("the weight {} expects {} input channels (x groups {}), input_shape has {}",
+                        shapeStr(w), w[1] * g, g, x[1]));
+  requireConvDy(n, x, w[0], w[2], w[3], in(n, 0));
+  return {in(n, 0).dtype, x};
+}
+
 static TensorType inferUpdate(const Node &n) {
   if (n.operands[0]->op != OpKind::Param)
     fail(n, fmt::format("the first operand must be a param, got %{} ({})", n.operands[0]->name,

@@ -7,7 +7,8 @@
 //   Y = φ(x) F                      (eq. 22; F is the weight as [G, M/G, C/G*kh*kw], transposed)
 //   dF = φ(x)^T dY                  (eq. 35; computed as dY^T φ(x), already in weight layout)
 //   dX = row2im(dY F^T)             (eqs. 45-46; row2im is the scatter-add over m^-1)
-// A later pass fuses the chain into tiled loops that never materialise φ(x) whole.
+// The `fuse-conv-grad` pass (passes/FuseConvGrad.cpp) later replaces each chain by one
+// conv2d_grad_filter / conv2d_grad_input op: tiled loops that never materialise φ(x) whole.
 #include "passes/GradRules.h"
 
 #include <fmt/format.h>
@@ -340,6 +341,11 @@ static std::vector<Node *> gradBnMeanGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradBnVarGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradSoftmaxXentGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradL2LossGrad(Context &c) { notDifferentiable(c); }
+// The fused conv2d gradients exist only after autodiff (passes/FuseConvGrad.cpp runs after
+// `grad`), so autodiff never asks for their VJPs; an .ir file that differentiates them is
+// told so like any other backward op.
+static std::vector<Node *> gradConv2dGradFilter(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradConv2dGradInput(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
 
 std::vector<Node *> vjp(Context &c) {

@@ -15,6 +15,9 @@ bool eliminateDeadCode(Function &f);
 /// Folds away no-op nodes: identity, inference-mode dropout, single-input concat,
 /// reshape/flatten to the same shape. Returns true if it changed f.
 bool simplify(Function &f);
+/// Replaces autodiff's im2row/matmul/row2im chains of conv2d's gradients by the fused
+/// conv2d_grad_filter / conv2d_grad_input ops (FuseConvGrad.cpp). Returns true if it changed f.
+bool fuseConvGrad(Function &f);
 /// Folds inference batch normalization into the conv2d/fc before it (passes/FoldBatchNorm.cpp).
 bool foldBatchNorm(Function &f);
 /// Folds relu(conv2d|fc) into the producer's relu=1 epilogue (passes/FuseRelu.cpp).

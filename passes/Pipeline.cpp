@@ -21,6 +21,10 @@ const std::vector<PassInfo> &defaultPipeline() {
        true},
       {"simplify", "fold no-ops (identity, inference dropout) so later passes see real work",
        simplify},
+      {"fuse-conv-grad",
+       "conv2d's gradient chains become tiled ops that never materialise φ(x); after simplify so "
+       "the chains are bare, before dce so the bypassed im2row/matmul nodes go",
+       fuseConvGrad},
       {"fold-bn",
        "inference BN after a conv/fc is a per-channel affine map: fold it into the weights "
        "(before fuse-relu, so conv+BN+ReLU ends as one op)",

@@ -350,7 +350,7 @@ int main(int argc, char **argv) {
 
   auto *cd = app.add_subcommand("dump", "print the IR after the pipeline or any stage of it");
   dump.add(cd);
-  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, dce), or final")
+  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, fuse-conv-grad, dce), or final")
       ->default_val("final");
   cd->add_flag("--print-after-all", printAfterAll, "print the IR after every pass that changed it");
   cd->add_option("--format", format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");

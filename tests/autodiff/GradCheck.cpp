@@ -1,6 +1,7 @@
 #include "GradCheck.h"
 
 #include "passes/Autodiff.h"
+#include "passes/Passes.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -47,7 +48,8 @@ double lossAt(const Function &f, const Feeds &feeds) {
   return 0;
 }
 
-Feeds gradients(const std::string &text, const std::vector<std::string> &wrt, const Feeds &feeds) {
+Feeds gradients(const std::string &text, const std::vector<std::string> &wrt, const Feeds &feeds,
+                bool fuse) {
   auto m = parseModule(text, "gradcheck.ir");
   Function &f = m->main();
   std::vector<Node *> nodes;
@@ -57,6 +59,8 @@ Feeds gradients(const std::string &text, const std::vector<std::string> &wrt, co
     nodes.push_back(n);
   }
   auto grads = appendGradients(f, f.outputs()[0], nodes);
+  if (fuse) // in place: the gradient nodes keep their identity
+    REQUIRE(fuseConvGrad(f));
   verify(f);
   auto vals = interp::evaluate<double>(f, feeds);
   std::map<const Node *, size_t> index;
@@ -75,8 +79,9 @@ Feeds gradients(const std::string &text, const std::vector<std::string> &wrt, co
   return out;
 }
 
-void checkGradients(const std::string &text, const std::vector<std::string> &wrt, const Feeds &feeds, double h) {
-  Feeds g = gradients(text, wrt, feeds);
+void checkGradients(const std::string &text, const std::vector<std::string> &wrt, const Feeds &feeds, double h,
+                    bool fuse) {
+  Feeds g = gradients(text, wrt, feeds, fuse);
   auto plain = parseModule(text, "gradcheck.ir");
   const Function &f = plain->main();
   for (const std::string &w : wrt) {

@@ -14,13 +14,13 @@ namespace {
 // `op` defines %y; the loss is l2_loss(%y, %t) so that dz/dy = (y - t)/N is generic.
 void checkOp(const std::string &decls, const std::string &op, const std::string &yType,
              const std::vector<std::string> &wrt, const std::vector<std::string> &positive = {},
-             int64_t classes = 0) {
+             int64_t classes = 0, bool fuse = false) {
   std::string text = fmt::format("func @t {{\n{}  {}\n  %t = input : {}\n  %loss = l2_loss(%y, %t) : f32[]\n"
                                  "  return %loss\n}}\n",
                                  decls, op, yType);
   INFO(text);
   auto m = parseModule(text, "t.ir");
-  checkGradients(text, wrt, spacedFeeds(m->main(), 42, positive, classes));
+  checkGradients(text, wrt, spacedFeeds(m->main(), 42, positive, classes), 1e-6, fuse);
 }
 
 std::string p(const std::string &name, const std::string &type) {
@@ -29,23 +29,27 @@ std::string p(const std::string &name, const std::string &type) {
 
 } // namespace
 
+// Each case twice: the explicit chain autodiff emits, and the fused ops fuse-conv-grad makes
+// of it (conv2d_grad_filter / conv2d_grad_input).
 TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bias", "[autodiff][conv]") {
+  const bool fuse = GENERATE(false, true);
+  INFO((fuse ? "fused" : "unfused"));
   SECTION("plain with bias") {
     checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
-            "%y = conv2d(%x, %w, %b) : f32[2,4,3,3]", "f32[2,4,3,3]", {"x", "w", "b"});
+            "%y = conv2d(%x, %w, %b) : f32[2,4,3,3]", "f32[2,4,3,3]", {"x", "w", "b"}, {}, 0, fuse);
   }
   SECTION("stride 2, asymmetric padding") {
     checkOp(p("x", "f32[1,2,6,5]") + p("w", "f32[3,2,3,2]"),
-            "%y = conv2d(%x, %w) {stride=[2,2], pads=[0,1,1,2]} : f32[1,3,3,4]", "f32[1,3,3,4]", {"x", "w"});
+            "%y = conv2d(%x, %w) {stride=[2,2], pads=[0,1,1,2]} : f32[1,3,3,4]", "f32[1,3,3,4]", {"x", "w"}, {}, 0, fuse);
   }
   SECTION("the seed's same padding for an even kernel") {
     checkOp(p("x", "f32[1,2,5,5]") + p("w", "f32[2,2,4,4]"),
-            "%y = conv2d(%x, %w) {pads=[1,1,2,2]} : f32[1,2,5,5]", "f32[1,2,5,5]", {"x", "w"});
+            "%y = conv2d(%x, %w) {pads=[1,1,2,2]} : f32[1,2,5,5]", "f32[1,2,5,5]", {"x", "w"}, {}, 0, fuse);
   }
   SECTION("dilation 2, stride (1,2)") {
     checkOp(p("x", "f32[1,2,7,7]") + p("w", "f32[2,2,3,3]") + p("b", "f32[2]"),
             "%y = conv2d(%x, %w, %b) {stride=[1,2], dilation=[2,2], pads=[1,1,1,1]} : f32[1,2,5,3]", "f32[1,2,5,3]",
-            {"x", "w", "b"});
+            {"x", "w", "b"}, {}, 0, fuse);
   }
   SECTION("a fused ReLU epilogue masks the adjoint first (eq. 14)") {
     checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
@@ -53,9 +57,9 @@ TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bia
   }
   SECTION("groups 2 and depthwise") {
     checkOp(p("x", "f32[2,4,4,4]") + p("w", "f32[6,2,3,3]"),
-            "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[2,6,4,4]", "f32[2,6,4,4]", {"x", "w"});
+            "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[2,6,4,4]", "f32[2,6,4,4]", {"x", "w"}, {}, 0, fuse);
     checkOp(p("x", "f32[1,3,4,4]") + p("w", "f32[3,1,2,2]"),
-            "%y = conv2d(%x, %w) {groups=3, stride=[2,2]} : f32[1,3,2,2]", "f32[1,3,2,2]", {"x", "w"});
+            "%y = conv2d(%x, %w) {groups=3, stride=[2,2]} : f32[1,3,2,2]", "f32[1,3,2,2]", {"x", "w"}, {}, 0, fuse);
   }
 }
 

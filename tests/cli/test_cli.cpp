@@ -90,6 +90,27 @@ TEST_CASE("dump prints IR that parses back, after every pass and as DOT", "[cli]
   CHECK_THAT(grad.out, Catch::StartsWith("func @infer {") && Catch::Contains("func @train_step {") &&
                            Catch::Contains("// eq. 35") &&
                            Catch::Contains("im2row(") && Catch::Contains("row2im("));
+  // fuse-conv-grad: the explicit chains after grad, the fused ops after the pass, no chain
+  // left after dce; stopping after simplify keeps the chains
+  Result fuse = runCnnc("dump examples/mnist_base.cnn --train --batch 2 --print-after-all");
+  REQUIRE(fuse.code == 0);
+  const size_t atGrad = fuse.out.find("// ----- IR after grad -----"),
+               atFuse = fuse.out.find("// ----- IR after fuse-conv-grad -----"),
+               atDce = fuse.out.find("// ----- IR after dce -----");
+  REQUIRE(atGrad < atFuse);
+  REQUIRE(atFuse < atDce);
+  REQUIRE(atDce != std::string::npos);
+  const std::string afterGrad = fuse.out.substr(atGrad, atFuse - atGrad),
+                    afterFuse = fuse.out.substr(atFuse, atDce - atFuse),
+                    afterDce = fuse.out.substr(atDce);
+  CHECK_THAT(afterGrad, Catch::Contains("im2row(") && !Catch::Contains("conv2d_grad_"));
+  CHECK_THAT(afterFuse, Catch::Contains("= conv2d_grad_filter(") &&
+                            Catch::Contains("= conv2d_grad_input("));
+  CHECK_THAT(afterDce, !Catch::Contains("im2row(") && !Catch::Contains("row2im(") &&
+                           Catch::Contains("= conv2d_grad_filter("));
+  Result unfused = runCnnc("dump examples/mnist_base.cnn --train --batch 2 --emit=simplify");
+  REQUIRE(unfused.code == 0);
+  CHECK_THAT(unfused.out, Catch::Contains("im2row(") && !Catch::Contains("conv2d_grad_"));
 
   Result dot = runCnnc("dump examples/resnet_mnist.cnn --format=dot");
   REQUIRE(dot.code == 0);

@@ -608,6 +608,31 @@ def onnx_op_cases():
            kinds=["input", "input"])
 
 
+def conv_grad_cases():
+    """The fused conv2d gradients (fuse-conv-grad): PyTorch's autograd of F.conv2d (on the
+    zero-padded input, so asymmetric pads work) wrt the weight (conv2d_grad_filter, seed eq.
+    35) and wrt the input (conv2d_grad_input, eqs. 45-46)."""
+    cases = [("basic", (2, 3, 6, 6), (4, 3, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+             ("stride2_asym_pads", (1, 3, 7, 6), (5, 3, 3, 2), (2, 2), (0, 1, 1, 2), (1, 1), 1),
+             ("dilation2", (2, 2, 8, 7), (3, 2, 3, 3), (1, 2), (1, 1, 1, 1), (2, 2), 1),
+             ("groups2_nonsquare", (2, 4, 5, 7), (6, 2, 2, 3), (1, 2), (1, 0, 0, 1), (1, 1), 2)]
+    for name, xs, ws, s, pads, d, g in cases:
+        top, left, bottom, right = pads
+        x, w = randn(*xs), randn(*ws)
+
+        def fn(xx, ww):
+            return F.conv2d(F.pad(xx, (left, right, top, bottom)), ww, stride=s, dilation=d,
+                            groups=g)
+        y = fn(t64(x), t64(w))
+        dy = randn(*y.shape)
+        dx, dw = vjp(fn, [x, w], dy)
+        one_op("conv2d_grad_filter_" + name, "conv2d_grad_filter", [("x", x), ("dy", dy)],
+               conv_attrs(ws[2:], s, pads, d, g), dw, kinds=["input", "input"])
+        attrs = [a for a in conv_attrs(ws[2:], s, pads, d, g, xs) if a[0] != "kernel"]
+        one_op("conv2d_grad_input_" + name, "conv2d_grad_input", [("dy", dy), ("w", w)], attrs,
+               dx)
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
@@ -617,7 +642,7 @@ def main():
                  softmax_cases, norm_cases, loss_cases, chain_cases, tensor_op_cases,
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
-                 onnx_op_cases):
+                 onnx_op_cases, conv_grad_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

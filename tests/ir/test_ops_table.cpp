@@ -57,6 +57,8 @@ std::string wrap(const OpInfo &op) {
       {"bn_var_grad", "%dv : f32[16]; %x : f32[8,16,7,7]; %m : f32[16]"},
       {"softmax_xent_grad", "%one : f32[]; %fc : f32[100,10]; %label : i32[100]"},
       {"l2_loss_grad", "%one : f32[]; %y : f32[8,10]; %t : f32[8,10]"},
+      {"conv2d_grad_filter", "%data : f32[100,1,28,28]; %conv1.dy : f32[100,20,24,24]"},
+      {"conv2d_grad_input", "%conv2.dy : f32[100,50,8,8]; %conv2.w : f32[50,20,5,5]"},
       {"update", "%conv1.w : f32[20,1,5,5]; %conv1.w.new : f32[20,1,5,5]"},
   };
   std::string decls;

@@ -1,0 +1,229 @@
+// The fused conv2d gradients (codegen/EmitConvGrad.cpp) compiled by the JIT, and all of them
+// in one AOT shared library, against the f64 interpreter (max|a-b| <= 1e-4 max(1, max|b|)):
+// a sweep of strides, pads, dilations, groups and non-square shapes, tiles with clamped tail
+// rows, column blocks with padded tails, and MNIST BASE's own convolutions (small batch).
+#include "CodegenTestUtil.h"
+
+#include "passes/Passes.h"
+#include "tools/Model.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <cstdlib>
+
+using namespace cnnc;
+using namespace cnnc::cgtest;
+using K = OpKind;
+using Ints = std::vector<int64_t>;
+
+namespace {
+
+// Process CPU time: the compiled code is single-threaded, and on a machine shared with other
+// builds CPU time is steadier than wall time.
+double cpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+struct Geo {
+  Shape x, w; // [N,C,H,W], [M,C/G,kh,kw]
+  Ints stride, pads, dilation;
+  int64_t groups;
+};
+
+std::string str(const Geo &g) {
+  return fmt::format("x {} w {} stride {} pads {} dilation {} groups {}", shapeStr(g.x),
+                     shapeStr(g.w), attrStr(g.stride), attrStr(g.pads), attrStr(g.dilation),
+                     g.groups);
+}
+
+std::map<std::string, Attr> window(const Geo &g) {
+  return {{"stride", g.stride}, {"pads", g.pads}, {"dilation", g.dilation}, {"groups", g.groups}};
+}
+
+// dW = conv2d_grad_filter(x, dy) and dX = conv2d_grad_input(dy, w) of one conv, as outputs.
+void build(Builder &b, const Geo &g, const std::string &prefix = "") {
+  Node *x = b.input(prefix + "x", g.x);
+  Node *w = b.param(prefix + "w", g.w);
+  Node *y = b.op(K::Conv2d, {x, w}, window(g)); // only to type dy
+  Node *dy = b.input(prefix + "dy", y->type.shape);
+  auto fa = window(g);
+  fa["kernel"] = Ints{g.w[2], g.w[3]};
+  b.out(b.op(K::Conv2dGradFilter, {x, dy}, fa));
+  auto ia = window(g);
+  ia["input_shape"] = g.x;
+  b.out(b.op(K::Conv2dGradInput, {dy, w}, ia));
+  // drop the typing conv: it is not an output, and the plan should see only the fused ops
+  b.f.removeIf([&](const Node *n) { return n == y; });
+}
+
+std::vector<Geo> geos() {
+  const Ints one{1, 1}, nopad{0, 0, 0, 0};
+  return {
+      // MNIST BASE's convolutions at batch 3 (5x5 from 1 and 20 channels, 4x4, 1x1)
+      {{3, 1, 28, 28}, {20, 1, 5, 5}, one, nopad, one, 1},
+      {{3, 20, 12, 12}, {50, 20, 5, 5}, one, nopad, one, 1},
+      {{3, 50, 4, 4}, {500, 50, 4, 4}, one, nopad, one, 1},
+      {{3, 500, 1, 1}, {10, 500, 1, 1}, one, nopad, one, 1},
+      // strides, asymmetric pads, non-square input and kernel
+      {{2, 3, 7, 6}, {5, 3, 3, 2}, {2, 1}, {1, 0, 2, 1}, one, 1},
+      {{1, 2, 9, 5}, {3, 2, 2, 3}, {3, 2}, {0, 2, 1, 0}, one, 1},
+      {{2, 3, 11, 9}, {17, 3, 3, 3}, one, {1, 1, 1, 1}, one, 1}, // Mg = 17: two column blocks + tail
+      // dilation
+      {{2, 2, 9, 8}, {3, 2, 3, 3}, {1, 2}, {1, 1, 1, 1}, {2, 3}, 1},
+      // groups, everything grouped, depthwise
+      {{2, 4, 6, 5}, {6, 2, 3, 3}, one, {1, 1, 1, 1}, one, 2},
+      {{2, 6, 9, 7}, {9, 2, 3, 2}, {2, 1}, {0, 1, 2, 1}, {2, 2}, 3},
+      {{3, 4, 5, 5}, {4, 1, 3, 3}, {2, 2}, {1, 1, 1, 1}, one, 4},
+      {{2, 8, 6, 6}, {40, 4, 3, 3}, one, {1, 1, 1, 1}, one, 2}, // Mg = 20 (three vectors)
+      // pixels that no window reads
+      {{1, 2, 8, 8}, {2, 2, 2, 2}, {3, 3}, nopad, one, 1},
+  };
+}
+
+} // namespace
+
+TEST_CASE("conv2d_grad_filter / conv2d_grad_input: JIT matches the f64 interpreter",
+          "[codegen][train][jit][fuse]") {
+  for (const Geo &g : geos()) {
+    SECTION(str(g)) {
+      Builder b;
+      build(b, g);
+      verify(b.f);
+      Feeds feeds = randomFeeds(b.f, 5);
+      compareAll(oracle(b.f, feeds), tools::runJit(b.f, feeds), str(g) + " (JIT)");
+    }
+  }
+}
+
+TEST_CASE("the fused conv2d gradients in one shared library: AOT matches the interpreter",
+          "[codegen][train][aot][fuse]") {
+  Builder b;
+  int k = 0;
+  for (const Geo &g : geos())
+    build(b, g, fmt::format("c{}.", k++));
+  verify(b.f);
+  Feeds feeds = randomFeeds(b.f, 9);
+  const std::string so = tempPath("convgrad.so");
+  codegen::compileSharedLibrary(b.f, so, {});
+  SharedLib lib(so);
+  const codegen::Layout l = codegen::layoutFor(b.f);
+  compareAll(oracle(b.f, feeds), lib.infer(l, feeds, l.maxBatch), "fused conv gradients (AOT)");
+}
+
+TEST_CASE("the fused conv2d gradients are deterministic: two runs agree bit for bit",
+          "[codegen][train][fuse]") {
+  Builder b;
+  build(b, {{4, 20, 12, 12}, {50, 20, 5, 5}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1});
+  Feeds feeds = randomFeeds(b.f, 3);
+  Results r1 = tools::runJit(b.f, feeds), r2 = tools::runJit(b.f, feeds);
+  for (const auto &[name, t] : r1) {
+    const auto &u = r2.at(name);
+    REQUIRE(t.size() == u.size());
+    size_t diffs = 0;
+    for (size_t i = 0; i < t.size(); ++i)
+      diffs += t.data()[i] != u.data()[i];
+    CHECK(diffs == 0);
+  }
+}
+
+TEST_CASE("timing: fused conv2d gradients of MNIST BASE at batch 100", "[.bench][codegen][fuse]") {
+  const Ints one{1, 1}, nopad{0, 0, 0, 0};
+  std::vector<std::pair<std::string, Geo>> cases = {
+      {"conv1", {{100, 1, 28, 28}, {20, 1, 5, 5}, one, nopad, one, 1}},
+      {"conv2", {{100, 20, 12, 12}, {50, 20, 5, 5}, one, nopad, one, 1}},
+      {"conv3", {{100, 50, 4, 4}, {500, 50, 4, 4}, one, nopad, one, 1}},
+  };
+  for (auto &[name, g] : cases)
+    for (int which = 0; which < 2; ++which) {
+      Builder b;
+      build(b, g);
+      b.f.outputs().erase(b.f.outputs().begin() + (1 - which)); // one op at a time
+      b.f.removeIf([&](const Node *n) {
+        return n->op == (which ? K::Conv2dGradFilter : K::Conv2dGradInput);
+      });
+      auto jit = codegen::JitModel::compile(b.f);
+      const auto &l = jit->layout();
+      std::vector<std::vector<float>> bufs(l.buffers.size());
+      std::vector<void *> ptrs;
+      for (size_t i = 0; i < l.buffers.size(); ++i) {
+        bufs[i].assign(std::max<int64_t>(l.buffers[i].type.numel(), 1), 0.5f);
+        ptrs.push_back(bufs[i].data());
+      }
+      void *ws =
+          std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
+      jit->run(ptrs.data(), ws, l.maxBatch);
+      const double t0 = cpuMs();
+      for (int r = 0; r < 5; ++r)
+        jit->run(ptrs.data(), ws, l.maxBatch);
+      const double ms = (cpuMs() - t0) / 5;
+      std::free(ws);
+      WARN(name << (which ? " grad_input" : " grad_filter") << ": " << ms << " ms CPU, workspace "
+                << l.workspaceBytes << " B");
+    }
+}
+
+// Before/after for docs/codegen.md: MNIST BASE's train step at batch 100 with the pipeline
+// as it is (fused) and stopped before fuse-conv-grad (then dce: the explicit chains), the
+// workspace each needs and the step time, interleaved runs, medians.
+TEST_CASE("timing: MNIST BASE train step at batch 100, fused vs unfused conv gradients",
+          "[.bench][codegen][fuse]") {
+  auto load = [](bool fuse) {
+    tools::LoadOptions o;
+    o.cnn.batch = 100;
+    o.cnn.training = true;
+    auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/mnist_base.cnn", o);
+    PipelineOptions po;
+    po.training = true;
+    if (!fuse)
+      po.stopAfter = "simplify";
+    runPipeline(*m, po);
+    if (!fuse)
+      for (const auto &f : m->functions())
+        eliminateDeadCode(*f);
+    return m;
+  };
+  const interp::Hyper hyper{0.01, 0.9, 5e-4};
+  struct Run {
+    std::unique_ptr<Module> m;
+    std::unique_ptr<tools::JitTrainer> tr;
+    std::map<std::string, interp::Tensor<double>> batch;
+    std::vector<double> ms;
+    int64_t ws = 0;
+  };
+  Run runs[2];
+  for (int fuse = 0; fuse < 2; ++fuse) {
+    Run &r = runs[fuse];
+    r.m = load(fuse);
+    const Function &f = *r.m->find("train_step");
+    r.ws = codegen::layoutFor(f).workspaceBytes;
+    Feeds feeds = randomFeeds(f, 5);
+    r.tr = tools::JitTrainer::compile(f);
+    Feeds params;
+    for (const auto &p : r.tr->paramNames())
+      params[p] = feeds.at(p);
+    r.tr->setParams(params);
+    for (const auto &d : r.tr->dataInputs())
+      r.batch[d] = feeds.at(d);
+    r.tr->step(r.batch, hyper); // warm up
+  }
+  for (int round = 0; round < 21; ++round)
+    for (Run &r : runs) {
+      const double t0 = cpuMs();
+      r.tr->step(r.batch, hyper);
+      r.ms.push_back(cpuMs() - t0);
+    }
+  for (int fuse = 0; fuse < 2; ++fuse) {
+    auto v = runs[fuse].ms;
+    std::sort(v.begin(), v.end());
+    WARN((fuse ? "fused  " : "unfused") << ": workspace " << runs[fuse].ws << " B ("
+                                        << runs[fuse].ws / 1048576.0 << " MiB), step median CPU "
+                                        << v[v.size() / 2] << " ms (min " << v.front() << ", max "
+                                        << v.back() << "), JIT compile "
+                                        << runs[fuse].tr->compileSeconds() << " s");
+  }
+}
