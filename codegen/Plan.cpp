@@ -84,6 +84,8 @@ void analyseBatch(const Function &f, Plan &p) {
       l.maxBatch = n->type.shape[0];
       break;
     }
+  // No batched input, or an empty batch (dim 0 is 0): one fixed run, and no value is marked
+  // batched (dim 0 must equal maxBatch >= 1 for that), so nothing divides by the batch.
   l.batchPolymorphic = l.maxBatch > 0;
   if (!l.maxBatch)
     l.maxBatch = 1;
