@@ -404,3 +404,25 @@ TEST_CASE("cnnc run/export take .onnx, ONNX names and .pb tensors", "[onnx][cli]
       sh(fmt::format("run {0}/model.onnx --input nope={0}/test_data_set_0/input_0.pb", t));
   CHECK(c4 == 1);
 }
+
+TEST_CASE("cnnc run: a zero-size output on both backends, written as .pb and .npy",
+          "[onnx][cli][zero]") {
+  fs::path d = tmpDir();
+  const std::string t = kData + "/node/test_reshape_allowzero_reordered";
+  for (const char *backend : {"interp", "jit"}) {
+    INFO(backend);
+    const std::string log = (d / "zlog").string();
+    std::string cmd = fmt::format(
+        "cd {0} && {1} run {2}/model.onnx --backend {3} --input data={2}/test_data_set_0/input_0.pb "
+        "--input shape={2}/test_data_set_0/input_1.pb --output reshaped={4} >{5} 2>&1",
+        CNNC_SOURCE_DIR, CNNC_EXE, t, backend, (d / "r.pb").string(), log);
+    int status = std::system(cmd.c_str());
+    INFO(slurp(log));
+    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    CHECK_THAT(slurp(log), Catch::Contains("%reshaped : [3,4,0]") &&
+                               Catch::Contains("(no elements)"));
+    OnnxTensor got = readOnnxTensorFile((d / "r.pb").string());
+    CHECK(got.shape == Shape{3, 4, 0});
+    CHECK(got.values.empty());
+  }
+}
