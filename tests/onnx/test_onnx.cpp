@@ -405,7 +405,7 @@ TEST_CASE("cnnc run/export take .onnx, ONNX names and .pb tensors", "[onnx][cli]
   CHECK(c4 == 1);
 }
 
-TEST_CASE("cnnc run: a zero-size output on both backends, written as .pb and .npy",
+TEST_CASE("cnnc run: a zero-size output on both backends, written as .pb",
           "[onnx][cli][zero]") {
   fs::path d = tmpDir();
   const std::string t = kData + "/node/test_reshape_allowzero_reordered";
