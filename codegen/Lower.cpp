@@ -261,6 +261,10 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     }
     if (lowered.count(n))
       continue;
+    if (n->type.numel() == 0) { // a zero-size result: nothing to compute or write
+      lowered.insert(n);
+      continue;
+    }
     if (OpEmitter em = opEmitter(n->op)) {
       em(e, *n);
       lowered.insert(n);

@@ -50,10 +50,15 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, int64_t maxBatch) {
   g.pt_ = g.mb == 2 ? 6 : 8;
   const int64_t cols = g.mb * vl;
   g.mgPad = (g.Mg + cols - 1) / cols * cols;
-  g.rowsMax = maxBatch * g.Ho * g.Wo;
+  // Sized by x's own dim 0, the most rows the op ever sees: maxBatch when x carries the
+  // batch, its real size when it does not (a conv on an input whose dim 0 is not the first
+  // input's, e.g. beside an empty batch [0,...], which makes maxBatch 1).
+  CNNC_ASSERT(maxBatch >= 1 && x[0] >= 0, "conv scratch for a bad batch");
+  const int64_t N = x[0];
+  g.rowsMax = N * g.Ho * g.Wo;
   const int64_t zRows = (g.rowsMax + g.pt_ - 1) / g.pt_ * g.pt_;
   int64_t off = 0;
-  g.xpadOff = off, off += g.padded ? align64(maxBatch * g.C * g.Hp * g.Wp * 4) : 0;
+  g.xpadOff = off, off += g.padded ? align64(N * g.C * g.Hp * g.Wp * 4) : 0;
   g.wpackOff = off, off += align64(g.G * g.R * g.mgPad * 4);
   g.bpackOff = off, off += align64(g.G * g.mgPad * 4);
   g.zOff = off, off += align64(zRows * g.mgPad * 4);
@@ -86,6 +91,8 @@ void analyseBatch(const Function &f, Plan &p) {
       l.maxBatch = n->type.shape[0];
       break;
     }
+  // No batched input, or an empty batch (dim 0 is 0): one fixed run, and no value is marked
+  // batched (dim 0 must equal maxBatch >= 1 for that), so nothing divides by the batch.
   l.batchPolymorphic = l.maxBatch > 0;
   if (!l.maxBatch)
     l.maxBatch = 1;

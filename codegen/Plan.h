@@ -33,7 +33,7 @@ struct ConvGeom {
   unsigned vl, mb, pt_;      // SIMD lanes, vectors per tile column block, pixels per tile
   int64_t mgPad;             // Mg rounded up to mb*vl
   bool padded;               // input copied into a zero-padded buffer
-  int64_t rowsMax;           // maxBatch * Ho * Wo
+  int64_t rowsMax;           // x's dim 0 * Ho * Wo: the most rows a call computes
   // scratch byte offsets, relative to the op's scratch base
   int64_t xpadOff, wpackOff, bpackOff, zOff, bytes;
   static ConvGeom of(const Node &n, unsigned vl, int64_t maxBatch);

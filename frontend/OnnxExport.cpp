@@ -1,4 +1,5 @@
-// ONNX export: an IR function as an ONNX inference model (opset 13, IR version 7), checked
+// ONNX export: an IR function as an ONNX inference model (opset 13, or 14 when a reshape
+// needs Reshape's allowzero attribute; IR version 7), checked
 // by the ONNX checker. Each IR op maps to the ONNX op it was imported from (fc -> Gemm with
 // transB, conv2d -> Conv, ...), so that `import(export(f))` evaluates the same operations in
 // the same order: the round trip reproduces the interpreter's outputs bit for bit.
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 #include <onnx/checker.h>
 
+#include <algorithm>
 #include <fstream>
 
 namespace cnnc {
@@ -213,7 +215,9 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
   case OpKind::Reshape: {
     Shape s = n.getInts("shape");
     std::string shape = e.constant(y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()});
-    e.node("Reshape", {in[0], shape}, y);
+    auto &p = e.node("Reshape", {in[0], shape}, y);
+    if (n.getInt("allowzero"))
+      e.i(p, "allowzero", n.getInt("allowzero"));
     return;
   }
   case OpKind::Softmax:
@@ -250,6 +254,13 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
 
 } // namespace
 
+int64_t exportOpset(const Function &f, const OnnxExportOptions &opts) {
+  for (const auto &n : f.nodes())
+    if (n->op == OpKind::Reshape && n->getInt("allowzero"))
+      return std::max<int64_t>(opts.opset, 14);
+  return opts.opset;
+}
+
 std::string exportOnnxBytes(const Function &f, const std::map<std::string, OnnxTensor> &weights,
                             const OnnxExportOptions &opts) {
   onnx::ModelProto m;
@@ -257,7 +268,7 @@ std::string exportOnnxBytes(const Function &f, const std::map<std::string, OnnxT
   m.set_producer_name(opts.producer);
   auto *op = m.add_opset_import();
   op->set_domain("");
-  op->set_version(opts.opset);
+  op->set_version(exportOpset(f, opts));
   onnx::GraphProto &g = *m.mutable_graph();
   g.set_name(f.name());
   Exporter e(g);

@@ -255,11 +255,10 @@ static void bindInputs(Importer &im, const onnx::GraphProto &g, const std::set<s
         shape.push_back(v);
       }
     }
-    for (int64_t d : shape)
-      if (d <= 0 && ok) {
-        problems.push_back(fmt::format("{}: shape {} has an empty dimension; cnnc has no "
-                                       "zero-size tensors",
-                                       what, shapeStr(shape)));
+    for (int64_t d : shape) // 0 is a zero-size dim (an empty tensor), which cnnc supports
+      if (d < 0 && ok) {
+        problems.push_back(
+            fmt::format("{}: shape {} has a negative dimension", what, shapeStr(shape)));
         ok = false;
       }
     if (!ok) {

@@ -57,7 +57,7 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
 std::string sanitizeOnnxName(const std::string &name);
 
 struct OnnxExportOptions {
-  int64_t opset = 13;
+  int64_t opset = 13; // raised to 14 when a reshape has allowzero=1 (see exportOpset)
   std::string producer = "cnnc";
   bool check = true; // run the ONNX checker (onnx::checker::check_model)
 };
@@ -67,6 +67,9 @@ struct OnnxExportOptions {
 /// ops, losses other than softmax_xent) or if the checker rejects the result.
 void exportOnnx(const Function &f, const std::map<std::string, OnnxTensor> &weights,
                 const std::string &path, const OnnxExportOptions &opts = {});
+/// The opset export writes for f: opts.opset, or 14 if a reshape carries allowzero=1
+/// (Reshape's allowzero attribute is new in opset 14).
+int64_t exportOpset(const Function &f, const OnnxExportOptions &opts = {});
 std::string exportOnnxBytes(const Function &f, const std::map<std::string, OnnxTensor> &weights,
                             const OnnxExportOptions &opts = {});
 

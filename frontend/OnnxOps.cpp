@@ -176,7 +176,7 @@ void lowerBinary(NodeCtx &c, OpKind op, char sym) {
                                   b->type.str(), a->type.str()));
       Shape s = b->type.shape;
       s.resize(a->type.rank() - axis, 1);
-      b = c.emit(OpKind::Reshape, "b", {b}, {{"shape", s}});
+      b = c.emit(OpKind::Reshape, "b", {b}, reshapeAttrs(s));
     }
     c.getInt("axis", 0);
     c.out(0, c.emit(op, "", {a, b}));
@@ -224,9 +224,9 @@ void lowerMatMul(NodeCtx &c) {
   // numpy: a 1-D a is a row vector, a 1-D b a column vector; the added axis is dropped.
   Shape outShape;
   if (ra == 1)
-    a = c.emit(OpKind::Reshape, "a2", {a}, {{"shape", Shape{1, a->type.shape[0]}}});
+    a = c.emit(OpKind::Reshape, "a2", {a}, reshapeAttrs({1, a->type.shape[0]}));
   if (rb == 1)
-    b = c.emit(OpKind::Reshape, "b2", {b}, {{"shape", Shape{b->type.shape[0], 1}}});
+    b = c.emit(OpKind::Reshape, "b2", {b}, reshapeAttrs({b->type.shape[0], 1}));
   Node *y;
   if (a->type.rank() == 2 && b->type.rank() == 2)
     y = c.emit(OpKind::MatMul, ra == 1 || rb == 1 ? "mm" : "", {a, b});
@@ -238,7 +238,7 @@ void lowerMatMul(NodeCtx &c) {
       s.erase(s.end() - 1);
     if (ra == 1)
       s.erase(s.end() - (rb == 1 ? 1 : 2));
-    y = c.emit(OpKind::Reshape, "", {y}, {{"shape", s}});
+    y = c.emit(OpKind::Reshape, "", {y}, reshapeAttrs(s));
   }
   c.out(0, y);
 }
@@ -267,51 +267,30 @@ void lowerReshape(NodeCtx &c) {
     for (double v : s->values)
       spec.push_back((int64_t)v);
   }
-  bool allowZero = c.opset() >= 14 && c.getInt("allowzero", 0) != 0;
+  // The IR's reshape has ONNX's semantics (0 copies the input's dim, or with allowzero=1 is a
+  // literal 0; one -1 is inferred), so the spec goes through as written and the one shape
+  // rule resolves it; a bad spec becomes an import problem that names this ONNX node.
   Node *x = c.in(0);
-  const Shape &xs = x->type.shape;
-  // Resolve 0 (copy, unless allowzero) and -1 here: the IR node gets the concrete shape.
-  Shape out = spec;
-  int infer = -1;
-  int64_t known = 1;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == 0 && !allowZero) {
-      if (i >= xs.size())
-        c.unsupported(fmt::format("shape entry {} is 0 but the input has rank {}", i, xs.size()));
-      out[i] = xs[i];
-    }
-    if (out[i] == -1) {
-      if (infer >= 0)
-        c.unsupported("the shape has two -1 entries");
-      infer = (int)i;
-    } else if (out[i] < 0) {
-      c.unsupported(fmt::format("bad shape entry {}", out[i]));
-    } else {
-      known *= out[i];
-    }
-  }
-  if (infer >= 0) {
-    if (known == 0 || x->type.numel() % known)
-      c.unsupported(fmt::format("cannot reshape {} into {}", x->type.str(), listStr(spec)));
-    out[infer] = x->type.numel() / known;
-  }
-  TensorType t{x->type.dtype, out};
-  if (t.numel() != x->type.numel())
-    c.unsupported(fmt::format("cannot reshape {} into {}", x->type.str(), listStr(spec)));
-  if (t.numel() == 0) { // nothing to compute: an empty constant (the IR's 0 means "copy")
-    OnnxTensor e;
-    e.dtype = t.dtype;
-    e.shape = out;
-    c.outConst(0, e);
-    return;
+  std::map<std::string, Attr> attrs{{"shape", spec}};
+  if (c.opset() >= 14 && c.getInt("allowzero", 0) != 0)
+    attrs["allowzero"] = c.getInt("allowzero", 0);
+  Node probe;
+  probe.op = OpKind::Reshape, probe.name = "reshape", probe.operands = {x}, probe.attrs = attrs;
+  TensorType t;
+  try {
+    t = inferType(probe);
+  } catch (const Error &e) { // the rule's reason, without the probe's "%reshape (reshape): "
+    std::string why = e.what();
+    why = why.substr(why.find("): ") == std::string::npos ? 0 : why.find("): ") + 3);
+    c.unsupported(fmt::format("cannot reshape {} into {}: {}", x->type.str(), listStr(spec), why));
   }
   if (const OnnxTensor *v = c.constIn(0)) { // fold
     OnnxTensor r = *v;
-    r.shape = out;
+    r.shape = t.shape;
     c.outConst(0, r);
     return;
   }
-  c.out(0, c.emit(OpKind::Reshape, "", {x}, {{"shape", out}}));
+  c.out(0, c.emit(OpKind::Reshape, "", {x}, attrs));
 }
 
 void lowerConcat(NodeCtx &c) {
@@ -375,7 +354,7 @@ void lowerSoftmax(NodeCtx &c, bool log) {
   }
   Node *flat = c.emit(OpKind::Flatten, "flat", {x}, {{"axis", axis}});
   Node *y = c.emit(op, "2d", {flat}, {{"axis", int64_t(1)}});
-  c.out(0, c.emit(OpKind::Reshape, "", {y}, {{"shape", x->type.shape}}));
+  c.out(0, c.emit(OpKind::Reshape, "", {y}, reshapeAttrs(x->type.shape)));
 }
 
 void lowerBatchNorm(NodeCtx &c) {

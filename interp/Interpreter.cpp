@@ -125,21 +125,9 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return Tensor<T>(*in[0] / *in[1]);
   case OpKind::Concat:
     return concat(in, axisOf(n, in[0]->dimension()));
-  case OpKind::Flatten: {
-    const int64_t rank = in[0]->dimension();
-    int64_t axis = n.getInt("axis");
-    if (axis < 0)
-      axis += rank;
-    if (axis < 0 || axis > rank) // axis == rank is allowed: [numel, 1]
-      throw Error(fmt::format("{}: axis {} out of range for rank {}", n.describe(),
-                              n.getInt("axis"), rank));
-    int64_t outer = 1;
-    for (int64_t d = 0; d < axis; ++d)
-      outer *= in[0]->shape(d);
-    return reshapeTo(*in[0], {outer, (int64_t)in[0]->size() / std::max<int64_t>(outer, 1)});
-  }
+  case OpKind::Flatten: // the shape rules derived the result (reshape's 0, -1, allowzero)
   case OpKind::Reshape:
-    return reshapeTo(*in[0], n.getInts("shape"));
+    return reshapeTo(*in[0], n.type.shape);
   case OpKind::Identity:
     return *in[0];
   case OpKind::Softmax:

@@ -110,25 +110,9 @@ template <class T> Tensor<T> concat(const std::vector<const Tensor<T> *> &xs, in
   return y;
 }
 
-template <class T> Tensor<T> reshapeTo(const Tensor<T> &x, const std::vector<int64_t> &spec) {
-  std::vector<int64_t> shape = spec;
-  int64_t known = 1, inferred = -1;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 0) {
-      CNNC_ASSERT(d < x.dimension(), "reshape 0 beyond the input's rank");
-      shape[d] = x.shape(d);
-    }
-    if (shape[d] == -1) {
-      CNNC_ASSERT(inferred < 0, "reshape with two -1");
-      inferred = d;
-    } else {
-      known *= shape[d];
-    }
-  }
-  if (inferred >= 0) {
-    CNNC_ASSERT(known > 0 && (int64_t)x.size() % known == 0, "reshape -1 not inferable");
-    shape[inferred] = x.size() / known;
-  }
+// `shape` is concrete: the reshape shape rule resolved its 0 and -1 entries (the one place
+// that knows allowzero), so a zero-size dim here is a literal 0.
+template <class T> Tensor<T> reshapeTo(const Tensor<T> &x, const std::vector<int64_t> &shape) {
   Tensor<T> y = withShape<T>(shape);
   CNNC_ASSERT(y.size() == x.size(), "reshape changes the element count");
   std::copy_n(x.data(), x.size(), y.data());

@@ -50,6 +50,7 @@ Tensor<T> fullyConnected(const Tensor<T> &x, const Tensor<T> &w, const Tensor<T>
 template <class T>
 Tensor<T> matMul(const Tensor<T> &a, const Tensor<T> &b, bool transA, bool transB);
 template <class T> Tensor<T> concat(const std::vector<const Tensor<T> *> &xs, int64_t axis);
+/// Row-major reshape to a concrete shape (no 0 or -1 entries to resolve).
 template <class T> Tensor<T> reshapeTo(const Tensor<T> &x, const std::vector<int64_t> &shape);
 template <class T> Tensor<T> softmax(const Tensor<T> &x, int64_t axis, bool log);
 template <class T>

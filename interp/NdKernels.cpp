@@ -24,7 +24,7 @@ template <class T> Tensor<T> batchMatMul(const Tensor<T> &a, const Tensor<T> &b)
   size_t batches = 1;
   for (size_t i = 0; i + 2 < r; ++i) {
     CNNC_ASSERT(da[i] == db[i] || da[i] == 1 || db[i] == 1, "batch dimensions do not broadcast");
-    out[i] = std::max(da[i], db[i]);
+    out[i] = da[i] == 1 ? db[i] : da[i]; // numpy: 1 broadcasts to 0 as well (not max)
     batches *= out[i];
   }
   out[r - 2] = M, out[r - 1] = N;

@@ -189,6 +189,9 @@ std::unique_ptr<Module> parseModule(std::string_view text, const std::string &fi
 /// Derives a non-source node's type from its operands by the op's shape rule. Throws
 /// cnnc::Error naming the node on a shape error.
 TensorType inferType(const Node &n);
+/// The attributes of a reshape to the concrete `shape`: allowzero=1 when it holds a 0 (a
+/// zero-size dim), since a 0 entry would otherwise copy the input's dim.
+std::map<std::string, Attr> reshapeAttrs(const Shape &shape);
 /// Checks the whole function: operand counts and order, attribute names, kinds and values,
 /// types consistent with the shape rules, unique names, outputs present. Throws cnnc::Error.
 void verify(const Function &f);

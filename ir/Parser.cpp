@@ -56,7 +56,7 @@ private:
     char *end = nullptr;
     long long v = std::strtoll(t.text.c_str(), &end, 10);
     if (errno || *end || v < 0 || v > (1LL << 40))
-      lx_.fail(t, fmt::format("bad {} '{}'", what, t.text));
+      lx_.fail(t, fmt::format("'{}' is not {} (0 to 2^40)", t.text, what));
     return v;
   }
   Node *useValue(Function &f) {

@@ -2,10 +2,18 @@
 // and attributes, and rejecting every inconsistency with a message that names the node.
 // Output sizes follow ONNX/PyTorch (floor division; ceil_mode's last window must start inside
 // the input or its leading padding).
+//
+// Zero-size tensors (a 0 dimension) are values like any other: elementwise ops, views,
+// concatenation and the batch dimension of every op give empty results, and sums over an
+// empty extent are 0 (numpy: matmul/fc with K = 0, conv2d with no input channels gives its
+// bias, reduce_sum). What has no value over nothing is rejected here, by name: sliding a
+// window over an empty image, a mean (global_avgpool, bn_mean/bn_var, the losses' batch
+// average) or a max/argmax (softmax_xent, count_correct) over an empty set.
 #include "ir/IR.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <numeric>
 
 namespace cnnc {
@@ -60,6 +68,9 @@ std::vector<int64_t> padsAttr(const Node &n) {
 // Output extent of a sliding window over `size` (+ padding), floor or ceil mode.
 int64_t windowOut(const Node &n, const char *axis, int64_t size, int64_t padBegin, int64_t padEnd,
                   int64_t k, int64_t stride, int64_t dilation, bool ceil) {
+  // Every window would lie in the padding: a max of nothing, an average over no input.
+  if (size == 0)
+    fail(n, fmt::format("the input has no {} (a window cannot slide over an empty image)", axis));
   int64_t span = dilation * (k - 1) + 1;
   int64_t avail = size + padBegin + padEnd;
   if (span > avail)
@@ -143,6 +154,8 @@ static TensorType inferConv2d(const Node &n) {
                         shapeStr(w), w[1] * g, g, x[1]));
   if (n.operands.size() == 3 && in(n, 2).shape != Shape{w[0]})
     fail(n, fmt::format("the bias must be [{}], got {}", w[0], shapeStr(in(n, 2).shape)));
+  if (w[2] < 1 || w[3] < 1)
+    fail(n, fmt::format("the kernel must be at least 1x1, the weight is {}", shapeStr(w)));
   auto s = pairAttr(n, "stride", 1), d = pairAttr(n, "dilation", 1);
   auto p = padsAttr(n);
   return {in(n, 0).dtype,
@@ -157,8 +170,11 @@ static TensorType inferGlobalAvgPool(const Node &n) {
   if (in(n, 0).rank() < 3)
     fail(n, fmt::format("the input must be at least 3-D [N,C,spatial...], got {}", in(n, 0).str()));
   TensorType t = in(n, 0);
-  for (size_t i = 2; i < t.shape.size(); ++i)
+  for (size_t i = 2; i < t.shape.size(); ++i) {
+    if (t.shape[i] == 0)
+      fail(n, fmt::format("the mean over an empty spatial extent is undefined ({})", t.str()));
     t.shape[i] = 1;
+  }
   return t;
 }
 
@@ -256,15 +272,27 @@ static TensorType inferFlatten(const Node &n) {
   return {x.dtype, {a, b}};
 }
 
+// ONNX Reshape: 0 copies the input's dim at that index (allowzero=0) or is a literal 0
+// (allowzero=1); -1 is inferred, which needs the other entries' product to be nonzero (the
+// inference is ambiguous otherwise: numpy and ONNX reject it too).
 static TensorType inferReshape(const Node &n) {
   const TensorType &x = in(n, 0);
-  Shape s = n.getInts("shape");
+  const Shape spec = n.getInts("shape");
+  const int64_t allowZero = n.getInt("allowzero");
+  if (allowZero != 0 && allowZero != 1)
+    fail(n, fmt::format("'allowzero' must be 0 or 1, got {}", allowZero));
+  Shape s = spec;
   int infer = -1;
   int64_t known = 1;
+  bool literalZero = false;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == 0) {
+    if (s[i] == 0 && allowZero) {
+      literalZero = true;
+    } else if (s[i] == 0) {
       if (i >= x.shape.size())
-        fail(n, fmt::format("shape entry {} is 0 (copy) but the input has only {} dims", i, x.rank()));
+        fail(n, fmt::format("shape entry {} is 0 (copy the input's dim) but the input {} has only "
+                            "{} dims",
+                            i, x.str(), x.rank()));
       s[i] = x.shape[i];
     }
     if (s[i] == -1) {
@@ -277,9 +305,15 @@ static TensorType inferReshape(const Node &n) {
       known *= s[i];
     }
   }
+  if (infer >= 0 && literalZero)
+    fail(n, fmt::format("'shape' {} holds both 0 and -1 with allowzero=1 (ONNX Reshape forbids it)",
+                        attrStr(spec)));
   if (infer >= 0) {
-    if (known == 0 || x.numel() % known)
-      fail(n, fmt::format("cannot reshape {} into {}", x.str(), attrStr(n.getInts("shape"))));
+    if (known == 0)
+      fail(n, fmt::format("cannot infer the -1 of {} for {}: the other entries multiply to 0",
+                          attrStr(spec), x.str()));
+    if (x.numel() % known)
+      fail(n, fmt::format("cannot reshape {} into {}", x.str(), attrStr(spec)));
     s[infer] = x.numel() / known;
   }
   TensorType t{x.dtype, s};
@@ -287,6 +321,13 @@ static TensorType inferReshape(const Node &n) {
     fail(n, fmt::format("cannot reshape {} ({} elements) into {} ({} elements)", x.str(), x.numel(),
                         shapeStr(s), t.numel()));
   return t;
+}
+
+std::map<std::string, Attr> reshapeAttrs(const Shape &shape) {
+  std::map<std::string, Attr> a{{"shape", shape}};
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end())
+    a["allowzero"] = int64_t(1);
+  return a;
 }
 
 static TensorType inferSoftmax(const Node &n) {
@@ -314,10 +355,18 @@ static TensorType inferBatchNorm(const Node &n) {
     fail(n, "'epsilon' must be positive");
   return same(n);
 }
+// bn_mean/bn_var and their gradients divide by N*H*W: with channels but no elements per
+// channel, the statistic is 0/0.
+static void requireNonEmptyStatistic(const Node &n, const TensorType &x) {
+  if (x.shape[1] && !x.numel())
+    fail(n, fmt::format("a batch statistic over an empty batch is undefined ({})", x.str()));
+}
+
 static TensorType inferBnMean(const Node &n) {
   requireFloat(n);
   if (in(n, 0).rank() < 2)
     fail(n, fmt::format("the input must be at least 2-D [N,C,...], got {}", in(n, 0).str()));
+  requireNonEmptyStatistic(n, in(n, 0));
   return {in(n, 0).dtype, {in(n, 0).shape[1]}};
 }
 static TensorType inferBnVar(const Node &n) {
@@ -337,14 +386,27 @@ static TensorType inferDropout(const Node &n) {
   return same(n);
 }
 
-static TensorType inferSoftmaxXent(const Node &n) {
+// Logits [N,classes] and labels [N], shared by softmax_xent and count_correct.
+static void checkLogitsLabels(const Node &n) {
   const TensorType &x = in(n, 0), &l = in(n, 1);
   if (!isFloat(x.dtype) || x.rank() != 2)
     fail(n, fmt::format("the logits must be a 2-D float tensor [N,classes], got {}", x.str()));
   if ((l.dtype != DType::I32 && l.dtype != DType::I64) || l.shape != Shape{x.shape[0]})
     fail(n, fmt::format("the labels must be i32[{}] or i64 (one class index per example), got {}",
                         x.shape[0], l.str()));
-  return {x.dtype, {}};
+  if (x.shape[1] == 0)
+    fail(n, fmt::format("the logits {} have no classes", x.str()));
+}
+
+static void requireNonEmptyBatch(const Node &n) {
+  if (in(n, 0).shape[0] == 0)
+    fail(n, fmt::format("the loss averages over the batch, and {} is an empty batch", in(n, 0).str()));
+}
+
+static TensorType inferSoftmaxXent(const Node &n) {
+  checkLogitsLabels(n);
+  requireNonEmptyBatch(n);
+  return {in(n, 0).dtype, {}};
 }
 
 static TensorType inferSoftmaxXentNd(const Node &n) {
@@ -365,6 +427,10 @@ static TensorType inferSoftmaxXentNd(const Node &n) {
     fail(n, fmt::format("'reduction' must be \"mean\", \"sum\" or \"none\", got \"{}\"", r));
   if (n.getInts("ignore_index").size() > 1)
     fail(n, "'ignore_index' holds at most one label");
+  if (x.shape[1] == 0)
+    fail(n, fmt::format("the logits {} have no classes", x.str()));
+  if (r == "mean" && l.numel() == 0)
+    fail(n, fmt::format("reduction \"mean\" over no labels (logits {}) is undefined", x.str()));
   return {x.dtype, r == "none" ? ls : Shape{}};
 }
 
@@ -375,11 +441,12 @@ static TensorType inferL2Loss(const Node &n) {
     fail(n, fmt::format("prediction {} and target {} differ in shape", in(n, 0).str(), in(n, 1).str()));
   if (in(n, 0).rank() < 1)
     fail(n, "the prediction needs a batch dimension");
+  requireNonEmptyBatch(n);
   return {in(n, 0).dtype, {}};
 }
 
 static TensorType inferCountCorrect(const Node &n) {
-  inferSoftmaxXent(n);
+  checkLogitsLabels(n); // an empty batch counts 0
   return {DType::I32, {}};
 }
 
@@ -407,8 +474,8 @@ static TensorType inferExpand(const Node &n) {
     int64_t d = x[x.size() - 1 - i], t = s[s.size() - 1 - i];
     ok = d == t || d == 1;
   }
-  for (int64_t d : s)
-    ok = ok && d > 0;
+  for (int64_t d : s) // numpy: a 0 dim broadcasts from 1 or 0 only, which the loop checked
+    ok = ok && d >= 0;
   if (!ok)
     fail(n, fmt::format("cannot broadcast {} to {}", shapeStr(x), attrStr(s)));
   return {in(n, 0).dtype, s};
@@ -466,8 +533,8 @@ static Shape inputShapeAttr(const Node &n, int rank) {
   if ((int)s.size() != rank)
     fail(n, fmt::format("'input_shape' must have {} entries, got {}", rank, attrStr(s)));
   for (int64_t d : s)
-    if (d <= 0)
-      fail(n, fmt::format("'input_shape' sizes must be positive, got {}", attrStr(s)));
+    if (d < 0)
+      fail(n, fmt::format("'input_shape' sizes must be non-negative, got {}", attrStr(s)));
   return s;
 }
 
@@ -546,6 +613,7 @@ static TensorType inferBnMeanGrad(const Node &n) {
   requireFloat(n);
   if (in(n, 1).rank() < 2 || in(n, 0).shape != Shape{in(n, 1).shape[1]})
     fail(n, fmt::format("dmean must be one value per channel of x {}, got {}", in(n, 1).str(), in(n, 0).str()));
+  requireNonEmptyStatistic(n, in(n, 1));
   return in(n, 1);
 }
 
@@ -556,6 +624,7 @@ static TensorType inferBnVarGrad(const Node &n) {
   Shape c{in(n, 1).shape[1]};
   if (in(n, 0).shape != c || in(n, 2).shape != c)
     fail(n, fmt::format("dvar and mean must be [{}]", c[0]));
+  requireNonEmptyStatistic(n, in(n, 1));
   std::string wrt = n.getStr("wrt");
   if (wrt == "x")
     return in(n, 1);
@@ -580,6 +649,8 @@ static TensorType inferL2LossGrad(const Node &n) {
   requireScalarSeed(n);
   if (in(n, 1).shape != in(n, 2).shape || in(n, 1).dtype != in(n, 2).dtype)
     fail(n, fmt::format("prediction {} and target {} differ", in(n, 1).str(), in(n, 2).str()));
+  if (in(n, 1).rank() < 1 || in(n, 1).shape[0] == 0)
+    fail(n, fmt::format("the loss averages over the batch, and {} has none", in(n, 1).str()));
   return in(n, 1);
 }
 

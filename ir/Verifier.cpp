@@ -1,7 +1,7 @@
 // The verifier: everything a pass or frontend may assume about a function.
 //  1. Operands are nodes of this function defined before their user (SSA, topological order).
 //  2. Operand counts and attribute names/kinds match the op table; sources have no operands.
-//  3. Every dimension is positive; param init schemes are known.
+//  3. Every dimension is non-negative (0: a zero-size tensor); param init schemes are known.
 //  4. Every non-source node's type equals what its shape rule derives.
 //  5. The function returns at least one value; every `update` is returned, and no param is
 //     updated twice (an update is the param's value after the function, written in place).
@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace cnnc {
@@ -53,11 +54,14 @@ void verify(const Function &f) {
       if (!defined.count(o))
         fail(fmt::format("operand %{} is not defined before its use", o->name));
     detail::checkSignature(n);
+    // Bounded over the nonzero dims: a zero-size [0,2^40,2^40] still has partial products
+    // (strides, per-example sizes) that must not overflow.
     int64_t numel = 1;
     for (int64_t d : n.type.shape) {
-      if (d <= 0)
-        fail(fmt::format("dimension sizes must be positive, got {}", n.type.str()));
-      if (__builtin_mul_overflow(numel, d, &numel) || numel > (int64_t(1) << 40))
+      if (d < 0)
+        fail(fmt::format("dimension sizes must be non-negative, got {}", n.type.str()));
+      if (__builtin_mul_overflow(numel, std::max<int64_t>(d, 1), &numel) ||
+          numel > (int64_t(1) << 40))
         fail(fmt::format("tensor {} is too large (more than 2^40 elements)", n.type.str()));
     }
     if (n.op == OpKind::Param && !validInitScheme(n.getStr("init")))

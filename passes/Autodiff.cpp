@@ -37,7 +37,7 @@ Node *Context::scalar(double v, const std::string &suffix) {
 Node *Context::reshape(Node *x, const Shape &shape, const std::string &suffix) {
   if (x->type.shape == shape)
     return x;
-  return make(OpKind::Reshape, suffix, {x}, {{"shape", shape}});
+  return make(OpKind::Reshape, suffix, {x}, reshapeAttrs(shape));
 }
 
 Node *Context::sumTo(Node *g, const Shape &shape, const std::string &suffix) {

@@ -106,7 +106,9 @@ API int cnnc_num_buffers(int kind) {
 }
 
 static int64_t perExample(const cnnc_buffer_desc *b) {
-  return b->batched ? b->numel / b->shape[0] : b->numel;
+  /* codegen never marks an empty batch as batched; the guard keeps a bad descriptor from
+     dividing by zero */
+  return b->batched && b->shape[0] > 0 ? b->numel / b->shape[0] : b->numel;
 }
 
 API int cnnc_buffer_info(int kind, int index, const char **name, int *rank, int64_t *shape,
@@ -197,7 +199,7 @@ API int cnnc_create(cnnc_instance **out) {
 }
 
 API int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data, int64_t count) {
-  if (!inst || !name || !data)
+  if (!inst || !name || (!data && count))
     return fail(inst, CNNC_ERR_NULL, "cnnc_set_param: NULL %s",
                 !inst   ? "instance"
                 : !name ? "name"
@@ -208,12 +210,13 @@ API int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data,
   if (count != inst->sdesc[i]->numel)
     return fail(inst, CNNC_ERR_SIZE, "cnnc_set_param: '%s' has %lld elements, not %lld", name,
                 (long long)inst->sdesc[i]->numel, (long long)count);
-  memcpy(inst->state[i], data, (size_t)count * sizeof(float));
+  if (count)
+    memcpy(inst->state[i], data, (size_t)count * sizeof(float));
   return CNNC_OK;
 }
 
 API int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data, int64_t count) {
-  if (!inst || !name || !data)
+  if (!inst || !name || (!data && count))
     return fail(inst, CNNC_ERR_NULL, "cnnc_get_param: NULL %s",
                 !inst   ? "instance"
                 : !name ? "name"
@@ -224,7 +227,8 @@ API int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data,
   if (count != inst->sdesc[i]->numel)
     return fail(inst, CNNC_ERR_SIZE, "cnnc_get_param: '%s' has %lld elements, not %lld", name,
                 (long long)inst->sdesc[i]->numel, (long long)count);
-  memcpy(data, inst->state[i], (size_t)count * sizeof(float));
+  if (count)
+    memcpy(data, inst->state[i], (size_t)count * sizeof(float));
   return CNNC_OK;
 }
 
@@ -250,7 +254,7 @@ API int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs
       continue;
     }
     b[i] = bd->kind == 0 ? (void *)inputs[in] : (void *)outputs[out];
-    if (!b[i])
+    if (!b[i] && bd->numel) /* a zero-size buffer is never read or written: NULL is fine */
       rc = fail(inst, CNNC_ERR_NULL, "cnnc_infer: NULL %s %d ('%s')",
                 bd->kind == 0 ? "input" : "output", bd->kind == 0 ? in : out, bd->name);
     bd->kind == 0 ? ++in : ++out;
@@ -313,7 +317,7 @@ API int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *i
       b[i] = &step;
     } else {
       b[i] = (void *)inputs[in];
-      if (!b[i])
+      if (!b[i] && bd->numel)
         rc = fail(inst, CNNC_ERR_NULL, "cnnc_train_step: NULL input %d ('%s')", in, bd->name);
       ++in;
     }

@@ -40,7 +40,9 @@ void cnnc_destroy(cnnc_instance *inst);
 int cnnc_load_weights(cnnc_instance *inst, const char *npz_path);
 int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data, int64_t count);
 int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data, int64_t count);
-/* Runs the model on `batch` examples: inputs[k] for each input, outputs[k] for each output. */
+/* Runs the model on `batch` examples: inputs[k] for each input, outputs[k] for each output.
+ * A zero-size buffer (a 0 dimension) may be NULL; so may set/get_param's data when count is
+ * 0. */
 int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs,
                float *const *outputs);
 const char *cnnc_last_error(const cnnc_instance *inst);

@@ -122,6 +122,10 @@ std::vector<std::string> split(const std::string &s, char sep) {
 void printSummary(const std::string &name, const interp::Tensor<double> &t) {
   std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
   std::cout << fmt::format("%{} : {}\n", name, shapeStr(shape));
+  if (t.size() == 0) { // a zero-size tensor: no rows to summarise
+    std::cout << "  (no elements)\n";
+    return;
+  }
   if (shape.empty()) {
     std::cout << fmt::format("  = {:.6g}\n", t());
     return;
@@ -312,7 +316,8 @@ int cmdExport(const ModelArgs &m, const std::string &out, const std::string &wei
     w[name] = OnnxTensor{name, f.find(name)->type.dtype, Shape(t.shape().begin(), t.shape().end()),
                          std::vector<double>(t.begin(), t.end())};
   exportOnnx(f, w, out);
-  std::cout << fmt::format("wrote @{} as ONNX (opset 13, {} initializers) to {}\n", f.name(), w.size(), out);
+  std::cout << fmt::format("wrote @{} as ONNX (opset {}, {} initializers) to {}\n", f.name(),
+                           exportOpset(f), w.size(), out);
   return 0;
 }
 

@@ -131,9 +131,14 @@ TEST_CASE("errors in options that change shapes", "[frontend][errors]") {
   o.inputHW = std::pair<int64_t, int64_t>{2, 2};
   CHECK(errorOf("input x 3x8x8\nconv 3 3x3\n", o).rfind("t.cnn:2:8: error: the 3x3 window", 0) ==
         0);
+  // The IR takes zero-size dims (docs/ir.md); the .cnn language keeps every size positive.
   o = {};
   o.batch = 0;
   CHECK(errorOf("input x 3x8x8\nrelu\n", o).find("batch size") != std::string::npos);
+  o = {};
+  o.inputHW = std::pair<int64_t, int64_t>{0, 8};
+  CHECK(errorOf("input x 3x8x8\nrelu\n", o).find("input size must be positive") !=
+        std::string::npos);
   o = {};
   o.width = -1;
   CHECK(errorOf("input x 3x8x8\nrelu\n", o).find("width multiplier") != std::string::npos);

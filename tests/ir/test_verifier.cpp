@@ -69,8 +69,9 @@ TEST_CASE("verifier errors name the node and the problem", "[ir][verifier][error
              Catch::Contains("shapes [1,3] and [1,4] do not broadcast"));
   CHECK_THAT(errorOf("  %a = input : f32[1,3,2,2]\n  %b = input : f32[1,4,2,3]\n  %y = concat(%a, %b) : f32[1,7,2,2]\n  return %y\n"),
              Catch::Contains("cannot concatenate [1,3,2,2] and [1,4,2,3] along axis 1"));
-  CHECK_THAT(errorOf("  %x = input : f32[0,3]\n  return %x\n"),
-             Catch::Contains("dimension sizes must be positive"));
+  CHECK(errorOf("  %x = input : f32[0,3]\n  return %x\n") == "(no error)"); // zero-size: fine
+  CHECK_THAT(errorOf("  %x = input : f32[2,-3]\n  return %x\n"),
+             Catch::Contains("v.ir:2:22: error: '-3' is not a dimension size"));
   CHECK_THAT(errorOf("  %x = input : f32[4,10]\n  %l = input : f32[4]\n  %y = softmax_xent(%x, %l) : f32[]\n  return %y\n"),
              Catch::Contains("the labels must be i32[4]"));
   CHECK_THAT(errorOf("  %w = param {init=\"magic\"} : f32[4]\n  return %w\n"),

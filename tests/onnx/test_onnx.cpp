@@ -232,6 +232,67 @@ TEST_CASE("opset 6 BatchNormalization and broadcasting Add follow the old rules"
   CHECK(f.find("z")->operands[1]->type.str() == "f32[3,1,1]");
 }
 
+TEST_CASE("Reshape's allowzero: imported as written, exported at opset 14, zero-size values",
+          "[onnx][zero]") {
+  auto model = [](std::vector<int64_t> in, std::vector<int64_t> spec, int64_t allowZero) {
+    ModelBuilder b(14);
+    b.input("x", in);
+    auto *s = b.g->add_initializer();
+    s->set_name("shape"), s->set_data_type(onnx::TensorProto::INT64);
+    s->add_dims((int64_t)spec.size());
+    for (int64_t v : spec)
+      s->add_int64_data(v);
+    auto *r = b.node("Reshape", {"x", "shape"}, {"r"}, "reshape_it");
+    if (allowZero >= 0)
+      ModelBuilder::attr(r, "allowzero", allowZero);
+    b.node("Relu", {"r"}, {"y"});
+    b.output("y", {});
+    return b.bytes();
+  };
+  // ONNX's test_reshape_allowzero_reordered plus a Relu: the spec and allowzero reach the IR.
+  OnnxModel m = importOnnxBytes(model({0, 3, 4}, {3, 4, 0}, 1), "allowzero.onnx");
+  const Function &f = m.module->main();
+  const Node *r = f.outputs()[0]->operands[0];
+  CHECK(r->op == OpKind::Reshape);
+  CHECK(r->getInt("allowzero") == 1);
+  CHECK(r->type.str() == "f32[3,4,0]");
+  auto out = interp::run<float>(f, {{"x", interp::Tensor<float>::from_shape({0, 3, 4})}});
+  CHECK(out.at(f.outputs()[0]->name).shape() == std::vector<size_t>{3, 4, 0});
+  // Without allowzero, 0 copies the input's dim: the spec is kept, the rule resolves it.
+  OnnxModel c = importOnnxBytes(model({2, 3, 4}, {0, -1}, -1), "copy.onnx");
+  const Node *rc = c.module->main().outputs()[0]->operands[0];
+  CHECK(rc->getInts("shape") == std::vector<int64_t>{0, -1});
+  CHECK(rc->type.str() == "f32[2,12]");
+  // 0 and -1 together under allowzero=1: the ONNX spec forbids it; named by node.
+  CHECK_THAT(errorOf([&] { importOnnxBytes(model({0, 3, 4}, {0, -1}, 1), "bad.onnx"); }),
+             Catch::Contains("node 'reshape_it' (Reshape): cannot reshape f32[0,3,4] into "
+                             "[0,-1]: 'shape' [0,-1] holds both 0 and -1 with allowzero=1"));
+  // A negative graph-input dimension is still a problem.
+  onnx::ModelProto neg;
+  REQUIRE(neg.ParseFromString(model({2, 3, 4}, {-1}, 0)));
+  neg.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()
+      ->mutable_dim(1)->set_dim_value(-3);
+  CHECK_THAT(errorOf([&] { importOnnxBytes(neg.SerializeAsString(), "neg.onnx"); }),
+             Catch::Contains("graph input 'x': shape [2,-3,4] has a negative dimension"));
+
+  // Export writes allowzero (new in opset 14, so the model says opset 14) and reimports to
+  // the same IR types; a model without it stays at opset 13.
+  const std::string bytes = exportOnnxBytes(f, {}); // runs onnx::checker::check_model
+  onnx::ModelProto back;
+  REQUIRE(back.ParseFromString(bytes));
+  CHECK(back.opset_import(0).version() == 14);
+  CHECK(exportOpset(c.module->main()) == 13);
+  bool wrote = false;
+  for (const auto &n : back.graph().node())
+    for (const auto &a : n.attribute())
+      wrote |= n.op_type() == "Reshape" && a.name() == "allowzero" && a.i() == 1;
+  CHECK(wrote);
+  OnnxOptions empty; // the batch is exported symbolic; bind the empty one by name
+  empty.inputShapes["x"] = {0, 3, 4};
+  OnnxModel again = importOnnxBytes(bytes, "again.onnx", empty);
+  CHECK(again.module->main().outputs()[0]->type.str() == "f32[3,4,0]");
+}
+
 TEST_CASE("export: every example network passes the ONNX checker and reimports identically",
           "[onnx][export]") {
   for (const auto &e : fs::directory_iterator(fs::path(CNNC_SOURCE_DIR) / "examples")) {
@@ -342,4 +403,26 @@ TEST_CASE("cnnc run/export take .onnx, ONNX names and .pb tensors", "[onnx][cli]
   auto [c4, l4] =
       sh(fmt::format("run {0}/model.onnx --input nope={0}/test_data_set_0/input_0.pb", t));
   CHECK(c4 == 1);
+}
+
+TEST_CASE("cnnc run: a zero-size output on both backends, written as .pb",
+          "[onnx][cli][zero]") {
+  fs::path d = tmpDir();
+  const std::string t = kData + "/node/test_reshape_allowzero_reordered";
+  for (const char *backend : {"interp", "jit"}) {
+    INFO(backend);
+    const std::string log = (d / "zlog").string();
+    std::string cmd = fmt::format(
+        "cd {0} && {1} run {2}/model.onnx --backend {3} --input data={2}/test_data_set_0/input_0.pb "
+        "--input shape={2}/test_data_set_0/input_1.pb --output reshaped={4} >{5} 2>&1",
+        CNNC_SOURCE_DIR, CNNC_EXE, t, backend, (d / "r.pb").string(), log);
+    int status = std::system(cmd.c_str());
+    INFO(slurp(log));
+    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    CHECK_THAT(slurp(log), Catch::Contains("%reshaped : [3,4,0]") &&
+                               Catch::Contains("(no elements)"));
+    OnnxTensor got = readOnnxTensorFile((d / "r.pb").string());
+    CHECK(got.shape == Shape{3, 4, 0});
+    CHECK(got.values.empty());
+  }
 }
