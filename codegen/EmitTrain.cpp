@@ -442,9 +442,9 @@ void emitMatMul3(Emitter &e, const Node &n) {
   // the rows follow the runtime batch (inference's products, eq. 45), or K does (eq. 35 sums
   // over the batch's output pixels); Plan.cpp's analysis admits only these, with every dim
   // before them 1, so the matrices' strides do not change
-  if (e.batched(&n))
+  if (!ta && e.batchDim(&n) == r - 2 && e.batchDim(a) == r - 2)
     s.rows = e.dim(&n, r - 2);
-  else if (e.batched(a))
+  else if (ta && !tb && e.batchDim(a) == r - 2 && e.batchDim(bn) == r - 2)
     s.depth = e.dim(a, r - 2);
   if (batches == 1)
     one(e.c(0));

@@ -122,9 +122,9 @@ void analyseBatch(const Function &f, Plan &p) {
     };
     switch (n.op) {
     case OpKind::Input:
-      if (r >= 1) {
-        out = 0;
-        if (n.type.shape[0] != NB)
+      if (r >= 1) { // one example per row of dim 0 (the caller's buffers are batch-major)
+        out = n.type.shape[0] == NB ? 0 : -1;
+        if (out < 0)
           fail(n, "inputs disagree on the batch size");
       }
       break;
@@ -338,10 +338,16 @@ void analyseBatch(const Function &f, Plan &p) {
     p.batchDim[&n] = out;
     p.batched[&n] = out >= 0;
   }
-  // the caller's buffers are batch-major: an output's batch must be its dim 0
-  for (const Node *o : f.outputs())
-    if (p.batchDim.at(o) > 0)
+  // the caller's buffers are batch-major, one example per row of dim 0: an output that
+  // carries the batch otherwise (k != 1, or in another dim) is the whole buffer at batch N
+  for (const Node *o : f.outputs()) {
+    const int d = p.batchDim.at(o);
+    if (d > 0 || (d == 0 && o->type.shape[0] != NB)) {
       fail(*o, "an output carries the batch in another dim than 0");
+      p.batchDim[o] = -1;
+      p.batched[o] = false;
+    }
+  }
 }
 
 // First-fit allocator over [0, peak): blocks sorted by offset.
