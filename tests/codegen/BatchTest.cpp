@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <xtensor/xview.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -396,5 +397,30 @@ TEST_CASE("bn_unbias counts the batch the function runs at", "[codegen][batch]")
     const double cx = 4.0 * (double)n, cy = (double)n; // N·H·W per channel
     CHECK(r.begin()->second() == (double)(float)(cx / (cx - 1)));
     CHECK(std::next(r.begin())->second() == (double)(float)(cy > 1 ? cy / (cy - 1) : 1.0));
+  }
+}
+
+TEST_CASE("timing: MNIST BASE's one compiled train step at batch 100, 50 and 1",
+          "[.bench][codegen][batch]") {
+  auto m = load("mnist_base.cnn", 100, true);
+  const Function &f = *m->find("train_step");
+  Feeds feeds = trainFeeds(f, 5);
+  auto tr = tools::JitTrainer::compile(f);
+  Feeds params;
+  for (const auto &p : tr->paramNames())
+    params[p] = feeds.at(p);
+  tr->setParams(params);
+  std::vector<float> x(feeds.at("data").begin(), feeds.at("data").end());
+  std::vector<int32_t> y(feeds.at("label").begin(), feeds.at("label").end());
+  const void *in[] = {x.data(), y.data()};
+  for (int64_t b : {100, 50, 1}) {
+    tr->step(in, {0.001, 0.9, 5e-4}, b); // warm up
+    const int reps = 10;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i)
+      tr->step(in, {0.001, 0.9, 5e-4}, b);
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+    WARN("BASE train step compiled at 100, run at batch " << b << ": " << s * 1e3 << " ms");
   }
 }
