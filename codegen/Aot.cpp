@@ -58,6 +58,13 @@ void link(const std::vector<std::string> &args) {
 
 } // namespace
 
+// Text for inside a /* */ comment (a node's description carries a file path).
+static std::string commentSafe(std::string s) {
+  for (size_t i = 0; (i = s.find("*/", i)) != std::string::npos;)
+    s.replace(i, 2, "* /");
+  return s;
+}
+
 std::string generateHeader(const Function &f, const Layout &l, const std::string &guard,
                            const Function *train, const Layout *tl) {
   const std::string P = macroName(f.name());
@@ -108,8 +115,7 @@ std::string generateHeader(const Function &f, const Layout &l, const std::string
         " *   cnnc_train_step(inst, batch, inputs, lr, momentum, weight_decay, &loss, &correct)\n"
         " * with inputs[k] = {1}_TRAIN_INPUT_<k> (f32, labels int32), holding `batch` examples\n"
         " * of {1}_TRAIN_INPUT_<k>_PER_EXAMPLE elements, batch in {1}_TRAIN_MIN_BATCH..\n"
-        " * {1}_TRAIN_BATCH (a smaller last batch runs on the same step; the loss and the batch\n"
-        " * statistics average over `batch`). The state is every\n"
+        " * {1}_TRAIN_BATCH ({7}). The state is every\n"
         " * param above plus {1}_NUM_TRAIN_STATE momentum buffers; the step counter drives the\n"
         " * dropout masks. cnnc_save_checkpoint/cnnc_load_checkpoint keep all of it (.npz). */\n"
         "#define {1}_HAS_TRAIN_STEP 1\n#define {1}_TRAIN_BATCH {2}\n"
@@ -117,7 +123,10 @@ std::string generateHeader(const Function &f, const Layout &l, const std::string
         "#define {1}_TRAIN_WORKSPACE_BYTES {3}\n#define {1}_NUM_TRAIN_INPUTS {4}\n"
         "#define {1}_NUM_TRAIN_STATE {5}\n",
         train->name(), P, tl->maxBatch, tl->workspaceBytes, data.size(), extra.size(),
-        tl->batchPolymorphic ? 1 : tl->maxBatch);
+        tl->batchPolymorphic ? 1 : tl->maxBatch,
+        tl->batchPolymorphic ? "a smaller last batch runs on the same step; the loss and the\n"
+                               " * batch statistics average over `batch`"
+                             : "this step is fixed-batch: " + commentSafe(tl->batchNote));
     for (size_t k = 0; k < data.size(); ++k) {
       std::string dims;
       for (int64_t d : data[k]->type.shape)
