@@ -58,6 +58,13 @@ void link(const std::vector<std::string> &args) {
 
 } // namespace
 
+// Text for inside a /* */ comment (a node's description carries a file path).
+static std::string commentSafe(std::string s) {
+  for (size_t i = 0; (i = s.find("*/", i)) != std::string::npos;)
+    s.replace(i, 2, "* /");
+  return s;
+}
+
 std::string generateHeader(const Function &f, const Layout &l, const std::string &guard,
                            const Function *train, const Layout *tl) {
   const std::string P = macroName(f.name());
@@ -105,25 +112,31 @@ std::string generateHeader(const Function &f, const Layout &l, const std::string
         "\n/* Training: @{0} (docs/training.md), one SGD step with momentum and weight decay:\n"
         " *   v <- momentum*v - lr*(dz/dw + weight_decay*w);  w <- w + v\n"
         " * plus the batch-norm running statistics, on the instance's state, by\n"
-        " *   cnnc_train_step(inst, {1}_TRAIN_BATCH, inputs, lr, momentum, weight_decay, &loss, "
-        "&correct)\n"
-        " * with inputs[k] = {1}_TRAIN_INPUT_<k> (f32, labels int32), exactly {1}_TRAIN_BATCH\n"
-        " * examples (a training step runs at its compiled batch only). The state is every\n"
+        " *   cnnc_train_step(inst, batch, inputs, lr, momentum, weight_decay, &loss, &correct)\n"
+        " * with inputs[k] = {1}_TRAIN_INPUT_<k> (f32, labels int32), holding `batch` examples\n"
+        " * of {1}_TRAIN_INPUT_<k>_PER_EXAMPLE elements, batch in {1}_TRAIN_MIN_BATCH..\n"
+        " * {1}_TRAIN_BATCH ({7}). The state is every\n"
         " * param above plus {1}_NUM_TRAIN_STATE momentum buffers; the step counter drives the\n"
         " * dropout masks. cnnc_save_checkpoint/cnnc_load_checkpoint keep all of it (.npz). */\n"
         "#define {1}_HAS_TRAIN_STEP 1\n#define {1}_TRAIN_BATCH {2}\n"
+        "#define {1}_TRAIN_MIN_BATCH {6}\n"
         "#define {1}_TRAIN_WORKSPACE_BYTES {3}\n#define {1}_NUM_TRAIN_INPUTS {4}\n"
         "#define {1}_NUM_TRAIN_STATE {5}\n",
-        train->name(), P, tl->maxBatch, tl->workspaceBytes, data.size(), extra.size());
+        train->name(), P, tl->maxBatch, tl->workspaceBytes, data.size(), extra.size(),
+        tl->batchPolymorphic ? 1 : tl->maxBatch,
+        tl->batchPolymorphic ? "a smaller last batch runs on the same step; the loss and the\n"
+                               " * batch statistics average over `batch`"
+                             : "this step is fixed-batch: " + commentSafe(tl->batchNote));
     for (size_t k = 0; k < data.size(); ++k) {
       std::string dims;
       for (int64_t d : data[k]->type.shape)
         dims += fmt::format("{}{}", dims.empty() ? "" : ", ", d);
       h += fmt::format(
           "/* %{} : {} */\n#define {}_TRAIN_INPUT_{}_NAME \"{}\"\n"
-          "#define {}_TRAIN_INPUT_{}_SHAPE {{{}}}\n#define {}_TRAIN_INPUT_{}_NUMEL {}\n",
+          "#define {}_TRAIN_INPUT_{}_SHAPE {{{}}}\n#define {}_TRAIN_INPUT_{}_NUMEL {}\n"
+          "#define {}_TRAIN_INPUT_{}_PER_EXAMPLE {}\n",
           data[k]->name, data[k]->type.str(), P, k, data[k]->name, P, k, dims.empty() ? "0" : dims,
-          P, k, data[k]->type.numel());
+          P, k, data[k]->type.numel(), P, k, data[k]->perExample());
     }
     for (size_t k = 0; k < extra.size(); ++k)
       h +=
@@ -161,6 +174,7 @@ const char *cnnc_last_error(const cnnc_instance *inst);
 int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *inputs, float lr, float momentum, float weight_decay, float *loss, int64_t *correct);
 int cnnc_has_train_step(void);
 int64_t cnnc_train_batch(void);
+int64_t cnnc_train_min_batch(void);
 int64_t cnnc_step_count(const cnnc_instance *inst);
 int cnnc_set_step_count(cnnc_instance *inst, int64_t step);
 int cnnc_save_checkpoint(const cnnc_instance *inst, const char *npz_path);

@@ -21,7 +21,7 @@
 //   recomputed from the last row but never scattered. Padding is cropped at the end.
 // Scratch per op (convGradScratchBytes): the padded copy, the packed operand, offset
 // tables off(r) and pix(pixel) (i32), and the accumulator / tile buffer: about the size of x plus dY, never
-// N·P × R. Training graphs run at their compiled batch, so every extent is a constant.
+// N·P × R. The batch N is the runtime one (every stride is independent of it, NCHW).
 #include "codegen/Emitter.h"
 
 #include <fmt/format.h>
@@ -92,9 +92,10 @@ struct Ops {
   Value *mul(Value *a, int64_t k) { return e.b.CreateMul(a, e.c(k), "", true, true); }
   Value *add(Value *a, Value *c) { return e.b.CreateAdd(a, c, "", true, true); }
   Value *addc(Value *a, int64_t k) { return add(a, e.c(k)); }
-  void zero(Value *p, int64_t count) {
-    e.vecLoop(e.c(count), [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), p, i); });
+  void zero(Value *p, Value *count) {
+    e.vecLoop(count, [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), p, i); });
   }
+  void zero(Value *p, int64_t count) { zero(p, e.c(count)); }
   // off(r) = c·Hp·Wp + i·dh·Wp + j·dw: where column r of φ reads, relative to its pixel
   void offsets(const Geom &g, Value *offs) {
     e.loop(g.Cg, [&](Value *c) {
@@ -127,11 +128,13 @@ void emitGradFilter(Emitter &e, const Node &n) {
         *accBuf = e.scratch(&n, g.accOff), *offs = e.scratch(&n, g.offsOff),
         *pix = e.scratch(&n, g.pixOff);
   const int64_t VL = g.VL, MB = g.MB, PT = g.PT, bw = MB * VL;
+  // the runtime batch (a step compiled at N runs any b <= N: docs/codegen.md "Batch")
+  Value *N = e.dim(n.operands[0], 0), *pixels = o.mul(N, g.P);
 
   // 1. the zero-padded input
   if (g.padded) {
-    o.zero(xp, g.N * g.C * g.Hp * g.Wp);
-    e.loop(g.N * g.C, [&](Value *pl) {
+    o.zero(xp, o.mul(N, g.C * g.Hp * g.Wp));
+    e.loop(o.mul(N, g.C), [&](Value *pl) {
       e.loop(g.H, [&](Value *h) {
         Value *src = o.mul(o.add(o.mul(pl, g.H), h), g.W);
         Value *dst = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
@@ -143,7 +146,7 @@ void emitGradFilter(Emitter &e, const Node &n) {
   }
   o.offsets(g, offs);
   // pix[n·P + oh·Wo + ow] = where pixel (n, oh, ow)'s window starts in (padded) x, group 0
-  e.loop(g.N, [&](Value *nn) {
+  e.loop(N, [&](Value *nn) {
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
         Value *px = o.add(o.mul(o.add(o.mul(nn, g.Ho), oh), g.Wo), ow);
@@ -164,9 +167,9 @@ void emitGradFilter(Emitter &e, const Node &n) {
     //    pixel-major (2.), stays in cache while the row tiles stream over it, and blocks
     //    after the first accumulate
     Value *gbase = o.mul(gi, g.Cg * g.Hp * g.Wp);
-    e.loop((g.N * g.P + g.KC - 1) / g.KC, [&](Value *kb) {
+    e.loop(b.CreateUDiv(o.addc(pixels, g.KC - 1), e.c(g.KC)), [&](Value *kb) {
       Value *first = b.CreateICmpEQ(kb, e.c(0));
-      Value *k0 = o.mul(kb, g.KC), *k1 = e.smin(o.addc(k0, g.KC), e.c(g.N * g.P));
+      Value *k0 = o.mul(kb, g.KC), *k1 = e.smin(o.addc(k0, g.KC), pixels);
       // 2. dyT[px - k0][m] = dy[n][g·Mg + m][pix] for the block's pixels px = n·P + pix
       e.loop(k0, k1, [&](Value *px) {
         Value *nn = b.CreateUDiv(px, e.c(g.P)), *pp = b.CreateURem(px, e.c(g.P));
@@ -227,9 +230,11 @@ void emitGradInput(Emitter &e, const Node &n) {
   Value *dy = e.ptr(n.operands[0]), *w = e.ptr(n.operands[1]), *dX = e.ptr(&n);
   Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : dX, *wpack = e.scratch(&n, g.packOff),
         *tile = e.scratch(&n, g.accOff), *offs = e.scratch(&n, g.offsOff);
-  const int64_t VL = g.VL, MB = g.MB, PT = g.PT, bw = MB * VL, rows = g.N * g.P;
+  const int64_t VL = g.VL, MB = g.MB, PT = g.PT, bw = MB * VL;
+  // the runtime batch: rows = b·Ho·Wo output pixels, dX's first b images
+  Value *N = e.dim(n.operands[0], 0), *rows = o.mul(N, g.P);
 
-  o.zero(xp, g.N * g.C * g.Hp * g.Wp);
+  o.zero(xp, o.mul(N, g.C * g.Hp * g.Wp));
   o.offsets(g, offs);
   if (g.colsPad != g.R)
     o.zero(wpack, g.Mg * g.colsPad);
@@ -244,16 +249,16 @@ void emitGradInput(Emitter &e, const Node &n) {
         e.store(e.load(w, o.add(src, r), wd), wpack, o.add(dst, r));
       });
     });
-    e.loop(g.rowTiles, [&](Value *t) {
+    e.loop(b.CreateUDiv(o.addc(rows, PT - 1), e.c(PT)), [&](Value *t) {
       std::vector<Value *> dyb(PT), xb(PT);
       for (int64_t p = 0; p < PT; ++p) {
-        Value *row = e.smin(o.addc(o.mul(t, PT), p), e.c(rows - 1));
+        Value *row = e.smin(o.addc(o.mul(t, PT), p), b.CreateSub(rows, e.c(1)));
         Value *nn = b.CreateUDiv(row, e.c(g.P)), *pix = b.CreateURem(row, e.c(g.P));
         Value *oh = b.CreateUDiv(pix, e.c(g.Wo)), *ow = b.CreateURem(pix, e.c(g.Wo));
         dyb[p] = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pix);
         xb[p] = o.pixelBase(g, o.add(o.mul(nn, g.C), o.mul(gi, g.Cg)), oh, ow);
       }
-      Value *valid = e.smin(e.c(PT), b.CreateSub(e.c(rows), o.mul(t, PT)));
+      Value *valid = e.smin(e.c(PT), b.CreateSub(rows, o.mul(t, PT)));
       e.loop(g.colsPad / bw, [&](Value *cb) {
         Value *col0 = o.mul(cb, bw);
         for (auto *a : acc)
@@ -291,7 +296,7 @@ void emitGradInput(Emitter &e, const Node &n) {
   });
   // crop the padding: dX = the interior of the padded accumulator
   if (g.padded)
-    e.loop(g.N * g.C, [&](Value *pl) {
+    e.loop(o.mul(N, g.C), [&](Value *pl) {
       e.loop(g.H, [&](Value *h) {
         Value *dst = o.mul(o.add(o.mul(pl, g.H), h), g.W);
         Value *src = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);

@@ -91,9 +91,10 @@ void emitBinary(Emitter &e, const Node &n) {
   // merge dim d into d+1 when, for both operands, stride[d] == stride[d+1] * S[d+1]
   std::vector<int64_t> ext(S.begin(), S.end());
   std::vector<bool> runtimeDim(r, false);
-  runtimeDim[0] = e.batched(&n);
-  for (int d = r - 2; d >= (runtimeDim[0] ? 1 : 0); --d) {
-    bool ok = true;
+  if (e.batched(&n))
+    runtimeDim[e.batchDim(&n)] = true;
+  for (int d = r - 2; d >= 0; --d) {
+    bool ok = !runtimeDim[d] && !runtimeDim[d + 1];
     for (int k = 0; k < 2; ++k)
       ok &= strides[k][d] == strides[k][d + 1] * ext[d + 1];
     if (!ok)
@@ -110,7 +111,7 @@ void emitBinary(Emitter &e, const Node &n) {
     ystride[d] = ystride[d + 1] * ext[d + 1];
   std::function<void(int, Value *, Value *, Value *)> nest = [&](int d, Value *oy, Value *oa,
                                                                  Value *ob) {
-    Value *extent = runtimeDim[d] ? e.batch : e.c(ext[d]);
+    Value *extent = runtimeDim[d] ? e.batchExtent(ext[d]) : e.c(ext[d]);
     if (d == m - 1) {
       e.vecLoop(extent, [&](Value *i, unsigned w) {
         Value *v[2];

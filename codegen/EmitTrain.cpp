@@ -8,8 +8,9 @@
 // (interp/GradKernels.cpp, interp/NdKernels.cpp); reductions may sum in another order (SIMD
 // partial sums), which the tests bound against the f64 interpreter. Dropout masks are bit
 // for bit those of interp/DropoutHash.h: the splitmix64 constants are repeated below.
-// Training graphs run at their compiled batch only (Plan.cpp's batch analysis), so extents
-// here are compile-time constants except where an op reads e.dim(.., 0).
+// Extents are compile-time constants except along a value's batch dim (Plan.cpp's batch
+// analysis): there they follow the runtime batch (e.dim, e.numel, walk's `bd`), and so do the
+// reductions over it (eq. 35's K, reduce_sum, the losses, batch norm's counts).
 #include "codegen/Emitter.h"
 
 #include <cmath>
@@ -50,20 +51,25 @@ std::vector<int64_t> rowMajorStrides(const Shape &s) {
 // A loop nest over the index space `ext` (row-major) for K operands with element strides
 // st[k][d]; dims of extent 1 are dropped and adjacent dims merged where every operand allows.
 // `inner(off, n, istride)` emits the innermost run of n elements from offsets off[k] with
-// strides istride[k].
+// strides istride[k]. Dim `bd` (-1: none) is the batch dim of the index space (every dim
+// before it is 1): its extent follows the runtime batch, and it can only merge with the dims
+// after it (it stays the outermost loop).
 using Inner =
-    std::function<void(const std::vector<Value *> &, int64_t, const std::vector<int64_t> &)>;
+    std::function<void(const std::vector<Value *> &, Value *, const std::vector<int64_t> &)>;
 void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>> st,
-          std::vector<int64_t> base, const Inner &inner) {
+          std::vector<int64_t> base, const Inner &inner, int bd = -1) {
   const size_t K = st.size();
   for (int d = (int)ext.size() - 1; d >= 0; --d)
-    if (ext[d] == 1) {
+    if (ext[d] == 1 && d != bd) {
       ext.erase(ext.begin() + d);
       for (auto &s : st)
         s.erase(s.begin() + d);
+      bd -= d < bd;
     }
+  CNNC_ASSERT(bd <= 0, "walk: a dim of extent > 1 before the batch dim");
+  auto extentOf = [&](int d) { return d == bd ? e.batchExtent(ext[d]) : e.c(ext[d]); };
   for (int d = (int)ext.size() - 2; d >= 0; --d) {
-    bool ok = true;
+    bool ok = d + 1 != bd;
     for (size_t k = 0; k < K; ++k)
       ok &= st[k][d] == st[k][d + 1] * ext[d + 1];
     if (!ok)
@@ -77,7 +83,7 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
   for (int64_t b0 : base)
     off0.push_back(e.c(b0));
   if (ext.empty()) {
-    inner(off0, 1, std::vector<int64_t>(K, 0));
+    inner(off0, e.c(1), std::vector<int64_t>(K, 0));
     return;
   }
   const int m = (int)ext.size();
@@ -86,10 +92,10 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
       std::vector<int64_t> is(K);
       for (size_t k = 0; k < K; ++k)
         is[k] = st[k][d];
-      inner(off, ext[d], is);
+      inner(off, extentOf(d), is);
       return;
     }
-    e.loop(ext[d], [&](Value *i) {
+    e.loop(extentOf(d), [&](Value *i) {
       std::vector<Value *> o(K);
       for (size_t k = 0; k < K; ++k)
         o[k] = e.b.CreateAdd(off[k], e.b.CreateMul(i, e.c(st[k][d])));
@@ -100,18 +106,18 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
 }
 
 // y[...] = x[...] along a walk whose operand 0 is y (contiguous innermost) and 1 is x.
-void copyInner(Emitter &e, Value *y, Value *x, const std::vector<Value *> &off, int64_t n,
+void copyInner(Emitter &e, Value *y, Value *x, const std::vector<Value *> &off, Value *n,
                const std::vector<int64_t> &is) {
   if (is[0] == 1 && is[1] == 1) {
-    e.vecLoop(e.c(n), [&](Value *i, unsigned w) {
+    e.vecLoop(n, [&](Value *i, unsigned w) {
       e.store(e.load(x, e.b.CreateAdd(off[1], i), w), y, e.b.CreateAdd(off[0], i));
     });
   } else if (is[0] == 1 && is[1] == 0) {
     Value *v = e.load(x, off[1]);
-    e.vecLoop(e.c(n),
+    e.vecLoop(n,
               [&](Value *i, unsigned w) { e.store(e.splat(v, w), y, e.b.CreateAdd(off[0], i)); });
   } else {
-    e.loop(e.c(n), [&](Value *i) {
+    e.loop(n, [&](Value *i) {
       e.store(e.load(x, e.b.CreateAdd(off[1], e.b.CreateMul(i, e.c(is[1])))), y,
               e.b.CreateAdd(off[0], e.b.CreateMul(i, e.c(is[0]))));
     });
@@ -127,7 +133,8 @@ void emitTranspose(Emitter &e, const Node &n) {
     in[i] = xs[perm[i]];
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   walk(e, ext, {rowMajorStrides(n.type.shape), in}, {0, 0},
-       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); });
+       [&](auto &off, Value *cnt, auto &is) { copyInner(e, y, x, off, cnt, is); },
+       e.batchDim(&n));
 }
 
 // Strides of operand `s` broadcast (numpy rules) to the shape S: 0 along broadcast dims.
@@ -148,7 +155,8 @@ void emitExpand(Emitter &e, const Node &n) {
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   walk(e, std::vector<int64_t>(S.begin(), S.end()),
        {rowMajorStrides(S), broadcastStrides(n.operands[0]->type.shape, S)}, {0, 0},
-       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); });
+       [&](auto &off, Value *cnt, auto &is) { copyInner(e, y, x, off, cnt, is); },
+       e.batchDim(&n));
 }
 
 void emitSlice(Emitter &e, const Node &n) {
@@ -163,7 +171,8 @@ void emitSlice(Emitter &e, const Node &n) {
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   const Shape &S = n.type.shape;
   walk(e, std::vector<int64_t>(S.begin(), S.end()), {rowMajorStrides(S), st}, {0, start * st[ax]},
-       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); });
+       [&](auto &off, Value *cnt, auto &is) { copyInner(e, y, x, off, cnt, is); },
+       e.batchDim(&n));
 }
 
 void emitReduceSum(Emitter &e, const Node &n) {
@@ -183,28 +192,29 @@ void emitReduceSum(Emitter &e, const Node &n) {
     if (!red[d])
       ost[d] = ks[k++];
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
-  zeroFill(e, y, e.c(std::max<int64_t>(n.type.numel(), 1)));
+  zeroFill(e, y, n.type.rank() ? e.numel(&n) : e.c(1));
   walk(e, std::vector<int64_t>(xs.begin(), xs.end()), {ost, rowMajorStrides(xs)}, {0, 0},
-       [&](auto &off, int64_t cnt, auto &is) {
+       [&](auto &off, Value *cnt, auto &is) {
          if (is[0] == 0 && is[1] == 1) {
-           Value *s = sumOver(e, e.c(cnt), [&](Value *i, unsigned w) {
+           Value *s = sumOver(e, cnt, [&](Value *i, unsigned w) {
              return e.load(x, e.b.CreateAdd(off[1], i), w);
            });
            e.store(e.b.CreateFAdd(e.load(y, off[0]), s), y, off[0]);
          } else if (is[0] == 1 && is[1] == 1) {
-           e.vecLoop(e.c(cnt), [&](Value *i, unsigned w) {
+           e.vecLoop(cnt, [&](Value *i, unsigned w) {
              Value *yi = e.b.CreateAdd(off[0], i);
              e.store(e.b.CreateFAdd(e.load(y, yi, w), e.load(x, e.b.CreateAdd(off[1], i), w)), y,
                      yi);
            });
          } else {
-           e.loop(e.c(cnt), [&](Value *i) {
+           e.loop(cnt, [&](Value *i) {
              Value *yi = e.b.CreateAdd(off[0], e.b.CreateMul(i, e.c(is[0])));
              Value *xi = e.b.CreateAdd(off[1], e.b.CreateMul(i, e.c(is[1])));
              e.store(e.b.CreateFAdd(e.load(y, yi), e.load(x, xi)), y, yi);
            });
          }
-       });
+       },
+       e.batchDim(n.operands[0]));
 }
 
 // ------------------------------------------------------------------ im2row / row2im
@@ -223,18 +233,20 @@ Im2RowGeom im2rowGeom(const Node &n, const Shape &x) {
 }
 
 // Visits every element of the [G, N*Ho*Wo, Cg*kh*kw] matrix: visit(rowsIdx, xIdx (clamped),
-// inside) with rows written sequentially (the column index innermost).
-void forEachIm2Row(Emitter &e, const Im2RowGeom &g,
+// inside) with rows written sequentially (the column index innermost). N is the runtime
+// batch (x's dim 0).
+void forEachIm2Row(Emitter &e, const Im2RowGeom &g, Value *N,
                    const std::function<void(Value *, Value *, Value *)> &visit) {
   auto &b = e.b;
-  const int64_t R = g.Cg * g.kh * g.kw, rows = g.N * g.Ho * g.Wo;
+  const int64_t R = g.Cg * g.kh * g.kw;
+  Value *rows = b.CreateMul(N, e.c(g.Ho * g.Wo));
   e.loop(g.G, [&](Value *gi) {
-    e.loop(g.N, [&](Value *nn) {
+    e.loop(N, [&](Value *nn) {
       e.loop(g.Ho, [&](Value *oh) {
         e.loop(g.Wo, [&](Value *ow) {
           Value *row =
               b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(nn, e.c(g.Ho)), oh), e.c(g.Wo)), ow);
-          Value *rowBase = b.CreateMul(b.CreateAdd(b.CreateMul(gi, e.c(rows)), row), e.c(R));
+          Value *rowBase = b.CreateMul(b.CreateAdd(b.CreateMul(gi, rows), row), e.c(R));
           Value *hs = b.CreateSub(b.CreateMul(oh, e.c(g.sh)), e.c(g.pt));
           Value *ws = b.CreateSub(b.CreateMul(ow, e.c(g.sw)), e.c(g.pl));
           e.loop(g.Cg, [&](Value *c) {
@@ -265,7 +277,7 @@ void forEachIm2Row(Emitter &e, const Im2RowGeom &g,
 void emitIm2Row(Emitter &e, const Node &n) {
   const Im2RowGeom g = im2rowGeom(n, n.operands[0]->type.shape);
   Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
-  forEachIm2Row(e, g, [&](Value *dst, Value *src, Value *ok) {
+  forEachIm2Row(e, g, e.dim(n.operands[0], 0), [&](Value *dst, Value *src, Value *ok) {
     e.store(e.b.CreateSelect(ok, e.load(x, src), e.cf(0)), y, dst);
   });
 }
@@ -273,8 +285,8 @@ void emitIm2Row(Emitter &e, const Node &n) {
 void emitRow2Im(Emitter &e, const Node &n) {
   const Im2RowGeom g = im2rowGeom(n, n.type.shape);
   Value *r = e.ptr(n.operands[0]), *x = e.ptr(&n);
-  zeroFill(e, x, e.c(n.type.numel()));
-  forEachIm2Row(e, g, [&](Value *src, Value *dst, Value *ok) {
+  zeroFill(e, x, e.numel(&n));
+  forEachIm2Row(e, g, e.dim(&n, 0), [&](Value *src, Value *dst, Value *ok) {
     Value *add = e.b.CreateSelect(ok, e.load(r, src), e.cf(0));
     e.store(e.b.CreateFAdd(e.load(x, dst), add), x, dst);
   });
@@ -291,6 +303,7 @@ struct GemmShape {
   int64_t M, N, K;
   bool ta, tb;
   Value *rows = nullptr; // the runtime row count when it follows the batch (else M)
+  Value *depth = nullptr; // the runtime K when the product sums over the batch (eq. 35)
 };
 bool gemmPacks(const GemmShape &s, unsigned) {
   return s.tb; // else B's rows are read in place, the last partial vector by a masked load
@@ -336,7 +349,9 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
   // the block may be fewer than nv*VL (then only those are stored)
   // K runs in blocks of KC (the A block and the B panel stay in L2/L1 when K is long, e.g.
   // eq. 35's K = the batch's output pixels); blocks after the first accumulate onto Y.
-  const int64_t KC = 128, kBlocks = (s.K + KC - 1) / KC;
+  const int64_t KC = 128;
+  Value *Kv = s.depth ? s.depth : e.c(s.K);
+  Value *kBlocks = b.CreateUDiv(add(Kv, e.c(KC - 1)), e.c(KC));
   auto block = [&](Value *k0, Value *k1, Value *first, Value *col0, int64_t nv, int64_t valid) {
     e.loop(tiles, [&](Value *t) {
       std::vector<Value *> row(PT);
@@ -400,7 +415,7 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
   };
   const int64_t bw = MB * VL, full = s.N / bw, rem = s.N - full * bw;
   e.loop(kBlocks, [&](Value *kb) {
-    Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), e.c(s.K));
+    Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), Kv);
     Value *first = b.CreateICmpEQ(kb, e.c(0));
     e.loop(full, [&](Value *cb) { block(k0, k1, first, mul(cb, bw), MB, bw); });
     if (rem)
@@ -424,8 +439,13 @@ void emitMatMul3(Emitter &e, const Node &n) {
              e.gep(B, e.b.CreateMul(bi, e.c(s.K * s.N))),
              e.gep(Y, e.b.CreateMul(bi, e.c(s.M * s.N))), pack);
   };
-  if (r == 2 && !ta && e.batched(&n)) // inference: the rows follow the runtime batch
-    s.rows = e.dim(&n, 0);
+  // the rows follow the runtime batch (inference's products, eq. 45), or K does (eq. 35 sums
+  // over the batch's output pixels); Plan.cpp's analysis admits only these, with every dim
+  // before them 1, so the matrices' strides do not change
+  if (!ta && e.batchDim(&n) == r - 2 && e.batchDim(a) == r - 2)
+    s.rows = e.dim(&n, r - 2);
+  else if (ta && !tb && e.batchDim(a) == r - 2 && e.batchDim(bn) == r - 2)
+    s.depth = e.dim(a, r - 2);
   if (batches == 1)
     one(e.c(0));
   else
@@ -509,9 +529,9 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
   auto &b = e.b;
   const PoolG g = poolG(n, n.type.shape);
   Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);
-  zeroFill(e, dx, e.c(n.type.numel()));
+  zeroFill(e, dx, e.numel(&n));
   Value *best = e.entryAlloca(e.f32), *at = e.entryAlloca(e.i64);
-  e.loop(n.type.shape[0] * n.type.shape[1], [&](Value *nc) {
+  e.loop(e.extent(&n, 0, 2), [&](Value *nc) {
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
@@ -559,8 +579,8 @@ void emitAvgPoolGrad(Emitter &e, const Node &n) {
   const PoolG g = poolG(n, n.type.shape);
   const bool cip = n.getInt("count_include_pad");
   Value *dy = e.ptr(n.operands[0]), *dx = e.ptr(&n);
-  zeroFill(e, dx, e.c(n.type.numel()));
-  e.loop(n.type.shape[0] * n.type.shape[1], [&](Value *nc) {
+  zeroFill(e, dx, e.numel(&n));
+  e.loop(e.extent(&n, 0, 2), [&](Value *nc) {
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
@@ -595,9 +615,8 @@ void emitSoftmaxGrad(Emitter &e, const Node &n) {
   const int r = n.type.rank();
   const int ax = (int)(n.getInt("axis") < 0 ? n.getInt("axis") + r : n.getInt("axis"));
   const bool isLog = n.op == OpKind::LogSoftmaxGrad;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < ax; ++d)
-    outer *= n.type.shape[d];
+  int64_t inner = 1;
+  Value *outer = e.extent(&n, 0, ax);
   for (int d = ax + 1; d < r; ++d)
     inner *= n.type.shape[d];
   const int64_t L = n.type.shape[ax];
@@ -744,6 +763,22 @@ void emitBnVarGrad(Emitter &e, const Node &n) {
                 b.CreateFMul(b.CreateFMul(e.cf(-2), b.CreateLoad(e.f32, tot)), e.load(dv, c)), M),
             out, c);
   });
+}
+
+// n/(n-1) for the per-channel count n = N·H·W at the runtime batch (1 when n <= 1), in double
+// as the interpreter computes it.
+void emitBnUnbias(Emitter &e, const Node &n) {
+  auto &b = e.b;
+  const Node *xn = n.operands[0];
+  int64_t C, inner;
+  chanDims(xn, C, inner);
+  Type *f64 = b.getDoubleTy();
+  Value *cnt = b.CreateMul(e.dim(xn, 0), e.c(inner));
+  Value *cf = b.CreateSIToFP(cnt, f64);
+  Value *r = b.CreateSelect(b.CreateICmpSGT(cnt, e.c(1)),
+                            b.CreateFDiv(cf, b.CreateFSub(cf, ConstantFP::get(f64, 1.0))),
+                            ConstantFP::get(f64, 1.0));
+  e.store(b.CreateFPTrunc(r, e.f32), e.ptr(&n), e.c(0));
 }
 
 // ------------------------------------------------------------------ labels, losses
@@ -988,6 +1023,8 @@ OpEmitter trainOpEmitter(OpKind k) {
     return emitBnMeanGrad;
   case OpKind::BnVarGrad:
     return emitBnVarGrad;
+  case OpKind::BnUnbias:
+    return emitBnUnbias;
   case OpKind::SoftmaxXentGrad:
     return emitSoftmaxXentGrad;
   case OpKind::L2LossGrad:

@@ -44,9 +44,14 @@ public:
   // ------------------------------------------------------------------ tensors
   llvm::Value *ptr(const Node *n) const { return ptrs.at(n); }
   bool batched(const Node *n) const { return plan.batched.at(n); }
-  /// Extent of dim d: the runtime batch for dim 0 of a batched value, else a constant.
+  /// The dim of n that follows the runtime batch, -1 if none (Plan::batchDim).
+  int batchDim(const Node *n) const { return plan.batchDim.at(n); }
+  /// The runtime extent of a batch dim that is `maxExtent` at the compiled batch:
+  /// batch · maxExtent/maxBatch.
+  llvm::Value *batchExtent(int64_t maxExtent);
+  /// Extent of dim d: runtime for n's batch dim, else a constant.
   llvm::Value *dim(const Node *n, int d);
-  /// Product of dims [from, to) (runtime when it includes a batched dim 0).
+  /// Product of dims [from, to) (runtime when it includes n's batch dim).
   llvm::Value *extent(const Node *n, int from, int to);
   llvm::Value *numel(const Node *n) { return extent(n, 0, n->type.rank()); }
   llvm::Value *scratch(const Node *n, int64_t byteOffset);

@@ -24,16 +24,23 @@ Emitter::Emitter(llvm::Module &m, llvm::Function *f, const Plan &p)
   b.setFastMathFlags(fmf);
 }
 
+Value *Emitter::batchExtent(int64_t maxExtent) {
+  const int64_t k = maxExtent / plan.layout.maxBatch;
+  return k == 1 ? batch : b.CreateMul(batch, c(k), "", true, true);
+}
+
 Value *Emitter::dim(const Node *n, int d) {
-  return d == 0 && batched(n) ? batch : c(n->type.shape[d]);
+  return d == batchDim(n) ? batchExtent(n->type.shape[d]) : c(n->type.shape[d]);
 }
 
 Value *Emitter::extent(const Node *n, int from, int to) {
+  const int bd = batchDim(n);
   int64_t k = 1;
-  for (int d = std::max(from, 1); d < to; ++d)
-    k *= n->type.shape[d];
-  if (from == 0 && to > 0)
-    return batched(n) ? b.CreateMul(batch, c(k), "", true, true) : c(k * n->type.shape[0]);
+  for (int d = from; d < to; ++d)
+    if (d != bd)
+      k *= n->type.shape[d];
+  if (bd >= from && bd < to)
+    return k == 1 ? dim(n, bd) : b.CreateMul(dim(n, bd), c(k), "", true, true);
   return c(k);
 }
 

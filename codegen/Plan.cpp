@@ -80,9 +80,14 @@ int normAxis(int64_t axis, int rank) {
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
-// Marks which values carry the mini-batch in dim 0 and decides whether the function runs at
-// any batch 1..maxBatch: every op must treat dim 0 as independent examples (or reduce over
-// it with a runtime count, as bn_mean and the losses do).
+// Marks which values carry the mini-batch, and in which dim, and decides whether the function
+// runs at any batch 1..maxBatch. A value is batched in dim d when every dim before d has
+// extent 1 and dim d is maxBatch·k, k values per example (dim 0 of the inputs; dim 1 of
+// im2row's [1, N·Ho·Wo, R]): row-major, the batch then changes dim d's extent and no stride,
+// so a runtime batch changes trip counts only. Every op must keep examples independent in
+// that dim, or reduce over it with a runtime count (bn_mean, the losses, eq. 35's K); what
+// would need a runtime stride (im2row with groups > 1) or mixes examples makes the function
+// fixed-batch, with batchNote naming the node.
 void analyseBatch(const Function &f, Plan &p) {
   Layout &l = p.layout;
   l.maxBatch = 0;
@@ -96,100 +101,272 @@ void analyseBatch(const Function &f, Plan &p) {
   l.batchPolymorphic = l.maxBatch > 0;
   if (!l.maxBatch)
     l.maxBatch = 1;
+  const int64_t NB = l.maxBatch;
   auto fail = [&](const Node &n, const std::string &why) {
     if (l.batchPolymorphic)
       l.batchNote = fmt::format("{}: {}", n.describe(), why);
     l.batchPolymorphic = false;
   };
+  // the first dim of extent != 1 (rank if none)
+  auto firstNonUnit = [](const TensorType &t) {
+    int d = 0;
+    while (d < t.rank() && t.shape[d] == 1)
+      ++d;
+    return d;
+  };
   for (const auto &np : f.nodes()) {
     const Node &n = *np;
-    auto B = [&](int i) { return p.batched.at(n.operands[i]); };
-    bool anyB = false, out = false;
+    auto bd = [&](int i) { return p.batchDim.at(n.operands[i]); };
+    auto B = [&](int i) { return bd(i) >= 0; };
+    bool anyB = false;
     for (size_t i = 0; i < n.operands.size(); ++i)
       anyB |= B((int)i);
+    const int r = n.type.rank();
+    int out = -1; // the result's batch dim
+    // ops on N×C×... tensors: the batch must be dim 0 of every batched operand
+    auto leading = [&](std::initializer_list<int> ops) {
+      for (int i : ops)
+        if (i < (int)n.operands.size() && B(i) && bd(i) != 0)
+          fail(n, "an operand carries the batch in another dim than 0");
+    };
     switch (n.op) {
     case OpKind::Input:
-      out = n.type.rank() >= 1;
-      if (out && n.type.shape[0] != l.maxBatch)
-        fail(n, "inputs disagree on the batch size");
+      if (r >= 1) { // one example per row of dim 0 (the caller's buffers are batch-major)
+        out = n.type.shape[0] == NB ? 0 : -1;
+        if (out < 0)
+          fail(n, "inputs disagree on the batch size");
+      }
       break;
     case OpKind::Param:
     case OpKind::Constant:
+      break;
+    case OpKind::Relu: // flat loops: any batch dim
+    case OpKind::Sigmoid:
+    case OpKind::Tanh:
+    case OpKind::Identity:
+    case OpKind::Dropout:
+      out = bd(0);
+      if (n.operands.size() > 1 && B(1))
+        fail(n, "the step operand carries the batch");
       break;
     case OpKind::FullyConnected:
     case OpKind::Conv2d:
     case OpKind::MaxPool:
     case OpKind::AvgPool:
     case OpKind::GlobalAvgPool:
-    case OpKind::Relu:
-    case OpKind::Sigmoid:
-    case OpKind::Tanh:
-    case OpKind::Identity:
-    case OpKind::Dropout:
     case OpKind::BatchNorm:
-      out = B(0);
+      leading({0});
+      out = B(0) ? 0 : -1;
       for (size_t i = 1; i < n.operands.size(); ++i)
         if (B((int)i))
           fail(n, "a weight operand carries the batch");
       break;
     case OpKind::Softmax:
     case OpKind::LogSoftmax:
-      out = B(0);
-      if (out && normAxis(n.getInt("axis"), n.type.rank()) == 0)
+    case OpKind::SoftmaxGrad:
+    case OpKind::LogSoftmaxGrad: {
+      const int last = (int)n.operands.size() - 1;
+      out = bd(last);
+      for (int i = 0; i < last; ++i)
+        if (bd(i) != out)
+          fail(n, "its operands carry the batch in different dims");
+      if (out >= 0 && normAxis(n.getInt("axis"), r) <= out)
         fail(n, "normalises across the batch");
       break;
-    case OpKind::MatMul:
-      out = B(0);
-      if (B(1) || (out && (n.getInt("trans_a") || n.type.rank() != 2)))
-        fail(n, "the batch is not the rows of the first operand");
+    }
+    case OpKind::MatMul: {
+      // rows (dim r-2 of a, not transposed) follow the batch: runtime M (inference's fc-like
+      // products, eq. 45); a transposed a and b both batched in dim r-2: the product sums
+      // over the batch, runtime K (eq. 35's φ(x)^T dY, fc's dw = dy^T x)
+      const bool ta = n.getInt("trans_a"), tb = n.getInt("trans_b");
+      if (B(0) && !B(1) && !ta && bd(0) == r - 2)
+        out = r - 2;
+      else if (B(0) && B(1) && ta && !tb && bd(0) == r - 2 && bd(1) == r - 2 &&
+               n.operands[0]->type.shape[r - 2] == n.operands[1]->type.shape[r - 2])
+        out = -1;
+      else if (anyB)
+        fail(n, "the batch is neither the rows of the first operand nor the reduction of both");
       break;
+    }
     case OpKind::Add:
     case OpKind::Sub:
     case OpKind::Mul:
     case OpKind::Div:
-      out = anyB;
-      for (int i = 0; i < 2 && anyB; ++i) {
+    case OpKind::ReluGrad:
+    case OpKind::SigmoidGrad:
+    case OpKind::TanhGrad:
+      for (int i = 0; i < 2; ++i) // a batched operand's batch dim, aligned to the result
+        if (B(i)) {
+          const int d = r - n.operands[i]->type.rank() + bd(i);
+          if (out >= 0 && out != d)
+            fail(n, "the operands carry the batch in different dims");
+          out = d;
+        }
+      for (int i = 0; i < 2 && anyB && out >= 0; ++i) {
         const TensorType &t = n.operands[i]->type;
-        if (B(i) ? t.rank() != n.type.rank() : (t.rank() == n.type.rank() && t.shape[0] != 1))
+        const int d = out - (r - t.rank()); // the operand's dim under the result's batch dim
+        if (B(i) ? t.shape[d] != n.type.shape[out] : (d >= 0 && t.shape[d] != 1))
           fail(n, "an operand broadcasts along the batch dimension");
       }
       break;
     case OpKind::Concat:
-      out = anyB;
+      out = anyB ? 0 : -1;
       for (size_t i = 0; i < n.operands.size(); ++i)
-        if (B((int)i) != anyB)
+        if (B((int)i) != anyB || (B((int)i) && bd((int)i) != 0))
           fail(n, "concatenates batched and unbatched tensors");
-      if (anyB && normAxis(n.getInt("axis"), n.type.rank()) == 0)
+      if (anyB && normAxis(n.getInt("axis"), r) == 0)
         fail(n, "concatenates along the batch");
       break;
     case OpKind::Flatten:
     case OpKind::Reshape:
-      out = B(0);
-      if (out && (n.type.rank() == 0 || n.type.shape[0] != n.operands[0]->type.shape[0]))
-        fail(n, "reshapes across the batch");
+      if (B(0)) { // each example's elements must stay whole rows of the result's batch dim
+        const TensorType &x = n.operands[0]->type;
+        const int64_t per = x.numel() / NB; // elements per example
+        out = firstNonUnit(n.type);
+        int64_t inner = 1;
+        for (int d = out + 1; d < r; ++d)
+          inner *= n.type.shape[d];
+        if (out >= r || per % inner != 0 || n.type.shape[out] != NB * (per / inner))
+          fail(n, "reshapes across the batch");
+      }
+      break;
+    case OpKind::Transpose:
+      if (B(0)) {
+        out = firstNonUnit(n.type);
+        if (out >= r || n.getInts("perm")[out] != bd(0))
+          fail(n, "moves the batch behind another dim");
+      }
+      break;
+    case OpKind::Expand:
+      if (B(0)) {
+        out = r - n.operands[0]->type.rank() + bd(0);
+        if (n.type.shape[out] != n.operands[0]->type.shape[bd(0)])
+          fail(n, "expands along the batch");
+      }
+      break;
+    case OpKind::ReduceSum:
+      if (B(0)) {
+        std::vector<bool> red(n.operands[0]->type.rank(), false);
+        for (int64_t a : n.getInts("axes"))
+          red[normAxis(a, (int)red.size())] = true;
+        if (!red[bd(0)]) { // kept: its place among the result's dims
+          out = bd(0);
+          if (!n.getInt("keepdims"))
+            for (int d = 0; d < bd(0); ++d)
+              out -= red[d];
+        } // reduced: a runtime trip count, an unbatched result
+      }
+      break;
+    case OpKind::Slice:
+      out = bd(0);
+      if (out >= 0 && normAxis(n.getInt("axis"), r) == out)
+        fail(n, "slices the batch");
+      break;
+    case OpKind::Im2Row:
+      leading({0});
+      if (B(0)) {
+        out = 1; // [G, N·Ho·Wo, R]: rows are (n, oh, ow)
+        if (n.getInt("groups") != 1)
+          fail(n, "im2row with groups > 1 puts the batch behind the groups (the rows' stride "
+                  "would follow the runtime batch)");
+      }
+      break;
+    case OpKind::Row2Im:
+      if (B(0)) {
+        out = 0;
+        if (bd(0) != 1 || n.getInt("groups") != 1)
+          fail(n, "row2im of rows that are not [1, N·Ho·Wo, R]");
+      }
+      break;
+    case OpKind::MaxPoolGrad:
+    case OpKind::AvgPoolGrad:
+    case OpKind::BnMeanGrad:
+      leading({0, 1});
+      out = B(n.op == OpKind::BnMeanGrad ? 1 : 0) ? 0 : -1;
+      if (n.op == OpKind::BnMeanGrad && B(0))
+        fail(n, "the mean's gradient carries the batch");
+      if (n.op == OpKind::MaxPoolGrad && B(0) != B(1))
+        fail(n, "one operand carries the batch and the other does not");
+      break;
+    case OpKind::BatchNormGrad:
+      leading({0, 1});
+      for (int i = 2; i < 5; ++i)
+        if (B(i))
+          fail(n, "a per-channel operand carries the batch");
+      if (B(0) != B(1))
+        fail(n, "one operand carries the batch and the other does not");
+      out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
+      break;
+    case OpKind::BnVarGrad:
+      leading({1});
+      if (B(0) || B(2))
+        fail(n, "a per-channel operand carries the batch");
+      out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
       break;
     case OpKind::BnMean:
     case OpKind::BnVar:
+    case OpKind::BnUnbias:
+      leading({0});
       if (n.operands.size() > 1 && B(1))
         fail(n, "the mean carries the batch");
       break;
     case OpKind::SoftmaxXent:
     case OpKind::L2Loss:
+    case OpKind::CountCorrect:
+      leading({0, 1});
       if (B(0) != B(1))
         fail(n, "one operand carries the batch and the other does not");
       break;
-    default: // training graphs and general tensor ops: im2row folds the batch into the rows
-             // of dim 1, trans_a products and reduce_sum sum over it, the running variance's
-             // unbiasing factor is compiled in: they run at the compiled batch only
-      fail(n, "runs at the compiled batch only (training and general tensor ops)");
+    case OpKind::SoftmaxXentGrad:
+    case OpKind::L2LossGrad:
+      leading({1, 2});
+      if (B(0) || B(1) != B(2))
+        fail(n, "the operands do not carry the batch consistently");
+      out = B(1) ? 0 : -1;
+      break;
+    case OpKind::Conv2dGradFilter: // φ(x)ᵀ·dY: reduces over the batch's pixels (runtime K)
+      leading({0, 1});
+      if (B(0) != B(1))
+        fail(n, "one operand carries the batch and the other does not");
+      break;
+    case OpKind::Conv2dGradInput: // row2im(dY·Fᵀ): one image of dX per image of dY
+      leading({0});
+      if (B(1))
+        fail(n, "a weight operand carries the batch");
+      out = B(0) ? 0 : -1;
+      break;
+    case OpKind::Update:
+      if (anyB)
+        fail(n, "a param's new value carries the batch");
+      break;
+    default: // batch_matmul, softmax_xent_nd: their loops run at the compiled batch
+      if (anyB)
+        fail(n, "runs at the compiled batch only");
       break;
     }
-    // dim 0 can only follow the runtime batch if it is the batch at maxBatch
-    if (out && (n.type.rank() == 0 || n.type.shape[0] != l.maxBatch)) {
-      fail(n, "dim 0 is not the batch");
-      out = false;
+    // the batch dim can only follow the runtime batch if every dim before it is 1 and it is
+    // maxBatch·k
+    if (out >= 0) {
+      bool ok = out < r && n.type.shape[out] % NB == 0 && n.type.shape[out] > 0;
+      for (int d = 0; ok && d < out; ++d)
+        ok = n.type.shape[d] == 1;
+      if (!ok) {
+        fail(n, fmt::format("dim {} is not the batch", out));
+        out = -1;
+      }
     }
-    p.batched[&n] = out;
+    p.batchDim[&n] = out;
+    p.batched[&n] = out >= 0;
+  }
+  // the caller's buffers are batch-major, one example per row of dim 0: an output that
+  // carries the batch otherwise (k != 1, or in another dim) is the whole buffer at batch N
+  for (const Node *o : f.outputs()) {
+    const int d = p.batchDim.at(o);
+    if (d > 0 || (d == 0 && o->type.shape[0] != NB)) {
+      fail(*o, "an output carries the batch in another dim than 0");
+      p.batchDim[o] = -1;
+      p.batched[o] = false;
+    }
   }
 }
 

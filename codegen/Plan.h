@@ -42,7 +42,10 @@ struct ConvGeom {
 struct Plan {
   Layout layout;
   std::map<const Node *, Storage> storage;
-  std::map<const Node *, bool> batched;
+  std::map<const Node *, bool> batched;  // carries the mini-batch (in batchDim)
+  /// The dim that follows the runtime batch (-1: none): every dim before it is 1 and its
+  /// extent is maxBatch·k, so at batch b it is b·k (Plan.cpp, analyseBatch).
+  std::map<const Node *, int> batchDim;
   std::map<const Node *, int64_t> scratch; // byte offset of an op's scratch in the workspace
   /// Outputs whose node is not computed into its buffer (a source, a view, or the same node
   /// output twice): copied at the end, (buffer index, node).

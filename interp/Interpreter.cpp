@@ -139,6 +139,10 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return bnMean(*in[0]);
   case OpKind::BnVar:
     return bnVar(*in[0], *in[1]);
+  case OpKind::BnUnbias: { // counted on the tensor as it is now: its batch is the run's
+    const double count = (double)in[0]->size() / (double)in[0]->shape(1);
+    return Tensor<T>(xt::xarray<T>(T(count > 1 ? count / (count - 1) : 1.0)));
+  }
   case OpKind::Dropout: {
     const double rate = n.getFloat("rate");
     if (!(rate >= 0 && rate <= 1))

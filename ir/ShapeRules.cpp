@@ -375,6 +375,10 @@ static TensorType inferBnVar(const Node &n) {
   return t;
 }
 
+static TensorType inferBnUnbias(const Node &n) {
+  return {inferBnMean(n).dtype, {}};
+}
+
 static TensorType inferDropout(const Node &n) {
   if (!isFloat(in(n, 0).dtype))
     fail(n, fmt::format("the input must be a floating-point tensor, got {}", in(n, 0).str()));

@@ -329,6 +329,8 @@ static std::vector<Node *> gradRow2Im(Context &c) {
                  "eq. 37")};
 }
 
+// n/(n-1) depends on x's shape only: no gradient flows to x (nothing to add).
+static std::vector<Node *> gradBnUnbias(Context &) { return {nullptr}; }
 static std::vector<Node *> gradReluGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradSigmoidGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradTanhGrad(Context &c) { notDifferentiable(c); }

@@ -4,7 +4,8 @@
 // The update is MatConvNet's SGD with momentum and weight decay (seed section 3.3, eq. 8):
 //   v <- momentum * v - lr * (dz/dw + weight_decay * w);   w <- w + v
 // with lr, momentum and weight_decay run-time inputs, not compile-time constants. Batch-norm
-// running statistics follow r <- (1-a) r + a * batch_stat (unbiased variance); they are
+// running statistics follow r <- (1-a) r + a * batch_stat (the variance unbiased by bn_unbias,
+// n/(n-1) at the batch the step runs at); they are
 // found as the params %<bn>.mean and %<bn>.var of a batchnorm whose statistics are bn_mean /
 // bn_var (the frontends' naming, docs/training.md).
 #include "passes/Autodiff.h"
@@ -96,10 +97,12 @@ void buildTrainStep(Function &f, const TrainStepOptions &opts) {
       continue; // no running statistics to keep (e.g. a hand-written training graph)
     b.loc = bn->loc;
     Node *x = bn->operands[0];
-    double count = (double)x->type.numel() / (double)x->type.shape[1];
-    double a = opts.bnMomentum, unbias = count > 1 ? count / (count - 1) : 1.0;
-    Node *keep = b.scalar(1 - a, bn->name + ".keep"), *rate = b.scalar(a, bn->name + ".rate"),
-         *rateU = b.scalar(a * unbias, bn->name + ".rate_unbiased");
+    const double a = opts.bnMomentum;
+    Node *keep = b.scalar(1 - a, bn->name + ".keep"), *rate = b.scalar(a, bn->name + ".rate");
+    // n/(n-1) counted on the batch the step runs at, not compiled in: a step compiled for a
+    // maximum batch also runs a smaller last batch (docs/codegen.md, "Batch")
+    Node *rateU = b.node(OpKind::Mul, bn->name + ".rate_unbiased",
+                         {b.node(OpKind::BnUnbias, bn->name + ".unbias", {x}), rate});
     Node *m = b.node(OpKind::Add, rm->name + ".new",
                      {b.node(OpKind::Mul, rm->name + ".old", {rm, keep}), b.node(OpKind::Mul, rm->name + ".batch", {bn->operands[3], rate})},
                      "running mean: (1-a) r + a * batch mean");

@@ -62,6 +62,9 @@ API int cnnc_has_train_step(void) {
 API int64_t cnnc_train_batch(void) {
   return T() ? T()->max_batch : 0;
 }
+API int64_t cnnc_train_min_batch(void) {
+  return T() ? T()->min_batch : 0;
+}
 
 /* Buffer `index` of `kind`: 0..2 @infer's inputs, params, outputs; 3 @train_step's data
  * inputs; 4 the instance state (@infer's params, then @train_step's extra params). */
@@ -276,10 +279,13 @@ API int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *i
     return fail(NULL, CNNC_ERR_NULL, "cnnc_train_step: NULL instance");
   if (!inputs && cnnc_num_buffers(3))
     return fail(inst, CNNC_ERR_NULL, "cnnc_train_step: NULL inputs array");
-  if (batch != t->max_batch)
+  if (t->min_batch == t->max_batch && batch != t->max_batch)
     return fail(inst, CNNC_ERR_BATCH,
                 "cnnc_train_step: batch %lld, but the training step runs at batch %lld only",
                 (long long)batch, (long long)t->max_batch);
+  if (batch < t->min_batch || batch > t->max_batch)
+    return fail(inst, CNNC_ERR_BATCH, "cnnc_train_step: batch %lld outside %lld..%lld",
+                (long long)batch, (long long)t->min_batch, (long long)t->max_batch);
   int64_t step = inst->step;
   void **b = malloc((size_t)t->num_buffers * sizeof(void *) + 1);
   float *tmp = NULL;

@@ -48,8 +48,11 @@ int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs,
 const char *cnnc_last_error(const cnnc_instance *inst);
 
 /* Training (libraries compiled with `cnnc compile --train`, docs/codegen.md): one SGD step of
- * @train_step on the instance's state, at exactly cnnc_train_batch() examples:
- * inputs[k] for each data input (kind 3 below: images f32, labels int32). The state is
+ * @train_step on the instance's state, on `batch` examples, any of
+ * cnnc_train_min_batch()..cnnc_train_batch() (1..max unless the step was compiled
+ * fixed-batch; a smaller last batch of an epoch runs on the same library, averaging its loss
+ * and batch statistics over `batch`): inputs[k] for each data input (kind 3 below: images
+ * f32, labels int32), batch-major, `batch` examples each. The state is
  * every param of @infer plus the momentum buffers; BN running statistics are params. The
  * step counter (which drives dropout masks) advances by one. loss/correct may be NULL;
  * correct is -1 when the loss has no notion of a correct prediction. A bad label returns
@@ -57,7 +60,8 @@ const char *cnnc_last_error(const cnnc_instance *inst);
 int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *inputs, float lr,
                     float momentum, float weight_decay, float *loss, int64_t *correct);
 int cnnc_has_train_step(void);
-int64_t cnnc_train_batch(void); /* 0 without a training step */
+int64_t cnnc_train_batch(void);     /* the largest batch; 0 without a training step */
+int64_t cnnc_train_min_batch(void); /* 1, or == cnnc_train_batch() when fixed-batch */
 int64_t cnnc_step_count(const cnnc_instance *inst);
 int cnnc_set_step_count(cnnc_instance *inst, int64_t step);
 /* A checkpoint is an uncompressed .npz: one f32 array per state array (kind 4) plus

@@ -191,6 +191,10 @@ const std::vector<std::string> &JitTrainer::dataInputs() const {
 int64_t JitTrainer::batchSize() const {
   return impl_->jit->layout().maxBatch;
 }
+int64_t JitTrainer::minBatchSize() const {
+  const codegen::Layout &l = impl_->jit->layout();
+  return l.batchPolymorphic ? 1 : l.maxBatch;
+}
 std::vector<std::string> JitTrainer::paramNames() const {
   return impl_->paramOrder;
 }
@@ -218,9 +222,19 @@ const TensorType &JitTrainer::paramType(const std::string &name) const {
   return impl_->jit->layout().buffers[slotOf(impl_->paramSlot, name)].type;
 }
 
-interp::StepResult JitTrainer::step(const void *const *inputs, const interp::Hyper &h) {
+interp::StepResult JitTrainer::step(const void *const *inputs, const interp::Hyper &h,
+                                    int64_t batch) {
   Impl &m = *impl_;
   const codegen::Layout &l = m.jit->layout();
+  if (!batch)
+    batch = l.maxBatch;
+  if (batch < minBatchSize() || batch > l.maxBatch)
+    throw Error(
+        l.batchPolymorphic
+            ? fmt::format("JitTrainer::step: batch {} outside 1..{}", batch, l.maxBatch)
+            : fmt::format("JitTrainer::step: batch {}, but this training step runs at batch {} "
+                          "only ({})",
+                          batch, l.maxBatch, l.batchNote));
   float lr = (float)h.lr, mom = (float)h.momentum, wd = (float)h.weightDecay;
   int64_t stepv = (int64_t)m.step;
   std::vector<std::vector<float>> outs(l.buffers.size());
@@ -253,7 +267,7 @@ interp::StepResult JitTrainer::step(const void *const *inputs, const interp::Hyp
       break;
     }
   }
-  if (m.jit->run(ptrs.data(), m.workspace, l.maxBatch) == codegen::kStatusBadLabel)
+  if (m.jit->run(ptrs.data(), m.workspace, batch) == codegen::kStatusBadLabel)
     throw Error("JitTrainer::step: a label is not a class index; the step was not applied");
   interp::StepResult r;
   r.loss = outs[m.lossSlot][0];
@@ -273,6 +287,7 @@ stepFrom(JitTrainer &tr, const codegen::Layout &l, const std::vector<std::string
   std::vector<std::vector<float>> f(names.size());
   std::vector<std::vector<int32_t>> ints(names.size());
   std::vector<const void *> ptrs(names.size());
+  int64_t n = -1; // the batch the tensors hold
   for (size_t k = 0; k < names.size(); ++k) {
     auto it = batch.find(names[k]);
     if (it == batch.end())
@@ -281,9 +296,19 @@ stepFrom(JitTrainer &tr, const codegen::Layout &l, const std::vector<std::string
     for (const auto &b : l.buffers)
       if (b.kind == codegen::BufferKind::Input && b.name == names[k])
         s = &b;
-    if ((int64_t)it->second.size() != s->type.numel())
-      throw Error(fmt::format("JitTrainer::step: %{} has {} elements, the step takes {} (batch {})",
-                              names[k], it->second.size(), s->type.numel(), l.maxBatch));
+    const int64_t size = (int64_t)it->second.size(), per = s->perExample();
+    if (!s->batched && size != s->type.numel())
+      throw Error(fmt::format("JitTrainer::step: %{} has {} elements, the step takes {}",
+                              names[k], size, s->type.numel()));
+    if (s->batched) {
+      const int64_t nk = per && size % per == 0 ? size / per : -1;
+      if (nk < tr.minBatchSize() || nk > l.maxBatch || (n >= 0 && nk != n))
+        throw Error(fmt::format("JitTrainer::step: %{} has {} elements, the step takes {} per "
+                                "example, batch {}..{}{}",
+                                names[k], size, per, tr.minBatchSize(), l.maxBatch,
+                                n >= 0 ? fmt::format(" (the other inputs hold {})", n) : ""));
+      n = nk;
+    }
     if (s->type.dtype == DType::F32) {
       f[k].assign(it->second.begin(), it->second.end());
       ptrs[k] = f[k].data();
@@ -299,7 +324,7 @@ stepFrom(JitTrainer &tr, const codegen::Layout &l, const std::vector<std::string
       throw Error(fmt::format("JitTrainer::step: i64 input %{} is not supported", names[k]));
     ptrs[k] = ints[k].data();
   }
-  return tr.step(ptrs.data(), h);
+  return tr.step(ptrs.data(), h, n > 0 ? n : 0);
 }
 
 interp::StepResult JitTrainer::step(const std::map<std::string, interp::Tensor<float>> &batch,

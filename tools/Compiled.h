@@ -44,10 +44,10 @@ void compileTrainModel(const Function &infer, const Function &trainStep, const C
 ///
 /// step(batch, h) computes exactly what interp::trainStep(f, state, batch, h, stepCount())
 /// computes (in f32, to rounding; dropout masks bit for bit), then ++stepCount().
-/// The batch is fixed: every data input must hold exactly batchSize() examples (the
-/// graph's N; docs/codegen.md says why training graphs are not batch-polymorphic). For a
-/// smaller last batch, compile a second trainer at that N and move the state with
-/// params()/setParams() and setStepCount(), or drop the partial batch.
+/// The graph's N is the largest batch: a step runs on any batch minBatchSize()..batchSize()
+/// (1..N unless the graph is fixed-batch, layout().batchNote says why), and computes what
+/// the interpreter computes on the same function built at that batch: a smaller last batch
+/// needs no second compile.
 /// Errors (unknown names, wrong sizes, a label outside [0, C)) throw cnnc::Error; after a
 /// bad label the step is not applied (the state is unchanged) and the counter does not move.
 class JitTrainer {
@@ -59,20 +59,22 @@ public:
   /// The data inputs in node order (everything but %lr, %momentum, %weight_decay, %step),
   /// e.g. {"data", "label"}.
   const std::vector<std::string> &dataInputs() const;
-  int64_t batchSize() const;
+  int64_t batchSize() const;    // the largest batch (the graph's N)
+  int64_t minBatchSize() const; // 1, or batchSize() for a fixed-batch graph
   /// Every param by name, in node order (trainable weights, then the state SGD adds).
   std::vector<std::string> paramNames() const;
   const TensorType &paramType(const std::string &name) const;
 
-  /// One step. `batch` maps every data input to a tensor of its declared shape (labels as
-  /// integral floats, as the interpreter takes them).
+  /// One step. `batch` maps every data input to a tensor of its declared shape, or with
+  /// fewer examples in dim 0 (all inputs the same number; labels as integral floats, as the
+  /// interpreter takes them).
   interp::StepResult step(const std::map<std::string, interp::Tensor<float>> &batch,
                           const interp::Hyper &h);
   interp::StepResult step(const std::map<std::string, interp::Tensor<double>> &batch,
                           const interp::Hyper &h);
-  /// Raw form: inputs[k] points at dataInputs()[k]'s batchSize() examples, f32 (int32_t
-  /// for i32 inputs such as labels).
-  interp::StepResult step(const void *const *inputs, const interp::Hyper &h);
+  /// Raw form: inputs[k] points at dataInputs()[k]'s `batch` examples (0: batchSize()), f32
+  /// (int32_t for i32 inputs such as labels).
+  interp::StepResult step(const void *const *inputs, const interp::Hyper &h, int64_t batch = 0);
 
   void setParam(const std::string &name, const float *data, int64_t count);
   void getParam(const std::string &name, float *data, int64_t count) const;

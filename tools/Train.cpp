@@ -361,9 +361,9 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
     progress.clear();
     out << fmt::format(
         "epoch {:>3}/{}  train loss {:.4f} error {:6.2f}%  test loss {:.4f} error {:6.2f}%  "
-        "{:.1f} s  {:.0f} img/s\n",
+        "{:.1f} s  {:.0f} img/s  {} images in {} steps\n",
         epoch, o.epochs, rec.trainLoss, 100 * rec.trainError, rec.testLoss, 100 * rec.testError,
-        rec.seconds, rec.imagesPerSecond);
+        rec.seconds, rec.imagesPerSecond, seen, steps);
     out.flush();
     writeLog(r.logPath, r.history);
     if (o.plot)

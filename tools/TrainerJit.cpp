@@ -1,7 +1,8 @@
 // The LLVM backend of `cnnc train` (tools/Trainer.h): @train_step compiled by JitTrainer,
-// @infer by JitModel, both in f32. A compiled training step runs at one batch size (its
-// graph's N, docs/codegen.md), so a partial last mini-batch gets a second trainer compiled
-// at its own size; the state moves between them with params()/setParams(), exactly.
+// @infer by JitModel, both in f32, once, at --batch: the compiled step runs a partial last
+// mini-batch too (docs/codegen.md, "Batch"). Only a fixed-batch step (Layout::batchNote says
+// which node makes it so, e.g. a grouped convolution's im2row) runs a partial batch on a
+// second step compiled at that size, the state copied in and back.
 #include "tools/Compiled.h"
 #include "tools/Trainer.h"
 
@@ -15,23 +16,22 @@ namespace {
 
 class JitBackend : public Trainer {
 public:
-  explicit JitBackend(const TrainModelSpec &spec) : spec_(spec) {
-    active_ = spec.batch;
-    trainer(spec.batch);
+  explicit JitBackend(const TrainModelSpec &spec)
+      : spec_(spec), module_(loadTrainModule(spec, spec.batch)) {
+    trainer_ = JitTrainer::compile(*module_.trainStep);
   }
   ~JitBackend() override { std::free(workspace_); }
   std::string backend() const override { return "jit"; }
 
   interp::StepResult step(const float *images, const int32_t *labels, int64_t n,
                           const interp::Hyper &h, uint64_t step) override {
-    JitTrainer &t = trainer(n);
-    if (n != active_) { // the state lives in one compiled trainer at a time
-      JitTrainer &from = trainer(active_);
-      t.setParams(from.params());
-      active_ = n;
-    }
+    JitTrainer &main = *trainer_;
+    const bool partial = n < main.minBatchSize();
+    JitTrainer &t = partial ? fixedBatch(n) : main;
+    if (partial)
+      t.setParams(main.params());
     t.setStepCount(step);
-    const TrainModule &m = modules_.at(n);
+    const TrainModule &m = partial ? partialModule_ : module_;
     std::vector<const void *> in;
     for (const std::string &name : t.dataInputs()) {
       if (name == m.imageInput)
@@ -42,13 +42,15 @@ public:
         throw Error(fmt::format("the compiled training step has an unexpected input %{}", name));
     }
     dirty_ = true;
-    return t.step(in.data(), h);
+    interp::StepResult r = t.step(in.data(), h, n);
+    if (partial)
+      main.setParams(t.params());
+    return r;
   }
 
   void infer(const float *images, int64_t n, float *scores) override {
     if (!infer_) {
-      const TrainModule &m = modules_.at(spec_.batch);
-      infer_ = codegen::JitModel::compile(*m.infer);
+      infer_ = codegen::JitModel::compile(*module_.infer);
       const codegen::Layout &l = infer_->layout();
       workspace_ =
           std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
@@ -62,7 +64,7 @@ public:
     if (n > l.maxBatch || (!l.batchPolymorphic && n != l.maxBatch))
       return inferPadded(images, n, scores);
     if (dirty_) { // the weights changed since the last evaluation
-      JitTrainer &t = trainer(active_);
+      JitTrainer &t = *trainer_;
       for (size_t i = 0; i < l.buffers.size(); ++i)
         if (l.buffers[i].kind == codegen::BufferKind::Param)
           t.getParam(l.buffers[i].name, bufs_[i].data(), (int64_t)bufs_[i].size());
@@ -86,13 +88,13 @@ public:
 
   State state() const override {
     State s;
-    for (auto &[k, v] : trainers_.at(active_)->params())
+    for (auto &[k, v] : trainer_->params())
       s[k] = std::vector<float>(v.begin(), v.end());
     return s;
   }
 
   void setState(const State &s) override {
-    JitTrainer &t = trainer(active_);
+    JitTrainer &t = *trainer_;
     for (const auto &[k, v] : s)
       t.setParam(k, v.data(), (int64_t)v.size());
     dirty_ = true;
@@ -120,19 +122,17 @@ private:
     }
   }
 
-  JitTrainer &trainer(int64_t n) {
-    auto it = trainers_.find(n);
-    if (it != trainers_.end())
-      return *it->second;
-    modules_.emplace(n, loadTrainModule(spec_, n));
-    auto t = JitTrainer::compile(*modules_.at(n).trainStep);
-    return *trainers_.emplace(n, std::move(t)).first->second;
+  JitTrainer &fixedBatch(int64_t n) {
+    if (!partial_ || partial_->batchSize() != n) {
+      partialModule_ = loadTrainModule(spec_, n);
+      partial_ = JitTrainer::compile(*partialModule_.trainStep);
+    }
+    return *partial_;
   }
 
   TrainModelSpec spec_;
-  std::map<int64_t, TrainModule> modules_;
-  std::map<int64_t, std::unique_ptr<JitTrainer>> trainers_;
-  int64_t active_ = 0;
+  TrainModule module_, partialModule_;
+  std::unique_ptr<JitTrainer> trainer_, partial_;
   std::unique_ptr<codegen::JitModel> infer_;
   std::vector<std::vector<float>> bufs_;
   void *workspace_ = nullptr;

@@ -146,16 +146,15 @@ def train_steps(args):
     order = np.random.default_rng(0).permutation(len(x))
     print(f"training {args.steps} steps of {n} digits from Python (lr 0.001, momentum 0.9, weight decay 5e-4):")
     for step in range(args.steps):
-        idx = order[(step * n) % len(x):][:n]
-        if len(idx) < n:
-            idx = order[:n]
-        xb = np.ascontiguousarray(x[idx].reshape((n,) + tl.buffers(0)[0][1][1:]))
+        idx = order[(step * n) % len(x):][:n]  # a pass's last batch may be shorter: fine
+        m = len(idx)
+        xb = np.ascontiguousarray(x[idx].reshape((m,) + tl.buffers(0)[0][1][1:]))
         yb = np.ascontiguousarray(y[idx])
         ins = (C.c_void_p * 2)(xb.ctypes.data, yb.ctypes.data)
         loss, correct = C.c_float(), C.c_int64()
-        tl.check(lib.cnnc_train_step(tl.inst, n, ins, 0.001, 0.9, 5e-4, C.byref(loss), C.byref(correct)),
+        tl.check(lib.cnnc_train_step(tl.inst, m, ins, 0.001, 0.9, 5e-4, C.byref(loss), C.byref(correct)),
                  "cnnc_train_step")
-        print(f"  step {step + 1:>3}: loss {loss.value:.4f}, {correct.value}/{n} correct")
+        print(f"  step {step + 1:>3}: loss {loss.value:.4f}, {correct.value}/{m} correct")
     images = read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte")).astype(np.float32)
     labels = read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64)
     images = images.reshape((len(images),) + tl.buffers(0)[0][1][1:])

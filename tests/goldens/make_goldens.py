@@ -633,6 +633,17 @@ def conv_grad_cases():
                dx)
 
 
+def bn_unbias_cases():
+    # Bessel's factor n/(n-1) over N*H*W, as torch's unbiased/biased batch variance ratio
+    # (last, so that the random draws of every earlier case stay as they were)
+    x = randn(3, 2, 4, 5)
+    ratio = torch.var(t64(x), dim=(0, 2, 3), unbiased=True) / torch.var(t64(x), dim=(0, 2, 3),
+                                                                         unbiased=False)
+    one_op("bn_unbias", "bn_unbias", [("x", x)], [], ratio[0])
+    # one value per channel: nothing to unbias (torch's unbiased variance would be NaN)
+    one_op("bn_unbias_single", "bn_unbias", [("x", randn(1, 3))], [], torch.tensor(1.0, dtype=torch.float64))
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
@@ -642,7 +653,7 @@ def main():
                  softmax_cases, norm_cases, loss_cases, chain_cases, tensor_op_cases,
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
-                 onnx_op_cases, conv_grad_cases):
+                 onnx_op_cases, conv_grad_cases, bn_unbias_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

@@ -35,6 +35,7 @@ std::string wrap(const OpInfo &op) {
                     "%bn1.mean : f32[20]; %bn1.var : f32[20]"},
       {"bn_mean", "%conv1 : f32[100,20,24,24]"},
       {"bn_var", "%conv1 : f32[100,20,24,24]; %bn1.bmean : f32[20]"},
+      {"bn_unbias", "%conv1 : f32[100,20,24,24]"},
       {"dropout", "%relu6 : f32[1,4096]"},
       {"softmax_xent", "%conv4 : f32[100,10]; %label : i32[100]"},
       {"l2_loss", "%y : f32[8,10]; %t : f32[8,10]"},

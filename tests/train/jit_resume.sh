@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resume on the compiled backend: 2 epochs straight and 1 epoch + --resume + 1 epoch write
 # byte-identical weights (1,050 Fashion-MNIST images: 10 steps of 100 and a partial step of
-# 50, so the state also crosses between the two compiled batch sizes).
+# 50, which the one compiled step runs at batch 50 each epoch).
 # Usage: jit_resume.sh CNNC SOURCE_DIR
 set -euo pipefail
 cnnc=$1 src=$2
