@@ -3,11 +3,12 @@
 // Nothing here names an LLVM type, so tools/ and tests include it without LLVM headers.
 //
 // The generated entry (docs/codegen.md):
-//   int32_t cnnc_net_run(void **buffers, void *workspace, int64_t batch)
+//   int32_t cnnc_net_run(void **buffers, void *workspace, int64_t batch, void *pool)
 // buffers: one pointer per input (in node order), then per param (node order), then per
 // output (in the function's output order); workspace: layout().workspaceBytes bytes, 64-byte
 // aligned; batch: the mini-batch size, 1..maxBatch when the function is batch-polymorphic,
-// exactly maxBatch otherwise. Returns 0, or kStatusBadLabel when a softmax_xent label is not
+// exactly maxBatch otherwise; pool: a cnnc_rt_pool (runtime/Parallel.h) whose threads run
+// the parallel loops, NULL for one thread (results are the same bits). Returns 0, or kStatusBadLabel when a softmax_xent label is not
 // a class index (the loss is then NaN).
 #pragma once
 
@@ -18,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+struct cnnc_rt_pool; // runtime/Parallel.h
 
 namespace cnnc::codegen {
 
@@ -70,8 +73,9 @@ public:
   static std::unique_ptr<JitModel> compile(const Function &f, const TargetOptions &t = {});
   ~JitModel();
   const Layout &layout() const;
-  /// Calls the entry; `workspace` must hold layout().workspaceBytes (64-byte aligned).
-  int32_t run(void **buffers, void *workspace, int64_t batch) const;
+  /// Calls the entry; `workspace` must hold layout().workspaceBytes (64-byte aligned);
+  /// `pool` runs the parallel loops (NULL: the calling thread alone; same results).
+  int32_t run(void **buffers, void *workspace, int64_t batch, cnnc_rt_pool *pool = nullptr) const;
   /// Compile time of the module (lowering + O3 + machine code), seconds.
   double compileSeconds() const;
 

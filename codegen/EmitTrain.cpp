@@ -228,8 +228,10 @@ void forEachIm2Row(Emitter &e, const Im2RowGeom &g,
                    const std::function<void(Value *, Value *, Value *)> &visit) {
   auto &b = e.b;
   const int64_t R = g.Cg * g.kh * g.kw, rows = g.N * g.Ho * g.Wo;
+  // threads: over images; image nn's rows (im2row) and its plane of x (row2im's
+  // scatter-add) belong to it alone, so no two threads touch one element
   e.loop(g.G, [&](Value *gi) {
-    e.loop(g.N, [&](Value *nn) {
+    e.parallelFor(g.N, [&](Value *nn) {
       e.loop(g.Ho, [&](Value *oh) {
         e.loop(g.Wo, [&](Value *ow) {
           Value *row =
@@ -258,7 +260,7 @@ void forEachIm2Row(Emitter &e, const Im2RowGeom &g,
           });
         });
       });
-    });
+    }, rows * R);
   });
 }
 
@@ -337,8 +339,9 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
   // K runs in blocks of KC (the A block and the B panel stay in L2/L1 when K is long, e.g.
   // eq. 35's K = the batch's output pixels); blocks after the first accumulate onto Y.
   const int64_t KC = 128, kBlocks = (s.K + KC - 1) / KC;
-  auto block = [&](Value *k0, Value *k1, Value *first, Value *col0, int64_t nv, int64_t valid) {
-    e.loop(tiles, [&](Value *t) {
+  auto block = [&](Value *k0, Value *k1, Value *first, Value *col0, int64_t nv, int64_t valid,
+                   Value *t0, Value *t1) {
+    e.loop(t0, t1, [&](Value *t) {
       std::vector<Value *> row(PT);
       for (int64_t p = 0; p < PT; ++p)
         row[p] = e.smin(add(mul(t, PT), e.c(p)), lastRow);
@@ -399,13 +402,31 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
     });
   };
   const int64_t bw = MB * VL, full = s.N / bw, rem = s.N - full * bw;
-  e.loop(kBlocks, [&](Value *kb) {
-    Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), e.c(s.K));
-    Value *first = b.CreateICmpEQ(kb, e.c(0));
-    e.loop(full, [&](Value *cb) { block(k0, k1, first, mul(cb, bw), MB, bw); });
-    if (rem)
-      block(k0, k1, first, e.c(full * bw), (rem + VL - 1) / VL, rem);
-  });
+  // Threads: the output is cut into units of (column block, group of TG row tiles); a unit
+  // runs every K block over its tiles in order, so each output element sees the same k
+  // order and instructions however units are spread (never split along K: eq. 35's K is
+  // the batch's pixels, but its output is small and has enough tiles and column blocks).
+  const int64_t cbs = full + (rem ? 1 : 0), tilesMax = (s.M + PT - 1) / PT;
+  const int64_t TG = std::max<int64_t>(1, std::min<int64_t>(tilesMax, (16 + cbs - 1) / cbs));
+  e.parallelFor(
+      cbs * TG,
+      [&](Value *u) {
+        Value *cb = b.CreateUDiv(u, e.c(TG)), *tg = b.CreateURem(u, e.c(TG));
+        Value *t0 = b.CreateUDiv(b.CreateMul(tiles, tg), e.c(TG));
+        Value *t1 = b.CreateUDiv(b.CreateMul(tiles, add(tg, e.c(1))), e.c(TG));
+        e.loop(kBlocks, [&](Value *kb) {
+          Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), e.c(s.K));
+          Value *first = b.CreateICmpEQ(kb, e.c(0));
+          if (full)
+            e.ifThen(b.CreateICmpSLT(cb, e.c(full)),
+                     [&] { block(k0, k1, first, mul(cb, bw), MB, bw, t0, t1); });
+          if (rem)
+            e.ifThen(b.CreateICmpEQ(cb, e.c(full)), [&] {
+              block(k0, k1, first, e.c(full * bw), (rem + VL - 1) / VL, rem, t0, t1);
+            });
+        });
+      },
+      s.M * s.N * s.K);
 }
 
 // matmul: 2-D, or 3-D with the same leading size (trans_a/trans_b on the last two dims)

@@ -15,12 +15,14 @@ namespace {
 
 class JitBackend : public Trainer {
 public:
-  explicit JitBackend(const TrainModelSpec &spec) : spec_(spec) {
+  explicit JitBackend(const TrainModelSpec &spec) : spec_(spec), pool_(spec.threads) {
     active_ = spec.batch;
     trainer(spec.batch);
   }
   ~JitBackend() override { std::free(workspace_); }
-  std::string backend() const override { return "jit"; }
+  std::string backend() const override {
+    return fmt::format("jit, {} thread{}", pool_.threads(), pool_.threads() == 1 ? "" : "s");
+  }
 
   interp::StepResult step(const float *images, const int32_t *labels, int64_t n,
                           const interp::Hyper &h, uint64_t step) override {
@@ -78,7 +80,7 @@ public:
       if (s.kind == codegen::BufferKind::Output && out < 0)
         out = (int)i;
     }
-    if (infer_->run(ptrs.data(), workspace_, n) != codegen::kStatusOk)
+    if (infer_->run(ptrs.data(), workspace_, n, pool_.get()) != codegen::kStatusOk)
       throw Error("the compiled @infer failed");
     const codegen::BufferSlot &o = l.buffers[out];
     std::copy(bufs_[out].begin(), bufs_[out].begin() + n * o.perExample(), scores);
@@ -126,6 +128,7 @@ private:
       return *it->second;
     modules_.emplace(n, loadTrainModule(spec_, n));
     auto t = JitTrainer::compile(*modules_.at(n).trainStep);
+    t->setThreads(spec_.threads);
     return *trainers_.emplace(n, std::move(t)).first->second;
   }
 
@@ -137,6 +140,7 @@ private:
   std::vector<std::vector<float>> bufs_;
   void *workspace_ = nullptr;
   bool dirty_ = true;
+  ThreadPool pool_; // @infer's (each JitTrainer has its own)
 };
 
 } // namespace
