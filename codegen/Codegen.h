@@ -35,6 +35,10 @@ struct TargetOptions {
   std::string cpu;      // empty: the host CPU (sys::getHostCPUName)
   std::string features; // "+avx2,-avx512f"; empty: the host's features when cpu is empty
   int optLevel = 3;     // 0..3: the new PassBuilder's O-level, and the backend's
+  /// Loops with less estimated work than this stay on one thread (docs/codegen.md,
+  /// "Threads"); < 0: the default (Emitter::kParallelMinWork). Tests set 0 to run even tiny
+  /// ops through the thread pool.
+  int64_t parallelMinWork = -1;
 };
 
 enum class BufferKind : uint8_t { Input, Param, Output };

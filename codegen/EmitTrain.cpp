@@ -54,7 +54,7 @@ std::vector<int64_t> rowMajorStrides(const Shape &s) {
 using Inner =
     std::function<void(const std::vector<Value *> &, int64_t, const std::vector<int64_t> &)>;
 void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>> st,
-          std::vector<int64_t> base, const Inner &inner) {
+          std::vector<int64_t> base, const Inner &inner, bool parallelOuter = false) {
   const size_t K = st.size();
   for (int d = (int)ext.size() - 1; d >= 0; --d)
     if (ext[d] == 1) {
@@ -89,12 +89,20 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
       inner(off, ext[d], is);
       return;
     }
-    e.loop(ext[d], [&](Value *i) {
+    auto step = [&](Value *i) {
       std::vector<Value *> o(K);
       for (size_t k = 0; k < K; ++k)
         o[k] = e.b.CreateAdd(off[k], e.b.CreateMul(i, e.c(st[k][d])));
       nest(d + 1, o);
-    });
+    };
+    // threads (copies only: operand 0 is written once per index): the outermost dim
+    if (d == 0 && parallelOuter) {
+      int64_t total = 1;
+      for (int64_t x : ext)
+        total *= x;
+      e.parallelFor(ext[d], step, total);
+    } else
+      e.loop(ext[d], step);
   };
   nest(0, off0);
 }
@@ -127,7 +135,7 @@ void emitTranspose(Emitter &e, const Node &n) {
     in[i] = xs[perm[i]];
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   walk(e, ext, {rowMajorStrides(n.type.shape), in}, {0, 0},
-       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); });
+       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); }, true);
 }
 
 // Strides of operand `s` broadcast (numpy rules) to the shape S: 0 along broadcast dims.
@@ -148,7 +156,7 @@ void emitExpand(Emitter &e, const Node &n) {
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   walk(e, std::vector<int64_t>(S.begin(), S.end()),
        {rowMajorStrides(S), broadcastStrides(n.operands[0]->type.shape, S)}, {0, 0},
-       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); });
+       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); }, true);
 }
 
 void emitSlice(Emitter &e, const Node &n) {
@@ -163,7 +171,7 @@ void emitSlice(Emitter &e, const Node &n) {
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   const Shape &S = n.type.shape;
   walk(e, std::vector<int64_t>(S.begin(), S.end()), {rowMajorStrides(S), st}, {0, start * st[ax]},
-       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); });
+       [&](auto &off, int64_t cnt, auto &is) { copyInner(e, y, x, off, cnt, is); }, true);
 }
 
 void emitReduceSum(Emitter &e, const Node &n) {
@@ -484,7 +492,7 @@ void emitBatchMatMul(Emitter &e, const Node &n) {
 // ------------------------------------------------------------------ activations' gradients
 void emitActGrad(Emitter &e, const Node &n) {
   Value *dy = e.ptr(n.operands[0]), *v = e.ptr(n.operands[1]), *dx = e.ptr(&n);
-  e.vecLoop(e.numel(&n), [&](Value *i, unsigned w) {
+  e.parallelVecLoop(e.numel(&n), n.type.numel(), [&](Value *i, unsigned w) {
     Value *g = e.load(dy, i, w), *y = e.load(v, i, w), *r;
     switch (n.op) {
     case OpKind::ReluGrad: // seed eq. 14, [x > 0]
@@ -532,7 +540,8 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
   Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);
   zeroFill(e, dx, e.c(n.type.numel()));
   Value *best = e.entryAlloca(e.f32), *at = e.entryAlloca(e.i64);
-  e.loop(n.type.shape[0] * n.type.shape[1], [&](Value *nc) {
+  // threads: over (image, channel) planes; a window's gradient lands in its own plane
+  e.parallelFor(n.type.shape[0] * n.type.shape[1], [&](Value *nc) {
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
@@ -572,7 +581,7 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
         });
       });
     });
-  });
+  }, n.type.numel() * g.kh * g.kw);
 }
 
 void emitAvgPoolGrad(Emitter &e, const Node &n) {
@@ -581,7 +590,7 @@ void emitAvgPoolGrad(Emitter &e, const Node &n) {
   const bool cip = n.getInt("count_include_pad");
   Value *dy = e.ptr(n.operands[0]), *dx = e.ptr(&n);
   zeroFill(e, dx, e.c(n.type.numel()));
-  e.loop(n.type.shape[0] * n.type.shape[1], [&](Value *nc) {
+  e.parallelFor(n.type.shape[0] * n.type.shape[1], [&](Value *nc) { // threads: as maxpool_grad
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
@@ -607,7 +616,7 @@ void emitAvgPoolGrad(Emitter &e, const Node &n) {
         });
       });
     });
-  });
+  }, n.type.numel() * g.kh * g.kw);
 }
 
 // ------------------------------------------------------------------ softmax gradients

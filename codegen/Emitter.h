@@ -101,9 +101,17 @@ public:
   /// the thread count, and results are bitwise identical. `work` < kParallelMinWork, or a
   /// call from inside a parallel body, emits the plain loop.
   void parallelFor(llvm::Value *n, Body body, int64_t work = kParallelMinWork);
+  int64_t parallelMinWork = kParallelMinWork; // TargetOptions::parallelMinWork
   void parallelFor(int64_t n, Body body, int64_t work = kParallelMinWork) {
     parallelFor(c(n), body, work);
   }
+
+  /// vecLoop(n, body, maxW) over a flat range of independent elements (at most nMax), in
+  /// units of kParallelChunk elements across threads. Units start at multiples of every
+  /// vector width, so each element takes the same vector or tail path at any thread count.
+  static constexpr int64_t kParallelChunk = 16384;
+  void parallelVecLoop(llvm::Value *n, int64_t nMax,
+                       const std::function<void(llvm::Value *, unsigned)> &body, unsigned maxW = 0);
 
 private:
   bool inParallel_ = false;

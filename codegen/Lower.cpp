@@ -116,7 +116,7 @@ void Emitter::ifThen(Value *cond, const std::function<void()> &then) {
 }
 
 void Emitter::parallelFor(Value *n, Body body, int64_t work) {
-  if (inParallel_ || work < kParallelMinWork || !pool) {
+  if (inParallel_ || work < parallelMinWork || !pool) {
     loop(n, body);
     return;
   }
@@ -200,6 +200,26 @@ void Emitter::parallelFor(Value *n, Body body, int64_t work) {
     decl->setDoesNotThrow();
   }
   b.CreateCall(pf, {pool, n, F, capsAlloca});
+}
+
+void Emitter::parallelVecLoop(Value *n, int64_t nMax,
+                              const std::function<void(Value *, unsigned)> &body, unsigned maxW) {
+  if (nMax < parallelMinWork || inParallel_) {
+    vecLoop(n, body, maxW);
+    return;
+  }
+  // (a lowered threshold, for tests, also shrinks the units so that small ops split)
+  const int64_t U = parallelMinWork < kParallelMinWork ? 64 : kParallelChunk;
+  Value *units = b.CreateUDiv(b.CreateAdd(n, c(U - 1)), c(U));
+  parallelFor(
+      units,
+      [&](Value *u) {
+        Value *b0 = b.CreateMul(u, c(U), "", true, true);
+        vecLoop(
+            smin(b.CreateSub(n, b0), c(U)),
+            [&](Value *i, unsigned w) { body(b.CreateAdd(b0, i, "", true, true), w); }, maxW);
+      },
+      nMax);
 }
 
 // ------------------------------------------------------------------------- lowering --
@@ -310,6 +330,8 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   Emitter e(m, fn, plan);
   e.b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
   e.batch = fn->getArg(2), e.workspace = fn->getArg(1), e.pool = fn->getArg(3);
+  if (t.parallelMinWork >= 0)
+    e.parallelMinWork = t.parallelMinWork;
   e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
   e.b.CreateStore(e.b.getInt32(kStatusOk), e.status);
   std::vector<Value *> bufPtr;
@@ -360,7 +382,8 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
         Value *src = e.ptr(o), *dst = bufPtr[buf];
         if (storageRoot(plan, o) == o->operands[0])
           continue; // the value is the param itself
-        e.vecLoop(e.numel(o), [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
+        e.parallelVecLoop(e.numel(o), o->type.numel(),
+                          [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
       }
     });
   for (auto [buf, o] : plan.outputCopies) {
