@@ -2,12 +2,13 @@
  * pthreads; linked into every compiled .so (hidden: not part of the .so's API) and into
  * cnnc itself, where the JIT resolves generated calls to it.
  *
- * cnnc_rt_parallel_for(pool, n, fn, ctx) calls fn(ctx, begin, end) over a static,
- * deterministic partition of [0, n) into min(threads, n) contiguous chunks: chunk k is
- * [n*k/T, n*(k+1)/T), run by worker k (the caller runs chunk 0), and returns when every
- * chunk is done. Generated code only parallelises loops over independent outputs, so the
- * same instructions compute each output element whatever the partition: results are
- * bitwise identical at any thread count.
+ * cnnc_rt_parallel_for(pool, n, fn, ctx) calls fn(ctx, begin, end) over a fixed,
+ * deterministic partition of [0, n) into C = min(n, 4 * threads) contiguous chunks (chunk k
+ * is [n*k/C, n*(k+1)/C)), which the caller and the workers claim as they come free (so a
+ * worker the OS has not scheduled delays nothing), and returns when every chunk is done.
+ * Generated code only parallelises loops over independent outputs, so the same
+ * instructions compute each output element whatever the partition and whoever runs it:
+ * results are bitwise identical at any thread count.
  *
  * pool == NULL, a 1-thread pool, or n <= 1 runs fn(ctx, 0, n) inline (no synchronisation).
  * Workers persist for the pool's lifetime; after a job they spin briefly (a train step
