@@ -7,6 +7,7 @@
 //  3. a register tile: PT rows × mb SIMD vectors of channels accumulate over r; each step
 //     loads mb weight vectors and broadcasts one input value per row (PT*mb FMAs),
 //  4. the pixel-major tile buffer Z is scattered to NCHW.
+// A fused ReLU (relu=1) is applied to the accumulators before they are stored (step 3).
 // Tail rows are clamped to the last row (recomputed, stored into Z's padding rows); tail
 // channels are the zero padding of the packed weights. docs/codegen.md has the tuning plan.
 #include "codegen/Emitter.h"
@@ -30,6 +31,10 @@ void emitConv2d(Emitter &e, const Node &n) {
   auto zero = [&](Value *p, int64_t count) {
     e.vecLoop(e.c(count), [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), p, i); });
   };
+
+  // the fused ReLU (relu=1, passes/FuseRelu.cpp) clamps the finished tile in registers
+  const bool relu = n.getInt("relu") != 0;
+  auto epilogue = [&](Value *v) { return relu ? e.maxnum(v, e.cfv(0, g.vl)) : v; };
 
   // 1. pack weights [M][Cg][kh][kw] -> [G][R][mgPad] and the bias -> [G][mgPad]
   if (g.mgPad != g.Mg)
@@ -115,7 +120,7 @@ void emitConv2d(Emitter &e, const Node &n) {
         Value *zcol = mul(mbk, MB * VL);
         for (int64_t p = 0; p < PT; ++p)
           for (int64_t v = 0; v < MB; ++v)
-            e.store(b.CreateLoad(e.vty(VL), acc[p * MB + v]), Z,
+            e.store(epilogue(b.CreateLoad(e.vty(VL), acc[p * MB + v])), Z,
                     add(mul(add(mul(t, PT), e.c(p)), g.mgPad), add(zcol, e.c(v * VL))));
       });
     }, rowsMax * g.R * g.mgPad);

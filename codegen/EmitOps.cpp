@@ -139,8 +139,9 @@ void emitBinary(Emitter &e, const Node &n) {
 // ------------------------------------------------------------------ dense
 // out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows: both operands contiguous in k.
 // A tile of 4 output columns shares each vector of A; k runs in SIMD vectors, then a tail.
+// relu: a fused ReLU epilogue (passes/FuseRelu.cpp): the relu op's maxnum on the finished sum.
 void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, Value *B,
-                 int64_t M, Value *bias, Value *out) {
+                 int64_t M, Value *bias, Value *out, bool relu = false) {
   constexpr int64_t JB = 4;
   auto tile = [&](Value *i, Value *j0, int jb) {
     std::vector<Value *> accV(jb), accS(jb);
@@ -165,6 +166,8 @@ void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, 
                                 e.b.CreateLoad(e.f32, accS[t]));
       if (bias)
         s = e.b.CreateFAdd(s, e.load(bias, j));
+      if (relu)
+        s = e.maxnum(s, e.cf(0));
       e.store(s, out, e.b.CreateAdd(e.b.CreateMul(i, e.c(M)), j));
     }
   };
@@ -188,8 +191,8 @@ void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, 
 void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
   const Node *x = n.operands[0];
   emitDotRows(e, e.ptr(x), e.dim(x, 0), x->type.shape[0], x->type.shape[1], e.ptr(n.operands[1]),
-              n.type.shape[1],
-              n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr, e.ptr(&n));
+              n.type.shape[1], n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr, e.ptr(&n),
+              n.getInt("relu") != 0);
 }
 
 // ------------------------------------------------------------------ pooling

@@ -102,6 +102,13 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
       e.ints(p, "dilations", n.getInts("dilation"));
     e.i(p, "ceil_mode", n.getInt("ceil_mode"));
   };
+  // conv2d/fc with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu.
+  const bool relu = (n.op == OpKind::Conv2d || n.op == OpKind::FullyConnected) && n.getInt("relu");
+  auto preRelu = [&]() { return relu ? y + ".pre_relu" : y; };
+  auto fusedRelu = [&]() {
+    if (relu)
+      e.node("Relu", {y + ".pre_relu"}, y);
+  };
   switch (n.op) {
   case OpKind::Input:
     valueInfo(e.g.add_input(), n);
@@ -132,13 +139,14 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     return;
   }
   case OpKind::Conv2d: {
-    auto &p = e.node("Conv", in, y);
+    auto &p = e.node("Conv", in, preRelu());
     const Shape &w = n.operands[1]->type.shape;
     e.ints(p, "kernel_shape", {w[2], w[3]});
     e.ints(p, "strides", n.getInts("stride"));
     e.ints(p, "pads", n.getInts("pads"));
     e.ints(p, "dilations", n.getInts("dilation"));
     e.i(p, "group", n.getInt("groups"));
+    fusedRelu();
     return;
   }
   case OpKind::MaxPool:
@@ -180,14 +188,10 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
   case OpKind::BatchMatMul:
     e.node("MatMul", in, y);
     return;
-  case OpKind::FullyConnected: {
-    if (in.size() == 2) { // Gemm without C is valid from opset 11
-      auto &p = e.node("Gemm", in, y);
-      e.i(p, "transB", 1);
-      return;
-    }
-    auto &p = e.node("Gemm", in, y);
+  case OpKind::FullyConnected: { // Gemm without C is valid from opset 11
+    auto &p = e.node("Gemm", in, preRelu());
     e.i(p, "transB", 1);
+    fusedRelu();
     return;
   }
   case OpKind::MatMul: {

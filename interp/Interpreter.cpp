@@ -68,6 +68,14 @@ template <class T> Tensor<T> source(const Node &n, const std::map<std::string, T
   return it->second;
 }
 
+// conv2d/fc with relu=1 (passes/FuseRelu.cpp): the same max(0, .) as the relu op, after the
+// product, so fused and unfused graphs agree exactly.
+template <class T> Tensor<T> fusedRelu(const Node &n, Tensor<T> y) {
+  if (n.getInt("relu"))
+    y = xt::maximum(y, T(0));
+  return y;
+}
+
 template <class T>
 Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
                    const std::map<std::string, Tensor<T>> &feeds, const RunOptions &opts) {
@@ -80,7 +88,7 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
   case OpKind::Conv2d: {
     ConvParams p{ints<2>(n, "stride"), ints<4>(n, "pads"), ints<2>(n, "dilation"),
                  n.getInt("groups")};
-    return conv2d(*in[0], *in[1], opt(2), p);
+    return fusedRelu(n, conv2d(*in[0], *in[1], opt(2), p));
   }
   case OpKind::MaxPool:
   case OpKind::AvgPool: {
@@ -103,7 +111,7 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
   case OpKind::Tanh:
     return Tensor<T>(xt::tanh(*in[0]));
   case OpKind::FullyConnected:
-    return fullyConnected(*in[0], *in[1], opt(2));
+    return fusedRelu(n, fullyConnected(*in[0], *in[1], opt(2)));
   case OpKind::MatMul:
     return matMul(*in[0], *in[1], n.getInt("trans_a") != 0, n.getInt("trans_b") != 0);
   // Elementwise binary ops: xtensor broadcasts with numpy's rules.

@@ -82,6 +82,21 @@ void Function::moveToFront(Node *n) {
   std::rotate(nodes_.begin(), it, it + 1);
 }
 
+void Function::moveBefore(Node *n, const Node *pos) {
+  auto at = [&](const Node *x) {
+    auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto &p) { return p.get() == x; });
+    CNNC_ASSERT(it != nodes_.end(), "node not in this function");
+    return it;
+  };
+  auto from = at(n), to = at(pos);
+  for (const Node *o : n->operands)
+    CNNC_ASSERT(at(o) < to, "moveBefore would place a node before its operand");
+  if (from > to)
+    std::rotate(to, from, from + 1);
+  else if (from < to)
+    std::rotate(from, from + 1, to);
+}
+
 std::vector<Node *> Function::nodeList() const {
   std::vector<Node *> out;
   for (auto &n : nodes_)

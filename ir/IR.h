@@ -120,6 +120,9 @@ public:
   /// Moves a node without operands (a source) to the start of the function, so that nodes
   /// anywhere in it may use it.
   void moveToFront(Node *n);
+  /// Moves n to just before pos, e.g. a node a pass appended that pos's replacement will use.
+  /// n's operands must already come before pos (checked: internal error otherwise).
+  void moveBefore(Node *n, const Node *pos);
 
   const std::vector<std::unique_ptr<Node>> &nodes() const { return nodes_; }
   std::vector<Node *> nodeList() const;

@@ -43,7 +43,15 @@ static std::vector<Node *> gradInput(Context &) { return {}; }
 static std::vector<Node *> gradParam(Context &) { return {}; }
 static std::vector<Node *> gradConstant(Context &) { return {}; }
 
+// A fused ReLU epilogue (relu=1, passes/FuseRelu.cpp) first masks the adjoint by the result,
+// eq. 14, then the rule is the plain op's.
+static void maskFusedRelu(Context &c) {
+  if (c.n.getInt("relu"))
+    c.dy = c.make(OpKind::ReluGrad, "dpre", {c.dy, const_cast<Node *>(&c.n)}, {}, "eq. 14");
+}
+
 static std::vector<Node *> gradConv2d(Context &c) {
+  maskFusedRelu(c);
   const Node &n = c.n;
   Node *x = c.operand(0), *w = c.operand(1);
   const Shape &xs = x->type.shape, &ws = w->type.shape, &ys = n.type.shape;
@@ -93,7 +101,9 @@ static std::vector<Node *> gradGlobalAvgPool(Context &c) {
 }
 
 static std::vector<Node *> gradRelu(Context &c) {
-  return {c.make(OpKind::ReluGrad, "dx", {c.dy, c.operand(0)}, {}, "eq. 14")};
+  // The mask [x > 0] read from y = max(0, x): the same set, and the pre-activation is not kept
+  // alive for the backward pass, which lets fuse-relu fold the ReLU into its producer.
+  return {c.make(OpKind::ReluGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {}, "eq. 14")};
 }
 static std::vector<Node *> gradSigmoid(Context &c) {
   return {c.make(OpKind::SigmoidGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {}, "section 5: y(1-y)")};
@@ -105,6 +115,7 @@ static std::vector<Node *> gradTanh(Context &c) {
 // y = x w^T + b: the seed's FC as a convolution with a kernel covering its input (section
 // 6.8), so eqs. 35 and 45 with φ(x) = x: dw = dy^T x, dx = dy w.
 static std::vector<Node *> gradFullyConnected(Context &c) {
+  maskFusedRelu(c);
   std::vector<Node *> out(c.n.operands.size(), nullptr);
   if (c.need[0])
     out[0] = c.make(OpKind::MatMul, "dx", {c.dy, c.operand(1)}, {}, "eq. 45 (section 6.8)");

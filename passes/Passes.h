@@ -15,6 +15,10 @@ bool eliminateDeadCode(Function &f);
 /// Folds away no-op nodes: identity, inference-mode dropout, single-input concat,
 /// reshape/flatten to the same shape. Returns true if it changed f.
 bool simplify(Function &f);
+/// Folds inference batch normalization into the conv2d/fc before it (passes/FoldBatchNorm.cpp).
+bool foldBatchNorm(Function &f);
+/// Folds relu(conv2d|fc) into the producer's relu=1 epilogue (passes/FuseRelu.cpp).
+bool fuseRelu(Function &f);
 
 struct PassInfo {
   std::string name; // as --print-after / --stop-after name it

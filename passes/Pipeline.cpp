@@ -1,5 +1,5 @@
 // The default pipeline, in order, each entry saying why it is where it is. Later issues add
-// conv+bias+ReLU fusion, BN folding, layout and memory planning here.
+// layout and memory planning here.
 #include "passes/Autodiff.h"
 #include "passes/Passes.h"
 
@@ -21,6 +21,14 @@ const std::vector<PassInfo> &defaultPipeline() {
        true},
       {"simplify", "fold no-ops (identity, inference dropout) so later passes see real work",
        simplify},
+      {"fold-bn",
+       "inference BN after a conv/fc is a per-channel affine map: fold it into the weights "
+       "(before fuse-relu, so conv+BN+ReLU ends as one op)",
+       foldBatchNorm},
+      {"fuse-relu",
+       "after autodiff (which reads ReLU outputs only): conv/fc + ReLU become one op whose "
+       "epilogue clamps in registers",
+       fuseRelu},
       {"dce", "drop what no output needs, including nodes simplify bypassed", eliminateDeadCode},
   };
   return passes;

@@ -47,6 +47,10 @@ TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bia
             "%y = conv2d(%x, %w, %b) {stride=[1,2], dilation=[2,2], pads=[1,1,1,1]} : f32[1,2,5,3]", "f32[1,2,5,3]",
             {"x", "w", "b"});
   }
+  SECTION("a fused ReLU epilogue masks the adjoint first (eq. 14)") {
+    checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
+            "%y = conv2d(%x, %w, %b) {pads=[1,1,1,1], relu=1} : f32[2,4,5,5]", "f32[2,4,5,5]", {"x", "w", "b"});
+  }
   SECTION("groups 2 and depthwise") {
     checkOp(p("x", "f32[2,4,4,4]") + p("w", "f32[6,2,3,3]"),
             "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[2,6,4,4]", "f32[2,6,4,4]", {"x", "w"});
@@ -83,6 +87,8 @@ TEST_CASE("elementwise activations", "[autodiff]") {
 TEST_CASE("fully connected and matmul with every transpose", "[autodiff]") {
   checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"), "%y = fc(%x, %w, %b) : f32[3,4]", "f32[3,4]",
           {"x", "w", "b"});
+  checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"), "%y = fc(%x, %w, %b) {relu=1} : f32[3,4]",
+          "f32[3,4]", {"x", "w", "b"});
   for (int ta : {0, 1})
     for (int tb : {0, 1}) {
       std::string a = ta ? "f32[5,3]" : "f32[3,5]", b = tb ? "f32[4,5]" : "f32[5,4]";

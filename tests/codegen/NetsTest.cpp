@@ -3,11 +3,13 @@
 // its undefined symbols and its generated header.
 #include "CodegenTestUtil.h"
 
+#include "passes/Passes.h"
 #include "runtime/CnncApi.h"
 #include "runtime/Npz.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
 #include <chrono>
@@ -250,4 +252,36 @@ TEST_CASE("resnet_mnist as a .so with weights from a .npz", "[codegen][aot]") {
   SharedLib lib(so);
   compareAll(oracle(f, feeds), lib.infer(codegen::layoutFor(f), feeds, 2, false, npz),
              "resnet (npz)");
+}
+
+// The inference passes (fold-bn, fuse-relu, ...) change how values are computed, not what
+// they are: the pipelined network, interpreted and compiled, matches the frontend's graph in
+// the f64 interpreter. Random params make BN statistics arbitrary, so the fold is exercised
+// with scales far from 1.
+TEST_CASE("the default pipeline preserves every example network's outputs", "[codegen][nets][passes]") {
+  for (const char *file : {"mnist_base.cnn", "mnist_bn.cnn", "mnist_bn_dropout.cnn", "resnet_mnist.cnn"}) {
+    SECTION(file) {
+      auto m = load(file, 3);
+      auto p = load(file, 3);
+      runPipeline(*p);
+      std::set<std::string> passOps;
+      int activationBNs = 0; // BNs left on activations: the fold's own are on [1, M] terms
+      for (const auto &n : p->main().nodes()) {
+        passOps.insert(n->info().mnemonic + (n->has("relu") ? "+relu" : ""));
+        activationBNs += n->op == OpKind::BatchNorm && n->type.rank() == 4;
+      }
+      CHECK(activationBNs == 0); // every BN after a conv folded
+      CHECK(passOps.count("conv2d+relu"));
+      Feeds feeds = randomFeeds(m->main(), 11);
+      // variances must stay positive: the BN params are random
+      for (const auto &n : m->main().nodes())
+        if (n->op == OpKind::Param && n->name.size() > 4 && n->name.ends_with(".var"))
+          feeds[n->name] = xt::abs(feeds[n->name]) + 0.1;
+      Results want = oracle(m->main(), feeds);
+      Results interpPipelined = oracle(p->main(), feeds);
+      for (const auto &[name, t] : want)
+        CHECK(xt::amax(xt::abs(interpPipelined.at(name) - t))() <= 1e-9 * std::max(1.0, xt::amax(xt::abs(t))()));
+      compareAll(want, tools::runJit(p->main(), feeds, {}, nullptr), file);
+    }
+  }
 }

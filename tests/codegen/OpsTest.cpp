@@ -55,6 +55,10 @@ std::vector<Case> cases() {
       {"conv2d 3x3 pad 1, 32->48", [](Builder &b) {
          b.out(conv(b, b.input("x", {1, 32, 12, 13}), 48, {3, 3}, {{"pads", Ints{1, 1, 1, 1}}}));
        }});
+  c.push_back({"conv2d fused relu (fuse-relu's epilogue)", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {2, 5, 7, 9}), 19, {3, 3},
+                            {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
+               }});
   c.push_back({"maxpool 2x2", [](Builder &b) {
                  b.out(b.op(K::MaxPool, {b.input("x", {2, 3, 8, 9})},
                             {{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}}));
@@ -86,6 +90,11 @@ std::vector<Case> cases() {
   c.push_back({"fc", [](Builder &b) {
                  b.out(b.op(K::FullyConnected,
                             {b.input("x", {3, 37}), b.param("w", {10, 37}), b.param("b", {10})}));
+               }});
+  c.push_back({"fc fused relu", [](Builder &b) {
+                 b.out(b.op(K::FullyConnected,
+                            {b.input("x", {3, 37}), b.param("w", {10, 37}), b.param("b", {10})},
+                            {{"relu", int64_t(1)}}));
                }});
   c.push_back({"fc no bias", [](Builder &b) {
                  b.out(b.op(K::FullyConnected, {b.input("x", {2, 50}), b.param("w", {5, 50})}));

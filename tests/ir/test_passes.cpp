@@ -34,5 +34,90 @@ TEST_CASE("stopping after an unknown pass is an error", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
-  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, dce)"));
+  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fold-bn, fuse-relu, dce)"));
+}
+
+TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer under the relu's name", "[passes]") {
+  auto m = parseModule("func @f {\n"
+                       "  %x = input : f32[2,3,6,6]\n"
+                       "  %w = param : f32[4,3,3,3]\n"
+                       "  %b = param : f32[4]\n"
+                       "  %c1 = conv2d(%x, %w, %b) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                       "  %r1 = relu(%c1) : f32[2,4,6,6]\n"
+                       "  %w2 = param : f32[4,4,3,3]\n"
+                       "  %c2 = conv2d(%r1, %w2) : f32[2,4,4,4]\n"
+                       "  %r2 = relu(%c2) : f32[2,4,4,4]\n"
+                       "  %p = maxpool(%r2) {kernel=[2,2], stride=[2,2]} : f32[2,4,2,2]\n"
+                       "  %r3 = relu(%p) : f32[2,4,2,2]\n"
+                       "  %fl = flatten(%r3) : f32[2,16]\n"
+                       "  %fw = param : f32[5,16]\n"
+                       "  %fc = fc(%fl, %fw) : f32[2,5]\n"
+                       "  %r4 = relu(%fc) : f32[2,5]\n"
+                       "  return %r4, %c2\n"
+                       "}\n");
+  PipelineOptions po;
+  std::vector<std::string> stages;
+  po.afterPass = [&](const std::string &p, const Module &) { stages.push_back(p); };
+  runPipeline(*m, po);
+  CHECK(stages == std::vector<std::string>{"input", "fuse-relu", "dce"});
+  // %c1 had only the relu as a user: fused. %c2 is also an output: kept. A relu of a pool
+  // has nothing to fuse into. The fused ops keep the relus' names, so users and outputs
+  // are untouched.
+  CHECK(print(*m) == "func @f {\n"
+                     "  %x = input : f32[2,3,6,6]\n"
+                     "  %w = param : f32[4,3,3,3]\n"
+                     "  %b = param : f32[4]\n"
+                     "  %r1 = conv2d(%x, %w, %b) {pads=[1,1,1,1], relu=1} : f32[2,4,6,6]  // fused ReLU epilogue\n"
+                     "  %w2 = param : f32[4,4,3,3]\n"
+                     "  %c2 = conv2d(%r1, %w2) : f32[2,4,4,4]\n"
+                     "  %r2 = relu(%c2) : f32[2,4,4,4]\n"
+                     "  %p = maxpool(%r2) {kernel=[2,2], stride=[2,2]} : f32[2,4,2,2]\n"
+                     "  %r3 = relu(%p) : f32[2,4,2,2]\n"
+                     "  %fl = flatten(%r3) : f32[2,16]\n"
+                     "  %fw = param : f32[5,16]\n"
+                     "  %r4 = fc(%fl, %fw) {relu=1} : f32[2,5]  // fused ReLU epilogue\n"
+                     "  return %r4, %c2\n"
+                     "}\n");
+}
+
+TEST_CASE("fold-bn folds inference batchnorm into the conv before it; fuse-relu follows", "[passes]") {
+  auto m = parseModule("func @f {\n"
+                       "  %x = input : f32[2,3,6,6]\n"
+                       "  %w = param : f32[4,3,3,3]\n"
+                       "  %c = conv2d(%x, %w) : f32[2,4,4,4]\n"
+                       "  %s = param : f32[4]\n"
+                       "  %b = param : f32[4]\n"
+                       "  %m = param : f32[4]\n"
+                       "  %v = param : f32[4]\n"
+                       "  %bn = batchnorm(%c, %s, %b, %m, %v) {epsilon=0.001} : f32[2,4,4,4]\n"
+                       "  %r = relu(%bn) : f32[2,4,4,4]\n"
+                       "  %bm = bn_mean(%r) : f32[4]\n"
+                       "  %bv = bn_var(%r, %bm) : f32[4]\n"
+                       "  %bn2 = batchnorm(%r, %s, %b, %bm, %bv) : f32[2,4,4,4]\n"
+                       "  return %bn2\n"
+                       "}\n");
+  runPipeline(*m);
+  // The second BN uses batch statistics and follows a relu: nothing to fold.
+  CHECK(print(*m) ==
+        "func @f {\n"
+        "  %x = input : f32[2,3,6,6]\n"
+        "  %w = param : f32[4,3,3,3]\n"
+        "  %s = param : f32[4]\n"
+        "  %b = param : f32[4]\n"
+        "  %m = param : f32[4]\n"
+        "  %v = param : f32[4]\n"
+        "  %bn.fold.zeros = constant {value=[0.0]} : f32[4]\n"
+        "  %bn.fold.ones = constant {value=[1.0]} : f32[1,4]\n"
+        "  %bn.fold.a = batchnorm(%bn.fold.ones, %s, %bn.fold.zeros, %bn.fold.zeros, %v) {epsilon=0.001} : f32[1,4]\n"
+        "  %bn.fold.a.w = reshape(%bn.fold.a) {shape=[4,1,1,1]} : f32[4,1,1,1]\n"
+        "  %bn.fold.w = mul(%w, %bn.fold.a.w) : f32[4,3,3,3]\n"
+        "  %bn.fold.b0 = constant {value=[0.0]} : f32[1,4]\n"
+        "  %bn.fold.b1 = batchnorm(%bn.fold.b0, %s, %b, %m, %v) {epsilon=0.001} : f32[1,4]\n"
+        "  %bn.fold.b = reshape(%bn.fold.b1) {shape=[4]} : f32[4]\n"
+        "  %r = conv2d(%x, %bn.fold.w, %bn.fold.b) {relu=1} : f32[2,4,4,4]  // batch norm folded into the weights; fused ReLU epilogue\n"
+        "  %bm = bn_mean(%r) : f32[4]\n"
+        "  %bv = bn_var(%r, %bm) : f32[4]\n"
+        "  %bn2 = batchnorm(%r, %s, %b, %bm, %bv) : f32[2,4,4,4]\n"
+        "  return %bn2\n"
+        "}\n");
 }
