@@ -1,8 +1,9 @@
 // Times one compiled cnnc function (LLVM JIT) the way bench/run.sh needs it: warm-up, then
 // `--iters` timed calls; prints one JSON line with the median and the work done.
-//   cnnc_bench MODEL [--train] [--batch N] [--input-shape HxW] [--iters K]
+//   cnnc_bench MODEL [--train] [--batch N] [--input-shape HxW] [--iters K] [--threads T]
 // The function is @infer (or @train_step with --train: forward, backward and update).
 #include "codegen/Codegen.h"
+#include "runtime/Parallel.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 #include "tools/Model.h"
@@ -23,11 +24,13 @@ int main(int argc, char **argv) {
   int64_t batch = 1;
   int iters = 10;
   bool train = false;
+  int threads = 1;
   app.add_option("model", model)->required();
   app.add_option("--batch", batch);
   app.add_option("--input-shape", inputShape);
   app.add_option("--iters", iters);
   app.add_flag("--train", train);
+  app.add_option("--threads", threads, "threads of the generated code (0 = every CPU)");
   CLI11_PARSE(app, argc, argv);
   try {
     tools::LoadOptions lo;
@@ -56,20 +59,24 @@ int main(int argc, char **argv) {
         std::fill(storage.back().begin(), storage.back().end(), 0.0f); // bit pattern of int 0
       buffers.push_back(storage.back().data());
     }
+    if (threads == 0)
+      threads = cnnc_rt_default_threads();
+    cnnc_rt_pool *pool = threads > 1 ? cnnc_rt_pool_create(threads) : nullptr;
     void *ws = std::aligned_alloc(64, ((size_t)lay.workspaceBytes + 63) / 64 * 64 + 64);
     for (int i = 0; i < 2; ++i)
-      jit->run(buffers.data(), ws, lay.maxBatch);
+      jit->run(buffers.data(), ws, lay.maxBatch, pool);
     std::vector<double> ms;
     for (int i = 0; i < iters; ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      jit->run(buffers.data(), ws, lay.maxBatch);
+      jit->run(buffers.data(), ws, lay.maxBatch, pool);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::free(ws);
+    cnnc_rt_pool_destroy(pool);
     std::sort(ms.begin(), ms.end());
     double med = ms[ms.size() / 2];
-    std::cout << fmt::format("{{\"ms\": {:.4f}, \"flops\": {}, \"compile_s\": {:.3f}}}\n", med,
-                             2 * stats.totalMacs, jit->compileSeconds());
+    std::cout << fmt::format("{{\"ms\": {:.4f}, \"flops\": {}, \"compile_s\": {:.3f}, \"threads\": {}}}\n",
+                             med, 2 * stats.totalMacs, jit->compileSeconds(), threads);
   } catch (const Error &e) {
     std::cout << fmt::format("{{\"error\": \"{}\"}}\n", std::string(e.what()).substr(0, 200));
     return 1;

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # cnnc against PyTorch on the same machine, same thread count, interleaved runs, medians.
-#   bash bench/run.sh [--rounds R] [--iters K]
+#   bash bench/run.sh [--rounds R] [--iters K] [--threads T]
 # Prints a table: workload, cnnc ms, PyTorch ms, speed-up (PyTorch / cnnc), GFLOP/s of each.
-# cnnc's generated code is single-threaded for now, so both sides run with 1 thread.
+# Both sides run with T threads (default 1): cnnc_bench --threads T, torch.set_num_threads(T).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-rounds=3 iters=10
+rounds=3 iters=10 threads=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --iters) iters=$2; shift 2 ;;
-    *) echo "usage: bench/run.sh [--rounds R] [--iters K]" >&2; exit 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    *) echo "usage: bench/run.sh [--rounds R] [--iters K] [--threads T]" >&2; exit 2 ;;
   esac
 done
 bash "$root/scripts/install-deps.sh" --bench
@@ -30,12 +31,12 @@ for ((r = 1; r <= rounds; ++r)); do
   for w in "${workloads[@]}"; do
     IFS='|' read -r name cargs targs <<<"$w"
     # shellcheck disable=SC2086
-    c=$(OMP_NUM_THREADS=1 "$bench" $cargs --iters "$iters" || true)
-    t=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$py" "$root/bench/torch_bench.py" "$targs" --threads 1 --iters "$iters")
+    c=$("$bench" $cargs --iters "$iters" --threads "$threads" || true)
+    t=$(OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$py" "$root/bench/torch_bench.py" "$targs" --threads "$threads" --iters "$iters")
     printf '%s\t%s\t%s\n' "$name" "$c" "$t" >>"$out"
   done
 done
-"$py" - "$out" <<'PY'
+"$py" - "$out" "$threads" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -52,5 +53,5 @@ for name, runs in rows.items():
     cms = statistics.median(c["ms"] for c in cs)
     flops = cs[0]["flops"]
     print(f"{name:<36} {cms:>10.2f} {tms:>10.2f} {tms / cms:>8.2f}x {flops / cms / 1e6:>13.1f} {flops / tms / 1e6:>14.1f}")
-print("\nmedians of", len(next(iter(rows.values()))), "interleaved rounds; 1 thread each; GFLOP/s = 2 x multiply-adds / time")
+print("\nmedians of", len(next(iter(rows.values()))), f"interleaved rounds; {sys.argv[2]} thread(s) each; GFLOP/s = 2 x multiply-adds / time")
 PY

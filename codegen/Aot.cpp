@@ -162,7 +162,8 @@ enum {
   CNNC_ERR_NOMEM = 6,
   CNNC_ERR_LABEL = 7,
   CNNC_ERR_INDEX = 8,
-  CNNC_ERR_NOTRAIN = 9
+  CNNC_ERR_NOTRAIN = 9,
+  CNNC_ERR_THREADS = 10
 };
 int cnnc_create(cnnc_instance **out);
 void cnnc_destroy(cnnc_instance *inst);
@@ -171,6 +172,9 @@ int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data, int
 int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data, int64_t count);
 int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs, float *const *outputs);
 const char *cnnc_last_error(const cnnc_instance *inst);
+/* threads per call: 0 = every CPU this process may use (the default); results do not depend on it */
+int cnnc_set_threads(cnnc_instance *inst, int threads);
+int cnnc_get_threads(const cnnc_instance *inst);
 int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *inputs, float lr, float momentum, float weight_decay, float *loss, int64_t *correct);
 int cnnc_has_train_step(void);
 int64_t cnnc_train_batch(void);

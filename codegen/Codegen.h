@@ -3,11 +3,12 @@
 // Nothing here names an LLVM type, so tools/ and tests include it without LLVM headers.
 //
 // The generated entry (docs/codegen.md):
-//   int32_t cnnc_net_run(void **buffers, void *workspace, int64_t batch)
+//   int32_t cnnc_net_run(void **buffers, void *workspace, int64_t batch, void *pool)
 // buffers: one pointer per input (in node order), then per param (node order), then per
 // output (in the function's output order); workspace: layout().workspaceBytes bytes, 64-byte
 // aligned; batch: the mini-batch size, 1..maxBatch when the function is batch-polymorphic,
-// exactly maxBatch otherwise. Returns 0, or kStatusBadLabel when a softmax_xent label is not
+// exactly maxBatch otherwise; pool: a cnnc_rt_pool (runtime/Parallel.h) whose threads run
+// the parallel loops, NULL for one thread (results are the same bits). Returns 0, or kStatusBadLabel when a softmax_xent label is not
 // a class index (the loss is then NaN).
 #pragma once
 
@@ -18,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+struct cnnc_rt_pool; // runtime/Parallel.h
 
 namespace cnnc::codegen {
 
@@ -32,6 +35,10 @@ struct TargetOptions {
   std::string cpu;      // empty: the host CPU (sys::getHostCPUName)
   std::string features; // "+avx2,-avx512f"; empty: the host's features when cpu is empty
   int optLevel = 3;     // 0..3: the new PassBuilder's O-level, and the backend's
+  /// Loops with less estimated work than this stay on one thread (docs/codegen.md,
+  /// "Threads"); < 0: the default (Emitter::kParallelMinWork). Tests set 0 to run even tiny
+  /// ops through the thread pool.
+  int64_t parallelMinWork = -1;
 };
 
 enum class BufferKind : uint8_t { Input, Param, Output };
@@ -70,8 +77,9 @@ public:
   static std::unique_ptr<JitModel> compile(const Function &f, const TargetOptions &t = {});
   ~JitModel();
   const Layout &layout() const;
-  /// Calls the entry; `workspace` must hold layout().workspaceBytes (64-byte aligned).
-  int32_t run(void **buffers, void *workspace, int64_t batch) const;
+  /// Calls the entry; `workspace` must hold layout().workspaceBytes (64-byte aligned);
+  /// `pool` runs the parallel loops (NULL: the calling thread alone; same results).
+  int32_t run(void **buffers, void *workspace, int64_t batch, cnnc_rt_pool *pool = nullptr) const;
   /// Compile time of the module (lowering + O3 + machine code), seconds.
   double compileSeconds() const;
 

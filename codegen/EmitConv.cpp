@@ -52,11 +52,14 @@ void emitConv2d(Emitter &e, const Node &n) {
   });
 
   // 2. the zero-padded input
+  // (threads: over planes, each zeroed and filled by one thread)
+  const int64_t rowsMax = g.rowsMax, planesMax = rowsMax / (g.Ho * g.Wo) * g.C;
   if (g.padded) {
     Value *planes = b.CreateMul(N, e.c(g.C));
-    e.vecLoop(mul(planes, g.Hp * g.Wp),
-              [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, i); });
-    e.loop(planes, [&](Value *pl) {
+    e.parallelFor(planes, [&](Value *pl) {
+      Value *plane0 = mul(pl, g.Hp * g.Wp);
+      e.vecLoop(e.c(g.Hp * g.Wp),
+                [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, add(plane0, i)); });
       e.loop(g.H, [&](Value *h) {
         Value *src = mul(add(mul(pl, g.H), h), g.W);
         Value *dst = add(mul(add(mul(pl, g.Hp), add(h, e.c(g.pt))), g.Wp), e.c(g.pl));
@@ -64,7 +67,7 @@ void emitConv2d(Emitter &e, const Node &n) {
           e.store(e.load(x, add(src, i), wd), xp, add(dst, i));
         });
       });
-    });
+    }, planesMax * g.Hp * g.Wp);
   }
 
   // 3. the register-blocked product, tile by tile
@@ -75,7 +78,9 @@ void emitConv2d(Emitter &e, const Node &n) {
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "acc");
   e.loop(g.G, [&](Value *gi) {
-    e.loop(tiles, [&](Value *t) {
+    // threads: over tiles (each writes its own PT rows of Z; the reduction over r stays
+    // within one tile, so the partition cannot change a sum)
+    e.parallelFor(tiles, [&](Value *t) {
       std::vector<Value *> base(PT);
       for (int64_t p = 0; p < PT; ++p) {
         Value *row = e.smin(add(mul(t, PT), e.c(p)), b.CreateSub(rows, e.c(1)));
@@ -118,17 +123,19 @@ void emitConv2d(Emitter &e, const Node &n) {
             e.store(epilogue(b.CreateLoad(e.vty(VL), acc[p * MB + v])), Z,
                     add(mul(add(mul(t, PT), e.c(p)), g.mgPad), add(zcol, e.c(v * VL))));
       });
-    });
+    }, rowsMax * g.R * g.mgPad);
     // 4. Z [rows][mgPad] -> y [N][M][Ho][Wo] for this group's channels
-    e.loop(N, [&](Value *nn) {
-      e.loop(g.Mg, [&](Value *m) {
+    // (threads: over (image, channel) planes of y)
+    e.parallelFor(b.CreateMul(N, e.c(g.Mg)), [&](Value *nm) {
+      {
+        Value *nn = b.CreateUDiv(nm, e.c(g.Mg)), *m = b.CreateURem(nm, e.c(g.Mg));
         Value *dst = mul(add(mul(nn, g.M), add(mul(gi, g.Mg), m)), P);
         Value *src = add(mul(mul(nn, P), g.mgPad), m);
         e.loop(P, [&](Value *pix) {
           e.store(e.load(Z, add(src, mul(pix, g.mgPad))), y, add(dst, pix));
         });
-      });
-    });
+      }
+    }, rowsMax * g.Mg);
   });
 }
 

@@ -33,8 +33,8 @@ Value *toF32(Emitter &e, Value *i) {
 void emitUnary(Emitter &e, const Node &n) {
   Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
   const unsigned maxW = n.op == OpKind::Tanh ? 1 : 0; // tanhf: no vector form without a vector libm
-  e.vecLoop(
-      e.numel(&n),
+  e.parallelVecLoop(
+      e.numel(&n), n.type.numel(),
       [&](Value *i, unsigned w) {
         Value *v = e.load(x, i, w), *r = v;
         switch (n.op) {
@@ -113,7 +113,11 @@ void emitBinary(Emitter &e, const Node &n) {
                                                                  Value *ob) {
     Value *extent = runtimeDim[d] ? e.batchExtent(ext[d]) : e.c(ext[d]);
     if (d == m - 1) {
-      e.vecLoop(extent, [&](Value *i, unsigned w) {
+      // threads: a flat range in chunks, or the outermost dim below
+      auto flat = [&](Value *cnt, const std::function<void(Value *, unsigned)> &f) {
+        d == 0 ? e.parallelVecLoop(cnt, n.type.numel(), f) : e.vecLoop(cnt, f);
+      };
+      flat(extent, [&](Value *i, unsigned w) {
         Value *v[2];
         Value *off[2] = {oa, ob};
         for (int k = 0; k < 2; ++k)
@@ -123,11 +127,12 @@ void emitBinary(Emitter &e, const Node &n) {
       });
       return;
     }
-    e.loop(extent, [&](Value *i) {
+    auto outer = [&](Value *i) {
       nest(d + 1, e.b.CreateAdd(oy, e.b.CreateMul(i, e.c(ystride[d]))),
            e.b.CreateAdd(oa, e.b.CreateMul(i, e.c(strides[0][d]))),
            e.b.CreateAdd(ob, e.b.CreateMul(i, e.c(strides[1][d]))));
-    });
+    };
+    d == 0 ? e.parallelFor(extent, outer, n.type.numel()) : e.loop(extent, outer);
   };
   nest(0, e.c(0), e.c(0), e.c(0));
 }
@@ -136,8 +141,8 @@ void emitBinary(Emitter &e, const Node &n) {
 // out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows: both operands contiguous in k.
 // A tile of 4 output columns shares each vector of A; k runs in SIMD vectors, then a tail.
 // relu: a fused ReLU epilogue (passes/FuseRelu.cpp): the relu op's maxnum on the finished sum.
-void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t K, Value *B, int64_t M, Value *bias,
-                 Value *out, bool relu = false) {
+void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, Value *B,
+                 int64_t M, Value *bias, Value *out, bool relu = false) {
   constexpr int64_t JB = 4;
   auto tile = [&](Value *i, Value *j0, int jb) {
     std::vector<Value *> accV(jb), accS(jb);
@@ -167,17 +172,27 @@ void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t K, Value *B, int64_t
       e.store(s, out, e.b.CreateAdd(e.b.CreateMul(i, e.c(M)), j));
     }
   };
-  e.loop(rows, [&](Value *i) {
-    e.loop(
-        e.c(0), e.c(M / JB * JB), [&](Value *j0) { tile(i, j0, JB); }, JB);
-    e.loop(e.c(M / JB * JB), e.c(M), [&](Value *j) { tile(i, j, 1); });
-  });
+  // threads: units of (row, group of JG column tiles); a few rows (VGG's fc at batch 1) are
+  // split along the columns. Each output is one tile's dot product either way.
+  const int64_t T = M / JB, JG = rowsMax >= 16 ? 1 : std::max<int64_t>(1, std::min<int64_t>(T, 16));
+  e.parallelFor(
+      e.b.CreateMul(rows, e.c(JG)),
+      [&](Value *u) {
+        Value *i = e.b.CreateUDiv(u, e.c(JG)), *g = e.b.CreateURem(u, e.c(JG));
+        Value *t0 = e.b.CreateUDiv(e.b.CreateMul(g, e.c(T)), e.c(JG));
+        Value *t1 = e.b.CreateUDiv(e.b.CreateMul(e.b.CreateAdd(g, e.c(1)), e.c(T)), e.c(JG));
+        e.loop(t0, t1, [&](Value *t) { tile(i, e.b.CreateMul(t, e.c(JB)), JB); });
+        e.ifThen(e.b.CreateICmpEQ(g, e.c(JG - 1)), [&] {
+          e.loop(e.c(M / JB * JB), e.c(M), [&](Value *j) { tile(i, j, 1); });
+        });
+      },
+      rowsMax * K * M);
 }
 
 void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
   const Node *x = n.operands[0];
-  emitDotRows(e, e.ptr(x), e.dim(x, 0), x->type.shape[1], e.ptr(n.operands[1]), n.type.shape[1],
-              n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr, e.ptr(&n),
+  emitDotRows(e, e.ptr(x), e.dim(x, 0), x->type.shape[0], x->type.shape[1], e.ptr(n.operands[1]),
+              n.type.shape[1], n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr, e.ptr(&n),
               n.getInt("relu") != 0);
 }
 
@@ -202,7 +217,8 @@ void emitPool(Emitter &e, const Node &n) {
   const bool isMax = n.op == OpKind::MaxPool, cip = !isMax && n.getInt("count_include_pad");
   Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
   Value *acc = e.entryAlloca(e.f32);
-  e.loop(e.extent(&n, 0, 2), [&](Value *nc) {
+  // threads: over (image, channel) planes
+  e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) {
     Value *plane = e.b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(e.c(g.Ho), [&](Value *oh) {
       e.loop(e.c(g.Wo), [&](Value *ow) {
@@ -249,7 +265,7 @@ void emitPool(Emitter &e, const Node &n) {
         e.store(e.b.CreateFDiv(e.b.CreateLoad(e.f32, acc), toF32(e, count)), y, outIdx);
       });
     });
-  });
+  }, n.type.numel() * g.kh * g.kw);
 }
 
 void emitGlobalAvgPool(Emitter &e, const Node &n) {
@@ -341,7 +357,7 @@ void emitBatchNorm(Emitter &e,
   channelDims(xn, C, inner);
   Value *x = e.ptr(xn), *y = e.ptr(&n), *scale = e.ptr(n.operands[1]), *bias = e.ptr(n.operands[2]),
         *mean = e.ptr(n.operands[3]), *var = e.ptr(n.operands[4]);
-  e.loop(e.dim(xn, 0), [&](Value *nn) {
+  e.parallelFor(e.dim(xn, 0), [&](Value *nn) { // threads: over images
     e.loop(e.c(C), [&](Value *c) {
       Value *a = e.b.CreateFDiv(
           e.load(scale, c),
@@ -353,7 +369,7 @@ void emitBatchNorm(Emitter &e,
         e.store(e.fma(e.load(x, idx, w), e.splat(a, w), e.splat(sh, w)), y, idx);
       });
     });
-  });
+  }, xn->type.numel());
 }
 
 void emitBnStat(Emitter &e, const Node &n) { // bn_mean / bn_var over N and the spatial dims
@@ -364,7 +380,8 @@ void emitBnStat(Emitter &e, const Node &n) { // bn_mean / bn_var over N and the 
   Value *x = e.ptr(xn), *y = e.ptr(&n), *mean = isVar ? e.ptr(n.operands[1]) : nullptr;
   Value *total = e.entryAlloca(e.f32);
   Value *N = e.dim(xn, 0);
-  e.loop(e.c(C), [&](Value *c) {
+  // threads: over channels (a channel's sum stays on one thread, in the same order)
+  e.parallelFor(e.c(C), [&](Value *c) {
     Value *mu = isVar ? e.load(mean, c) : nullptr;
     e.b.CreateStore(e.cf(0), total);
     e.loop(N, [&](Value *nn) {
@@ -380,7 +397,7 @@ void emitBnStat(Emitter &e, const Node &n) { // bn_mean / bn_var over N and the 
     });
     e.store(e.b.CreateFDiv(e.b.CreateLoad(e.f32, total), toF32(e, e.b.CreateMul(N, e.c(inner)))), y,
             c);
-  });
+  }, xn->type.numel());
 }
 
 // ------------------------------------------------------------------ losses

@@ -57,7 +57,7 @@ std::vector<int64_t> rowMajorStrides(const Shape &s) {
 using Inner =
     std::function<void(const std::vector<Value *> &, Value *, const std::vector<int64_t> &)>;
 void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>> st,
-          std::vector<int64_t> base, const Inner &inner, int bd = -1) {
+          std::vector<int64_t> base, const Inner &inner, int bd = -1, bool parallelOuter = false) {
   const size_t K = st.size();
   for (int d = (int)ext.size() - 1; d >= 0; --d)
     if (ext[d] == 1 && d != bd) {
@@ -95,12 +95,20 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
       inner(off, extentOf(d), is);
       return;
     }
-    e.loop(extentOf(d), [&](Value *i) {
+    auto step = [&](Value *i) {
       std::vector<Value *> o(K);
       for (size_t k = 0; k < K; ++k)
         o[k] = e.b.CreateAdd(off[k], e.b.CreateMul(i, e.c(st[k][d])));
       nest(d + 1, o);
-    });
+    };
+    // threads (copies only: operand 0 is written once per index): the outermost dim
+    if (d == 0 && parallelOuter) {
+      int64_t total = 1;
+      for (int64_t x : ext)
+        total *= x;
+      e.parallelFor(extentOf(d), step, total);
+    } else
+      e.loop(extentOf(d), step);
   };
   nest(0, off0);
 }
@@ -134,7 +142,7 @@ void emitTranspose(Emitter &e, const Node &n) {
   Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
   walk(e, ext, {rowMajorStrides(n.type.shape), in}, {0, 0},
        [&](auto &off, Value *cnt, auto &is) { copyInner(e, y, x, off, cnt, is); },
-       e.batchDim(&n));
+       e.batchDim(&n), true);
 }
 
 // Strides of operand `s` broadcast (numpy rules) to the shape S: 0 along broadcast dims.
@@ -156,7 +164,7 @@ void emitExpand(Emitter &e, const Node &n) {
   walk(e, std::vector<int64_t>(S.begin(), S.end()),
        {rowMajorStrides(S), broadcastStrides(n.operands[0]->type.shape, S)}, {0, 0},
        [&](auto &off, Value *cnt, auto &is) { copyInner(e, y, x, off, cnt, is); },
-       e.batchDim(&n));
+       e.batchDim(&n), true);
 }
 
 void emitSlice(Emitter &e, const Node &n) {
@@ -172,7 +180,7 @@ void emitSlice(Emitter &e, const Node &n) {
   const Shape &S = n.type.shape;
   walk(e, std::vector<int64_t>(S.begin(), S.end()), {rowMajorStrides(S), st}, {0, start * st[ax]},
        [&](auto &off, Value *cnt, auto &is) { copyInner(e, y, x, off, cnt, is); },
-       e.batchDim(&n));
+       e.batchDim(&n), true);
 }
 
 void emitReduceSum(Emitter &e, const Node &n) {
@@ -240,8 +248,10 @@ void forEachIm2Row(Emitter &e, const Im2RowGeom &g, Value *N,
   auto &b = e.b;
   const int64_t R = g.Cg * g.kh * g.kw;
   Value *rows = b.CreateMul(N, e.c(g.Ho * g.Wo));
+  // threads: over images; image nn's rows (im2row) and its plane of x (row2im's
+  // scatter-add) belong to it alone, so no two threads touch one element
   e.loop(g.G, [&](Value *gi) {
-    e.loop(N, [&](Value *nn) {
+    e.parallelFor(N, [&](Value *nn) {
       e.loop(g.Ho, [&](Value *oh) {
         e.loop(g.Wo, [&](Value *ow) {
           Value *row =
@@ -270,7 +280,7 @@ void forEachIm2Row(Emitter &e, const Im2RowGeom &g, Value *N,
           });
         });
       });
-    });
+    }, g.N * g.Ho * g.Wo * R);
   });
 }
 
@@ -352,8 +362,9 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
   const int64_t KC = 128;
   Value *Kv = s.depth ? s.depth : e.c(s.K);
   Value *kBlocks = b.CreateUDiv(add(Kv, e.c(KC - 1)), e.c(KC));
-  auto block = [&](Value *k0, Value *k1, Value *first, Value *col0, int64_t nv, int64_t valid) {
-    e.loop(tiles, [&](Value *t) {
+  auto block = [&](Value *k0, Value *k1, Value *first, Value *col0, int64_t nv, int64_t valid,
+                   Value *t0, Value *t1) {
+    e.loop(t0, t1, [&](Value *t) {
       std::vector<Value *> row(PT);
       for (int64_t p = 0; p < PT; ++p)
         row[p] = e.smin(add(mul(t, PT), e.c(p)), lastRow);
@@ -414,13 +425,31 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
     });
   };
   const int64_t bw = MB * VL, full = s.N / bw, rem = s.N - full * bw;
-  e.loop(kBlocks, [&](Value *kb) {
-    Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), Kv);
-    Value *first = b.CreateICmpEQ(kb, e.c(0));
-    e.loop(full, [&](Value *cb) { block(k0, k1, first, mul(cb, bw), MB, bw); });
-    if (rem)
-      block(k0, k1, first, e.c(full * bw), (rem + VL - 1) / VL, rem);
-  });
+  // Threads: the output is cut into units of (column block, group of TG row tiles); a unit
+  // runs every K block over its tiles in order, so each output element sees the same k
+  // order and instructions however units are spread (never split along K: eq. 35's K is
+  // the batch's pixels, but its output is small and has enough tiles and column blocks).
+  const int64_t cbs = full + (rem ? 1 : 0), tilesMax = (s.M + PT - 1) / PT;
+  const int64_t TG = std::max<int64_t>(1, std::min<int64_t>(tilesMax, (16 + cbs - 1) / cbs));
+  e.parallelFor(
+      cbs * TG,
+      [&](Value *u) {
+        Value *cb = b.CreateUDiv(u, e.c(TG)), *tg = b.CreateURem(u, e.c(TG));
+        Value *t0 = b.CreateUDiv(b.CreateMul(tiles, tg), e.c(TG));
+        Value *t1 = b.CreateUDiv(b.CreateMul(tiles, add(tg, e.c(1))), e.c(TG));
+        e.loop(kBlocks, [&](Value *kb) {
+          Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), Kv);
+          Value *first = b.CreateICmpEQ(kb, e.c(0));
+          if (full)
+            e.ifThen(b.CreateICmpSLT(cb, e.c(full)),
+                     [&] { block(k0, k1, first, mul(cb, bw), MB, bw, t0, t1); });
+          if (rem)
+            e.ifThen(b.CreateICmpEQ(cb, e.c(full)), [&] {
+              block(k0, k1, first, e.c(full * bw), (rem + VL - 1) / VL, rem, t0, t1);
+            });
+        });
+      },
+      s.M * s.N * s.K);
 }
 
 // matmul: 2-D, or 3-D with the same leading size (trans_a/trans_b on the last two dims)
@@ -483,7 +512,7 @@ void emitBatchMatMul(Emitter &e, const Node &n) {
 // ------------------------------------------------------------------ activations' gradients
 void emitActGrad(Emitter &e, const Node &n) {
   Value *dy = e.ptr(n.operands[0]), *v = e.ptr(n.operands[1]), *dx = e.ptr(&n);
-  e.vecLoop(e.numel(&n), [&](Value *i, unsigned w) {
+  e.parallelVecLoop(e.numel(&n), n.type.numel(), [&](Value *i, unsigned w) {
     Value *g = e.load(dy, i, w), *y = e.load(v, i, w), *r;
     switch (n.op) {
     case OpKind::ReluGrad: // seed eq. 14, [x > 0]
@@ -531,7 +560,8 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
   Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);
   zeroFill(e, dx, e.numel(&n));
   Value *best = e.entryAlloca(e.f32), *at = e.entryAlloca(e.i64);
-  e.loop(e.extent(&n, 0, 2), [&](Value *nc) {
+  // threads: over (image, channel) planes; a window's gradient lands in its own plane
+  e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) {
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
@@ -571,7 +601,7 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
         });
       });
     });
-  });
+  }, n.type.numel() * g.kh * g.kw);
 }
 
 void emitAvgPoolGrad(Emitter &e, const Node &n) {
@@ -580,7 +610,7 @@ void emitAvgPoolGrad(Emitter &e, const Node &n) {
   const bool cip = n.getInt("count_include_pad");
   Value *dy = e.ptr(n.operands[0]), *dx = e.ptr(&n);
   zeroFill(e, dx, e.numel(&n));
-  e.loop(e.extent(&n, 0, 2), [&](Value *nc) {
+  e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) { // threads: as maxpool_grad
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
@@ -606,7 +636,7 @@ void emitAvgPoolGrad(Emitter &e, const Node &n) {
         });
       });
     });
-  });
+  }, n.type.numel() * g.kh * g.kw);
 }
 
 // ------------------------------------------------------------------ softmax gradients

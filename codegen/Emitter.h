@@ -31,6 +31,7 @@ public:
   llvm::Value *batch = nullptr;     // i64: the runtime mini-batch
   llvm::Value *workspace = nullptr; // ptr
   llvm::Value *status = nullptr;    // alloca i32: the entry's return code
+  llvm::Value *pool = nullptr;      // ptr: the runtime's cnnc_rt_pool (NULL: one thread)
   std::map<const Node *, llvm::Value *> ptrs;
   llvm::Value *tailStart_ = nullptr; // the final i of the last strided loop (vecLoop's tail)
 
@@ -91,6 +92,37 @@ public:
                unsigned maxW = 0);
   /// if (cond) then()
   void ifThen(llvm::Value *cond, const std::function<void()> &then);
+
+  // ------------------------------------------------------------------ threads
+  /// Ops whose estimated work (about one unit per multiply-add or element moved) is below
+  /// this run on one thread: waking the pool costs about a microsecond, sleeping workers ten.
+  static constexpr int64_t kParallelMinWork = 1 << 16;
+  /// for (i = 0; i < n; ++i) body(i), the iterations split across the pool's threads
+  /// (runtime/Parallel.h: contiguous chunks, deterministic). The body is outlined into its
+  /// own function; what it uses from the entry is passed in a struct, except allocas, which
+  /// are cloned into it (register tiles and scratch cells are private to each thread) and
+  /// the status cell, written atomically. Every iteration must compute outputs no other
+  /// iteration reads or writes: then the same instructions compute each element whatever
+  /// the thread count, and results are bitwise identical. `work` < kParallelMinWork, or a
+  /// call from inside a parallel body, emits the plain loop.
+  void parallelFor(llvm::Value *n, Body body, int64_t work = kParallelMinWork);
+  int64_t parallelMinWork = kParallelMinWork; // TargetOptions::parallelMinWork
+  void parallelFor(int64_t n, Body body, int64_t work = kParallelMinWork) {
+    parallelFor(c(n), body, work);
+  }
+
+  /// vecLoop(n, body, maxW) over a flat range of independent elements (at most nMax), in
+  /// units of kParallelChunk elements across threads. Units start at multiples of every
+  /// vector width, so each element takes the same vector or tail path at any thread count.
+  static constexpr int64_t kParallelChunk = 16384;
+  void parallelVecLoop(llvm::Value *n, int64_t nMax,
+                       const std::function<void(llvm::Value *, unsigned)> &body, unsigned maxW = 0);
+
+private:
+  bool inParallel_ = false;
+  unsigned parallelCount_ = 0;
+
+public:
 };
 
 /// One lowering per op kind (EmitOps.cpp, EmitConv.cpp); nullptr = not lowerable.

@@ -1,6 +1,7 @@
 // In-process compilation with ORC LLJIT: the same lowered and optimised module as the AOT
 // path, plus the host process's symbols (libm's expf/tanhf, memset) for what it calls.
 #include "codegen/Lower.h"
+#include "runtime/Parallel.h"
 
 #include <fmt/format.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
@@ -17,7 +18,7 @@ using namespace llvm;
 struct JitModel::Impl {
   std::unique_ptr<orc::LLJIT> jit;
   Layout layout;
-  int32_t (*entry)(void **, void *, int64_t) = nullptr;
+  int32_t (*entry)(void **, void *, int64_t, void *) = nullptr;
   double seconds = 0;
 };
 
@@ -29,8 +30,8 @@ const Layout &JitModel::layout() const {
 double JitModel::compileSeconds() const {
   return impl_->seconds;
 }
-int32_t JitModel::run(void **buffers, void *workspace, int64_t batch) const {
-  return impl_->entry(buffers, workspace, batch);
+int32_t JitModel::run(void **buffers, void *workspace, int64_t batch, cnnc_rt_pool *pool) const {
+  return impl_->entry(buffers, workspace, batch, pool);
 }
 
 template <class T> static T check(Expected<T> v, const char *what) {
@@ -47,6 +48,8 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
   optimizeModule(*l.mod, t);
   l.mod->getFunction(kEntryName)
       ->setVisibility(GlobalValue::DefaultVisibility); // hidden only in a .so
+  if (auto *pf = l.mod->getFunction("cnnc_rt_parallel_for"))
+    pf->setVisibility(GlobalValue::DefaultVisibility);
   std::unique_ptr<JitModel> jm(new JitModel());
   jm->impl_->layout = l.plan.layout;
 
@@ -61,10 +64,17 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
       check(orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
                 jit->getDataLayout().getGlobalPrefix()),
             "host symbols"));
+  // The thread pool is this process's copy of runtime/Parallel.c (an executable does not
+  // export it to the dynamic-library search above).
+  auto &es = jit->getExecutionSession();
+  if (auto err = jit->getMainJITDylib().define(orc::absoluteSymbols(
+          {{es.intern(jit->mangle("cnnc_rt_parallel_for")),
+            {orc::ExecutorAddr::fromPtr(&cnnc_rt_parallel_for), JITSymbolFlags::Exported}}})))
+    throw Error("JIT: runtime symbols: " + toString(std::move(err)));
   if (auto err = jit->addIRModule(orc::ThreadSafeModule(std::move(l.mod), std::move(ctx))))
     throw Error("JIT: add module: " + toString(std::move(err)));
   auto addr = check(jit->lookup(kEntryName), "lookup");
-  jm->impl_->entry = addr.toPtr<int32_t (*)(void **, void *, int64_t)>();
+  jm->impl_->entry = addr.toPtr<int32_t (*)(void **, void *, int64_t, void *)>();
   jm->impl_->jit = std::move(jit);
   jm->impl_->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return jm;

@@ -122,6 +122,113 @@ void Emitter::ifThen(Value *cond, const std::function<void()> &then) {
   b.SetInsertPoint(done);
 }
 
+void Emitter::parallelFor(Value *n, Body body, int64_t work) {
+  if (inParallel_ || work < parallelMinWork || !pool) {
+    loop(n, body);
+    return;
+  }
+  // The body goes straight into a new function F(ctx, begin, end); references to the
+  // entry's values are rewired afterwards.
+  llvm::Function *outer = fn;
+  auto *fty = FunctionType::get(b.getVoidTy(), {ptrTy, i64, i64}, false);
+  auto *F = llvm::Function::Create(fty, GlobalValue::InternalLinkage,
+                                   fmt::format("{}.par{}", outer->getName().str(), parallelCount_++),
+                                   mod);
+  F->addFnAttr(Attribute::NoUnwind);
+  F->getArg(0)->setName("ctx"), F->getArg(1)->setName("begin"), F->getArg(2)->setName("end");
+  BasicBlock *entryBB = BasicBlock::Create(ctx, "entry", F);
+  BasicBlock *bodyBB = BasicBlock::Create(ctx, "par.body", F);
+  const IRBuilderBase::InsertPoint saved = b.saveIP();
+  Value *savedTail = tailStart_;
+  fn = F, inParallel_ = true;
+  b.SetInsertPoint(bodyBB);
+  loop(F->getArg(1), F->getArg(2), body);
+  b.CreateRetVoid();
+  fn = outer, inParallel_ = false, tailStart_ = savedTail;
+  b.restoreIP(saved);
+
+  // What F uses from the entry: instructions and arguments of `outer`.
+  std::vector<Value *> caps;
+  std::map<Value *, size_t> capIndex;
+  std::map<AllocaInst *, AllocaInst *> privates;
+  IRBuilder<> eb(entryBB);
+  for (BasicBlock &bb : *F)
+    for (Instruction &inst : bb) {
+      if (auto *st = dyn_cast<StoreInst>(&inst); st && st->getPointerOperand() == status)
+        st->setAtomic(AtomicOrdering::Monotonic); // several threads may flag a bad label
+      if (auto *ld = dyn_cast<LoadInst>(&inst); ld && ld->getPointerOperand() == status)
+        ld->setAtomic(AtomicOrdering::Monotonic);
+      for (Use &u : inst.operands()) {
+        Value *v = u.get();
+        auto *vi = dyn_cast<Instruction>(v);
+        auto *va = dyn_cast<Argument>(v);
+        if (!(vi && vi->getFunction() == outer) && !(va && va->getParent() == outer))
+          continue;
+        auto *al = dyn_cast<AllocaInst>(v);
+        if (al && v != status) { // a register tile or scratch cell: one per thread
+          auto [it, fresh] = privates.try_emplace(al, nullptr);
+          if (fresh)
+            it->second = eb.CreateAlloca(al->getAllocatedType(), al->getArraySize(), al->getName());
+          u.set(it->second);
+          continue;
+        }
+        if (capIndex.try_emplace(v, caps.size()).second)
+          caps.push_back(v);
+      }
+    }
+  // The allocas cloned above must not carry values between the body and the entry.
+  for (auto [al, priv] : privates)
+    for (User *u : al->users())
+      CNNC_ASSERT(!isa<Instruction>(u) || cast<Instruction>(u)->getFunction() != outer,
+                  "parallelFor: an alloca is used both inside and outside a parallel body");
+  std::vector<Type *> fields;
+  for (Value *v : caps)
+    fields.push_back(v->getType());
+  StructType *capTy = StructType::get(ctx, fields.empty() ? std::vector<Type *>{i64} : fields);
+  std::vector<Value *> inF(caps.size());
+  for (size_t k = 0; k < caps.size(); ++k)
+    inF[k] = eb.CreateLoad(caps[k]->getType(),
+                           eb.CreateStructGEP(capTy, F->getArg(0), (unsigned)k), caps[k]->getName());
+  eb.CreateBr(bodyBB);
+  for (size_t k = 0; k < caps.size(); ++k)
+    caps[k]->replaceUsesWithIf(inF[k], [&](Use &u) {
+      auto *ui = dyn_cast<Instruction>(u.getUser());
+      return ui && ui->getFunction() == F && ui != inF[k];
+    });
+
+  // In the entry: fill the struct, run the chunks.
+  Value *capsAlloca = entryAlloca(capTy, "par.ctx");
+  for (size_t k = 0; k < caps.size(); ++k)
+    b.CreateStore(caps[k], b.CreateStructGEP(capTy, capsAlloca, (unsigned)k));
+  FunctionCallee pf = mod.getOrInsertFunction(
+      "cnnc_rt_parallel_for", FunctionType::get(b.getVoidTy(), {ptrTy, i64, ptrTy, ptrTy}, false));
+  if (auto *decl = dyn_cast<llvm::Function>(pf.getCallee())) {
+    decl->setVisibility(GlobalValue::HiddenVisibility); // the runtime's copy in the .so
+    decl->setDoesNotThrow();
+  }
+  b.CreateCall(pf, {pool, n, F, capsAlloca});
+}
+
+void Emitter::parallelVecLoop(Value *n, int64_t nMax,
+                              const std::function<void(Value *, unsigned)> &body, unsigned maxW) {
+  if (nMax < parallelMinWork || inParallel_) {
+    vecLoop(n, body, maxW);
+    return;
+  }
+  // (a lowered threshold, for tests, also shrinks the units so that small ops split)
+  const int64_t U = parallelMinWork < kParallelMinWork ? 64 : kParallelChunk;
+  Value *units = b.CreateUDiv(b.CreateAdd(n, c(U - 1)), c(U));
+  parallelFor(
+      units,
+      [&](Value *u) {
+        Value *b0 = b.CreateMul(u, c(U), "", true, true);
+        vecLoop(
+            smin(b.CreateSub(n, b0), c(U)),
+            [&](Value *i, unsigned w) { body(b.CreateAdd(b0, i, "", true, true), w); }, maxW);
+      },
+      nMax);
+}
+
 // ------------------------------------------------------------------------- lowering --
 namespace {
 
@@ -196,7 +303,7 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
   auto *descTy = StructType::get(ctx, {i32, i32, i64, i64, i64, ptr, ptr, ptr, ptr});
   const Layout &l = p.layout;
   auto *desc = ConstantStruct::get(
-      descTy, {ConstantInt::get(i32, 1), ConstantInt::get(i32, (int)l.buffers.size()),
+      descTy, {ConstantInt::get(i32, 2), ConstantInt::get(i32, (int)l.buffers.size()),
                ConstantInt::get(i64, l.batchPolymorphic ? 1 : l.maxBatch),
                ConstantInt::get(i64, l.maxBatch), ConstantInt::get(i64, l.workspaceBytes),
                addGlobal(m, ConstantDataArray::getString(ctx, f.name()), "cnnc.model_name"), bufArr,
@@ -217,18 +324,21 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   out.mod = std::make_unique<llvm::Module>("cnnc." + f.name(), ctx);
   llvm::Module &m = *out.mod;
   Type *ptr = PointerType::getUnqual(ctx);
-  auto *fty = FunctionType::get(Type::getInt32Ty(ctx), {ptr, ptr, Type::getInt64Ty(ctx)}, false);
+  auto *fty =
+      FunctionType::get(Type::getInt32Ty(ctx), {ptr, ptr, Type::getInt64Ty(ctx), ptr}, false);
   auto *fn = llvm::Function::Create(fty, GlobalValue::ExternalLinkage, entryName, m);
   fn->setVisibility(GlobalValue::HiddenVisibility);
   fn->addFnAttr(Attribute::NoUnwind);
   for (unsigned a = 0; a < 2; ++a)
     fn->addParamAttr(a, Attribute::NoAlias);
   fn->getArg(0)->setName("buffers"), fn->getArg(1)->setName("workspace"),
-      fn->getArg(2)->setName("batch");
+      fn->getArg(2)->setName("batch"), fn->getArg(3)->setName("pool");
 
   Emitter e(m, fn, plan);
   e.b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
-  e.batch = fn->getArg(2), e.workspace = fn->getArg(1);
+  e.batch = fn->getArg(2), e.workspace = fn->getArg(1), e.pool = fn->getArg(3);
+  if (t.parallelMinWork >= 0)
+    e.parallelMinWork = t.parallelMinWork;
   e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
   e.b.CreateStore(e.b.getInt32(kStatusOk), e.status);
   std::vector<Value *> bufPtr;
@@ -283,7 +393,8 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
         Value *src = e.ptr(o), *dst = bufPtr[buf];
         if (storageRoot(plan, o) == o->operands[0])
           continue; // the value is the param itself
-        e.vecLoop(e.numel(o), [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
+        e.parallelVecLoop(e.numel(o), o->type.numel(),
+                          [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
       }
     });
   for (auto [buf, o] : plan.outputCopies) {

@@ -16,6 +16,7 @@ struct Target {
   std::string triple, cpu, features;
   unsigned vl = 4; // f32 lanes: 16 with AVX-512F, 8 with AVX, else 4
   int optLevel = 3;
+  int64_t parallelMinWork = -1; // TargetOptions::parallelMinWork
 };
 Target makeTarget(const TargetOptions &o);
 

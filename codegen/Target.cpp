@@ -34,6 +34,7 @@ Target makeTarget(const TargetOptions &o) {
       t.features += fmt::format("{}{}{}", t.features.empty() ? "" : ",", kv.getValue() ? "+" : "-",
                                 kv.getKey().str());
   t.optLevel = std::clamp(o.optLevel, 0, 3);
+  t.parallelMinWork = o.parallelMinWork;
   std::string err;
   const llvm::Target *T = TargetRegistry::lookupTarget(t.triple, err);
   if (!T)

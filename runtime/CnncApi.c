@@ -4,6 +4,7 @@
  * The .npz reader handles numpy.savez archives (stored entries; f32/f64, C order). */
 #include "runtime/CnncApi.h"
 #include "runtime/CnncModel.h"
+#include "runtime/Parallel.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ struct cnnc_instance {
   int *imap, *tmap; /* per buffer of @infer / @train_step: its state index, or -1 */
   void *workspace;
   int64_t step; /* the next training step (drives dropout masks) */
+  int threads;   /* what cnnc_set_threads asked for (>= 1) */
+  cnnc_rt_pool *pool; /* made at the first run with threads > 1; NULL: run inline */
   char error[512];
 };
 
@@ -141,7 +144,38 @@ API void cnnc_destroy(cnnc_instance *inst) {
   free(inst->imap);
   free(inst->tmap);
   free(inst->workspace);
+  cnnc_rt_pool_destroy(inst->pool);
   free(inst);
+}
+
+/* The pool of the instance's thread count, made at its first use (an instance that only
+ * sets weights starts no thread). NULL runs generated loops inline, which is also the
+ * fallback when threads cannot be started: results do not depend on the thread count. */
+static cnnc_rt_pool *poolOf(cnnc_instance *inst) {
+  if (inst->threads <= 1)
+    return NULL;
+  if (!inst->pool)
+    inst->pool = cnnc_rt_pool_create(inst->threads);
+  return inst->pool;
+}
+
+API int cnnc_set_threads(cnnc_instance *inst, int threads) {
+  if (!inst)
+    return fail(NULL, CNNC_ERR_NULL, "cnnc_set_threads: NULL instance");
+  if (threads < 0)
+    return fail(inst, CNNC_ERR_THREADS, "cnnc_set_threads: %d threads (0 = every CPU)", threads);
+  if (threads == 0)
+    threads = cnnc_rt_default_threads();
+  if (threads != inst->threads) {
+    cnnc_rt_pool_destroy(inst->pool);
+    inst->pool = NULL;
+    inst->threads = threads;
+  }
+  return CNNC_OK;
+}
+
+API int cnnc_get_threads(const cnnc_instance *inst) {
+  return inst ? inst->threads : 0;
 }
 
 static int findState(const cnnc_instance *inst, const char *name) {
@@ -192,6 +226,7 @@ API int cnnc_create(cnnc_instance **out) {
       map[i] = s;
     }
   }
+  inst->threads = cnnc_rt_default_threads();
   if (!ok) {
     cnnc_destroy(inst);
     return fail(NULL, CNNC_ERR_NOMEM, "cnnc_create: out of memory (workspace %lld bytes)",
@@ -262,7 +297,7 @@ API int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs
                 bd->kind == 0 ? "input" : "output", bd->kind == 0 ? in : out, bd->name);
     bd->kind == 0 ? ++in : ++out;
   }
-  if (rc == CNNC_OK && d->run(b, inst->workspace, batch) != 0)
+  if (rc == CNNC_OK && d->run(b, inst->workspace, batch, poolOf(inst)) != 0)
     rc = fail(inst, CNNC_ERR_LABEL, "cnnc_infer: a label is not a class index; the loss is NaN");
   if (b != bufs)
     free(b);
@@ -328,7 +363,7 @@ API int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *i
       ++in;
     }
   }
-  if (rc == CNNC_OK && t->run(b, inst->workspace, batch) != 0)
+  if (rc == CNNC_OK && t->run(b, inst->workspace, batch, poolOf(inst)) != 0)
     rc = fail(inst, CNNC_ERR_LABEL,
               "cnnc_train_step: a label is not a class index; the step was not applied");
   if (rc == CNNC_OK) {

@@ -1,7 +1,10 @@
 /* The C API of a shared library compiled by `cnnc compile` (docs/codegen.md).
  *
- * An instance owns a copy of the parameters and a workspace; several instances of one
- * library run concurrently on different threads. Every function returns CNNC_OK or an error
+ * An instance owns a copy of the parameters, a workspace and a thread pool; there is no
+ * global mutable state, so several instances of one library run concurrently on different
+ * threads (one thread at a time per instance). Each call of cnnc_infer/cnnc_train_step runs
+ * on cnnc_get_threads(inst) threads (the caller's and the pool's workers); results are
+ * bitwise identical whatever the thread count. Every function returns CNNC_OK or an error
  * code; cnnc_last_error(instance) (or cnnc_last_error(NULL) after a failed create) says why.
  * Buffers are f32 (labels i32), row-major N×C×H×W, batch-major: input/output k holds
  * batch * (its per-example size) elements. */
@@ -29,7 +32,8 @@ enum {
   CNNC_ERR_NOMEM = 6,  /* allocation failed */
   CNNC_ERR_LABEL = 7,  /* a softmax_xent label is not a class index (the loss is NaN) */
   CNNC_ERR_INDEX = 8,  /* buffer index out of range */
-  CNNC_ERR_NOTRAIN = 9 /* the library has no training step (not compiled with --train) */
+  CNNC_ERR_NOTRAIN = 9, /* the library has no training step (not compiled with --train) */
+  CNNC_ERR_THREADS = 10 /* a negative thread count */
 };
 
 /* A new instance: parameters from the embedded weights, else zeros. */
@@ -46,6 +50,13 @@ int cnnc_get_param(const cnnc_instance *inst, const char *name, float *data, int
 int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs,
                float *const *outputs);
 const char *cnnc_last_error(const cnnc_instance *inst);
+/* Threads: how many threads the instance's calls use; 0 = every CPU the process may run on
+ * (sched_getaffinity), which is also the default of a new instance; n < 0 is
+ * CNNC_ERR_THREADS. The pool's threads start at the next infer/train step (and are joined by
+ * cnnc_destroy or a change of count); if they cannot be started the call runs on the
+ * calling thread alone. cnnc_get_threads returns the count in effect (0 for NULL). */
+int cnnc_set_threads(cnnc_instance *inst, int threads);
+int cnnc_get_threads(const cnnc_instance *inst);
 
 /* Training (libraries compiled with `cnnc compile --train`, docs/codegen.md): one SGD step of
  * @train_step on the instance's state, on `batch` examples, any of

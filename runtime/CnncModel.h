@@ -17,14 +17,15 @@ typedef struct cnnc_buffer_desc {
 } cnnc_buffer_desc;
 
 typedef struct cnnc_model_desc {
-  int32_t abi_version; /* 1 */
+  int32_t abi_version; /* 2: the entry takes a thread pool */
   int32_t num_buffers; /* inputs, then params, then outputs */
   int64_t min_batch, max_batch;
   int64_t workspace_bytes;
   const char *name;
   const cnnc_buffer_desc *buffers;
   const float *weights; /* NULL = not embedded */
-  int32_t (*run)(void **buffers, void *workspace, int64_t batch);
+  /* the generated entry; pool: a cnnc_rt_pool (runtime/Parallel.h), NULL = one thread */
+  int32_t (*run)(void **buffers, void *workspace, int64_t batch, void *pool);
 } cnnc_model_desc;
 
 extern const cnnc_model_desc cnnc_net_desc;

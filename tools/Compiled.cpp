@@ -1,5 +1,7 @@
 #include "tools/Compiled.h"
 
+#include "runtime/Parallel.h"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -10,8 +12,32 @@
 
 namespace cnnc::tools {
 
-std::map<std::string, interp::Tensor<double>>
-runJit(const Function &f, const Feeds &feeds, const codegen::TargetOptions &t, JitTimes *times) {
+ThreadPool::~ThreadPool() {
+  cnnc_rt_pool_destroy(pool_);
+}
+
+void ThreadPool::setThreads(int threads) {
+  if (threads < 0)
+    throw Error(fmt::format("{} threads (0 = every CPU)", threads));
+  if (threads == 0)
+    threads = cnnc_rt_default_threads();
+  if (threads != threads_) {
+    cnnc_rt_pool_destroy(pool_);
+    pool_ = nullptr;
+    threads_ = threads;
+  }
+}
+
+cnnc_rt_pool *ThreadPool::get() {
+  if (threads_ > 1 && !pool_ && !(pool_ = cnnc_rt_pool_create(threads_)))
+    throw Error(fmt::format("cannot start {} threads", threads_));
+  return pool_;
+}
+
+std::map<std::string, interp::Tensor<double>> runJit(const Function &f, const Feeds &feeds,
+                                                     const codegen::TargetOptions &t,
+                                                     JitTimes *times, int threads) {
+  ThreadPool pool(threads);
   auto jit = codegen::JitModel::compile(f, t);
   const codegen::Layout &l = jit->layout();
   std::vector<std::vector<float>> data(l.buffers.size());
@@ -44,7 +70,7 @@ runJit(const Function &f, const Feeds &feeds, const codegen::TargetOptions &t, J
   if (!ws)
     throw std::bad_alloc();
   auto t0 = std::chrono::steady_clock::now();
-  const int32_t rc = jit->run(ptrs.data(), ws, l.maxBatch);
+  const int32_t rc = jit->run(ptrs.data(), ws, l.maxBatch, pool.get());
   auto t1 = std::chrono::steady_clock::now();
   std::free(ws);
   if (times)
@@ -144,10 +170,17 @@ struct JitTrainer::Impl {
   int lossSlot = -1, correctSlot = -1;
   void *workspace = nullptr;
   uint64_t step = 0;
+  ThreadPool pool;
   ~Impl() { std::free(workspace); }
 };
 
 JitTrainer::JitTrainer() : impl_(std::make_unique<Impl>()) {}
+void JitTrainer::setThreads(int threads) {
+  impl_->pool.setThreads(threads);
+}
+int JitTrainer::threads() const {
+  return impl_->pool.threads();
+}
 JitTrainer::~JitTrainer() = default;
 
 std::unique_ptr<JitTrainer> JitTrainer::compile(const Function &f,
@@ -267,7 +300,7 @@ interp::StepResult JitTrainer::step(const void *const *inputs, const interp::Hyp
       break;
     }
   }
-  if (m.jit->run(ptrs.data(), m.workspace, batch) == codegen::kStatusBadLabel)
+  if (m.jit->run(ptrs.data(), m.workspace, batch, m.pool.get()) == codegen::kStatusBadLabel)
     throw Error("JitTrainer::step: a label is not a class index; the step was not applied");
   interp::StepResult r;
   r.loss = outs[m.lossSlot][0];

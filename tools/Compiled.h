@@ -10,6 +10,24 @@
 
 namespace cnnc::tools {
 
+/// A thread count and the pool that realises it (runtime/Parallel.h), for running compiled
+/// code in process: 0 = every CPU this process may use; 1 = the calling thread alone (no
+/// pool). Results do not depend on the count (docs/codegen.md, "Threads").
+class ThreadPool {
+public:
+  explicit ThreadPool(int threads = 1) { setThreads(threads); }
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+  void setThreads(int threads); // throws cnnc::Error when < 0
+  int threads() const { return threads_; }
+  cnnc_rt_pool *get(); // started at the first call; NULL for one thread
+
+private:
+  int threads_ = 1;
+  cnnc_rt_pool *pool_ = nullptr;
+};
+
 struct JitTimes {
   double compileSeconds = 0, runSeconds = 0;
 };
@@ -18,7 +36,8 @@ struct JitTimes {
 /// returns f's outputs by name, in f64 for comparison with the interpreter.
 std::map<std::string, interp::Tensor<double>> runJit(const Function &f, const Feeds &feeds,
                                                      const codegen::TargetOptions &t = {},
-                                                     JitTimes *times = nullptr);
+                                                     JitTimes *times = nullptr,
+                                                     int threads = 1);
 
 struct CompileRequest {
   std::string output;  // -o
@@ -93,6 +112,10 @@ public:
 
   double compileSeconds() const;
   const codegen::Layout &layout() const;
+
+  /// Threads per step (ThreadPool: 0 = every CPU; 1, the default, runs on the caller).
+  void setThreads(int threads);
+  int threads() const;
 
 private:
   JitTrainer();

@@ -24,6 +24,8 @@ struct TrainModelSpec {
   /// `--loss`: .onnx models only, the loss added on the output when the model computes
   /// none ("softmax"; "" = the model's own loss, an error if it has none).
   std::string loss;
+  /// `--threads`: threads of the compiled backend (0 = every CPU); the interpreter ignores it.
+  int threads = 0;
 };
 
 using State = std::map<std::string, std::vector<float>>;

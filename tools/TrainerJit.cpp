@@ -17,11 +17,14 @@ namespace {
 class JitBackend : public Trainer {
 public:
   explicit JitBackend(const TrainModelSpec &spec)
-      : spec_(spec), module_(loadTrainModule(spec, spec.batch)) {
+      : spec_(spec), module_(loadTrainModule(spec, spec.batch)), pool_(spec.threads) {
     trainer_ = JitTrainer::compile(*module_.trainStep);
+    trainer_->setThreads(spec_.threads);
   }
   ~JitBackend() override { std::free(workspace_); }
-  std::string backend() const override { return "jit"; }
+  std::string backend() const override {
+    return fmt::format("jit, {} thread{}", pool_.threads(), pool_.threads() == 1 ? "" : "s");
+  }
 
   interp::StepResult step(const float *images, const int32_t *labels, int64_t n,
                           const interp::Hyper &h, uint64_t step) override {
@@ -80,7 +83,7 @@ public:
       if (s.kind == codegen::BufferKind::Output && out < 0)
         out = (int)i;
     }
-    if (infer_->run(ptrs.data(), workspace_, n) != codegen::kStatusOk)
+    if (infer_->run(ptrs.data(), workspace_, n, pool_.get()) != codegen::kStatusOk)
       throw Error("the compiled @infer failed");
     const codegen::BufferSlot &o = l.buffers[out];
     std::copy(bufs_[out].begin(), bufs_[out].begin() + n * o.perExample(), scores);
@@ -126,6 +129,7 @@ private:
     if (!partial_ || partial_->batchSize() != n) {
       partialModule_ = loadTrainModule(spec_, n);
       partial_ = JitTrainer::compile(*partialModule_.trainStep);
+      partial_->setThreads(spec_.threads);
     }
     return *partial_;
   }
@@ -133,6 +137,7 @@ private:
   TrainModelSpec spec_;
   TrainModule module_, partialModule_;
   std::unique_ptr<JitTrainer> trainer_, partial_;
+  ThreadPool pool_; // @infer's (each JitTrainer has its own)
   std::unique_ptr<codegen::JitModel> infer_;
   std::vector<std::vector<float>> bufs_;
   void *workspace_ = nullptr;

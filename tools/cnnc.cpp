@@ -144,7 +144,7 @@ void printSummary(const std::string &name, const interp::Tensor<double> &t) {
 
 int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vector<std::string> &outputs,
            const std::string &weights, uint64_t seed, const std::string &backend,
-           const std::string &precision) {
+           const std::string &precision, int threads) {
   if (backend != "interp" && backend != "jit")
     throw Error(fmt::format("--backend {}: expected interp (the reference interpreter) or jit (LLVM)", backend));
   // Read the input files first: their leading dimension sets the batch when --batch is absent.
@@ -238,7 +238,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   if (backend == "jit") { // compiled f32 code (codegen/), same feeds
     if (precision != "f32")
       throw Error("--backend jit computes in f32; use --precision f32");
-    results = runJit(f, feeds);
+    results = runJit(f, feeds, {}, nullptr, threads);
   } else if (precision == "f64") {
     results = interp::run<double>(f, feeds);
   } else {
@@ -348,6 +348,7 @@ int main(int argc, char **argv) {
   bool printAfterAll = false, printLocs = false;
   std::vector<std::string> inputs, outputs;
   uint64_t seed = 0;
+  int runThreads = 0;
 
   auto *ci = app.add_subcommand("info", "per-layer table: shapes, parameters, multiply-adds, memory, receptive field");
   info.add(ci);
@@ -369,6 +370,8 @@ int main(int argc, char **argv) {
   cr->add_option("--weights,-w", weights, "parameters (.npz); default: an ONNX model's initializers, else initialise by each param's scheme");
   cr->add_option("--seed", seed, "seed for initial parameters and random inputs")->default_val(0);
   cr->add_option("--backend", backend, "interp (the reference interpreter) or jit (LLVM, f32)")->default_val("interp");
+  cr->add_option("--threads", runThreads, "threads of --backend jit (0 = every CPU; results do not depend on it)")
+      ->check(CLI::NonNegativeNumber)->default_val(0);
   cr->add_option("--precision", precision, "f32 or f64 evaluation")->check(CLI::IsMember({"f32", "f64"}))->default_val("f32");
 
   auto *cn = app.add_subcommand("init", "write a model's seeded initial parameters to a .npz file");
@@ -416,6 +419,8 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"softmax", "softmax_xent", "l2"}));
   ct->add_option("--width", topt.model.width, "width multiplier s of SK-s networks")->check(CLI::PositiveNumber);
   ct->add_option("--backend", trainBackend, "interp (reference interpreter, f32) or jit (LLVM)")->default_val(trainBackend);
+  ct->add_option("--threads", topt.model.threads, "threads of --backend jit (0 = every CPU; results do not depend on it)")
+      ->check(CLI::NonNegativeNumber)->default_val(0);
   ct->add_option("--progress", topt.progress, "auto (a bar on a terminal, else a line every 30 s), bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->default_val("auto");
   ct->add_flag("--no-plot", [&](int64_t) { topt.plot = false; }, "do not draw plot.png");
@@ -436,7 +441,7 @@ int main(int argc, char **argv) {
     if (*cd)
       return cmdDump(dump, emit, printAfterAll, format, printLocs);
     if (*cr)
-      return cmdRun(run, inputs, outputs, weights, seed, backend, precision);
+      return cmdRun(run, inputs, outputs, weights, seed, backend, precision, runThreads);
     if (*cn)
       return cmdInit(init, initOut, seed);
     if (*cc)

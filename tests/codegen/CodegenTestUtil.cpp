@@ -88,7 +88,7 @@ void *SharedLib::sym(const char *name) const {
 }
 
 Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t batch,
-                         bool setParams, const std::string &npz) const {
+                         bool setParams, const std::string &npz, int threads) const {
   auto create = fn<int (*)(cnnc_instance **)>("cnnc_create");
   auto destroy = fn<void (*)(cnnc_instance *)>("cnnc_destroy");
   auto setParam =
@@ -99,6 +99,12 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
   auto lastError = fn<const char *(*)(const cnnc_instance *)>("cnnc_last_error");
   cnnc_instance *inst = nullptr;
   REQUIRE(create(&inst) == CNNC_OK);
+  if (threads >= 0) {
+    auto setThreads = fn<int (*)(cnnc_instance *, int)>("cnnc_set_threads");
+    auto getThreads = fn<int (*)(const cnnc_instance *)>("cnnc_get_threads");
+    REQUIRE(setThreads(inst, threads) == CNNC_OK);
+    REQUIRE(getThreads(inst) == (threads ? threads : getThreads(inst)));
+  }
   std::vector<std::vector<float>> in, out;
   std::vector<std::vector<int32_t>> labels;
   std::vector<std::vector<int64_t>> longs;

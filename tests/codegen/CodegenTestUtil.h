@@ -18,6 +18,15 @@ using Results = std::map<std::string, interp::Tensor<double>>;
 /// like He/LeCun initialisation so activations stay O(1); `*var` params in [0.5, 1.5].
 Feeds randomFeeds(const Function &f, uint64_t seed, int64_t classes = 10);
 Results oracle(const Function &f, const Feeds &feeds); // the interpreter in f64
+/// The thread counts every per-op check runs at, with code compiled by parallelTarget():
+/// the pool's split must not change what each op computes (docs/codegen.md, "Threads").
+inline constexpr int kThreadCounts[] = {1, 2};
+/// Codegen options that send even tiny ops through the thread pool.
+inline codegen::TargetOptions parallelTarget() {
+  codegen::TargetOptions t;
+  t.parallelMinWork = 0;
+  return t;
+}
 /// CHECKs every output of `expected` against `actual` within the tolerance.
 void compareAll(const Results &expected, const Results &actual, const std::string &what);
 std::string tempPath(const std::string &name);
@@ -53,8 +62,9 @@ struct SharedLib {
   void *sym(const char *name) const;
   /// create an instance, set params from feeds, infer at `batch` (inputs from feeds), return
   /// outputs.
+  /// `threads` >= 0: cnnc_set_threads first (else the instance's default, every CPU).
   Results infer(const codegen::Layout &l, const Feeds &feeds, int64_t batch, bool setParams = true,
-                const std::string &npz = "") const;
+                const std::string &npz = "", int threads = -1) const;
 };
 
 } // namespace cnnc::cgtest

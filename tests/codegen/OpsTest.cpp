@@ -184,7 +184,10 @@ TEST_CASE("every forward op: JIT matches the f64 interpreter", "[codegen][jit]")
       c.build(b);
       verify(b.f);
       Feeds feeds = randomFeeds(b.f, 7);
-      compareAll(oracle(b.f, feeds), tools::runJit(b.f, feeds), c.name + " (JIT)");
+      const Results want = oracle(b.f, feeds);
+      for (int threads : kThreadCounts)
+        compareAll(want, tools::runJit(b.f, feeds, parallelTarget(), nullptr, threads),
+                   fmt::format("{} (JIT, {} threads)", c.name, threads));
     }
   }
 }
@@ -211,11 +214,15 @@ TEST_CASE("every forward op in one shared library: AOT matches the interpreter",
   Feeds feeds = randomFeeds(all.f, 11);
   const std::string so = tempPath("allops.so");
   codegen::AotOptions o;
+  o.target = parallelTarget();
   codegen::compileSharedLibrary(all.f, so, o);
   SharedLib lib(so);
   const codegen::Layout l = codegen::layoutFor(all.f);
   CHECK(!l.batchPolymorphic); // the cases disagree on the batch
-  compareAll(oracle(all.f, feeds), lib.infer(l, feeds, l.maxBatch), "all ops (AOT)");
+  const Results want = oracle(all.f, feeds);
+  for (int threads : kThreadCounts)
+    compareAll(want, lib.infer(l, feeds, l.maxBatch, true, "", threads),
+               fmt::format("all ops (AOT, {} threads)", threads));
 }
 
 TEST_CASE("codegen rejects what it cannot store, naming the node", "[codegen][errors]") {

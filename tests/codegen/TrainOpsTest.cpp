@@ -211,7 +211,10 @@ TEST_CASE("every training/ONNX op: JIT matches the f64 interpreter", "[codegen][
       Feeds feeds = randomFeeds(b.f, 7);
       if (c.fix)
         c.fix(feeds);
-      compareAll(oracle(b.f, feeds), tools::runJit(b.f, feeds), c.name + " (JIT)");
+      const Results want = oracle(b.f, feeds);
+      for (int threads : kThreadCounts)
+        compareAll(want, tools::runJit(b.f, feeds, parallelTarget(), nullptr, threads),
+                   fmt::format("{} (JIT, {} threads)", c.name, threads));
     }
   }
 }
@@ -292,10 +295,15 @@ TEST_CASE("every training/ONNX op in one shared library: AOT matches the interpr
   for (auto &[name, v] : fixed)
     feeds[name] = v;
   const std::string so = tempPath("alltrainops.so");
-  codegen::compileSharedLibrary(all.f, so, {});
+  codegen::AotOptions o;
+  o.target = parallelTarget();
+  codegen::compileSharedLibrary(all.f, so, o);
   SharedLib lib(so);
   const codegen::Layout l = codegen::layoutFor(all.f);
-  compareAll(oracle(all.f, feeds), lib.infer(l, feeds, l.maxBatch), "all training ops (AOT)");
+  const Results want = oracle(all.f, feeds);
+  for (int threads : kThreadCounts)
+    compareAll(want, lib.infer(l, feeds, l.maxBatch, true, "", threads),
+               fmt::format("all training ops (AOT, {} threads)", threads));
 }
 
 TEST_CASE("timing: the ops of MNIST BASE's backward pass at batch 100",

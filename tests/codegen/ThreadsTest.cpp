@@ -1,0 +1,265 @@
+// Threads (docs/codegen.md, "Threads"): generated code splits loops over independent
+// outputs across a pool, so results must not depend on the thread count at all. These
+// tests compare bytes, not tolerances: parameters after k training steps at 1 and 2 threads
+// (JIT and .so), inference at 1/2/3 threads, and two instances of one .so driven from two
+// threads at once against each run alone. Codegen is asked to parallelise even tiny ops
+// (parallelTarget) so that small, quick batches still exercise every split; one .so keeps
+// the default threshold at MNIST's real batch of 100.
+#include "CodegenTestUtil.h"
+
+#include "passes/Passes.h"
+#include "runtime/CnncApi.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cstring>
+#include <thread>
+
+using namespace cnnc;
+using namespace cnnc::cgtest;
+
+namespace {
+
+std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
+  tools::LoadOptions o;
+  o.cnn.batch = batch;
+  o.cnn.training = true;
+  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
+  PipelineOptions po;
+  po.training = true;
+  runPipeline(*m, po);
+  return m;
+}
+
+struct BatchData {
+  std::vector<float> data;
+  std::vector<int32_t> labels;
+  std::vector<const void *> ptrs;
+};
+BatchData batchFor(const Function &f, uint64_t s) {
+  Feeds feeds = randomFeeds(f, 100 + s);
+  BatchData b;
+  b.data.assign(feeds.at("data").begin(), feeds.at("data").end());
+  b.labels.assign(feeds.at("label").begin(), feeds.at("label").end());
+  b.ptrs = {b.data.data(), b.labels.data()};
+  return b;
+}
+
+using State = std::map<std::string, std::vector<float>>;
+struct Run {
+  std::vector<float> losses;
+  State state;
+};
+
+void checkSameBytes(const Run &a, const Run &b, const std::string &what) {
+  INFO(what);
+  REQUIRE(a.losses.size() == b.losses.size());
+  CHECK(std::memcmp(a.losses.data(), b.losses.data(), a.losses.size() * 4) == 0);
+  REQUIRE(a.state.size() == b.state.size());
+  for (const auto &[name, v] : a.state) {
+    INFO("param " << name);
+    REQUIRE(b.state.count(name));
+    REQUIRE(v.size() == b.state.at(name).size());
+    CHECK(std::memcmp(v.data(), b.state.at(name).data(), v.size() * 4) == 0);
+  }
+}
+
+constexpr int kSteps = 4;
+const interp::Hyper kHyper{0.05, 0.9, 5e-4};
+
+} // namespace
+
+TEST_CASE("k training steps give the same bytes at 1 and 2 threads (JIT)", "[codegen][threads]") {
+  for (const char *file : {"mnist_base.cnn", "mnist_bn_dropout.cnn"}) { // BN, and dropout
+    SECTION(file) {
+      auto m = loadTrain(file, 8);
+      const Function &f = *m->find("train_step");
+      const Feeds init = randomFeeds(f, 5);
+      auto tr = tools::JitTrainer::compile(f, parallelTarget());
+      CHECK(tr->threads() == 1);
+      auto train = [&](int threads) {
+        tr->setThreads(threads);
+        CHECK(tr->threads() == threads);
+        Feeds params;
+        for (const auto &p : tr->paramNames())
+          params[p] = init.at(p);
+        tr->setParams(params);
+        tr->setStepCount(0);
+        Run r;
+        for (int s = 0; s < kSteps; ++s) {
+          BatchData b = batchFor(f, s);
+          r.losses.push_back(tr->step(b.ptrs.data(), kHyper).loss);
+        }
+        for (auto &[name, t] : tr->params())
+          r.state[name] = std::vector<float>(t.begin(), t.end());
+        return r;
+      };
+      const Run one = train(1), two = train(2);
+      CHECK(std::isfinite(one.losses.back()));
+      CHECK(one.state.at("conv1.w") != State::mapped_type(one.state.at("conv1.w").size(), 0.f));
+      checkSameBytes(one, two, fmt::format("{}: 1 vs 2 threads", file));
+    }
+  }
+}
+
+TEST_CASE("inference gives the same bytes at 1, 2 and 3 threads (JIT)", "[codegen][threads]") {
+  tools::LoadOptions o;
+  o.cnn.batch = 10;
+  for (const char *file : {"mnist_bn.cnn"}) { // conv, batchnorm, relu, pools, fc, softmax
+    auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + file, o);
+    runPipeline(*m, {});
+    const Function &f = m->main();
+    const Feeds feeds = randomFeeds(f, 9);
+    const Results r1 = tools::runJit(f, feeds, parallelTarget(), nullptr, 1);
+    compareAll(oracle(f, feeds), r1, file); // and right, not only stable
+    for (int threads : {2, 3}) {
+      const Results rn = tools::runJit(f, feeds, parallelTarget(), nullptr, threads);
+      for (const auto &[name, t] : r1) {
+        INFO(file << " output %" << name << " at " << threads << " threads");
+        REQUIRE(rn.at(name).size() == t.size());
+        CHECK(std::memcmp(rn.at(name).data(), t.data(), t.size() * sizeof(double)) == 0);
+      }
+    }
+  }
+}
+
+namespace {
+struct Api {
+  SharedLib lib;
+  int (*create)(cnnc_instance **);
+  void (*destroy)(cnnc_instance *);
+  int (*setParam)(cnnc_instance *, const char *, const float *, int64_t);
+  int (*getParam)(const cnnc_instance *, const char *, float *, int64_t);
+  int (*trainStep)(cnnc_instance *, int64_t, const void *const *, float, float, float, float *,
+                   int64_t *);
+  int (*setThreads)(cnnc_instance *, int);
+  int (*getThreads)(const cnnc_instance *);
+  int (*numBuffers)(int);
+  int (*bufferInfo)(int, int, const char **, int *, int64_t *, int64_t *);
+  const char *(*err)(const cnnc_instance *);
+  explicit Api(const std::string &so) : lib(so) {
+    create = lib.fn<decltype(create)>("cnnc_create");
+    destroy = lib.fn<decltype(destroy)>("cnnc_destroy");
+    setParam = lib.fn<decltype(setParam)>("cnnc_set_param");
+    getParam = lib.fn<decltype(getParam)>("cnnc_get_param");
+    trainStep = lib.fn<decltype(trainStep)>("cnnc_train_step");
+    setThreads = lib.fn<decltype(setThreads)>("cnnc_set_threads");
+    getThreads = lib.fn<decltype(getThreads)>("cnnc_get_threads");
+    numBuffers = lib.fn<decltype(numBuffers)>("cnnc_num_buffers");
+    bufferInfo = lib.fn<decltype(bufferInfo)>("cnnc_buffer_info");
+    err = lib.fn<decltype(err)>("cnnc_last_error");
+  }
+  // A fresh instance at `threads` from `init`, k steps on the batches of seeds s0.., its
+  // losses and final state. Uses Catch only on the calling thread (`ok` reports failures
+  // from others: Catch's assertions are not thread-safe).
+  Run train(const Function &f, const Feeds &init, int threads, uint64_t s0, int64_t batch,
+            bool *ok) const {
+    Run r;
+    cnnc_instance *inst = nullptr;
+    *ok = create(&inst) == CNNC_OK && setThreads(inst, threads) == CNNC_OK &&
+          getThreads(inst) == threads;
+    for (const auto &n : f.nodes())
+      if (*ok && n->op == OpKind::Param) {
+        std::vector<float> v(init.at(n->name).begin(), init.at(n->name).end());
+        *ok = setParam(inst, n->name.c_str(), v.data(), (int64_t)v.size()) == CNNC_OK;
+      }
+    for (int s = 0; *ok && s < kSteps; ++s) {
+      BatchData b = batchFor(f, s0 + s);
+      float loss = NAN;
+      *ok = trainStep(inst, batch, b.ptrs.data(), (float)kHyper.lr, (float)kHyper.momentum,
+                      (float)kHyper.weightDecay, &loss, nullptr) == CNNC_OK;
+      r.losses.push_back(loss);
+    }
+    for (int k = 0; *ok && k < numBuffers(4); ++k) {
+      const char *name;
+      int64_t per;
+      *ok = bufferInfo(4, k, &name, nullptr, nullptr, &per) == CNNC_OK;
+      std::vector<float> v(per);
+      *ok = *ok && getParam(inst, name, v.data(), per) == CNNC_OK;
+      r.state[name] = v;
+    }
+    destroy(inst);
+    return r;
+  }
+};
+} // namespace
+
+TEST_CASE("a --train .so: same bytes at 1 and 2 threads, and two instances in two threads",
+          "[codegen][threads][aot]") {
+  // MNIST BASE at its real batch with the default threshold (what users get), and
+  // BN + dropout at a small batch with every op split
+  struct Net {
+    const char *file;
+    int64_t batch;
+    bool everyOp;
+  };
+  for (Net n : {Net{"mnist_base.cnn", 100, false}, Net{"mnist_bn_dropout.cnn", 6, true}}) {
+    SECTION(n.file) {
+      auto m = loadTrain(n.file, n.batch);
+      const Function &inf = *m->find("infer"), &ts = *m->find("train_step");
+      const std::string so = tempPath(fmt::format("threads_{}.so", n.file));
+      codegen::AotOptions o;
+      o.trainStep = &ts;
+      if (n.everyOp)
+        o.target = parallelTarget();
+      codegen::compileSharedLibrary(inf, so, o);
+      Api api(so);
+      const Feeds initA = randomFeeds(ts, 5), initB = randomFeeds(ts, 6);
+      bool ok1 = false, ok2 = false, ok3 = false;
+      const Run a1 = api.train(ts, initA, 1, 0, n.batch, &ok1);
+      const Run a2 = api.train(ts, initA, 2, 0, n.batch, &ok2);
+      const Run b1 = api.train(ts, initB, 1, 50, n.batch, &ok3);
+      REQUIRE((ok1 && ok2 && ok3));
+      CHECK(std::isfinite(a1.losses.back()));
+      checkSameBytes(a1, a2, fmt::format("{} .so: 1 vs 2 threads", n.file));
+
+      // two instances, different weights and data, each on its own std::thread (with 2
+      // pool threads each): each must give exactly what it gives alone
+      Run ca, cb;
+      bool okA = false, okB = false;
+      std::thread ta([&] { ca = api.train(ts, initA, 2, 0, n.batch, &okA); });
+      std::thread tb([&] { cb = api.train(ts, initB, 2, 50, n.batch, &okB); });
+      ta.join();
+      tb.join();
+      REQUIRE((okA && okB));
+      checkSameBytes(a1, ca, fmt::format("{} .so: instance A concurrently vs alone", n.file));
+      checkSameBytes(b1, cb, fmt::format("{} .so: instance B concurrently vs alone", n.file));
+      CHECK(a1.losses != b1.losses); // the two runs really differ
+    }
+  }
+}
+
+TEST_CASE("cnnc_set_threads misuse", "[codegen][threads][aot]") {
+  Builder b;
+  b.out(b.op(OpKind::Relu, {b.input("x", {4, 3})}));
+  const std::string so = tempPath("threads_relu.so");
+  codegen::compileSharedLibrary(b.f, so, {});
+  Api api(so);
+  CHECK(api.setThreads(nullptr, 2) == CNNC_ERR_NULL);
+  CHECK(std::string(api.err(nullptr)).find("cnnc_set_threads") != std::string::npos);
+  CHECK(api.getThreads(nullptr) == 0);
+  cnnc_instance *inst = nullptr;
+  REQUIRE(api.create(&inst) == CNNC_OK);
+  const int all = api.getThreads(inst); // the default: every CPU this process may use
+  CHECK(all >= 1);
+  CHECK(all <= (int)std::max(1u, std::thread::hardware_concurrency()));
+  CHECK(api.setThreads(inst, -1) == CNNC_ERR_THREADS);
+  CHECK(std::string(api.err(inst)).find("-1 threads") != std::string::npos);
+  CHECK(api.getThreads(inst) == all); // unchanged
+  CHECK(api.setThreads(inst, 3) == CNNC_OK);
+  CHECK(api.getThreads(inst) == 3);
+  CHECK(api.setThreads(inst, 0) == CNNC_OK);
+  CHECK(api.getThreads(inst) == all);
+  // a call after a change of count (the pool is replaced) still runs
+  CHECK(api.setThreads(inst, 2) == CNNC_OK);
+  Feeds feeds = randomFeeds(b.f, 1);
+  std::vector<float> x(feeds.at("x").begin(), feeds.at("x").end()), y(12, NAN);
+  auto infer = api.lib.fn<int (*)(cnnc_instance *, int64_t, const void *const *, float *const *)>(
+      "cnnc_infer");
+  const void *in[] = {x.data()};
+  float *out[] = {y.data()};
+  CHECK(infer(inst, 4, in, out) == CNNC_OK);
+  CHECK(y[0] == std::max(x[0], 0.f));
+  api.destroy(inst);
+}
