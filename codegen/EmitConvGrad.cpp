@@ -22,6 +22,10 @@
 // Scratch per op (convGradScratchBytes): the padded copy, the packed operand, offset
 // tables off(r) and pix(pixel) (i32), and the accumulator / tile buffer: about the size of x plus dY, never
 // N·P × R. The batch N is the runtime one (every stride is independent of it, NCHW).
+// Threads (Emitter::parallelFor): the filter gradient splits each K block's packing by pixel
+// and its product by (column block, row tile), the K blocks staying in order; the input
+// gradient splits by image (an image scatters into its own planes only). Either way each
+// element is summed in one fixed order, so results do not depend on the thread count.
 #include "codegen/Emitter.h"
 
 #include <fmt/format.h>
@@ -75,7 +79,7 @@ Geom geom(const Node &n, unsigned vl) {
   g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
   g.KC = 256;
   g.packOff = off, off += align64((filter ? g.KC : g.Mg) * g.colsPad * 4);
-  g.accOff = off, off += align64((filter ? g.rowTiles * g.PT : g.PT) * g.colsPad * 4);
+  g.accOff = off, off += filter ? align64(g.rowTiles * g.PT * g.colsPad * 4) : 0;
   g.offsOff = off, off += align64(g.R * 4);
   g.pixOff = off, off += filter ? align64(g.N * g.P * 4) : 0;
   g.bytes = off;
@@ -134,7 +138,7 @@ void emitGradFilter(Emitter &e, const Node &n) {
   // 1. the zero-padded input
   if (g.padded) {
     o.zero(xp, o.mul(N, g.C * g.Hp * g.Wp));
-    e.loop(o.mul(N, g.C), [&](Value *pl) {
+    e.parallelFor(o.mul(N, g.C), [&](Value *pl) { // threads: one plane each
       e.loop(g.H, [&](Value *h) {
         Value *src = o.mul(o.add(o.mul(pl, g.H), h), g.W);
         Value *dst = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
@@ -142,7 +146,7 @@ void emitGradFilter(Emitter &e, const Node &n) {
           e.store(e.load(x, o.add(src, i), wd), xp, o.add(dst, i));
         });
       });
-    });
+    }, g.N * g.C * g.H * g.W);
   }
   o.offsets(g, offs);
   // pix[n·P + oh·Wo + ow] = where pixel (n, oh, ow)'s window starts in (padded) x, group 0
@@ -171,17 +175,22 @@ void emitGradFilter(Emitter &e, const Node &n) {
       Value *first = b.CreateICmpEQ(kb, e.c(0));
       Value *k0 = o.mul(kb, g.KC), *k1 = e.smin(o.addc(k0, g.KC), pixels);
       // 2. dyT[px - k0][m] = dy[n][g·Mg + m][pix] for the block's pixels px = n·P + pix
-      e.loop(k0, k1, [&](Value *px) {
+      e.parallelFor(b.CreateSub(k1, k0), [&](Value *pk) { // threads: one pixel's row each
+        Value *px = o.add(k0, pk);
         Value *nn = b.CreateUDiv(px, e.c(g.P)), *pp = b.CreateURem(px, e.c(g.P));
         Value *src = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pp);
         Value *dst = o.mul(b.CreateSub(px, k0), g.colsPad);
         e.loop(g.Mg, [&](Value *m) {
           e.store(e.load(dy, o.add(src, o.mul(m, g.P))), dyT, o.add(dst, m));
         });
-      });
-      e.loop(g.colsPad / bw, [&](Value *cb) {
+      }, g.KC * g.Mg);
+      // threads: one (column block, row tile) of the accumulators each; the K blocks stay
+      // in order (this loop's parent), so every element sums in the same order at any count
+      const int64_t cbs = g.colsPad / bw;
+      e.parallelFor(cbs * g.rowTiles, [&](Value *u) {
+        Value *cb = b.CreateUDiv(u, e.c(g.rowTiles)), *t = b.CreateURem(u, e.c(g.rowTiles));
         Value *col0 = o.mul(cb, bw);
-        e.loop(g.rowTiles, [&](Value *t) {
+        {
           std::vector<Value *> xo(PT);
           for (int64_t p = 0; p < PT; ++p)
             xo[p] = o.add(gbase, o.off(offs, e.smin(o.addc(o.mul(t, PT), p), e.c(g.R - 1))));
@@ -210,16 +219,16 @@ void emitGradFilter(Emitter &e, const Node &n) {
               Value *at = o.add(o.mul(o.addc(o.mul(t, PT), p), g.colsPad), o.addc(col0, v * VL));
               e.store(b.CreateLoad(e.vty(VL), acc[p * MB + v]), accBuf, at);
             }
-        });
-      });
+        }
+      }, g.colsPad * g.R * g.KC);
     });
     // 4. accumulator rows (r) × columns (m) -> dW [g·Mg + m][r]
-    e.loop(g.Mg, [&](Value *m) {
+    e.parallelFor(g.Mg, [&](Value *m) {
       Value *dst = o.mul(o.add(o.mul(gi, g.Mg), m), g.R);
       e.loop(g.R, [&](Value *r) {
         e.store(e.load(accBuf, o.add(o.mul(r, g.colsPad), m)), dW, o.add(dst, r));
       });
-    });
+    }, g.Mg * g.R);
   });
 }
 
@@ -228,11 +237,13 @@ void emitGradInput(Emitter &e, const Node &n) {
   auto &b = e.b;
   Ops o{e};
   Value *dy = e.ptr(n.operands[0]), *w = e.ptr(n.operands[1]), *dX = e.ptr(&n);
-  Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : dX, *wpack = e.scratch(&n, g.packOff),
-        *tile = e.scratch(&n, g.accOff), *offs = e.scratch(&n, g.offsOff);
   const int64_t VL = g.VL, MB = g.MB, PT = g.PT, bw = MB * VL;
-  // the runtime batch: rows = b·Ho·Wo output pixels, dX's first b images
-  Value *N = e.dim(n.operands[0], 0), *rows = o.mul(N, g.P);
+  // the finished tile before its scatter: an alloca, so each thread has its own
+  Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : dX, *wpack = e.scratch(&n, g.packOff),
+        *tile = e.entryAlloca(ArrayType::get(e.f32, PT * bw), "gitile"),
+        *offs = e.scratch(&n, g.offsOff);
+  // the runtime batch: dX's first b images
+  Value *N = e.dim(n.operands[0], 0);
 
   o.zero(xp, o.mul(N, g.C * g.Hp * g.Wp));
   o.offsets(g, offs);
@@ -249,16 +260,19 @@ void emitGradInput(Emitter &e, const Node &n) {
         e.store(e.load(w, o.add(src, r), wd), wpack, o.add(dst, r));
       });
     });
-    e.loop(b.CreateUDiv(o.addc(rows, PT - 1), e.c(PT)), [&](Value *t) {
+    // threads: one image each (its tiles in order): an image's windows scatter into its own
+    // planes of dX only, so no two threads add into one element, and each element's sum has
+    // the same order at any thread count
+    e.parallelFor(N, [&](Value *nn) {
+    e.loop((g.P + PT - 1) / PT, [&](Value *t) {
       std::vector<Value *> dyb(PT), xb(PT);
       for (int64_t p = 0; p < PT; ++p) {
-        Value *row = e.smin(o.addc(o.mul(t, PT), p), b.CreateSub(rows, e.c(1)));
-        Value *nn = b.CreateUDiv(row, e.c(g.P)), *pix = b.CreateURem(row, e.c(g.P));
+        Value *pix = e.smin(o.addc(o.mul(t, PT), p), e.c(g.P - 1));
         Value *oh = b.CreateUDiv(pix, e.c(g.Wo)), *ow = b.CreateURem(pix, e.c(g.Wo));
         dyb[p] = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pix);
         xb[p] = o.pixelBase(g, o.add(o.mul(nn, g.C), o.mul(gi, g.Cg)), oh, ow);
       }
-      Value *valid = e.smin(e.c(PT), b.CreateSub(rows, o.mul(t, PT)));
+      Value *valid = e.smin(e.c(PT), b.CreateSub(e.c(g.P), o.mul(t, PT)));
       e.loop(g.colsPad / bw, [&](Value *cb) {
         Value *col0 = o.mul(cb, bw);
         for (auto *a : acc)
@@ -293,10 +307,11 @@ void emitGradInput(Emitter &e, const Node &n) {
           });
       });
     });
+    }, g.N * g.P * g.R * g.Mg);
   });
   // crop the padding: dX = the interior of the padded accumulator
   if (g.padded)
-    e.loop(o.mul(N, g.C), [&](Value *pl) {
+    e.parallelFor(o.mul(N, g.C), [&](Value *pl) { // threads: one plane each
       e.loop(g.H, [&](Value *h) {
         Value *dst = o.mul(o.add(o.mul(pl, g.H), h), g.W);
         Value *src = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
@@ -304,7 +319,7 @@ void emitGradInput(Emitter &e, const Node &n) {
           e.store(e.load(xp, o.add(src, i), wd), dX, o.add(dst, i));
         });
       });
-    });
+    }, g.N * g.C * g.H * g.W);
 }
 
 } // namespace
