@@ -49,6 +49,11 @@ Target makeTarget(const TargetOptions &o) {
     throw Error(fmt::format("codegen: cannot create a target machine for {} {}", t.triple, t.cpu));
   const MCSubtargetInfo *sti = t.tm->getMCSubtargetInfo();
   t.vl = sti->checkFeatures("+avx512f") ? 16 : sti->checkFeatures("+avx") ? 8 : 4;
+  if (o.vectorWidth) {
+    if (o.vectorWidth != 4 && o.vectorWidth != 8 && o.vectorWidth != 16)
+      throw Error(fmt::format("codegen: vector width {} (lanes) is not 4, 8 or 16", o.vectorWidth));
+    t.vl = o.vectorWidth;
+  }
   return t;
 }
 

@@ -188,6 +188,12 @@ TEST_CASE("every forward op: JIT matches the f64 interpreter", "[codegen][jit]")
       for (int threads : kThreadCounts)
         compareAll(want, tools::runJit(b.f, feeds, parallelTarget(), nullptr, threads),
                    fmt::format("{} (JIT, {} threads)", c.name, threads));
+      // the AVX-512 build's 16-lane paths, executed here on ymm pairs (docs/codegen.md)
+      codegen::TargetOptions wide = parallelTarget();
+      wide.vectorWidth = 16;
+      CHECK(codegen::layoutFor(b.f, wide).vectorWidth == 16);
+      compareAll(want, tools::runJit(b.f, feeds, wide, nullptr, 2),
+                 fmt::format("{} (JIT, 16 lanes, 2 threads)", c.name));
     }
   }
 }
