@@ -27,7 +27,9 @@ struct cnnc_instance {
   char error[512];
 };
 
-static char g_error[512]; /* for failures without an instance (create) */
+/* For failures without an instance (create): one per thread, so that threads creating
+ * instances at once each read their own message (the API keeps no shared mutable state). */
+static _Thread_local char g_error[512];
 
 static int fail(const cnnc_instance *inst, int code, const char *fmt, ...) {
   char *dst = inst ? ((cnnc_instance *)inst)->error : g_error;

@@ -5,7 +5,8 @@
  * threads (one thread at a time per instance). Each call of cnnc_infer/cnnc_train_step runs
  * on cnnc_get_threads(inst) threads (the caller's and the pool's workers); results are
  * bitwise identical whatever the thread count. Every function returns CNNC_OK or an error
- * code; cnnc_last_error(instance) (or cnnc_last_error(NULL) after a failed create) says why.
+ * code; cnnc_last_error(instance) (or cnnc_last_error(NULL) after a failed create, on the same
+ * thread) says why.
  * Buffers are f32 (labels i32), row-major N×C×H×W, batch-major: input/output k holds
  * batch * (its per-example size) elements. */
 #ifndef CNNC_RUNTIME_CNNCAPI_H
