@@ -63,6 +63,16 @@ int64_t macsOf(const Node &n) {
   }
   case OpKind::BatchMatMul: // out [..., m, n], a [..., m, k]
     return n.type.numel() * n.operands[0]->type.shape.back();
+  // the fused conv gradients cost what the forward conv does (seed eqs. 35 and 45: products
+  // of the same three extents)
+  case OpKind::Conv2dGradFilter: { // dW [M, Cg, kh, kw] summed over dy's N·Ho·Wo pixels
+    const Shape &dy = n.operands[1]->type.shape;
+    return n.type.numel() * dy[0] * dy[2] * dy[3];
+  }
+  case OpKind::Conv2dGradInput: { // dY Fᵀ: every dy element times a Cg·kh·kw row of w
+    const Shape &w = n.operands[1]->type.shape;
+    return n.operands[0]->type.numel() * w[1] * w[2] * w[3];
+  }
   default:
     return 0;
   }

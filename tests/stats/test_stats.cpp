@@ -126,6 +126,25 @@ TEST_CASE("MACs and params of dense ops, by hand formulas", "[stats]") {
   CHECK(statsOf(st, "mul").params == 540);
   CHECK(st.totalParams == (9 * 2 * 3 * 2 + 9) + (7 * 270 + 7) + 540);
   CHECK(st.totalMacs == 2 * 9 * 5 * 6 * 2 * 3 * 2 + 2 * 7 * 270 + 3 * 5 * 4 + 2 * 3 * 5 * 4);
+
+  // The fused conv gradients (fuse-conv-grad) cost the forward conv's MACs each.
+  NetBuilder g;
+  Node *gx = g.input("x", {2, 6, 10, 12}), *gdy = g.input("dy", {2, 9, 5, 6});
+  Node *gw = g.param("w", {9, 2, 3, 2});
+  std::map<std::string, Attr> conv{{"stride", std::vector<int64_t>{2, 2}},
+                                   {"pads", std::vector<int64_t>{1, 0, 2, 1}},
+                                   {"dilation", std::vector<int64_t>{2, 2}},
+                                   {"groups", int64_t(3)}};
+  auto filterAttrs = conv;
+  filterAttrs["kernel"] = std::vector<int64_t>{3, 2};
+  auto inputAttrs = conv;
+  inputAttrs["input_shape"] = std::vector<int64_t>{2, 6, 10, 12};
+  g.output(g.node(OpKind::Conv2dGradFilter, "gf", {gx, gdy}, filterAttrs));
+  g.output(g.node(OpKind::Conv2dGradInput, "gi", {gdy, gw}, inputAttrs));
+  verify(g.f);
+  ModelStats gs = computeModelStats(g.f);
+  CHECK(statsOf(gs, "gf").macs == 2 * 9 * 5 * 6 * (6 / 3) * 3 * 2);
+  CHECK(statsOf(gs, "gi").macs == 2 * 9 * 5 * 6 * (6 / 3) * 3 * 2);
   int64_t bytes = 0;
   for (auto &ns : st.nodes)
     bytes += ns.node->type.bytes();
