@@ -97,27 +97,8 @@ Results jitRun(const codegen::JitModel &j, const Feeds &feeds, int64_t b) {
   return r;
 }
 
-const interp::Hyper kHyper{0.5, 0.9, 5e-4}; // a large lr: the update shows the gradient
-constexpr uint64_t kStep = 3;
 
-Feeds trainFeeds(const Function &f, uint64_t seed) {
-  Feeds feeds = randomFeeds(f, seed);
-  auto scalar = [](double v) { return interp::Tensor<double>(xt::xarray<double>(v)); };
-  feeds["lr"] = scalar(kHyper.lr);
-  feeds["momentum"] = scalar(kHyper.momentum);
-  feeds["weight_decay"] = scalar(kHyper.weightDecay);
-  feeds["step"] = scalar((double)kStep);
-  return feeds;
-}
 
-// The interpreter's step in f64: loss, correct, and each updated param by the param's name.
-Results expectedStep(const Function &f, const Feeds &feeds) {
-  auto out = interp::run<double>(f, feeds, {.step = kStep});
-  Results r;
-  for (const Node *o : f.outputs())
-    r[o->op == OpKind::Update ? o->operands[0]->name : o->name] = out.at(o->name);
-  return r;
-}
 
 // The C API of a --train library.
 struct TrainApi {

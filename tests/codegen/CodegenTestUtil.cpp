@@ -1,5 +1,8 @@
 #include "CodegenTestUtil.h"
 
+#include "passes/Passes.h"
+#include "tools/Model.h"
+
 #include "runtime/CnncApi.h"
 
 #include <catch2/catch.hpp>
@@ -163,6 +166,44 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
     ++k;
   }
   return r;
+}
+
+std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
+  tools::LoadOptions o;
+  o.cnn.batch = batch;
+  o.cnn.training = true;
+  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
+  PipelineOptions po;
+  po.training = true;
+  runPipeline(*m, po);
+  return m;
+}
+
+Feeds trainFeeds(const Function &f, uint64_t seed) {
+  Feeds feeds = randomFeeds(f, seed);
+  auto scalar = [](double v) { return interp::Tensor<double>(xt::xarray<double>(v)); };
+  feeds["lr"] = scalar(kHyper.lr);
+  feeds["momentum"] = scalar(kHyper.momentum);
+  feeds["weight_decay"] = scalar(kHyper.weightDecay);
+  feeds["step"] = scalar((double)kStep);
+  return feeds;
+}
+
+Results expectedStep(const Function &f, const Feeds &feeds) {
+  auto out = interp::run<double>(f, feeds, {.step = kStep});
+  Results r;
+  for (const Node *o : f.outputs())
+    r[o->op == OpKind::Update ? o->operands[0]->name : o->name] = out.at(o->name);
+  return r;
+}
+
+BatchData batchFor(const Function &f, uint64_t s) {
+  Feeds feeds = randomFeeds(f, 100 + s);
+  BatchData b;
+  b.data.assign(feeds.at("data").begin(), feeds.at("data").end());
+  b.labels.assign(feeds.at("label").begin(), feeds.at("label").end());
+  b.ptrs = {b.data.data(), b.labels.data()};
+  return b;
 }
 
 } // namespace cnnc::cgtest

@@ -7,7 +7,9 @@
 #include "tools/Compiled.h"
 
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace cnnc::cgtest {
 
@@ -18,6 +20,27 @@ using Results = std::map<std::string, interp::Tensor<double>>;
 /// like He/LeCun initialisation so activations stay O(1); `*var` params in [0.5, 1.5].
 Feeds randomFeeds(const Function &f, uint64_t seed, int64_t classes = 10);
 Results oracle(const Function &f, const Feeds &feeds); // the interpreter in f64
+
+// ---- training steps (TrainTest, BatchTest, ThreadsTest)
+/// examples/NAME as a training build at `batch`, through the default pipeline (@infer and
+/// @train_step).
+std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch);
+/// The oracle-checked steps' hyperparameters (a large lr: the update shows the gradient) and
+/// step counter (it drives dropout masks).
+inline const interp::Hyper kHyper{0.5, 0.9, 5e-4};
+inline constexpr uint64_t kStep = 3;
+/// randomFeeds plus the step's scalar inputs (lr, momentum, weight_decay, step).
+Feeds trainFeeds(const Function &f, uint64_t seed);
+/// The interpreter's step in f64: loss, correct, and each updated param by the param's name.
+Results expectedStep(const Function &f, const Feeds &feeds);
+/// The data of step s (inputs uniform, labels from randomFeeds) as f32 and int32 buffers,
+/// `ptrs` in @train_step's data-input order.
+struct BatchData {
+  std::vector<float> data;
+  std::vector<int32_t> labels;
+  std::vector<const void *> ptrs;
+};
+BatchData batchFor(const Function &f, uint64_t s);
 /// The thread counts every per-op check runs at, with code compiled by parallelTarget():
 /// the pool's split must not change what each op computes (docs/codegen.md, "Threads").
 inline constexpr int kThreadCounts[] = {1, 2};

@@ -21,30 +21,7 @@ using namespace cnnc::cgtest;
 
 namespace {
 
-std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
-  tools::LoadOptions o;
-  o.cnn.batch = batch;
-  o.cnn.training = true;
-  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
-  PipelineOptions po;
-  po.training = true;
-  runPipeline(*m, po);
-  return m;
-}
 
-struct BatchData {
-  std::vector<float> data;
-  std::vector<int32_t> labels;
-  std::vector<const void *> ptrs;
-};
-BatchData batchFor(const Function &f, uint64_t s) {
-  Feeds feeds = randomFeeds(f, 100 + s);
-  BatchData b;
-  b.data.assign(feeds.at("data").begin(), feeds.at("data").end());
-  b.labels.assign(feeds.at("label").begin(), feeds.at("label").end());
-  b.ptrs = {b.data.data(), b.labels.data()};
-  return b;
-}
 
 using State = std::map<std::string, std::vector<float>>;
 struct Run {
@@ -66,7 +43,7 @@ void checkSameBytes(const Run &a, const Run &b, const std::string &what) {
 }
 
 constexpr int kSteps = 4;
-const interp::Hyper kHyper{0.05, 0.9, 5e-4};
+const interp::Hyper kThreadsHyper{0.05, 0.9, 5e-4};
 
 } // namespace
 
@@ -89,7 +66,7 @@ TEST_CASE("k training steps give the same bytes at 1 and 2 threads (JIT)", "[cod
         Run r;
         for (int s = 0; s < kSteps; ++s) {
           BatchData b = batchFor(f, s);
-          r.losses.push_back(tr->step(b.ptrs.data(), kHyper).loss);
+          r.losses.push_back(tr->step(b.ptrs.data(), kThreadsHyper).loss);
         }
         for (auto &[name, t] : tr->params())
           r.state[name] = std::vector<float>(t.begin(), t.end());
@@ -167,8 +144,8 @@ struct Api {
     for (int s = 0; *ok && s < kSteps; ++s) {
       BatchData b = batchFor(f, s0 + s);
       float loss = NAN;
-      *ok = trainStep(inst, batch, b.ptrs.data(), (float)kHyper.lr, (float)kHyper.momentum,
-                      (float)kHyper.weightDecay, &loss, nullptr) == CNNC_OK;
+      *ok = trainStep(inst, batch, b.ptrs.data(), (float)kThreadsHyper.lr, (float)kThreadsHyper.momentum,
+                      (float)kThreadsHyper.weightDecay, &loss, nullptr) == CNNC_OK;
       r.losses.push_back(loss);
     }
     for (int k = 0; *ok && k < numBuffers(4); ++k) {

@@ -24,39 +24,9 @@ using namespace cnnc::cgtest;
 
 namespace {
 
-std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
-  tools::LoadOptions o;
-  o.cnn.batch = batch;
-  o.cnn.training = true;
-  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
-  PipelineOptions po;
-  po.training = true;
-  runPipeline(*m, po);
-  return m;
-}
 
-const interp::Hyper kHyper{0.5, 0.9, 5e-4}; // a large lr: the update shows the gradient
-constexpr uint64_t kStep = 3;
 
-Feeds trainFeeds(const Function &f, uint64_t seed) {
-  Feeds feeds = randomFeeds(f, seed);
-  auto scalar = [](double v) { return interp::Tensor<double>(xt::xarray<double>(v)); };
-  feeds["lr"] = scalar(kHyper.lr);
-  feeds["momentum"] = scalar(kHyper.momentum);
-  feeds["weight_decay"] = scalar(kHyper.weightDecay);
-  feeds["step"] = scalar((double)kStep);
-  return feeds;
-}
 
-// What one step should give: the loss, correct, and each updated param's new value (by the
-// param's name).
-Results expectedStep(const Function &f, const Feeds &feeds) {
-  auto out = interp::run<double>(f, feeds, {.step = kStep});
-  Results r;
-  for (const Node *o : f.outputs())
-    r[o->op == OpKind::Update ? o->operands[0]->name : o->name] = out.at(o->name);
-  return r;
-}
 
 std::vector<std::string> dataInputs(const Function &f) {
   std::vector<std::string> v;
@@ -163,20 +133,6 @@ struct TrainApi {
   }
 };
 
-// The data of step s: inputs uniform, labels (3i + s) mod 10, as f32 and int32 buffers.
-struct BatchData {
-  std::vector<float> data;
-  std::vector<int32_t> labels;
-  std::vector<const void *> ptrs;
-};
-BatchData batchFor(const Function &f, uint64_t s) {
-  Feeds feeds = randomFeeds(f, 100 + s);
-  BatchData b;
-  b.data.assign(feeds.at("data").begin(), feeds.at("data").end());
-  b.labels.assign(feeds.at("label").begin(), feeds.at("label").end());
-  b.ptrs = {b.data.data(), b.labels.data()};
-  return b;
-}
 
 } // namespace
 
