@@ -220,6 +220,11 @@ TEST_CASE("every training/ONNX op: JIT matches the f64 interpreter", "[codegen][
       wide.vectorWidth = 16;
       compareAll(want, tools::runJit(b.f, feeds, wide, nullptr, 2),
                  fmt::format("{} (JIT, 16 lanes, 2 threads)", c.name));
+      // an AVX2-only build (what `--target-cpu x86-64-v3` makes on an AVX-512 machine)
+      codegen::TargetOptions avx2 = parallelTarget();
+      avx2.cpu = "x86-64-v3";
+      compareAll(want, tools::runJit(b.f, feeds, avx2, nullptr, 2),
+                 fmt::format("{} (JIT, x86-64-v3, 2 threads)", c.name));
     }
   }
 }
