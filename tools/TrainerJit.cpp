@@ -1,7 +1,7 @@
 // The LLVM backend of `cnnc train` (tools/Trainer.h): @train_step compiled by JitTrainer,
 // @infer by JitModel, both in f32, once, at --batch: the compiled step runs a partial last
 // mini-batch too (docs/codegen.md, "Batch"). Only a fixed-batch step (Layout::batchNote says
-// which node makes it so, e.g. a grouped convolution's im2row) runs a partial batch on a
+// which node makes it so, e.g. an ONNX batch_matmul) runs a partial batch on a
 // second step compiled at that size, the state copied in and back.
 #include "tools/Compiled.h"
 #include "tools/Trainer.h"

@@ -377,8 +377,8 @@ TEST_CASE("cnnc train with a batch that does not divide the training set uses ev
           "[train][cli][jit]") {
   // 30 = 3 * 8 + 6: the compiled step (one, at batch 8) runs the last 6 as they are; the
   // interpreter builds the model at 6. Same data order and start: the same weights. A grouped
-  // convolution's step is fixed-batch (im2row with groups > 1): the JIT backend runs its last
-  // 6 on a second step compiled at 6.
+  // convolution's step runs the last 6 too, through the fused conv gradients (its unfused
+  // im2row chain would be fixed-batch).
   fs::path grouped = tmpDir("grouped") / "grouped.cnn";
   std::ofstream(grouped) << "network grouped\ninput data 1x28x28\nconv 4 5x5 stride 2\nrelu\n"
                             "conv 4 3x3 groups 2\npool max 2x2 stride 2\nconv 10 5x5\n"
