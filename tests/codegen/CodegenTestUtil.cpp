@@ -206,4 +206,21 @@ BatchData batchFor(const Function &f, uint64_t s) {
   return b;
 }
 
+void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expected,
+                      const std::string &what) {
+  for (int threads : kThreadCounts)
+    compareAll(expected, tools::runJit(f, feeds, parallelTarget(), nullptr, threads),
+               fmt::format("{} (JIT, {} threads)", what, threads));
+  codegen::TargetOptions wide = parallelTarget();
+  wide.vectorWidth = 16;
+  CHECK(codegen::layoutFor(f, wide).vectorWidth == 16);
+  compareAll(expected, tools::runJit(f, feeds, wide, nullptr, 2),
+             fmt::format("{} (JIT, 16 lanes, 2 threads)", what));
+  codegen::TargetOptions avx2 = parallelTarget();
+  avx2.cpu = "x86-64-v3";
+  CHECK(codegen::layoutFor(f, avx2).vectorWidth == 8);
+  compareAll(expected, tools::runJit(f, feeds, avx2, nullptr, 2),
+             fmt::format("{} (JIT, x86-64-v3, 2 threads)", what));
+}
+
 } // namespace cnnc::cgtest

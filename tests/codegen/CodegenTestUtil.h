@@ -50,6 +50,12 @@ inline codegen::TargetOptions parallelTarget() {
   t.parallelMinWork = 0;
   return t;
 }
+/// Runs f through the JIT in every build the per-op checks cover and CHECKs each against
+/// `expected`: the host build at kThreadCounts; the AVX-512 build's 16-lane code paths
+/// (legalised onto ymm pairs on an AVX2 machine); an AVX2-only build (x86-64-v3). All with
+/// parallelTarget(), so every op goes through the pool (docs/codegen.md, "Targets").
+void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expected,
+                      const std::string &what);
 /// CHECKs every output of `expected` against `actual` within the tolerance.
 void compareAll(const Results &expected, const Results &actual, const std::string &what);
 std::string tempPath(const std::string &name);

@@ -185,21 +185,7 @@ TEST_CASE("every forward op: JIT matches the f64 interpreter", "[codegen][jit]")
       verify(b.f);
       Feeds feeds = randomFeeds(b.f, 7);
       const Results want = oracle(b.f, feeds);
-      for (int threads : kThreadCounts)
-        compareAll(want, tools::runJit(b.f, feeds, parallelTarget(), nullptr, threads),
-                   fmt::format("{} (JIT, {} threads)", c.name, threads));
-      // the AVX-512 build's 16-lane paths, executed here on ymm pairs (docs/codegen.md)
-      codegen::TargetOptions wide = parallelTarget();
-      wide.vectorWidth = 16;
-      CHECK(codegen::layoutFor(b.f, wide).vectorWidth == 16);
-      compareAll(want, tools::runJit(b.f, feeds, wide, nullptr, 2),
-                 fmt::format("{} (JIT, 16 lanes, 2 threads)", c.name));
-      // an AVX2-only build (what `--target-cpu x86-64-v3` makes on an AVX-512 machine)
-      codegen::TargetOptions avx2 = parallelTarget();
-      avx2.cpu = "x86-64-v3";
-      CHECK(codegen::layoutFor(b.f, avx2).vectorWidth == 8);
-      compareAll(want, tools::runJit(b.f, feeds, avx2, nullptr, 2),
-                 fmt::format("{} (JIT, x86-64-v3, 2 threads)", c.name));
+      compareJitBuilds(b.f, feeds, want, c.name);
     }
   }
 }
