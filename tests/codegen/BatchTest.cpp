@@ -100,61 +100,6 @@ Results jitRun(const codegen::JitModel &j, const Feeds &feeds, int64_t b) {
 
 
 
-// The C API of a --train library.
-struct TrainApi {
-  SharedLib lib;
-  int (*create)(cnnc_instance **);
-  void (*destroy)(cnnc_instance *);
-  int (*setParam)(cnnc_instance *, const char *, const float *, int64_t);
-  int (*getParam)(const cnnc_instance *, const char *, float *, int64_t);
-  int (*trainStep)(cnnc_instance *, int64_t, const void *const *, float, float, float, float *,
-                   int64_t *);
-  int (*setStepCount)(cnnc_instance *, int64_t);
-  int (*save)(const cnnc_instance *, const char *);
-  int (*load)(cnnc_instance *, const char *);
-  int (*numBuffers)(int);
-  int (*bufferInfo)(int, int, const char **, int *, int64_t *, int64_t *);
-  int64_t (*trainBatch)(void);
-  int64_t (*trainMinBatch)(void);
-  const char *(*err)(const cnnc_instance *);
-  explicit TrainApi(const std::string &so) : lib(so) {
-    create = lib.fn<decltype(create)>("cnnc_create");
-    destroy = lib.fn<decltype(destroy)>("cnnc_destroy");
-    setParam = lib.fn<decltype(setParam)>("cnnc_set_param");
-    getParam = lib.fn<decltype(getParam)>("cnnc_get_param");
-    trainStep = lib.fn<decltype(trainStep)>("cnnc_train_step");
-    setStepCount = lib.fn<decltype(setStepCount)>("cnnc_set_step_count");
-    save = lib.fn<decltype(save)>("cnnc_save_checkpoint");
-    load = lib.fn<decltype(load)>("cnnc_load_checkpoint");
-    numBuffers = lib.fn<decltype(numBuffers)>("cnnc_num_buffers");
-    bufferInfo = lib.fn<decltype(bufferInfo)>("cnnc_buffer_info");
-    trainBatch = lib.fn<decltype(trainBatch)>("cnnc_train_batch");
-    trainMinBatch = lib.fn<decltype(trainMinBatch)>("cnnc_train_min_batch");
-    err = lib.fn<decltype(err)>("cnnc_last_error");
-  }
-  cnnc_instance *fresh(const Function &ts, const Feeds &feeds) const {
-    cnnc_instance *inst = nullptr;
-    REQUIRE(create(&inst) == CNNC_OK);
-    for (const auto &n : ts.nodes())
-      if (n->op == OpKind::Param) {
-        std::vector<float> v(feeds.at(n->name).begin(), feeds.at(n->name).end());
-        REQUIRE(setParam(inst, n->name.c_str(), v.data(), (int64_t)v.size()) == CNNC_OK);
-      }
-    return inst;
-  }
-  std::map<std::string, std::vector<float>> state(cnnc_instance *inst) const {
-    std::map<std::string, std::vector<float>> out;
-    for (int k = 0; k < numBuffers(4); ++k) {
-      const char *name;
-      int64_t per;
-      REQUIRE(bufferInfo(4, k, &name, nullptr, nullptr, &per) == CNNC_OK);
-      std::vector<float> v(per);
-      REQUIRE(getParam(inst, name, v.data(), per) == CNNC_OK);
-      out[name] = v;
-    }
-    return out;
-  }
-};
 
 std::string compileTrainSo(const Module &m, const std::string &name) {
   const std::string so = tempPath(name + ".so");
@@ -167,7 +112,7 @@ std::string compileTrainSo(const Module &m, const std::string &name) {
 // An epoch's steps with short batches: k steps == k/2 + save + load + k/2, byte for byte (and
 // the JIT continues from the .so's checkpoint to the same bytes); batch 0, -1 and N+1 are
 // CNNC_ERR_BATCH with a message and change nothing.
-void partialBatches(const TrainApi &api, tools::JitTrainer &tr, const Function &ts,
+void partialBatches(const TrainLib &api, tools::JitTrainer &tr, const Function &ts,
                     const Feeds &feeds, int64_t N) {
   const int64_t sizes[] = {N, 3, N, 1};
   struct Data {
@@ -301,7 +246,7 @@ TEST_CASE("train steps at batch b <= N match the interpreter built at b", "[code
       auto tr = tools::JitTrainer::compile(ts);
       CHECK(tr->batchSize() == N);
       CHECK(tr->minBatchSize() == 1);
-      TrainApi api(compileTrainSo(*m, std::string("batch_train_") + file));
+      TrainLib api(compileTrainSo(*m, std::string("batch_train_") + file));
       CHECK(api.trainBatch() == N);
       CHECK(api.trainMinBatch() == 1);
       for (int64_t b : {int64_t(1), int64_t(7), N}) { // N - 1 == 7

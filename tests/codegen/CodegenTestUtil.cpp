@@ -223,4 +223,48 @@ void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expe
              fmt::format("{} (JIT, x86-64-v3, 2 threads)", what));
 }
 
+TrainLib::TrainLib(const std::string &so) : lib(so) {
+  create = lib.fn<decltype(create)>("cnnc_create");
+  destroy = lib.fn<decltype(destroy)>("cnnc_destroy");
+  setParam = lib.fn<decltype(setParam)>("cnnc_set_param");
+  getParam = lib.fn<decltype(getParam)>("cnnc_get_param");
+  trainStep = lib.fn<decltype(trainStep)>("cnnc_train_step");
+  stepCount = lib.fn<decltype(stepCount)>("cnnc_step_count");
+  setStepCount = lib.fn<decltype(setStepCount)>("cnnc_set_step_count");
+  save = lib.fn<decltype(save)>("cnnc_save_checkpoint");
+  load = lib.fn<decltype(load)>("cnnc_load_checkpoint");
+  loadWeights = lib.fn<decltype(loadWeights)>("cnnc_load_weights");
+  setThreads = lib.fn<decltype(setThreads)>("cnnc_set_threads");
+  getThreads = lib.fn<decltype(getThreads)>("cnnc_get_threads");
+  numBuffers = lib.fn<decltype(numBuffers)>("cnnc_num_buffers");
+  bufferInfo = lib.fn<decltype(bufferInfo)>("cnnc_buffer_info");
+  trainBatch = lib.fn<decltype(trainBatch)>("cnnc_train_batch");
+  trainMinBatch = lib.fn<decltype(trainMinBatch)>("cnnc_train_min_batch");
+  err = lib.fn<decltype(err)>("cnnc_last_error");
+}
+
+cnnc_instance *TrainLib::fresh(const Function &ts, const Feeds &feeds) const {
+  cnnc_instance *inst = nullptr;
+  REQUIRE(create(&inst) == CNNC_OK);
+  for (const auto &n : ts.nodes())
+    if (n->op == OpKind::Param) {
+      std::vector<float> v(feeds.at(n->name).begin(), feeds.at(n->name).end());
+      REQUIRE(setParam(inst, n->name.c_str(), v.data(), (int64_t)v.size()) == CNNC_OK);
+    }
+  return inst;
+}
+
+std::map<std::string, std::vector<float>> TrainLib::state(cnnc_instance *inst) const {
+  std::map<std::string, std::vector<float>> out;
+  for (int k = 0; k < numBuffers(4); ++k) {
+    const char *name;
+    int64_t per;
+    REQUIRE(bufferInfo(4, k, &name, nullptr, nullptr, &per) == CNNC_OK);
+    std::vector<float> v(per);
+    REQUIRE(getParam(inst, name, v.data(), per) == CNNC_OK);
+    out[name] = v;
+  }
+  return out;
+}
+
 } // namespace cnnc::cgtest

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "codegen/Codegen.h"
+#include "runtime/CnncApi.h"
 #include "interp/Interpreter.h"
 #include "tools/Compiled.h"
 
@@ -94,6 +95,34 @@ struct SharedLib {
   /// `threads` >= 0: cnnc_set_threads first (else the instance's default, every CPU).
   Results infer(const codegen::Layout &l, const Feeds &feeds, int64_t batch, bool setParams = true,
                 const std::string &npz = "", int threads = -1) const;
+};
+
+/// The C API of a `--train` shared library (runtime/CnncApi.h), resolved by name.
+struct TrainLib {
+  SharedLib lib;
+  int (*create)(cnnc_instance **);
+  void (*destroy)(cnnc_instance *);
+  int (*setParam)(cnnc_instance *, const char *, const float *, int64_t);
+  int (*getParam)(const cnnc_instance *, const char *, float *, int64_t);
+  int (*trainStep)(cnnc_instance *, int64_t, const void *const *, float, float, float, float *,
+                   int64_t *);
+  int64_t (*stepCount)(const cnnc_instance *);
+  int (*setStepCount)(cnnc_instance *, int64_t);
+  int (*save)(const cnnc_instance *, const char *);
+  int (*load)(cnnc_instance *, const char *);
+  int (*loadWeights)(cnnc_instance *, const char *);
+  int (*setThreads)(cnnc_instance *, int);
+  int (*getThreads)(const cnnc_instance *);
+  int (*numBuffers)(int);
+  int (*bufferInfo)(int, int, const char **, int *, int64_t *, int64_t *);
+  int64_t (*trainBatch)(void);
+  int64_t (*trainMinBatch)(void);
+  const char *(*err)(const cnnc_instance *);
+  explicit TrainLib(const std::string &so);
+  /// A new instance with every param of `ts` set from `feeds`.
+  cnnc_instance *fresh(const Function &ts, const Feeds &feeds) const;
+  /// Every state array (kind 4) by name.
+  std::map<std::string, std::vector<float>> state(cnnc_instance *inst) const;
 };
 
 } // namespace cnnc::cgtest

@@ -102,31 +102,8 @@ TEST_CASE("inference gives the same bytes at 1, 2 and 3 threads (JIT)", "[codege
 }
 
 namespace {
-struct Api {
-  SharedLib lib;
-  int (*create)(cnnc_instance **);
-  void (*destroy)(cnnc_instance *);
-  int (*setParam)(cnnc_instance *, const char *, const float *, int64_t);
-  int (*getParam)(const cnnc_instance *, const char *, float *, int64_t);
-  int (*trainStep)(cnnc_instance *, int64_t, const void *const *, float, float, float, float *,
-                   int64_t *);
-  int (*setThreads)(cnnc_instance *, int);
-  int (*getThreads)(const cnnc_instance *);
-  int (*numBuffers)(int);
-  int (*bufferInfo)(int, int, const char **, int *, int64_t *, int64_t *);
-  const char *(*err)(const cnnc_instance *);
-  explicit Api(const std::string &so) : lib(so) {
-    create = lib.fn<decltype(create)>("cnnc_create");
-    destroy = lib.fn<decltype(destroy)>("cnnc_destroy");
-    setParam = lib.fn<decltype(setParam)>("cnnc_set_param");
-    getParam = lib.fn<decltype(getParam)>("cnnc_get_param");
-    trainStep = lib.fn<decltype(trainStep)>("cnnc_train_step");
-    setThreads = lib.fn<decltype(setThreads)>("cnnc_set_threads");
-    getThreads = lib.fn<decltype(getThreads)>("cnnc_get_threads");
-    numBuffers = lib.fn<decltype(numBuffers)>("cnnc_num_buffers");
-    bufferInfo = lib.fn<decltype(bufferInfo)>("cnnc_buffer_info");
-    err = lib.fn<decltype(err)>("cnnc_last_error");
-  }
+struct Api : TrainLib {
+  using TrainLib::TrainLib;
   // A fresh instance at `threads` from `init`, k steps on the batches of seeds s0.., its
   // losses and final state. Uses Catch only on the calling thread (`ok` reports failures
   // from others: Catch's assertions are not thread-safe).

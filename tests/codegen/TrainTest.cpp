@@ -87,51 +87,6 @@ TEST_CASE("train steps of the example networks: JIT matches the f64 interpreter"
 namespace {
 
 // The C API of a --train library, resolved once.
-struct TrainApi {
-  SharedLib lib;
-  int (*create)(cnnc_instance **);
-  void (*destroy)(cnnc_instance *);
-  int (*setParam)(cnnc_instance *, const char *, const float *, int64_t);
-  int (*getParam)(const cnnc_instance *, const char *, float *, int64_t);
-  int (*trainStep)(cnnc_instance *, int64_t, const void *const *, float, float, float, float *,
-                   int64_t *);
-  int64_t (*stepCount)(const cnnc_instance *);
-  int (*setStepCount)(cnnc_instance *, int64_t);
-  int (*save)(const cnnc_instance *, const char *);
-  int (*load)(cnnc_instance *, const char *);
-  int (*loadWeights)(cnnc_instance *, const char *);
-  int (*numBuffers)(int);
-  int (*bufferInfo)(int, int, const char **, int *, int64_t *, int64_t *);
-  const char *(*err)(const cnnc_instance *);
-  explicit TrainApi(const std::string &so) : lib(so) {
-    create = lib.fn<decltype(create)>("cnnc_create");
-    destroy = lib.fn<decltype(destroy)>("cnnc_destroy");
-    setParam = lib.fn<decltype(setParam)>("cnnc_set_param");
-    getParam = lib.fn<decltype(getParam)>("cnnc_get_param");
-    trainStep = lib.fn<decltype(trainStep)>("cnnc_train_step");
-    stepCount = lib.fn<decltype(stepCount)>("cnnc_step_count");
-    setStepCount = lib.fn<decltype(setStepCount)>("cnnc_set_step_count");
-    save = lib.fn<decltype(save)>("cnnc_save_checkpoint");
-    load = lib.fn<decltype(load)>("cnnc_load_checkpoint");
-    loadWeights = lib.fn<decltype(loadWeights)>("cnnc_load_weights");
-    numBuffers = lib.fn<decltype(numBuffers)>("cnnc_num_buffers");
-    bufferInfo = lib.fn<decltype(bufferInfo)>("cnnc_buffer_info");
-    err = lib.fn<decltype(err)>("cnnc_last_error");
-  }
-  // every state array (kind 4) by name
-  std::map<std::string, std::vector<float>> state(cnnc_instance *inst) const {
-    std::map<std::string, std::vector<float>> out;
-    for (int k = 0; k < numBuffers(4); ++k) {
-      const char *name;
-      int64_t per;
-      REQUIRE(bufferInfo(4, k, &name, nullptr, nullptr, &per) == CNNC_OK);
-      std::vector<float> v(per);
-      REQUIRE(getParam(inst, name, v.data(), per) == CNNC_OK);
-      out[name] = v;
-    }
-    return out;
-  }
-};
 
 
 } // namespace
@@ -144,18 +99,9 @@ TEST_CASE("a --train shared library: train step, checkpoints, misuse", "[codegen
   o.trainStep = &ts;
   o.headerPath = tempPath("bn_dropout_train.h");
   codegen::compileSharedLibrary(inf, so, o);
-  TrainApi api(so);
+  TrainLib api(so);
   Feeds feeds = trainFeeds(ts, 5);
-  auto fresh = [&] {
-    cnnc_instance *inst = nullptr;
-    REQUIRE(api.create(&inst) == CNNC_OK);
-    for (const auto &n : ts.nodes())
-      if (n->op == OpKind::Param) {
-        std::vector<float> v(feeds.at(n->name).begin(), feeds.at(n->name).end());
-        REQUIRE(api.setParam(inst, n->name.c_str(), v.data(), (int64_t)v.size()) == CNNC_OK);
-      }
-    return inst;
-  };
+  auto fresh = [&] { return api.fresh(ts, feeds); };
   CHECK(api.numBuffers(3) == 2);
   CHECK(api.numBuffers(4) == (int)std::count_if(ts.nodes().begin(), ts.nodes().end(),
                                                 [](auto &n) { return n->op == OpKind::Param; }));
@@ -322,7 +268,7 @@ TEST_CASE("a --train shared library: train step, checkpoints, misuse", "[codegen
   SECTION("an inference-only library has no training step") {
     const std::string so2 = tempPath("bn_infer_only.so");
     codegen::compileSharedLibrary(inf, so2, {});
-    TrainApi api2(so2);
+    TrainLib api2(so2);
     cnnc_instance *inst = nullptr;
     REQUIRE(api2.create(&inst) == CNNC_OK);
     CHECK(api2.trainStep(inst, 4, nullptr, 0, 0, 0, nullptr, nullptr) == CNNC_ERR_NOTRAIN);
