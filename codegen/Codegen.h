@@ -58,6 +58,9 @@ struct BufferSlot {
 struct Layout {
   std::vector<BufferSlot> buffers;
   int64_t workspaceBytes = 0;
+  /// The first bytes of the workspace hold what the prepare entry computes from the params
+  /// (packed conv weights, folded batch norm); 0: no prepare entry.
+  int64_t preparedBytes = 0;
   int64_t maxBatch = 1;
   bool batchPolymorphic = false; // any batch 1..maxBatch; else exactly maxBatch
   std::string batchNote;         // why not polymorphic (which node)
@@ -83,7 +86,14 @@ public:
   const Layout &layout() const;
   /// Calls the entry; `workspace` must hold layout().workspaceBytes (64-byte aligned);
   /// `pool` runs the parallel loops (NULL: the calling thread alone; same results).
+  /// The prepare entry then the entry: correct whatever the buffers hold.
   int32_t run(void **buffers, void *workspace, int64_t batch, cnnc_rt_pool *pool = nullptr) const;
+  /// Computes what depends on the params alone (Layout::preparedBytes: packed conv weights,
+  /// folded batch norm) into the workspace's first bytes; nothing if there is none.
+  void prepare(void **buffers, void *workspace, cnnc_rt_pool *pool = nullptr) const;
+  /// The entry alone: the workspace must hold what prepare() computed for these params.
+  int32_t runPrepared(void **buffers, void *workspace, int64_t batch,
+                      cnnc_rt_pool *pool = nullptr) const;
   /// Compile time of the module (lowering + O3 + machine code), seconds.
   double compileSeconds() const;
 

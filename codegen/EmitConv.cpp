@@ -1,142 +1,241 @@
 // conv2d as the seed's eq. 22 matrix product, without materialising phi(x):
 //   Y[row][m] = sum_{r < Cg*kh*kw} phi(x)[row][r] * W[r][m] + b[m]
-// rows = the output pixels of the whole mini-batch (n, oh, ow), m = output channels of a
-// group, r = (c, i, j). Per call:
-//  1. pack W (and b) to [G][R][mgPad] (channels contiguous, zero-padded to whole vectors),
-//  2. copy x into a zero-padded buffer if the conv pads (no bounds checks in the kernel),
-//  3. a register tile: PT rows × mb SIMD vectors of channels accumulate over r; each step
-//     loads mb weight vectors and broadcasts one input value per row (PT*mb FMAs),
-//  4. the pixel-major tile buffer Z is scattered to NCHW.
-// A fused ReLU (relu=1) is applied to the accumulators before they are stored (step 3).
-// Tail rows are clamped to the last row (recomputed, stored into Z's padding rows); tail
-// channels are the zero padding of the packed weights. docs/codegen.md has the tuning plan.
+// rows = output pixels (n, oh, ow), m = output channels of a group, r = (c, i, j).
+//  1. Packing (emitConvPack): W to one contiguous panel per column block of mb·vl channels,
+//     [G][ncb][kh·kw][Cg][cols] (tap-major: the kernel runs tap by tap), zero past Mg, and the bias to [G][ncb][cols]. When the weights
+//     depend on params alone this runs in the prepare entry, once per change of the
+//     params (Plan::packed), not per call; in a training step it runs per call.
+//  2. The input is copied into a zero-bordered buffer if the conv pads, so that the kernel
+//     has no bounds checks and stride/dilation are address arithmetic.
+//  3. The register tile: `tile` consecutive output pixels of one row × mb vectors of
+//     channels accumulate over the whole reduction in registers (bias as the initial
+//     value). Each step loads mb weight vectors from the panel and broadcasts one input
+//     value per pixel: tile·mb FMAs per tile + mb loads. The reduction runs tap by tap
+//     (unrolled), each over the input channels (a loop). A row is cut into full tiles and one shorter tail tile,
+//     each its own copy of the kernel (no clamped or recomputed pixels).
+//  4. The finished tile (fused ReLU applied) is transposed in registers (channel vectors
+//     -> pixel vectors) and stored to N×C×H×W: per channel, `tile` consecutive pixels of
+//     one output row.
+// Working set: the panel of one column block (R·cols floats: 590 KB for VGG's 512-channel
+// layers at AVX-512, 295 KB at AVX2) stays in L2 while the tiles of a row stream; the
+// input rows a tile reads (Cg·kh lines) come from L1/L2. Threads split the rows
+// (group, column block, image, output row), so each writes its own outputs.
 #include "codegen/Emitter.h"
 
 namespace cnnc::codegen {
 
 using namespace llvm;
 
+namespace {
+
+Value *mul(Emitter &e, Value *a, int64_t k) {
+  return k == 1 ? a : e.b.CreateMul(a, e.c(k), "", true, true);
+}
+Value *add(Emitter &e, Value *a, Value *c) {
+  return e.b.CreateAdd(a, c, "", true, true);
+}
+Value *add(Emitter &e, Value *a, int64_t k) {
+  return k == 0 ? a : add(e, a, e.c(k));
+}
+
+// The VL×VL matrix rows[p][lane] transposed: log2(VL) stages of two-source shuffles
+// (vpermt2ps / vshufps and friends); stage s swaps the off-diagonal s×s blocks of each 2s×2s
+// block.
+std::vector<Value *> transposeSquare(Emitter &e, std::vector<Value *> rows) {
+  const unsigned VL = (unsigned)rows.size();
+  for (unsigned s = VL / 2; s >= 1; s /= 2) {
+    std::vector<int> lo(VL), hi(VL);
+    for (unsigned l = 0; l < VL; ++l) {
+      const bool even = (l / s) % 2 == 0;
+      lo[l] = even ? (int)l : (int)(VL + l - s);
+      hi[l] = even ? (int)(l + s) : (int)(VL + l);
+    }
+    for (unsigned i = 0; i < VL; ++i)
+      if ((i / s) % 2 == 0) {
+        Value *a = rows[i], *c = rows[i + s];
+        rows[i] = e.b.CreateShuffleVector(a, c, lo);
+        rows[i + s] = e.b.CreateShuffleVector(a, c, hi);
+      }
+  }
+  return rows;
+}
+
+// The first n lanes of v stored at p (a masked store when n < the vector's lanes).
+void storePrefix(Emitter &e, Value *v, Value *p, int64_t n) {
+  const unsigned VL = cast<FixedVectorType>(v->getType())->getNumElements();
+  if (n == (int64_t)VL) {
+    e.b.CreateAlignedStore(v, p, Align(4));
+    return;
+  }
+  std::vector<Constant *> mask(VL);
+  for (unsigned l = 0; l < VL; ++l)
+    mask[l] = e.b.getInt1((int64_t)l < n);
+  e.b.CreateMaskedStore(v, p, Align(4), ConstantVector::get(mask));
+}
+
+} // namespace
+
+void emitConvPack(Emitter &e, const Node &n, Value *pack) {
+  const ConvGeom g = ConvGeom::of(n, e.vl, true);
+  Value *w = e.ptr(n.operands[1]), *bias = n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr;
+  Value *wpack = pack, *bpack = e.b.CreateInBoundsGEP(e.b.getInt8Ty(), pack, e.c(g.wpackBytes));
+  // (threads: one column block's panel each)
+  e.parallelFor(g.G * g.ncb, [&](Value *gcb) {
+    Value *gi = e.b.CreateUDiv(gcb, e.c(g.ncb)), *cb = e.b.CreateURem(gcb, e.c(g.ncb));
+    Value *m0 = mul(e, cb, g.cols); // first channel of the block within the group
+    Value *panel = mul(e, gcb, g.R * g.cols);
+    e.loop(g.cols, [&](Value *lane) {
+      Value *m = add(e, m0, lane);
+      Value *in = e.b.CreateICmpSLT(m, e.c(g.Mg));
+      Value *mt = add(e, mul(e, gi, g.Mg), m); // the weight's output channel
+      Value *src = mul(e, e.smin(mt, e.c(g.M - 1)), g.R);
+      // panel row (tap, c) <- W[m][c][i][j], tap = i·kw + j
+      e.loop(g.Cg, [&](Value *c) {
+        e.loop(g.kh * g.kw, [&](Value *tap) {
+          Value *r = add(e, mul(e, c, g.kh * g.kw), tap);
+          Value *v = e.b.CreateSelect(in, e.load(w, add(e, src, r)), e.cf(0));
+          Value *row = add(e, mul(e, tap, g.Cg), c);
+          e.store(v, wpack, add(e, panel, add(e, mul(e, row, g.cols), lane)));
+        });
+      });
+      Value *bv = bias ? e.b.CreateSelect(in, e.load(bias, e.smin(mt, e.c(g.M - 1))), e.cf(0))
+                       : e.cf(0);
+      e.store(bv, bpack, add(e, mul(e, gcb, g.cols), lane));
+    });
+  }, g.G * g.mgPad * g.R);
+}
+
 void emitConv2d(Emitter &e, const Node &n) {
-  const ConvGeom g = ConvGeom::of(n, e.vl, e.plan.layout.maxBatch);
+  auto it = e.plan.packed.find(&n);
+  const bool prepacked = it != e.plan.packed.end();
+  const ConvGeom g = ConvGeom::of(n, e.vl, prepacked);
   auto &b = e.b;
   const Node *xn = n.operands[0];
-  Value *x = e.ptr(xn), *w = e.ptr(n.operands[1]),
-        *bias = n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr;
-  Value *y = e.ptr(&n), *N = e.dim(xn, 0);
-  Value *wpack = e.scratch(&n, g.wpackOff), *bpack = e.scratch(&n, g.bpackOff),
-        *Z = e.scratch(&n, g.zOff);
-  Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : x;
-  auto mul = [&](Value *a, int64_t k) { return b.CreateMul(a, e.c(k), "", true, true); };
-  auto add = [&](Value *a, Value *c) { return b.CreateAdd(a, c, "", true, true); };
-  auto zero = [&](Value *p, int64_t count) {
-    e.vecLoop(e.c(count), [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), p, i); });
-  };
+  Value *x = e.ptr(xn), *y = e.ptr(&n), *N = e.dim(xn, 0);
+  Value *pack = prepacked ? b.CreateInBoundsGEP(b.getInt8Ty(), e.workspace, e.c(it->second))
+                          : e.scratch(&n, g.packOff);
+  if (!prepacked)
+    emitConvPack(e, n, pack);
+  Value *wpack = pack, *bpack = b.CreateInBoundsGEP(b.getInt8Ty(), pack, e.c(g.wpackBytes));
+  // (no scratch at all when x is empty and the weights are prepacked: nothing to pad)
+  Value *xp = g.padded && g.bytes > 0 ? e.scratch(&n, g.xpadOff) : x;
+
+  // 2. the zero-padded input (threads: over planes, each zeroed and filled by one thread)
+  if (g.padded && g.bytes > 0) {
+    Value *planes = b.CreateMul(N, e.c(g.C));
+    e.parallelFor(planes, [&](Value *pl) {
+      Value *plane0 = mul(e, pl, g.Hp * g.Wp);
+      e.vecLoop(e.c(g.Hp * g.Wp),
+                [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, add(e, plane0, i)); });
+      e.loop(g.H, [&](Value *h) {
+        Value *src = mul(e, add(e, mul(e, pl, g.H), h), g.W);
+        Value *dst = add(e, mul(e, add(e, mul(e, pl, g.Hp), add(e, h, g.pt)), g.Wp), g.pl);
+        e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
+          e.store(e.load(x, add(e, src, i), wd), xp, add(e, dst, i));
+        });
+      });
+    }, xn->type.numel() * g.Hp * g.Wp / std::max<int64_t>(1, g.H * g.W));
+  }
 
   // the fused ReLU (relu=1, passes/FuseRelu.cpp) clamps the finished tile in registers
   const bool relu = n.getInt("relu") != 0;
-  auto epilogue = [&](Value *v) { return relu ? e.maxnum(v, e.cfv(0, g.vl)) : v; };
-
-  // 1. pack weights [M][Cg][kh][kw] -> [G][R][mgPad] and the bias -> [G][mgPad]
-  if (g.mgPad != g.Mg)
-    zero(wpack, g.G * g.R * g.mgPad);
-  zero(bpack, g.G * g.mgPad);
-  e.loop(g.G, [&](Value *gi) {
-    e.loop(g.Mg, [&](Value *m) {
-      Value *mt = add(mul(gi, g.Mg), m);
-      Value *src = mul(mt, g.R), *dst = add(mul(mul(gi, g.R), g.mgPad), m);
-      e.loop(g.R,
-             [&](Value *r) { e.store(e.load(w, add(src, r)), wpack, add(dst, mul(r, g.mgPad))); });
-      if (bias)
-        e.store(e.load(bias, mt), bpack, add(mul(gi, g.mgPad), m));
-    });
-  });
-
-  // 2. the zero-padded input
-  // (threads: over planes, each zeroed and filled by one thread)
-  const int64_t rowsMax = g.rowsMax, planesMax = rowsMax / (g.Ho * g.Wo) * g.C;
-  if (g.padded) {
-    Value *planes = b.CreateMul(N, e.c(g.C));
-    e.parallelFor(planes, [&](Value *pl) {
-      Value *plane0 = mul(pl, g.Hp * g.Wp);
-      e.vecLoop(e.c(g.Hp * g.Wp),
-                [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, add(plane0, i)); });
-      e.loop(g.H, [&](Value *h) {
-        Value *src = mul(add(mul(pl, g.H), h), g.W);
-        Value *dst = add(mul(add(mul(pl, g.Hp), add(h, e.c(g.pt))), g.Wp), e.c(g.pl));
-        e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
-          e.store(e.load(x, add(src, i), wd), xp, add(dst, i));
-        });
-      });
-    }, planesMax * g.Hp * g.Wp);
-  }
-
-  // 3. the register-blocked product, tile by tile
-  const int64_t P = g.Ho * g.Wo, PT = g.pt_, MB = g.mb, VL = g.vl;
-  Value *rows = b.CreateMul(N, e.c(P));
-  Value *tiles = b.CreateUDiv(add(rows, e.c(PT - 1)), e.c(PT));
-  std::vector<Value *> acc(PT * MB);
+  const unsigned VL = g.vl, MB = g.mb;
+  const int64_t COLS = g.cols, maxTile = g.tile;
+  std::vector<Value *> acc(maxTile * MB);
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "acc");
-  e.loop(g.G, [&](Value *gi) {
-    // threads: over tiles (each writes its own PT rows of Z; the reduction over r stays
-    // within one tile, so the partition cannot change a sum)
-    e.parallelFor(tiles, [&](Value *t) {
-      std::vector<Value *> base(PT);
-      for (int64_t p = 0; p < PT; ++p) {
-        Value *row = e.smin(add(mul(t, PT), e.c(p)), b.CreateSub(rows, e.c(1)));
-        Value *nn = b.CreateUDiv(row, e.c(P)), *pix = b.CreateURem(row, e.c(P));
-        Value *oh = b.CreateUDiv(pix, e.c(g.Wo)), *ow = b.CreateURem(pix, e.c(g.Wo));
-        Value *plane = add(mul(nn, g.C), mul(gi, g.Cg));
-        base[p] = add(mul(add(mul(plane, g.Hp), mul(oh, g.sh)), g.Wp), mul(ow, g.sw));
-      }
-      e.loop(g.mgPad / (MB * VL), [&](Value *mbk) {
-        Value *col0 = add(mul(gi, g.mgPad), mul(mbk, MB * VL));
-        for (int64_t v = 0; v < MB; ++v) {
-          Value *bv = e.load(bpack, add(col0, e.c(v * VL)), VL);
-          for (int64_t p = 0; p < PT; ++p)
-            b.CreateStore(bv, acc[p * MB + v]);
+
+  // 3./4. one tile of T pixels starting at output column ow0 of row (n, oh), column block
+  // cb of group gi.
+  auto tileKernel = [&](int64_t T, Value *gi, Value *cb, Value *nn, Value *oh, Value *ow0) {
+    Value *gcb = add(e, mul(e, gi, g.ncb), cb);
+    Value *xbase = mul(e, add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.Hp),
+                              mul(e, oh, g.sh)),
+                       g.Wp);
+    xbase = add(e, xbase, mul(e, ow0, g.sw));
+    Value *wbase = mul(e, gcb, g.R * COLS);
+    for (unsigned v = 0; v < MB; ++v) {
+      Value *bv = e.load(bpack, add(e, mul(e, gcb, COLS), v * VL), VL);
+      for (int64_t p = 0; p < T; ++p)
+        b.CreateStore(bv, acc[p * MB + v]);
+    }
+    // One tap (i, j) over all Cg channels: its own loop, so that no input value is
+    // shared between taps. (With every tap in one loop body, LLVM reuses the broadcast of
+    // x[p + j] for pixel p + 1 at tap j - 1, keeps a dozen broadcasts live beside the 28
+    // accumulators and spills.)
+    auto tapLoop = [&](Value *xt, Value *wt) {
+      e.loop(g.Cg, [&](Value *c) {
+        Value *xo = add(e, xt, mul(e, c, g.Hp * g.Wp));
+        Value *wo = add(e, wt, mul(e, c, COLS));
+        std::vector<Value *> wv(MB);
+        for (unsigned v = 0; v < MB; ++v)
+          wv[v] = e.load(wpack, add(e, wo, v * VL), VL);
+        for (int64_t p = 0; p < T; ++p) {
+          Value *xs = e.splat(e.load(xp, add(e, xo, p * g.sw)), VL);
+          for (unsigned v = 0; v < MB; ++v) {
+            Value *a = acc[p * MB + v];
+            b.CreateStore(e.fma(xs, wv[v], b.CreateLoad(e.vty(VL), a)), a);
+          }
         }
-        Value *wcol = add(mul(mul(gi, g.R), g.mgPad), mul(mbk, MB * VL));
-        e.loop(g.Cg, [&](Value *c) {
-          e.loop(g.kh, [&](Value *i) {
-            Value *offRow = mul(add(mul(c, g.Hp), mul(i, g.dh)), g.Wp);
-            Value *rRow = mul(add(mul(c, g.kh), i), g.kw);
-            e.loop(g.kw, [&](Value *j) {
-              Value *off = add(offRow, mul(j, g.dw));
-              Value *wrow = add(wcol, mul(add(rRow, j), g.mgPad));
-              std::vector<Value *> wv(MB);
-              for (int64_t v = 0; v < MB; ++v)
-                wv[v] = e.load(wpack, add(wrow, e.c(v * VL)), VL);
-              for (int64_t p = 0; p < PT; ++p) {
-                Value *xs = e.splat(e.load(xp, add(base[p], off)), VL);
-                for (int64_t v = 0; v < MB; ++v) {
-                  Value *a = acc[p * MB + v];
-                  b.CreateStore(e.fma(xs, wv[v], b.CreateLoad(e.vty(VL), a)), a);
-                }
-              }
-            });
-          });
-        });
-        Value *zcol = mul(mbk, MB * VL);
-        for (int64_t p = 0; p < PT; ++p)
-          for (int64_t v = 0; v < MB; ++v)
-            e.store(epilogue(b.CreateLoad(e.vty(VL), acc[p * MB + v])), Z,
-                    add(mul(add(mul(t, PT), e.c(p)), g.mgPad), add(zcol, e.c(v * VL))));
       });
-    }, rowsMax * g.R * g.mgPad);
-    // 4. Z [rows][mgPad] -> y [N][M][Ho][Wo] for this group's channels
-    // (threads: over (image, channel) planes of y)
-    e.parallelFor(b.CreateMul(N, e.c(g.Mg)), [&](Value *nm) {
-      {
-        Value *nn = b.CreateUDiv(nm, e.c(g.Mg)), *m = b.CreateURem(nm, e.c(g.Mg));
-        Value *dst = mul(add(mul(nn, g.M), add(mul(gi, g.Mg), m)), P);
-        Value *src = add(mul(mul(nn, P), g.mgPad), m);
-        e.loop(P, [&](Value *pix) {
-          e.store(e.load(Z, add(src, mul(pix, g.mgPad))), y, add(dst, pix));
+    };
+    const int64_t panelRow = g.Cg * COLS; // one tap's rows of the panel
+    if (g.kh * g.kw <= 25) { // taps unrolled: constant offsets
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          tapLoop(add(e, xbase, i * g.dh * g.Wp + j * g.dw), add(e, wbase, (i * g.kw + j) * panelRow));
+    } else {
+      e.loop(g.kh, [&](Value *i) {
+        e.loop(g.kw, [&](Value *j) {
+          Value *xt = add(e, xbase, add(e, mul(e, i, g.dh * g.Wp), mul(e, j, g.dw)));
+          Value *wt = add(e, wbase, mul(e, add(e, mul(e, i, g.kw), j), panelRow));
+          tapLoop(xt, wt);
         });
+      });
+    }
+    // 4. the finished tile to NCHW: per vector of channels, the tile's pixel vectors
+    // (pixel-major) are transposed in registers, VL pixels at a time, and each channel's
+    // run of pixels is stored contiguously (masked when shorter than a vector)
+    Value *m0 = mul(e, cb, COLS);
+    Value *ybase0 = add(e, mul(e, add(e, mul(e, nn, g.M), add(e, mul(e, gi, g.Mg), m0)), g.Ho), oh);
+    for (unsigned v = 0; v < MB; ++v)
+      for (int64_t p0 = 0; p0 < T; p0 += VL) {
+        const int64_t n = std::min<int64_t>(VL, T - p0);
+        std::vector<Value *> rows(VL, Constant::getNullValue(e.vty(VL)));
+        for (int64_t p = 0; p < n; ++p) {
+          rows[p] = b.CreateLoad(e.vty(VL), acc[(p0 + p) * MB + v]);
+          if (relu)
+            rows[p] = e.maxnum(rows[p], e.cfv(0, VL));
+        }
+        rows = transposeSquare(e, rows);
+        for (unsigned l = 0; l < VL; ++l) {
+          const int64_t ch = v * VL + l; // within the column block
+          auto store = [&] {
+            Value *at = add(e, mul(e, add(e, ybase0, ch * g.Ho), g.Wo), add(e, ow0, p0));
+            storePrefix(e, rows[l], e.gep(y, at), n);
+          };
+          if (g.Mg % COLS == 0 || ch == 0)
+            store();
+          else // the last column block of a group may be partial
+            e.ifThen(b.CreateICmpSLT(add(e, m0, ch), e.c(g.Mg)), store);
+        }
       }
-    }, rowsMax * g.Mg);
-  });
+  };
+
+  // (threads: over output rows of a column block: (group, block, image, row), each
+  // computed whole by one thread; the reduction stays within a tile, so the partition
+  // cannot change a sum)
+  Value *rows = b.CreateMul(N, e.c(g.Ho));
+  Value *items = b.CreateMul(rows, e.c(g.G * g.ncb));
+  const int64_t fullTiles = g.Wo / g.tile;
+  e.parallelFor(items, [&](Value *item) {
+    Value *gcb = b.CreateUDiv(item, rows), *row = b.CreateURem(item, rows);
+    Value *gi = b.CreateUDiv(gcb, e.c(g.ncb)), *cb = b.CreateURem(gcb, e.c(g.ncb));
+    Value *nn = b.CreateUDiv(row, e.c(g.Ho)), *oh = b.CreateURem(row, e.c(g.Ho));
+    e.loop(fullTiles, [&](Value *t) { tileKernel(g.tile, gi, cb, nn, oh, mul(e, t, g.tile)); });
+    if (g.tail)
+      tileKernel(g.tail, gi, cb, nn, oh, e.c(fullTiles * g.tile));
+  }, xn->type.shape[0] * g.Ho * g.Wo * g.G * g.mgPad * g.R);
 }
 
 } // namespace cnnc::codegen

@@ -129,6 +129,9 @@ public:
 using OpEmitter = void (*)(Emitter &, const Node &);
 OpEmitter opEmitter(OpKind k);
 void emitConv2d(Emitter &e, const Node &n);
+/// conv2d's weights and bias packed into its register tile's panels at `pack`
+/// (ConvGeom::packBytes): in the prepare entry when Plan::packed has the conv.
+void emitConvPack(Emitter &e, const Node &n, llvm::Value *pack);
 /// EmitTrain.cpp: the training and ONNX tensor ops (nullptr for the others) and
 /// training-mode dropout.
 OpEmitter trainOpEmitter(OpKind k);

@@ -19,6 +19,7 @@ struct JitModel::Impl {
   std::unique_ptr<orc::LLJIT> jit;
   Layout layout;
   int32_t (*entry)(void **, void *, int64_t, void *) = nullptr;
+  void (*prepare)(void **, void *, void *) = nullptr; // NULL: nothing prepared
   double seconds = 0;
 };
 
@@ -30,8 +31,17 @@ const Layout &JitModel::layout() const {
 double JitModel::compileSeconds() const {
   return impl_->seconds;
 }
-int32_t JitModel::run(void **buffers, void *workspace, int64_t batch, cnnc_rt_pool *pool) const {
+void JitModel::prepare(void **buffers, void *workspace, cnnc_rt_pool *pool) const {
+  if (impl_->prepare)
+    impl_->prepare(buffers, workspace, pool);
+}
+int32_t JitModel::runPrepared(void **buffers, void *workspace, int64_t batch,
+                              cnnc_rt_pool *pool) const {
   return impl_->entry(buffers, workspace, batch, pool);
+}
+int32_t JitModel::run(void **buffers, void *workspace, int64_t batch, cnnc_rt_pool *pool) const {
+  prepare(buffers, workspace, pool);
+  return runPrepared(buffers, workspace, batch, pool);
 }
 
 template <class T> static T check(Expected<T> v, const char *what) {
@@ -48,6 +58,9 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
   optimizeModule(*l.mod, t);
   l.mod->getFunction(kEntryName)
       ->setVisibility(GlobalValue::DefaultVisibility); // hidden only in a .so
+  llvm::Function *prep = l.mod->getFunction(prepareName(kEntryName));
+  if (prep)
+    prep->setVisibility(GlobalValue::DefaultVisibility);
   if (auto *pf = l.mod->getFunction("cnnc_rt_parallel_for"))
     pf->setVisibility(GlobalValue::DefaultVisibility);
   std::unique_ptr<JitModel> jm(new JitModel());
@@ -75,6 +88,9 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
     throw Error("JIT: add module: " + toString(std::move(err)));
   auto addr = check(jit->lookup(kEntryName), "lookup");
   jm->impl_->entry = addr.toPtr<int32_t (*)(void **, void *, int64_t, void *)>();
+  if (prep)
+    jm->impl_->prepare = check(jit->lookup(prepareName(kEntryName)), "lookup")
+                             .toPtr<void (*)(void **, void *, void *)>();
   jm->impl_->jit = std::move(jit);
   jm->impl_->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return jm;

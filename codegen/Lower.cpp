@@ -262,7 +262,7 @@ GlobalVariable *addGlobal(llvm::Module &m, Constant *init, const std::string &na
 
 // The descriptor: struct cnnc_model_desc of runtime/CnncModel.h.
 void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Function *entry,
-                   const std::map<std::string, std::vector<float>> *weights, const char *descName) {
+                   llvm::Function *prepare, const std::map<std::string, std::vector<float>> *weights, const char *descName) {
   LLVMContext &ctx = m.getContext();
   Type *i32 = Type::getInt32Ty(ctx), *i64 = Type::getInt64Ty(ctx),
        *ptr = PointerType::getUnqual(ctx);
@@ -300,16 +300,94 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
   if (weights)
     wptr = addGlobal(m, constantData(ctx, blob.empty() ? std::vector<float>{0.f} : blob),
                      "cnnc.weights");
-  auto *descTy = StructType::get(ctx, {i32, i32, i64, i64, i64, ptr, ptr, ptr, ptr});
+  auto *descTy = StructType::get(ctx, {i32, i32, i64, i64, i64, ptr, ptr, ptr, ptr, ptr});
   const Layout &l = p.layout;
   auto *desc = ConstantStruct::get(
-      descTy, {ConstantInt::get(i32, 2), ConstantInt::get(i32, (int)l.buffers.size()),
+      descTy, {ConstantInt::get(i32, 3), ConstantInt::get(i32, (int)l.buffers.size()),
                ConstantInt::get(i64, l.batchPolymorphic ? 1 : l.maxBatch),
                ConstantInt::get(i64, l.maxBatch), ConstantInt::get(i64, l.workspaceBytes),
                addGlobal(m, ConstantDataArray::getString(ctx, f.name()), "cnnc.model_name"), bufArr,
-               wptr, entry});
+               wptr, entry,
+               prepare ? (Constant *)prepare : ConstantPointerNull::get(cast<PointerType>(ptr))});
   auto *g = addGlobal(m, desc, descName, false);
   g->setVisibility(GlobalValue::HiddenVisibility); // linked into the .so's runtime, not exported
+}
+
+} // namespace
+
+namespace {
+
+// Binds every node to its storage in e's function: buffers from the entry's `buffers`
+// array, workspace offsets, module constants (one global per node, shared by the entries)
+// and views. Returns the buffer pointers.
+std::vector<Value *> bindStorage(Emitter &e, const Function &f, Value *buffersArg,
+                                 std::map<const Node *, Value *> &constants) {
+  const Plan &plan = e.plan;
+  Type *ptr = e.ptrTy;
+  std::vector<Value *> bufPtr;
+  for (size_t i = 0; i < plan.layout.buffers.size(); ++i) {
+    Value *slot = e.b.CreateInBoundsGEP(ptr, buffersArg, e.c((int64_t)i));
+    bufPtr.push_back(e.b.CreateAlignedLoad(ptr, slot, Align(8), plan.layout.buffers[i].name));
+  }
+  for (const Node *n : f.nodeList()) {
+    const Storage &s = plan.storage.at(n);
+    switch (s.kind) {
+    case StorageKind::Buffer:
+      e.ptrs[n] = bufPtr[s.buffer];
+      break;
+    case StorageKind::Workspace:
+      e.ptrs[n] = e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(s.offset), n->name);
+      break;
+    case StorageKind::Constant: {
+      Value *&g = constants[n];
+      if (!g) {
+        auto vals = n->getFloats("value");
+        std::vector<float> v(n->type.numel(), vals.size() == 1 ? (float)vals[0] : 0.f);
+        if (vals.size() != 1)
+          for (size_t i = 0; i < v.size(); ++i)
+            v[i] = (float)vals.at(i);
+        g = addGlobal(e.mod, constantData(e.ctx, v.empty() ? std::vector<float>{0.f} : v),
+                      "cnnc.const." + n->name);
+      }
+      e.ptrs[n] = g;
+      break;
+    }
+    case StorageKind::View:
+      e.ptrs[n] = e.ptrs.at(s.root);
+      break;
+    }
+  }
+  return bufPtr;
+}
+
+// The prepare entry: void prepare(buffers, workspace, pool) computes Plan::prepared and
+// packs Plan::packed's conv weights into the first Layout::preparedBytes of the
+// workspace. It reads params and constants only (inputs and outputs may be NULL).
+llvm::Function *emitPrepare(llvm::Module &m, const Function &f, const Plan &plan, const Target &t,
+                            const std::string &name, std::map<const Node *, Value *> &constants) {
+  LLVMContext &ctx = m.getContext();
+  Type *ptr = PointerType::getUnqual(ctx);
+  auto *fty = FunctionType::get(Type::getVoidTy(ctx), {ptr, ptr, ptr}, false);
+  auto *fn = llvm::Function::Create(fty, GlobalValue::ExternalLinkage, name, m);
+  fn->setVisibility(GlobalValue::HiddenVisibility);
+  fn->addFnAttr(Attribute::NoUnwind);
+  fn->getArg(0)->setName("buffers"), fn->getArg(1)->setName("workspace"),
+      fn->getArg(2)->setName("pool");
+  Emitter e(m, fn, plan);
+  e.b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
+  e.batch = e.c(plan.layout.maxBatch), e.workspace = fn->getArg(1), e.pool = fn->getArg(2);
+  if (t.parallelMinWork >= 0)
+    e.parallelMinWork = t.parallelMinWork;
+  e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
+  bindStorage(e, f, fn->getArg(0), constants);
+  for (const Node *n : f.nodeList()) {
+    if (plan.prepared.count(n))
+      opEmitter(n->op)(e, *n);
+    if (auto it = plan.packed.find(n); it != plan.packed.end())
+      emitConvPack(e, *n, e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(it->second)));
+  }
+  e.b.CreateRetVoid();
+  return fn;
 }
 
 } // namespace
@@ -341,45 +419,14 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     e.parallelMinWork = t.parallelMinWork;
   e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
   e.b.CreateStore(e.b.getInt32(kStatusOk), e.status);
-  std::vector<Value *> bufPtr;
-  for (size_t i = 0; i < plan.layout.buffers.size(); ++i) {
-    Value *slot = e.b.CreateInBoundsGEP(ptr, fn->getArg(0), e.c((int64_t)i));
-    bufPtr.push_back(e.b.CreateAlignedLoad(ptr, slot, Align(8), plan.layout.buffers[i].name));
-  }
+  std::map<const Node *, Value *> constants;
+  std::vector<Value *> bufPtr = bindStorage(e, f, fn->getArg(0), constants);
   std::set<const Node *> lowered;
   for (const Node *n : f.nodeList()) {
-    const Storage &s = plan.storage.at(n);
-    switch (s.kind) {
-    case StorageKind::Buffer:
-      e.ptrs[n] = bufPtr[s.buffer];
-      break;
-    case StorageKind::Workspace:
-      e.ptrs[n] = e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(s.offset), n->name);
-      break;
-    case StorageKind::Constant: {
-      auto vals = n->getFloats("value");
-      std::vector<float> v(n->type.numel(), vals.size() == 1 ? (float)vals[0] : 0.f);
-      if (vals.size() != 1)
-        for (size_t i = 0; i < v.size(); ++i)
-          v[i] = (float)vals.at(i);
-      e.ptrs[n] = addGlobal(m, constantData(ctx, v.empty() ? std::vector<float>{0.f} : v),
-                            "cnnc.const." + n->name);
-      lowered.insert(n);
-      break;
-    }
-    case StorageKind::View:
-      e.ptrs[n] = e.ptrs.at(s.root);
-      lowered.insert(n);
-      break;
-    }
-    if (n->info().source) {
-      lowered.insert(n);
-      continue;
-    }
-    if (lowered.count(n))
-      continue;
-    if (n->type.numel() == 0) { // a zero-size result: nothing to compute or write
-      lowered.insert(n);
+    const StorageKind sk = plan.storage.at(n).kind;
+    if (n->info().source || sk == StorageKind::Constant || sk == StorageKind::View ||
+        plan.prepared.count(n) || n->type.numel() == 0) {
+      lowered.insert(n); // nothing to compute here (a zero-size result: nothing to write)
       continue;
     }
     if (OpEmitter em = opEmitter(n->op)) {
@@ -415,12 +462,19 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     if (!lowered.count(n))
       CNNC_INTERNAL(fmt::format("codegen left {} unlowered: no emitter for op '{}'", n->describe(),
                                 n->info().mnemonic));
-  addDescriptor(m, f, plan, fn, weights, descName);
+  llvm::Function *prep = nullptr;
+  if (plan.layout.preparedBytes > 0)
+    prep = emitPrepare(m, f, plan, t, prepareName(entryName), constants);
+  addDescriptor(m, f, plan, fn, prep, weights, descName);
   std::string err;
   raw_string_ostream os(err);
   if (verifyModule(m, &os))
     CNNC_INTERNAL("codegen produced an invalid LLVM module: " + os.str());
   return out;
+}
+
+std::string prepareName(const std::string &entryName) {
+  return entryName + "_prepare";
 }
 
 } // namespace cnnc::codegen

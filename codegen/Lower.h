@@ -29,6 +29,8 @@ struct Lowered {
 Lowered lowerFunction(const Function &f, llvm::LLVMContext &ctx, const Target &t,
                       const std::map<std::string, std::vector<float>> *weights = nullptr,
                       const char *entryName = kEntryName, const char *descName = kDescName);
+/// The prepare entry's symbol beside an entry (emitted when Layout::preparedBytes > 0).
+std::string prepareName(const std::string &entryName);
 /// The new PassBuilder's default pipeline at t.optLevel, for t's machine.
 void optimizeModule(llvm::Module &m, const Target &t);
 /// Assembly text or object bytes.

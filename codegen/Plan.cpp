@@ -35,7 +35,26 @@ int Plan::inputIndex(const Node *n) const {
   return s.kind == StorageKind::Buffer ? s.buffer : -1;
 }
 
-ConvGeom ConvGeom::of(const Node &n, unsigned vl, int64_t maxBatch) {
+// The register tile: `tile` output pixels along a row × mb vectors of channels, held in
+// registers while the whole reduction runs. AVX-512 has 32 vector registers: 14 × 2 (28
+// accumulators, 2 weight vectors, the broadcasts folded into the FMAs); AVX2 has 16:
+// 6 × 2 (12 + 2 + 1 broadcast). A row is cut into tiles of equal size as far as possible;
+// fewer tiles win (a short tail tile costs nearly a full one: it is latency-bound).
+static int64_t pickTile(int64_t Wo, unsigned vl, unsigned mb) {
+  const int64_t maxT = vl >= 16 ? (mb == 2 ? 14 : 16) : (mb == 2 ? 6 : 12);
+  if (Wo <= maxT)
+    return std::max<int64_t>(Wo, 1);
+  int64_t best = maxT, bestTiles = (Wo + maxT - 1) / maxT;
+  for (int64_t t = maxT - 1; t > maxT / 2; --t) {
+    const int64_t tiles = (Wo + t - 1) / t;
+    // the same count with a larger tail: more even tiles, the tail less latency-bound
+    if (tiles < bestTiles || (tiles == bestTiles && Wo % t == 0 && Wo % best != 0))
+      best = t, bestTiles = tiles;
+  }
+  return best;
+}
+
+ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   ConvGeom g{};
   const Shape &x = n.operands[0]->type.shape, &w = n.operands[1]->type.shape, &y = n.type.shape;
   auto st = n.getInts("stride"), pads = n.getInts("pads"), dil = n.getInts("dilation");
@@ -47,28 +66,27 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, int64_t maxBatch) {
   g.Hp = g.H + g.pt + g.pb, g.Wp = g.W + g.pl + g.pr;
   g.vl = vl;
   g.mb = g.Mg > (int64_t)vl ? 2 : 1;
-  g.pt_ = g.mb == 2 ? 6 : 8;
-  const int64_t cols = g.mb * vl;
-  g.mgPad = (g.Mg + cols - 1) / cols * cols;
-  // Sized by x's own dim 0, the most rows the op ever sees: maxBatch when x carries the
-  // batch, its real size when it does not (a conv on an input whose dim 0 is not the first
-  // input's, e.g. beside an empty batch [0,...], which makes maxBatch 1).
-  CNNC_ASSERT(maxBatch >= 1 && x[0] >= 0, "conv scratch for a bad batch");
+  g.cols = g.mb * vl;
+  g.ncb = (g.Mg + g.cols - 1) / g.cols;
+  g.mgPad = g.ncb * g.cols;
+  g.tile = pickTile(g.Wo, vl, g.mb);
+  g.tail = g.Wo % g.tile;
+  g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
+  g.packBytes = g.wpackBytes + align64(g.G * g.mgPad * 4);
+  // The padded copy is sized by x's own dim 0, the most images the op ever sees: maxBatch
+  // when x carries the batch, its real size when it does not (a conv on an input whose dim
+  // 0 is not the first input's, e.g. beside an empty batch [0,...], which makes maxBatch 1).
   const int64_t N = x[0];
-  g.rowsMax = N * g.Ho * g.Wo;
-  const int64_t zRows = (g.rowsMax + g.pt_ - 1) / g.pt_ * g.pt_;
   int64_t off = 0;
   g.xpadOff = off, off += g.padded ? align64(N * g.C * g.Hp * g.Wp * 4) : 0;
-  g.wpackOff = off, off += align64(g.G * g.R * g.mgPad * 4);
-  g.bpackOff = off, off += align64(g.G * g.mgPad * 4);
-  g.zOff = off, off += align64(zRows * g.mgPad * 4);
+  g.packOff = off, off += prepacked ? 0 : g.packBytes;
   g.bytes = off;
   return g;
 }
 
-int64_t scratchBytes(const Node &n, unsigned vl, int64_t maxBatch) {
+int64_t scratchBytes(const Node &n, unsigned vl, bool prepacked) {
   if (n.op == OpKind::Conv2d)
-    return ConvGeom::of(n, vl, maxBatch).bytes;
+    return ConvGeom::of(n, vl, prepacked).bytes;
   if (int64_t s = convGradScratchBytes(n, vl))
     return s;
   return trainScratchBytes(n, vl);
@@ -397,6 +415,48 @@ private:
   int64_t peak_ = 0;
 };
 
+// The prepared state (Plan::prepared, Plan::packed). A value is *fixed* when it depends on
+// params and constants alone: it changes only when the params do, so the prepare entry
+// computes it once (cnnc_load_weights, cnnc_set_param, ...) instead of every call. That
+// covers packing each conv's weights into its register tile's panels and folded batch norm
+// (passes/FoldBatchNorm.cpp). Not prepared, though still computed: outputs (the caller's
+// buffer differs per call) and ops that need scratch. Prepared blocks are allocated first
+// and never released, so they sit at [0, preparedBytes) of the workspace.
+void planPrepared(const Function &f, Plan &p, Arena &arena) {
+  if (!p.updates.empty())
+    return; // a training step: its params change with every call
+  std::set<const Node *> fixed;
+  for (const Node *n : f.nodeList()) {
+    if (n->op == OpKind::Param || n->op == OpKind::Constant) {
+      fixed.insert(n);
+      continue;
+    }
+    if (n->info().source || n->operands.empty())
+      continue;
+    bool all = true;
+    for (const Node *o : n->operands)
+      all = all && fixed.count(o);
+    if (!all)
+      continue;
+    auto st = p.storage.find(n);
+    if (st != p.storage.end()) { // a view of a fixed value stays fixed; an output is not
+      if (st->second.kind == StorageKind::View)
+        fixed.insert(n);
+      continue;
+    }
+    if (scratchBytes(*n, p.layout.vectorWidth) != 0 || n->type.numel() == 0)
+      continue;
+    fixed.insert(n);
+    p.prepared.insert(n);
+    p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
+  }
+  for (const Node *n : f.nodeList())
+    if (n->op == OpKind::Conv2d && fixed.count(n->operands[1]) &&
+        (n->operands.size() < 3 || fixed.count(n->operands[2])) && n->type.numel() > 0)
+      p.packed[n] = arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true).packBytes);
+  p.layout.preparedBytes = arena.peak();
+}
+
 } // namespace
 
 Plan planFunction(const Function &f, unsigned vl) {
@@ -466,6 +526,7 @@ Plan planFunction(const Function &f, unsigned vl) {
     lastUse[storageRoot(p, o)] = nodes.size();
   }
   Arena arena;
+  planPrepared(f, p, arena);
   std::multimap<size_t, int64_t> frees; // node index after which a block is released
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node *n = nodes[i];
@@ -473,7 +534,7 @@ Plan planFunction(const Function &f, unsigned vl) {
       p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
       frees.insert({lastUse[n], p.storage[n].offset});
     }
-    if (int64_t s = scratchBytes(*n, vl, l.maxBatch)) {
+    if (int64_t s = scratchBytes(*n, vl, p.packed.count(n) != 0)) {
       p.scratch[n] = arena.alloc(s);
       frees.insert({i, p.scratch[n]});
     }

@@ -12,6 +12,7 @@
 #include "codegen/Codegen.h"
 
 #include <map>
+#include <set>
 #include <vector>
 
 namespace cnnc::codegen {
@@ -24,19 +25,27 @@ struct Storage {
   const Node *root = nullptr; // View: the node whose storage this aliases (itself not a view)
 };
 
-/// Geometry of a conv2d lowered as the seed's eq. 22 matrix product: rows are the output
-/// pixels of the whole mini-batch, columns the output channels of one group, the reduction
-/// runs over Cg*kh*kw. Shared by the planner (scratch sizes) and the emitter.
+/// Geometry of a conv2d lowered as the seed's eq. 22 matrix product (EmitConv.cpp): rows are
+/// output pixels, columns the output channels of one group in column blocks of mb·vl, the
+/// reduction runs over r = (c, i, j) of length Cg·kh·kw. Shared by the planner (scratch and
+/// packed-weight sizes) and the emitter.
 struct ConvGeom {
   int64_t C, H, W, M, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, G, Ho, Wo;
   int64_t Cg, Mg, Hp, Wp, R; // per-group channels, padded input, reduction length
-  unsigned vl, mb, pt_;      // SIMD lanes, vectors per tile column block, pixels per tile
-  int64_t mgPad;             // Mg rounded up to mb*vl
+  unsigned vl, mb;           // SIMD lanes, vectors per column block
+  int64_t cols;              // mb·vl: the channels of one column block
+  int64_t ncb;               // column blocks per group
+  int64_t mgPad;             // ncb·cols: Mg rounded up to whole column blocks
+  int64_t tile;              // output pixels of a full register tile (along a row)
+  int64_t tail;              // pixels of the last tile of a row (0: none)
   bool padded;               // input copied into a zero-padded buffer
-  int64_t rowsMax;           // x's dim 0 * Ho * Wo: the most rows a call computes
-  // scratch byte offsets, relative to the op's scratch base
-  int64_t xpadOff, wpackOff, bpackOff, zOff, bytes;
-  static ConvGeom of(const Node &n, unsigned vl, int64_t maxBatch);
+  /// The packed weights, [G][ncb][kh·kw][Cg][cols] (a contiguous panel per column block, zero
+  /// past Mg), then the packed bias [G][ncb][cols]; packBytes in all.
+  int64_t wpackBytes, packBytes;
+  // scratch byte offsets, relative to the op's scratch base; the packed weights are
+  // scratch only when they are not prepacked (Plan::packed)
+  int64_t xpadOff, packOff, bytes;
+  static ConvGeom of(const Node &n, unsigned vl, bool prepacked);
 };
 
 struct Plan {
@@ -47,6 +56,13 @@ struct Plan {
   /// extent is maxBatch·k, so at batch b it is b·k (Plan.cpp, analyseBatch).
   std::map<const Node *, int> batchDim;
   std::map<const Node *, int64_t> scratch; // byte offset of an op's scratch in the workspace
+  /// The prepare entry (docs/codegen.md, "Prepared state"): values computed from params
+  /// and constants alone, which the entry does not recompute, and the convs whose weights
+  /// it packs, each with the byte offset of its packed weights. Both live in the first
+  /// `Layout::preparedBytes` of the workspace, which the run's arena never reuses. Empty for
+  /// a function that updates params (a training step: its params change every call).
+  std::set<const Node *> prepared;
+  std::map<const Node *, int64_t> packed;
   /// Outputs whose node is not computed into its buffer (a source, a view, or the same node
   /// output twice): copied at the end, (buffer index, node).
   std::vector<std::pair<int, const Node *>> outputCopies;
@@ -59,7 +75,7 @@ struct Plan {
 
 Plan planFunction(const Function &f, unsigned vectorWidth);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
-int64_t scratchBytes(const Node &n, unsigned vectorWidth, int64_t maxBatch);
+int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool prepacked = false);
 bool isView(const Node &n);
 /// Scratch of the ops lowered in EmitTrain.cpp (matmul's packed B).
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);

@@ -24,6 +24,7 @@ struct cnnc_instance {
   int64_t step; /* the next training step (drives dropout masks) */
   int threads;   /* what cnnc_set_threads asked for (>= 1) */
   cnnc_rt_pool *pool; /* made at the first run with threads > 1; NULL: run inline */
+  int prepared; /* the workspace holds @infer's prepared state for the current params */
   char error[512];
 };
 
@@ -252,6 +253,7 @@ API int cnnc_set_param(cnnc_instance *inst, const char *name, const float *data,
                 (long long)inst->sdesc[i]->numel, (long long)count);
   if (count)
     memcpy(inst->state[i], data, (size_t)count * sizeof(float));
+  inst->prepared = 0;
   return CNNC_OK;
 }
 
@@ -298,6 +300,12 @@ API int cnnc_infer(cnnc_instance *inst, int64_t batch, const void *const *inputs
       rc = fail(inst, CNNC_ERR_NULL, "cnnc_infer: NULL %s %d ('%s')",
                 bd->kind == 0 ? "input" : "output", bd->kind == 0 ? in : out, bd->name);
     bd->kind == 0 ? ++in : ++out;
+  }
+  /* what depends on the params alone (packed weights, ...) is computed once per change of
+   * the params, into the workspace's first bytes, which only @train_step also uses */
+  if (rc == CNNC_OK && !inst->prepared && d->prepare) {
+    d->prepare(b, inst->workspace, poolOf(inst));
+    inst->prepared = 1;
   }
   if (rc == CNNC_OK && d->run(b, inst->workspace, batch, poolOf(inst)) != 0)
     rc = fail(inst, CNNC_ERR_LABEL, "cnnc_infer: a label is not a class index; the loss is NaN");
@@ -365,6 +373,7 @@ API int cnnc_train_step(cnnc_instance *inst, int64_t batch, const void *const *i
       ++in;
     }
   }
+  inst->prepared = 0; /* the step changes the params and reuses the workspace */
   if (rc == CNNC_OK && t->run(b, inst->workspace, batch, poolOf(inst)) != 0)
     rc = fail(inst, CNNC_ERR_LABEL,
               "cnnc_train_step: a label is not a class index; the step was not applied");
@@ -548,6 +557,7 @@ static int loadMember(cnnc_instance *inst, const char *path, const npyArray *a, 
   c->loaded[i] = 1;
   if (c->dry)
     return CNNC_OK;
+  inst->prepared = 0;
   if (a->dtype == 0)
     memcpy(inst->state[i], a->data, (size_t)b->numel * 4);
   else

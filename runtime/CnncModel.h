@@ -17,7 +17,7 @@ typedef struct cnnc_buffer_desc {
 } cnnc_buffer_desc;
 
 typedef struct cnnc_model_desc {
-  int32_t abi_version; /* 2: the entry takes a thread pool */
+  int32_t abi_version; /* 3: a prepare entry; 2: the entry takes a thread pool */
   int32_t num_buffers; /* inputs, then params, then outputs */
   int64_t min_batch, max_batch;
   int64_t workspace_bytes;
@@ -26,6 +26,10 @@ typedef struct cnnc_model_desc {
   const float *weights; /* NULL = not embedded */
   /* the generated entry; pool: a cnnc_rt_pool (runtime/Parallel.h), NULL = one thread */
   int32_t (*run)(void **buffers, void *workspace, int64_t batch, void *pool);
+  /* NULL, or computes what depends on the params alone (packed conv weights, folded batch
+   * norm) into the workspace's first bytes; `run` reads it there. Called after the params
+   * change and before the next run; reads only the params of `buffers`. */
+  void (*prepare)(void **buffers, void *workspace, void *pool);
 } cnnc_model_desc;
 
 extern const cnnc_model_desc cnnc_net_desc;
