@@ -39,7 +39,7 @@ void emitUnary(Emitter &e, const Node &n) {
         Value *v = e.load(x, i, w), *r = v;
         switch (n.op) {
         case OpKind::Relu:
-          r = e.maxnum(v, e.cfv(0, w));
+          r = e.relu(v);
           break;
         case OpKind::Sigmoid: // 1 / (1 + exp(-x)), seed section 5
           r = e.b.CreateFDiv(
@@ -140,7 +140,7 @@ void emitBinary(Emitter &e, const Node &n) {
 // ------------------------------------------------------------------ dense
 // out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows: both operands contiguous in k.
 // A tile of 4 output columns shares each vector of A; k runs in SIMD vectors, then a tail.
-// relu: a fused ReLU epilogue (passes/FuseRelu.cpp): the relu op's maxnum on the finished sum.
+// relu: a fused ReLU epilogue (passes/FuseRelu.cpp): the relu op's max(., 0) on the finished sum.
 void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, Value *B,
                  int64_t M, Value *bias, Value *out, bool relu = false) {
   constexpr int64_t JB = 4;
@@ -168,7 +168,7 @@ void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, 
       if (bias)
         s = e.b.CreateFAdd(s, e.load(bias, j));
       if (relu)
-        s = e.maxnum(s, e.cf(0));
+        s = e.relu(s);
       e.store(s, out, e.b.CreateAdd(e.b.CreateMul(i, e.c(M)), j));
     }
   };

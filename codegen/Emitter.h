@@ -68,6 +68,12 @@ public:
   // ------------------------------------------------------------------ math
   llvm::Value *fma(llvm::Value *a, llvm::Value *x, llvm::Value *acc);
   llvm::Value *maxnum(llvm::Value *a, llvm::Value *x) { return b.CreateMaxNum(a, x); }
+  /// max(x, 0) with PyTorch's NaN rule: NaN stays NaN (maxnum would make it 0). `0 > x ? 0 :
+  /// x` is one x86 max instruction (maxps returns its second operand on NaN).
+  llvm::Value *relu(llvm::Value *x) {
+    llvm::Value *zero = llvm::Constant::getNullValue(x->getType());
+    return b.CreateSelect(b.CreateFCmpOGT(zero, x), zero, x);
+  }
   llvm::Value *unary(llvm::Intrinsic::ID id, llvm::Value *x) {
     return b.CreateUnaryIntrinsic(id, x);
   }

@@ -68,11 +68,16 @@ template <class T> Tensor<T> source(const Node &n, const std::map<std::string, T
   return it->second;
 }
 
+// max(x, 0) with PyTorch's NaN rule: NaN stays NaN (seed eq. 12 says nothing of NaN).
+template <class T> Tensor<T> relu(const Tensor<T> &x) {
+  return Tensor<T>(xt::where(x < T(0), T(0), x));
+}
+
 // conv2d/fc with relu=1 (passes/FuseRelu.cpp): the same max(0, .) as the relu op, after the
 // product, so fused and unfused graphs agree exactly.
 template <class T> Tensor<T> fusedRelu(const Node &n, Tensor<T> y) {
   if (n.getInt("relu"))
-    y = xt::maximum(y, T(0));
+    y = relu(y);
   return y;
 }
 
@@ -105,7 +110,7 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
   case OpKind::GlobalAvgPool:
     return globalAvgPool(*in[0]);
   case OpKind::Relu: // seed eq. 12
-    return Tensor<T>(xt::maximum(*in[0], T(0)));
+    return relu(*in[0]);
   case OpKind::Sigmoid:
     return Tensor<T>(T(1) / (T(1) + xt::exp(-*in[0])));
   case OpKind::Tanh:

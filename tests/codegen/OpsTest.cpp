@@ -55,6 +55,17 @@ std::vector<Case> cases() {
       {"conv2d 3x3 pad 1, 32->48", [](Builder &b) {
          b.out(conv(b, b.input("x", {1, 32, 12, 13}), 48, {3, 3}, {{"pads", Ints{1, 1, 1, 1}}}));
        }});
+  // the register tile's shapes (EmitConv.cpp): rows cut into full tiles and a tail (29 wide
+  // is prime), a partial last column block (40 and 24 channels), every tap looped (7x7)
+  c.push_back({"conv2d row tails and partial column blocks", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {3, 5, 6, 29}), 40, {3, 3},
+                            {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
+                 b.out(conv(b, b.input("x2", {1, 9, 5, 31}), 24, {5, 5}, {{"pads", Ints{2, 2, 2, 2}}}));
+               }});
+  c.push_back({"conv2d 7x7 stride 2 pad 3 (taps looped)", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {2, 3, 19, 23}), 17, {7, 7},
+                            {{"stride", Ints{2, 2}}, {"pads", Ints{3, 3, 3, 3}}}));
+               }});
   c.push_back({"conv2d fused relu (fuse-relu's epilogue)", [](Builder &b) {
                  b.out(conv(b, b.input("x", {2, 5, 7, 9}), 19, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
