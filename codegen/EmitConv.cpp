@@ -145,14 +145,9 @@ void emitConv2d(Emitter &e, const Node &n) {
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "acc");
 
-  // 3./4. one tile of T pixels starting at output column ow0 of row (n, oh), column block
-  // cb of group gi.
-  auto tileKernel = [&](int64_t T, Value *gi, Value *cb, Value *nn, Value *oh, Value *ow0) {
-    Value *gcb = add(e, mul(e, gi, g.ncb), cb);
-    Value *xbase = mul(e, add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.Hp),
-                              mul(e, oh, g.sh)),
-                       g.Wp);
-    xbase = add(e, xbase, mul(e, ow0, g.sw));
+  // 3. one tile: T pixels whose inputs start at xbase + off(p) (off(p) constant except in
+  // a clamped tail), column block cb of group gi, accumulated into acc[p][v].
+  auto accumulate = [&](int64_t T, Value *gcb, Value *xbase, const std::vector<Value *> &off) {
     Value *wbase = mul(e, gcb, g.R * COLS);
     for (unsigned v = 0; v < MB; ++v) {
       Value *bv = e.load(bpack, add(e, mul(e, gcb, COLS), v * VL), VL);
@@ -164,14 +159,14 @@ void emitConv2d(Emitter &e, const Node &n) {
     // x[p + j] for pixel p + 1 at tap j - 1, keeps a dozen broadcasts live beside the 28
     // accumulators and spills.)
     auto tapLoop = [&](Value *xt, Value *wt) {
-      e.loop(g.Cg, [&](Value *c) {
+      e.loopNoUnroll(g.Cg, [&](Value *c) { // (unrolled, taps would merge again: conv1_1)
         Value *xo = add(e, xt, mul(e, c, g.Hp * g.Wp));
         Value *wo = add(e, wt, mul(e, c, COLS));
         std::vector<Value *> wv(MB);
         for (unsigned v = 0; v < MB; ++v)
           wv[v] = e.load(wpack, add(e, wo, v * VL), VL);
         for (int64_t p = 0; p < T; ++p) {
-          Value *xs = e.splat(e.load(xp, add(e, xo, p * g.sw)), VL);
+          Value *xs = e.splat(e.load(xp, add(e, xo, off[p])), VL);
           for (unsigned v = 0; v < MB; ++v) {
             Value *a = acc[p * MB + v];
             b.CreateStore(e.fma(xs, wv[v], b.CreateLoad(e.vty(VL), a)), a);
@@ -193,20 +188,24 @@ void emitConv2d(Emitter &e, const Node &n) {
         });
       });
     }
-    // 4. the finished tile to NCHW: per vector of channels, the tile's pixel vectors
-    // (pixel-major) are transposed in registers, VL pixels at a time, and each channel's
-    // run of pixels is stored contiguously (masked when shorter than a vector)
+  };
+  auto finished = [&](int64_t p, unsigned v) {
+    Value *r = b.CreateLoad(e.vty(VL), acc[p * MB + v]);
+    return relu ? e.relu(r) : r;
+  };
+
+  // 4. a row tile to NCHW: per vector of channels, the tile's pixel vectors (pixel-major)
+  // are transposed in registers, VL pixels at a time, and each channel's run of pixels is
+  // stored contiguously (masked when shorter than a vector)
+  auto storeRow = [&](int64_t T, Value *gi, Value *cb, Value *nn, Value *oh, Value *ow0) {
     Value *m0 = mul(e, cb, COLS);
     Value *ybase0 = add(e, mul(e, add(e, mul(e, nn, g.M), add(e, mul(e, gi, g.Mg), m0)), g.Ho), oh);
     for (unsigned v = 0; v < MB; ++v)
       for (int64_t p0 = 0; p0 < T; p0 += VL) {
         const int64_t n = std::min<int64_t>(VL, T - p0);
         std::vector<Value *> rows(VL, Constant::getNullValue(e.vty(VL)));
-        for (int64_t p = 0; p < n; ++p) {
-          rows[p] = b.CreateLoad(e.vty(VL), acc[(p0 + p) * MB + v]);
-          if (relu)
-            rows[p] = e.relu(rows[p]);
-        }
+        for (int64_t p = 0; p < n; ++p)
+          rows[p] = finished(p0 + p, v);
         rows = transposeSquare(e, rows);
         for (unsigned l = 0; l < VL; ++l) {
           const int64_t ch = v * VL + l; // within the column block
@@ -222,24 +221,74 @@ void emitConv2d(Emitter &e, const Node &n) {
       }
   };
 
-  // (threads: over output rows of a column block, each computed whole by one thread; the
-  // reduction stays within a tile, so the partition cannot change a sum.) The order of the
-  // rows: when all the panels fit in L2 together, row by row, each row through every
-  // column block, so that the input rows a tile reads are reused from cache across the
-  // blocks (VGG's conv1_2: 147 KB of panels, 13 MB of input); else block by block, so that
-  // one panel stays in L2 while the rows stream (conv4_2: 9.4 MB of panels).
-  Value *rows = b.CreateMul(N, e.c(g.Ho));
-  Value *items = b.CreateMul(rows, e.c(g.G * g.ncb));
-  const int64_t fullTiles = g.Wo / g.tile;
+  Value *tiles;
+  std::function<void(Value *, Value *, Value *)> runTiles; // (gi, cb, work item's tile index)
+  if (g.Ho * g.Wo != 1) {
+    // Row tiles: `tile` consecutive pixels of one output row, inputs sw apart.
+    const int64_t nfull = g.Wo / g.tile;
+    std::vector<Value *> off(g.tile);
+    for (int64_t p = 0; p < g.tile; ++p)
+      off[p] = e.c(p * g.sw);
+    tiles = b.CreateMul(N, e.c(g.Ho)); // work items: output rows
+    runTiles = [&, off, nfull](Value *gi, Value *cb, Value *row) {
+      Value *gcb = add(e, mul(e, gi, g.ncb), cb);
+      Value *nn = b.CreateUDiv(row, e.c(g.Ho)), *oh = b.CreateURem(row, e.c(g.Ho));
+      Value *rowBase = mul(e, add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.Hp),
+                                  mul(e, oh, g.sh)),
+                           g.Wp);
+      auto one = [&](int64_t T, Value *ow0) {
+        accumulate(T, gcb, add(e, rowBase, mul(e, ow0, g.sw)), off);
+        storeRow(T, gi, cb, nn, oh, ow0);
+      };
+      e.loop(nfull, [&](Value *t) { one(g.tile, mul(e, t, g.tile)); });
+      if (g.tail)
+        one(g.tail, e.c(nfull * g.tile));
+    };
+  } else {
+    // Image tiles (a 1×1 output, e.g. a conv over its whole input, seed section 6.8):
+    // `tile` consecutive images, inputs C·Hp·Wp apart; the results are rows of [N][M],
+    // stored as vectors. Images past the last whole tile run one by one.
+    const int64_t T = g.tile, img = g.C * g.Hp * g.Wp;
+    Value *whole = b.CreateUDiv(N, e.c(T));
+    tiles = add(e, whole, b.CreateURem(N, e.c(T))); // work items: whole tiles, then singles
+    runTiles = [&, T, img, whole](Value *gi, Value *cb, Value *t) {
+      Value *gcb = add(e, mul(e, gi, g.ncb), cb);
+      Value *m0 = add(e, mul(e, gi, g.Mg), mul(e, cb, COLS));
+      Value *lanes = e.b.CreateStepVector(VectorType::get(e.i64, VL, false));
+      auto one = [&](int64_t n, Value *n0) {
+        Value *xbase = mul(e, add(e, mul(e, n0, g.C), mul(e, gi, g.Cg)), g.Hp * g.Wp);
+        std::vector<Value *> off(n);
+        for (int64_t p = 0; p < n; ++p)
+          off[p] = e.c(p * img);
+        accumulate(n, gcb, xbase, off);
+        for (int64_t p = 0; p < n; ++p)
+          for (unsigned v = 0; v < MB; ++v) {
+            Value *at = add(e, add(e, mul(e, add(e, n0, p), g.M), m0), v * VL);
+            // lanes past the group's Mg channels (a partial last block) are not stored
+            Value *ch = b.CreateAdd(e.splat(add(e, mul(e, cb, COLS), v * VL), VL), lanes);
+            Value *mask = b.CreateICmpSLT(ch, e.splat(e.c(g.Mg), VL));
+            b.CreateMaskedStore(finished(p, v), e.gep(y, at), Align(4), mask);
+          }
+      };
+      Value *isWhole = b.CreateICmpSLT(t, whole);
+      e.ifThen(isWhole, [&] { one(T, mul(e, t, T)); });
+      e.ifThen(b.CreateNot(isWhole), [&] { one(1, add(e, mul(e, whole, T), b.CreateSub(t, whole))); });
+    };
+  }
+
+  // (threads: over tiles of a column block — output rows, or groups of images — each
+  // computed whole by one thread; the reduction stays within a tile, so the partition
+  // cannot change a sum.) The order: when all the panels fit in L2 together, tile by
+  // tile, each through every column block, so that the inputs a tile reads are reused
+  // from cache across the blocks (VGG's conv1_2: 147 KB of panels, 13 MB of input); else
+  // block by block, so that one panel stays in L2 while the tiles stream (conv4_2: 9.4 MB
+  // of panels).
+  Value *items = b.CreateMul(tiles, e.c(g.G * g.ncb));
   const bool rowMajor = g.wpackBytes <= 256 * 1024;
   e.parallelFor(items, [&](Value *item) {
-    Value *gcb = rowMajor ? b.CreateURem(item, e.c(g.G * g.ncb)) : b.CreateUDiv(item, rows);
-    Value *row = rowMajor ? b.CreateUDiv(item, e.c(g.G * g.ncb)) : b.CreateURem(item, rows);
-    Value *gi = b.CreateUDiv(gcb, e.c(g.ncb)), *cb = b.CreateURem(gcb, e.c(g.ncb));
-    Value *nn = b.CreateUDiv(row, e.c(g.Ho)), *oh = b.CreateURem(row, e.c(g.Ho));
-    e.loop(fullTiles, [&](Value *t) { tileKernel(g.tile, gi, cb, nn, oh, mul(e, t, g.tile)); });
-    if (g.tail)
-      tileKernel(g.tail, gi, cb, nn, oh, e.c(fullTiles * g.tile));
+    Value *gcb = rowMajor ? b.CreateURem(item, e.c(g.G * g.ncb)) : b.CreateUDiv(item, tiles);
+    Value *t = rowMajor ? b.CreateUDiv(item, e.c(g.G * g.ncb)) : b.CreateURem(item, tiles);
+    runTiles(b.CreateUDiv(gcb, e.c(g.ncb)), b.CreateURem(gcb, e.c(g.ncb)), t);
   }, xn->type.shape[0] * g.Ho * g.Wo * g.G * g.mgPad * g.R);
 }
 

@@ -90,6 +90,9 @@ public:
   using Body = std::function<void(llvm::Value *)>;
   /// for (i = lo; i < hi; i += step) body(i)
   void loop(llvm::Value *lo, llvm::Value *hi, Body body, int64_t step = 1);
+  /// for (i = 0; i < hi; ++i) body(i), a loop LLVM must not unroll (llvm.loop.unroll.disable):
+  /// for register-tile kernels whose iterations must not be merged (EmitConv.cpp).
+  void loopNoUnroll(int64_t hi, Body body);
   void loop(int64_t hi, Body body) { loop(c(0), c(hi), body); }
   void loop(llvm::Value *hi, Body body) { loop(c(0), hi, body); }
   /// for i in [0, n): body(i, w) with w = vl lanes while a whole vector fits (up to maxW),
@@ -126,6 +129,7 @@ public:
 
 private:
   bool inParallel_ = false;
+  bool noUnroll_ = false; // the next loop's back edge gets llvm.loop.unroll.disable
   unsigned parallelCount_ = 0;
 
 public:

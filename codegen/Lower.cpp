@@ -80,7 +80,14 @@ Value *Emitter::libm(const char *name, Value *x) {
   return b.CreateCall(fc, {x});
 }
 
+void Emitter::loopNoUnroll(int64_t hi, Body body) {
+  noUnroll_ = true;
+  loop(c(0), c(hi), body);
+}
+
 void Emitter::loop(Value *lo, Value *hi, Body body, int64_t step) {
+  const bool noUnroll = noUnroll_; // this loop's, not its inner loops'
+  noUnroll_ = false;
   BasicBlock *pre = b.GetInsertBlock();
   BasicBlock *hdr = BasicBlock::Create(ctx, "loop", fn), *bb = BasicBlock::Create(ctx, "body", fn),
              *exit = BasicBlock::Create(ctx, "exit", fn);
@@ -94,7 +101,13 @@ void Emitter::loop(Value *lo, Value *hi, Body body, int64_t step) {
   b.SetInsertPoint(bb);
   body(i);
   i->addIncoming(b.CreateAdd(i, c(step), "", true, true), b.GetInsertBlock());
-  b.CreateBr(hdr);
+  BranchInst *latch = b.CreateBr(hdr);
+  if (noUnroll) {
+    MDNode *disable = MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.unroll.disable")});
+    MDNode *id = MDNode::getDistinct(ctx, {nullptr, disable});
+    id->replaceOperandWith(0, id);
+    latch->setMetadata(LLVMContext::MD_loop, id);
+  }
   b.SetInsertPoint(exit);
   if (step != 1) { // continue with the remainder: the caller reads the final i via `tailStart`
     tailStart_ = i;

@@ -69,7 +69,9 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   g.cols = g.mb * vl;
   g.ncb = (g.Mg + g.cols - 1) / g.cols;
   g.mgPad = g.ncb * g.cols;
-  g.tile = pickTile(g.Wo, vl, g.mb);
+  // a 1×1 output tiles images instead (EmitConv.cpp), as many as the batch allows
+  g.tile = g.Ho * g.Wo == 1 ? pickTile(std::max<int64_t>(x[0], 1), vl, g.mb)
+                            : pickTile(g.Wo, vl, g.mb);
   g.tail = g.Wo % g.tile;
   g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
   g.packBytes = g.wpackBytes + align64(g.G * g.mgPad * 4);

@@ -62,6 +62,11 @@ std::vector<Case> cases() {
                             {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
                  b.out(conv(b, b.input("x2", {1, 9, 5, 31}), 24, {5, 5}, {{"pads", Ints{2, 2, 2, 2}}}));
                }});
+  // a 1×1 output tiles images: 17 = one whole tile of 14 (AVX-512) or two of 6 (AVX2) and
+  // single images after it, 40 channels (a partial last column block)
+  c.push_back({"conv2d over its whole input (1x1 output), batch 17", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {17, 6, 4, 4}), 40, {4, 4}, {{"relu", int64_t(1)}}));
+               }});
   c.push_back({"conv2d 7x7 stride 2 pad 3 (taps looped)", [](Builder &b) {
                  b.out(conv(b, b.input("x", {2, 3, 19, 23}), 17, {7, 7},
                             {{"stride", Ints{2, 2}}, {"pads", Ints{3, 3, 3, 3}}}));
