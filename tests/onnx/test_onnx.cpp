@@ -313,9 +313,12 @@ TEST_CASE("export: every example network passes the ONNX checker and reimports i
           // Seeded init, plus noise so that zero-initialised biases and statistics matter.
           std::vector<double> v = initParam(*n, seed);
           interp::Tensor<float> r = randomTensor(n->type.shape, ++seed);
-          for (size_t i = 0; i < v.size(); ++i)
-            v[i] = (double)(float)(v[i] + (n->name.find("var") != std::string::npos ? 1.5 : 0.1) *
-                                              r.data()[i]);
+          // (variances stay positive: a NaN output would compare unequal to itself)
+          const bool var = n->name.find("var") != std::string::npos;
+          for (size_t i = 0; i < v.size(); ++i) {
+            const double x = v[i] + (var ? 1.5 : 0.1) * r.data()[i];
+            v[i] = (double)(float)(var ? std::abs(x) + 0.05 : x);
+          }
           weights[n->name] = OnnxTensor{n->name, n->type.dtype, n->type.shape, v};
           interp::Tensor<float> t = interp::Tensor<float>::from_shape(
               std::vector<size_t>(n->type.shape.begin(), n->type.shape.end()));
