@@ -597,7 +597,8 @@ def chart(results, isas, threads, out_dir):
     script = [f"set terminal pngcairo size 1400,{h} font 'sans,10'", f"set output '{png}'",
               f"set multiplot layout {len(panels)},1", "set style data histograms",
               "set style histogram clustered gap 1", "set style fill solid 0.85 border -1", "set boxwidth 0.9",
-              "set yrange [0:110]", "set ylabel '% of FMA peak'", "set grid ytics", "set key top right",
+              "set termoption noenhanced", "set yrange [0:100<*]",
+              "set arrow from graph 0, first 100 to graph 1, first 100 nohead dt 2 lc rgb 'gray40'", "set ylabel '% of FMA peak'", "set grid ytics", "set key top right",
               "set xtics rotate by -30 nomirror"]
     for dat, title in panels:
         script += [f"set title \"{title}\"",

@@ -19,6 +19,8 @@ namespace cnnc::bench {
 // ---- timing ----------------------------------------------------------------------------
 // Seconds on the monotonic clock (std::chrono::steady_clock), from an arbitrary origin.
 double nowSeconds();
+// CPU seconds consumed by the calling thread (CLOCK_THREAD_CPUTIME_ID).
+double threadCpuSeconds();
 
 // Times `fn` once, in milliseconds.
 template <class F> double timeMs(F &&fn) {
@@ -52,11 +54,15 @@ bool supported(const CpuInfo &cpu, VecWidth w); // ymm needs avx2+fma, zmm avx51
 // (16 accumulators for zmm, 12 for ymm: more than latency x FMA ports on every current core)
 // for about `seconds`; a multiply-add counts 2 FLOPs. The best of `trials` runs (the peak is a
 // property of the hardware: the best run is the one least disturbed). 0 if the CPU lacks
-// the width.
+// the width. With cpuTime (the default) each thread's rate is its FLOPs per second of its
+// own CPU time and the threads' rates add up: the hardware's peak even on a busy machine,
+// where wall time would count the time slices other processes take. cpuTime = false divides
+// by the wall time from the common start to the last finish instead.
 struct PeakOptions {
   int threads = 1;
   double seconds = 0.2;
   int trials = 3;
+  bool cpuTime = true;
 };
 double fmaPeakGflops(VecWidth w, const PeakOptions &opt);
 
@@ -65,10 +71,13 @@ double fmaPeakGflops(VecWidth w, const PeakOptions &opt);
 // 3 x 64 MiB, far beyond any L3 of the machine class), split over `threads` threads which
 // first-touch their own part. GB/s (1e9 bytes) counting 12 bytes per element (STREAM's
 // convention: two loads, one store; write-allocate traffic not counted). Best of `trials`.
+// cpuTime as in PeakOptions (per-thread CPU time, rates added; other processes' memory
+// traffic still lowers the result).
 struct TriadOptions {
   int threads = 1;
   size_t elements = size_t(16) << 20;
   int trials = 5;
+  bool cpuTime = true;
 };
 double triadGBs(const TriadOptions &opt);
 
