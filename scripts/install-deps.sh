@@ -2,7 +2,7 @@
 # Installs everything cnnc needs on Debian 12, from Debian's archive only.
 # Idempotent and quiet when everything is already there.
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --bench  also PyTorch and oneDNN for bench/
+#   scripts/install-deps.sh --bench  also PyTorch (+ torchvision) and oneDNN for bench/
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config ninja-build
@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config ninja-build
       zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-numpy)
 # The machine image's nodejs ships its own npm; Debian's npm package would conflict with it.
 command -v npm >/dev/null || pkgs+=(npm)
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch libdnnl-dev); fi
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-torchvision libdnnl-dev); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
