@@ -158,24 +158,37 @@ void emitConv2d(Emitter &e, const Node &n) {
     // shared between taps. (With every tap in one loop body, LLVM reuses the broadcast of
     // x[p + j] for pixel p + 1 at tap j - 1, keeps a dozen broadcasts live beside the 28
     // accumulators and spills.)
+    // one step of the reduction: (c, i, j) at input offset xo, panel row wo
+    auto step = [&](Value *xo, Value *wo) {
+      std::vector<Value *> wv(MB);
+      for (unsigned v = 0; v < MB; ++v)
+        wv[v] = e.load(wpack, add(e, wo, v * VL), VL);
+      for (int64_t p = 0; p < T; ++p) {
+        Value *xs = e.splat(e.load(xp, add(e, xo, off[p])), VL);
+        for (unsigned v = 0; v < MB; ++v) {
+          Value *a = acc[p * MB + v];
+          b.CreateStore(e.fma(xs, wv[v], b.CreateLoad(e.vty(VL), a)), a);
+        }
+      }
+    };
     auto tapLoop = [&](Value *xt, Value *wt) {
       e.loopNoUnroll(g.Cg, [&](Value *c) { // (unrolled, taps would merge again: conv1_1)
-        Value *xo = add(e, xt, mul(e, c, g.Hp * g.Wp));
-        Value *wo = add(e, wt, mul(e, c, COLS));
-        std::vector<Value *> wv(MB);
-        for (unsigned v = 0; v < MB; ++v)
-          wv[v] = e.load(wpack, add(e, wo, v * VL), VL);
-        for (int64_t p = 0; p < T; ++p) {
-          Value *xs = e.splat(e.load(xp, add(e, xo, off[p])), VL);
-          for (unsigned v = 0; v < MB; ++v) {
-            Value *a = acc[p * MB + v];
-            b.CreateStore(e.fma(xs, wv[v], b.CreateLoad(e.vty(VL), a)), a);
-          }
-        }
+        step(add(e, xt, mul(e, c, g.Hp * g.Wp)), add(e, wt, mul(e, c, COLS)));
       });
     };
     const int64_t panelRow = g.Cg * COLS; // one tap's rows of the panel
-    if (g.kh * g.kw <= 25) { // taps unrolled: constant offsets
+    if (g.Cg * g.kh <= 16 && g.kh * g.kw <= 25) {
+      // Few input channels (the first layer: 3): a loop over the kernel's columns j, each
+      // iteration every (c, i) unrolled — distinct rows or planes, so again nothing is
+      // shared between steps, and the few steps per tap cost no loop each.
+      e.loopNoUnroll(g.kw, [&](Value *j) {
+        Value *xj = add(e, xbase, mul(e, j, g.dw)), *wj = add(e, wbase, mul(e, j, panelRow));
+        for (int64_t c = 0; c < g.Cg; ++c)
+          for (int64_t i = 0; i < g.kh; ++i)
+            step(add(e, xj, c * g.Hp * g.Wp + i * g.dh * g.Wp),
+                 add(e, wj, (i * g.kw * g.Cg + c) * COLS));
+      });
+    } else if (g.kh * g.kw <= 25) { // taps unrolled: constant offsets
       for (int64_t i = 0; i < g.kh; ++i)
         for (int64_t j = 0; j < g.kw; ++j)
           tapLoop(add(e, xbase, i * g.dh * g.Wp + j * g.dw), add(e, wbase, (i * g.kw + j) * panelRow));

@@ -66,11 +66,18 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   g.Hp = g.H + g.pt + g.pb, g.Wp = g.W + g.pl + g.pr;
   g.vl = vl;
   g.mb = g.Mg > (int64_t)vl ? 2 : 1;
+  // A short reduction (the first layer: 3·3·3) makes the conv bound by writing its output.
+  // Then tiles of one vector of channels × vl pixels (aligned rows when Wo is a multiple of
+  // vl) store whole cache lines, where 14-pixel runs leave partial lines to be read first.
+  const bool storeBound = g.R <= 64 && g.Wo % vl == 0;
+  if (storeBound)
+    g.mb = 1;
   g.cols = g.mb * vl;
   g.ncb = (g.Mg + g.cols - 1) / g.cols;
   g.mgPad = g.ncb * g.cols;
   // a 1×1 output tiles images instead (EmitConv.cpp), as many as the batch allows
   g.tile = g.Ho * g.Wo == 1 ? pickTile(std::max<int64_t>(x[0], 1), vl, g.mb)
+           : storeBound     ? vl
                             : pickTile(g.Wo, vl, g.mb);
   g.tail = g.Wo % g.tile;
   g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
