@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -394,7 +395,7 @@ def main():
 
     with open(os.path.join(work, "last-run.json"), "w") as fh:  # to redo the report: --report-from
         json.dump({"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                   "argv": sys.argv[1:], "note": args.note, "rounds": args.rounds, "machine": machine, "isas": isas,
+                   "argv": sys.argv[1:], "note": args.note, "load": os.getloadavg(), "rounds": args.rounds, "machine": machine, "isas": isas,
                    "threads": threads, "elapsed": time.time() - t_start,
                    "compile_s": [[n, i, s] for (n, i), s in compile_s.items()],
                    "results": [dict(e, case=vars(e["case"])) for e in results]}, fh)
@@ -419,7 +420,7 @@ def report_from(path, out_dir, note=""):
     compile_s = {(n, i): s for n, i, s in d["compile_s"]}
     os.makedirs(out_dir, exist_ok=True)
     write_outputs(results, d["machine"], args, out_dir, compile_s, d["isas"], d["threads"], d["elapsed"],
-                  d.get("date"))
+                  d.get("date"), d.get("load"))
 
 
 def row_numbers(e):
@@ -442,9 +443,9 @@ def row_numbers(e):
     return out
 
 
-def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, elapsed, date=None):
+def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, elapsed, date=None, load=None):
     now = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()
+    load = load or os.getloadavg()
     torch_v = sh([PY, "-c", "import torch; print(torch.__version__)"]).stdout.strip()
     dnnl_v = "?"
     hdr = "/usr/include/oneapi/dnnl/dnnl_version.h"
@@ -453,7 +454,14 @@ def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, ela
         dnnl_v = f"{v.get('MAJOR')}.{v.get('MINOR')}.{v.get('PATCH')}"
     md = []
     md.append("# cnnc vs oneDNN and PyTorch: forward speed (bench/run.sh)\n")
-    md.append(f"Measured {now} by `bash bench/run.sh {' '.join(sys.argv[1:])}`".rstrip() +
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # the command without --note TEXT
+        if skip or a == "--note":
+            skip = not skip
+            continue
+        if not a.startswith("--note="):
+            argv.append(a)
+    md.append(f"Measured {now} by `{shlex.join(['bash', 'bench/run.sh'] + argv)}`" +
               f" in {elapsed / 60:.1f} min; load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
               f"(1 / 5 / 15 min).\n")
     if args.note:
