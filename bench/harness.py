@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import select
 import shlex
 import shutil
 import statistics
@@ -93,6 +94,12 @@ class Worker:
             self.info = msg
 
     def _read(self):
+        # One request, one line: nothing is left in the pipe's buffer between requests.
+        ready, _, _ = select.select([self.p.stdout], [], [], self.timeout)
+        if not ready:
+            self.p.kill()
+            self.error = f"timed out after {self.timeout:.0f} s"
+            return None
         line = self.p.stdout.readline()
         if not line:
             err = self.p.stderr.read().strip().splitlines()
@@ -276,7 +283,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="batch-1 cases, the largest thread count, 3 rounds")
     ap.add_argument("--smoke", action="store_true", help="one layer, one repetition, every peer (CI)")
     ap.add_argument("--rep-ms", type=float, default=None, help="minimum length of one repetition (ms)")
-    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--timeout", type=float, default=600, help="seconds a worker may take for one request")
     ap.add_argument("--out", default=None, help="output directory (default bench/results; smoke: build/bench/smoke)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--note", default="", help="a sentence for the report's header (e.g. the machine's state)")
