@@ -544,7 +544,7 @@ def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, ela
                         "calls_per_round": res[s].get("calls_per_rep", ""),
                         "gflops": f"{n[s]['gflops']:.4g}" if n[s] else "",
                         "peak_gflops": f"{e['peak']:.4g}", "pct_peak": f"{n[s]['pct']:.4g}" if n[s] else "",
-                        "cnnc_speed_ratio": (f"{n['vs_onednn']:.4g}" if s == "oneDNN" and n["vs_onednn"] else
+                        "cnnc_speed_ratio": (f"{n['vs_onednn']:.4g}" if s == "oneDNN" and n["vs_onednn"] and c.kind == "layer" else
                                              f"{n['vs_torch']:.4g}" if s == "PyTorch" and n["vs_torch"] else ""),
                         "bound_ms": f"{n['bound_ms']:.5g}" if s == "cnnc" and n["bound_ms"] else "",
                         "impl": res[s].get("info", ""), "error": res[s]["error"] or ""})
