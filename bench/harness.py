@@ -184,10 +184,15 @@ def peak_for(machine, isa, threads):
     return machine["ymm_gflops"][i], "ymm"
 
 
+def fmt_num(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 1 else f"{x:.3g}"
+
+
 def fmt_ms(s):
     if s is None:
         return "n/a"
-    return f"{s['median']:.3g} ({s['min']:.3g}–{s['max']:.3g})" if s["n"] > 1 else f"{s['median']:.3g}"
+    m = fmt_num(s["median"])
+    return f"{m} ({fmt_num(s['min'])}–{fmt_num(s['max'])})" if s["n"] > 1 else m
 
 
 def summarize(vals):
@@ -523,7 +528,7 @@ def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, ela
                           f"{(n['cnnc']['gflops'] if n['cnnc'] else float('nan')):.1f} | {pct} | "
                           f"{'%.2f' % n['vs_onednn'] if n['vs_onednn'] and c.kind == 'layer' else '—'} | "
                           f"{'%.2f' % n['vs_torch'] if n['vs_torch'] else '—'} | "
-                          f"{'%.3g' % n['bound_ms'] if n['bound_ms'] else '—'} | "
+                          f"{fmt_num(n['bound_ms']) if n['bound_ms'] else '—'} | "
                           f"{'%.2f' % n['vs_bound'] if n['vs_bound'] else '—'} |")
                 def f(x, spec):
                     return format(x, spec) if x is not None else "n/a"
