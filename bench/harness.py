@@ -15,6 +15,8 @@ import json
 import math
 import os
 import re
+import select
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -92,6 +94,12 @@ class Worker:
             self.info = msg
 
     def _read(self):
+        # One request, one line: nothing is left in the pipe's buffer between requests.
+        ready, _, _ = select.select([self.p.stdout], [], [], self.timeout)
+        if not ready:
+            self.p.kill()
+            self.error = f"timed out after {self.timeout:.0f} s"
+            return None
         line = self.p.stdout.readline()
         if not line:
             err = self.p.stderr.read().strip().splitlines()
@@ -176,10 +184,15 @@ def peak_for(machine, isa, threads):
     return machine["ymm_gflops"][i], "ymm"
 
 
+def fmt_num(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 1 else f"{x:.3g}"
+
+
 def fmt_ms(s):
     if s is None:
         return "n/a"
-    return f"{s['median']:.3g} ({s['min']:.3g}–{s['max']:.3g})" if s["n"] > 1 else f"{s['median']:.3g}"
+    m = fmt_num(s["median"])
+    return f"{m} ({fmt_num(s['min'])}–{fmt_num(s['max'])})" if s["n"] > 1 else m
 
 
 def summarize(vals):
@@ -275,7 +288,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="batch-1 cases, the largest thread count, 3 rounds")
     ap.add_argument("--smoke", action="store_true", help="one layer, one repetition, every peer (CI)")
     ap.add_argument("--rep-ms", type=float, default=None, help="minimum length of one repetition (ms)")
-    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--timeout", type=float, default=600, help="seconds a worker may take for one request")
     ap.add_argument("--out", default=None, help="output directory (default bench/results; smoke: build/bench/smoke)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--note", default="", help="a sentence for the report's header (e.g. the machine's state)")
@@ -394,7 +407,7 @@ def main():
 
     with open(os.path.join(work, "last-run.json"), "w") as fh:  # to redo the report: --report-from
         json.dump({"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                   "argv": sys.argv[1:], "note": args.note, "rounds": args.rounds, "machine": machine, "isas": isas,
+                   "argv": sys.argv[1:], "note": args.note, "load": os.getloadavg(), "rounds": args.rounds, "machine": machine, "isas": isas,
                    "threads": threads, "elapsed": time.time() - t_start,
                    "compile_s": [[n, i, s] for (n, i), s in compile_s.items()],
                    "results": [dict(e, case=vars(e["case"])) for e in results]}, fh)
@@ -419,7 +432,7 @@ def report_from(path, out_dir, note=""):
     compile_s = {(n, i): s for n, i, s in d["compile_s"]}
     os.makedirs(out_dir, exist_ok=True)
     write_outputs(results, d["machine"], args, out_dir, compile_s, d["isas"], d["threads"], d["elapsed"],
-                  d.get("date"))
+                  d.get("date"), d.get("load"))
 
 
 def row_numbers(e):
@@ -442,9 +455,9 @@ def row_numbers(e):
     return out
 
 
-def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, elapsed, date=None):
+def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, elapsed, date=None, load=None):
     now = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()
+    load = load or os.getloadavg()
     torch_v = sh([PY, "-c", "import torch; print(torch.__version__)"]).stdout.strip()
     dnnl_v = "?"
     hdr = "/usr/include/oneapi/dnnl/dnnl_version.h"
@@ -453,7 +466,14 @@ def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, ela
         dnnl_v = f"{v.get('MAJOR')}.{v.get('MINOR')}.{v.get('PATCH')}"
     md = []
     md.append("# cnnc vs oneDNN and PyTorch: forward speed (bench/run.sh)\n")
-    md.append(f"Measured {now} by `bash bench/run.sh {' '.join(sys.argv[1:])}`".rstrip() +
+    argv, skip = [], False
+    for a in sys.argv[1:]:  # the command without --note TEXT
+        if skip or a == "--note":
+            skip = not skip
+            continue
+        if not a.startswith("--note="):
+            argv.append(a)
+    md.append(f"Measured {now} by `{shlex.join(['bash', 'bench/run.sh'] + argv)}`" +
               f" in {elapsed / 60:.1f} min; load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
               f"(1 / 5 / 15 min).\n")
     if args.note:
@@ -508,7 +528,7 @@ def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, ela
                           f"{(n['cnnc']['gflops'] if n['cnnc'] else float('nan')):.1f} | {pct} | "
                           f"{'%.2f' % n['vs_onednn'] if n['vs_onednn'] and c.kind == 'layer' else '—'} | "
                           f"{'%.2f' % n['vs_torch'] if n['vs_torch'] else '—'} | "
-                          f"{'%.3g' % n['bound_ms'] if n['bound_ms'] else '—'} | "
+                          f"{fmt_num(n['bound_ms']) if n['bound_ms'] else '—'} | "
                           f"{'%.2f' % n['vs_bound'] if n['vs_bound'] else '—'} |")
                 def f(x, spec):
                     return format(x, spec) if x is not None else "n/a"
@@ -529,7 +549,7 @@ def write_outputs(results, machine, args, out_dir, compile_s, isas, threads, ela
                         "calls_per_round": res[s].get("calls_per_rep", ""),
                         "gflops": f"{n[s]['gflops']:.4g}" if n[s] else "",
                         "peak_gflops": f"{e['peak']:.4g}", "pct_peak": f"{n[s]['pct']:.4g}" if n[s] else "",
-                        "cnnc_speed_ratio": (f"{n['vs_onednn']:.4g}" if s == "oneDNN" and n["vs_onednn"] else
+                        "cnnc_speed_ratio": (f"{n['vs_onednn']:.4g}" if s == "oneDNN" and n["vs_onednn"] and c.kind == "layer" else
                                              f"{n['vs_torch']:.4g}" if s == "PyTorch" and n["vs_torch"] else ""),
                         "bound_ms": f"{n['bound_ms']:.5g}" if s == "cnnc" and n["bound_ms"] else "",
                         "impl": res[s].get("info", ""), "error": res[s]["error"] or ""})
