@@ -715,6 +715,8 @@ namespace detail {
 void checkSignature(const Node &n);
 }
 
+// [op-table] The shape rules: one `infer<Enum>` per op of Ops.def (a missing one is a build
+// error naming it).
 TensorType inferType(const Node &n) {
   detail::checkSignature(n);
   switch (n.op) {

@@ -350,6 +350,8 @@ static std::vector<Node *> gradConv2dGradFilter(Context &c) { notDifferentiable(
 static std::vector<Node *> gradConv2dGradInput(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
 
+// [op-table] The gradient rules: one `grad<Enum>` per op of Ops.def (a missing one is a build
+// error naming it; an op without a gradient says so: notDifferentiable).
 std::vector<Node *> vjp(Context &c) {
   switch (c.n.op) {
 #define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                   \
