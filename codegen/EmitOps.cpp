@@ -174,6 +174,16 @@ OpEmitter opEmitter(OpKind k) {
       emitMap(
           e, n, [](Emitter &e, Value *x, unsigned) { return e.libm("tanhf", x); }, 1);
     };
+  case OpKind::Softplus: // max(x, 0) + log1pf(exp(-|x|)), as the interpreter: no overflow
+    return [](Emitter &e, const Node &n) {
+      emitMap(
+          e, n,
+          [](Emitter &e, Value *x, unsigned) {
+            Value *t = e.unary(Intrinsic::exp, e.b.CreateFNeg(e.unary(Intrinsic::fabs, x)));
+            return e.b.CreateFAdd(e.maxnum(x, e.cf(0)), e.libm("log1pf", t));
+          },
+          1); // log1pf: scalar, no vector form without a vector libm
+    };
   case OpKind::Add:
     return [](Emitter &e, const Node &n) { emitBinary(e, n, Instruction::FAdd); };
   case OpKind::Sub:

@@ -21,6 +21,8 @@ CnnForm cnnForm(OpKind k) {
     return simple("sigmoid");
   case OpKind::Tanh:
     return simple("tanh");
+  case OpKind::Softplus:
+    return simple("softplus");
   case OpKind::Softmax:
     return simple("softmax");
   case OpKind::LogSoftmax:

@@ -478,6 +478,8 @@ OnnxForm onnxForm(OpKind k) {
     return direct("Sigmoid");
   case OpKind::Tanh:
     return direct("Tanh");
+  case OpKind::Softplus:
+    return direct("Softplus");
   case OpKind::Input:    // graph inputs
   case OpKind::Param:    // initializers
   case OpKind::Constant: // Constant nodes

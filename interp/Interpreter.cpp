@@ -123,6 +123,8 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return Tensor<T>(T(1) / (T(1) + xt::exp(-*in[0])));
   case OpKind::Tanh:
     return Tensor<T>(xt::tanh(*in[0]));
+  case OpKind::Softplus: // log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow
+    return Tensor<T>(xt::maximum(*in[0], T(0)) + xt::log1p(xt::exp(-xt::abs(*in[0]))));
   case OpKind::FullyConnected:
     return fusedRelu(n, fullyConnected(*in[0], *in[1], opt(2)));
   case OpKind::MatMul:

@@ -181,6 +181,7 @@ static TensorType inferGlobalAvgPool(const Node &n) {
 static TensorType inferRelu(const Node &n) { requireFloat(n); return same(n); }
 static TensorType inferSigmoid(const Node &n) { requireFloat(n); return same(n); }
 static TensorType inferTanh(const Node &n) { requireFloat(n); return same(n); }
+static TensorType inferSoftplus(const Node &n) { requireFloat(n); return same(n); }
 static TensorType inferIdentity(const Node &n) { return same(n); }
 
 static TensorType inferFullyConnected(const Node &n) {
