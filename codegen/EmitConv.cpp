@@ -20,7 +20,7 @@
 // layers at AVX-512, 295 KB at AVX2) stays in L2 while the tiles of a row stream; the
 // input rows a tile reads (Cg·kh lines) come from L1/L2. Threads split the rows
 // (group, column block, image, output row), so each writes its own outputs.
-#include "codegen/Emitter.h"
+#include "codegen/EmitOps.h"
 
 namespace cnnc::codegen {
 

@@ -1,6 +1,6 @@
 // The fused conv2d gradients (passes/FuseConvGrad.cpp), as register-blocked matrix products
 // computed tile by tile from address arithmetic, never materialising φ(x) (the forward
-// kernel's approach, EmitConv.cpp, and the tile of EmitTrain.cpp's GEMM: PT rows × MB
+// kernel's approach, EmitConv.cpp, and the tile of EmitMatMul.cpp's GEMM: PT rows × MB
 // vectors of FMA accumulators). Per group g, with P = Ho·Wo, R = Cg·kh·kw, r = (c, i, j):
 //
 // conv2d_grad_filter, dW = φ(x)ᵀ dY (seed eq. 35): rows r, columns m (output channels,
@@ -330,15 +330,8 @@ int64_t convGradScratchBytes(const Node &n, unsigned vl) {
   return geom(n, vl).bytes;
 }
 
-OpEmitter convGradOpEmitter(OpKind k) {
-  switch (k) {
-  case OpKind::Conv2dGradFilter:
-    return emitGradFilter;
-  case OpKind::Conv2dGradInput:
-    return emitGradInput;
-  default:
-    return nullptr;
-  }
-}
+// The entries of the emitter table (EmitOps.cpp).
+void emitConv2dGradFilter(Emitter &e, const Node &n) { emitGradFilter(e, n); }
+void emitConv2dGradInput(Emitter &e, const Node &n) { emitGradInput(e, n); }
 
 } // namespace cnnc::codegen

@@ -135,18 +135,10 @@ private:
 public:
 };
 
-/// One lowering per op kind (EmitOps.cpp, EmitConv.cpp); nullptr = not lowerable.
+/// The lowering of an op kind: the emitter table (EmitOps.cpp), one entry per op of
+/// ir/Ops.def; nullptr = not lowered by codegen on purpose (sources are bound to storage,
+/// `update` is a copy at the end of the entry: Lower.cpp).
 using OpEmitter = void (*)(Emitter &, const Node &);
 OpEmitter opEmitter(OpKind k);
-void emitConv2d(Emitter &e, const Node &n);
-/// conv2d's weights and bias packed into its register tile's panels at `pack`
-/// (ConvGeom::packBytes): in the prepare entry when Plan::packed has the conv.
-void emitConvPack(Emitter &e, const Node &n, llvm::Value *pack);
-/// EmitTrain.cpp: the training and ONNX tensor ops (nullptr for the others) and
-/// training-mode dropout.
-OpEmitter trainOpEmitter(OpKind k);
-void emitDropoutTraining(Emitter &e, const Node &n);
-/// EmitConvGrad.cpp: conv2d_grad_filter / conv2d_grad_input (nullptr for the others).
-OpEmitter convGradOpEmitter(OpKind k);
 
 } // namespace cnnc::codegen

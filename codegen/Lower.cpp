@@ -2,7 +2,7 @@
 // emitter table in node order, checks that nothing tensor-level is left, and adds the model
 // descriptor that the runtime's C API reads (layout mirrored in runtime/CnncModel.h).
 #include "codegen/Lower.h"
-#include "codegen/Emitter.h"
+#include "codegen/EmitOps.h"
 
 #include <fmt/format.h>
 #include <llvm/IR/Verifier.h>

@@ -12,17 +12,8 @@ static int64_t align64(int64_t b) {
   return (b + 63) / 64 * 64;
 }
 
-bool isView(const Node &n) {
-  switch (n.op) {
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Identity:
-    return true;
-  case OpKind::Dropout:
-    return n.getInt("training") == 0;
-  default:
-    return false;
-  }
+bool isView(const Node &n) { // Ops.def's `view` trait; dropout is one only at inference
+  return n.info().view && !(n.info().attr("training") && n.getInt("training"));
 }
 
 const Node *storageRoot(const Plan &p, const Node *n) {
@@ -156,42 +147,30 @@ void analyseBatch(const Function &f, Plan &p) {
         if (i < (int)n.operands.size() && B(i) && bd(i) != 0)
           fail(n, "an operand carries the batch in another dim than 0");
     };
-    switch (n.op) {
-    case OpKind::Input:
-      if (r >= 1) { // one example per row of dim 0 (the caller's buffers are batch-major)
-        out = n.type.shape[0] == NB ? 0 : -1;
-        if (out < 0)
-          fail(n, "inputs disagree on the batch size");
+    switch (n.info().batch) { // Ops.def's `batch:` trait
+    case BatchRule::Elementwise:
+      for (size_t i = 0; i < n.operands.size(); ++i) // a batched operand's batch dim, aligned
+        if (B((int)i)) {
+          const int d = r - n.operands[i]->type.rank() + bd((int)i);
+          if (out >= 0 && out != d)
+            fail(n, "the operands carry the batch in different dims");
+          out = d;
+        }
+      for (size_t i = 0; i < n.operands.size() && anyB && out >= 0; ++i) {
+        const TensorType &t = n.operands[i]->type;
+        const int d = out - (r - t.rank()); // the operand's dim under the result's batch dim
+        if (B((int)i) ? t.shape[d] != n.type.shape[out] : (d >= 0 && t.shape[d] != 1))
+          fail(n, "an operand broadcasts along the batch dimension");
       }
       break;
-    case OpKind::Param:
-    case OpKind::Constant:
-      break;
-    case OpKind::Relu: // flat loops: any batch dim
-    case OpKind::Sigmoid:
-    case OpKind::Tanh:
-    case OpKind::Identity:
-    case OpKind::Dropout:
-      out = bd(0);
-      if (n.operands.size() > 1 && B(1))
-        fail(n, "the step operand carries the batch");
-      break;
-    case OpKind::FullyConnected:
-    case OpKind::Conv2d:
-    case OpKind::MaxPool:
-    case OpKind::AvgPool:
-    case OpKind::GlobalAvgPool:
-    case OpKind::BatchNorm:
+    case BatchRule::Leading:
       leading({0});
       out = B(0) ? 0 : -1;
       for (size_t i = 1; i < n.operands.size(); ++i)
         if (B((int)i))
           fail(n, "a weight operand carries the batch");
       break;
-    case OpKind::Softmax:
-    case OpKind::LogSoftmax:
-    case OpKind::SoftmaxGrad:
-    case OpKind::LogSoftmaxGrad: {
+    case BatchRule::Axis: {
       const int last = (int)n.operands.size() - 1;
       out = bd(last);
       for (int i = 0; i < last; ++i)
@@ -201,174 +180,138 @@ void analyseBatch(const Function &f, Plan &p) {
         fail(n, "normalises across the batch");
       break;
     }
-    case OpKind::MatMul: {
-      // rows (dim r-2 of a, not transposed) follow the batch: runtime M (inference's fc-like
-      // products, eq. 45); a transposed a and b both batched in dim r-2: the product sums
-      // over the batch, runtime K (eq. 35's φ(x)^T dY, fc's dw = dy^T x)
-      const bool ta = n.getInt("trans_a"), tb = n.getInt("trans_b");
-      if (B(0) && !B(1) && !ta && bd(0) == r - 2)
-        out = r - 2;
-      else if (B(0) && B(1) && ta && !tb && bd(0) == r - 2 && bd(1) == r - 2 &&
-               n.operands[0]->type.shape[r - 2] == n.operands[1]->type.shape[r - 2])
-        out = -1;
-      else if (anyB)
-        fail(n, "the batch is neither the rows of the first operand nor the reduction of both");
-      break;
-    }
-    case OpKind::Add:
-    case OpKind::Sub:
-    case OpKind::Mul:
-    case OpKind::Div:
-    case OpKind::ReluGrad:
-    case OpKind::SigmoidGrad:
-    case OpKind::TanhGrad:
-      for (int i = 0; i < 2; ++i) // a batched operand's batch dim, aligned to the result
-        if (B(i)) {
-          const int d = r - n.operands[i]->type.rank() + bd(i);
-          if (out >= 0 && out != d)
-            fail(n, "the operands carry the batch in different dims");
-          out = d;
-        }
-      for (int i = 0; i < 2 && anyB && out >= 0; ++i) {
-        const TensorType &t = n.operands[i]->type;
-        const int d = out - (r - t.rank()); // the operand's dim under the result's batch dim
-        if (B(i) ? t.shape[d] != n.type.shape[out] : (d >= 0 && t.shape[d] != 1))
-          fail(n, "an operand broadcasts along the batch dimension");
-      }
-      break;
-    case OpKind::Concat:
-      out = anyB ? 0 : -1;
-      for (size_t i = 0; i < n.operands.size(); ++i)
-        if (B((int)i) != anyB || (B((int)i) && bd((int)i) != 0))
-          fail(n, "concatenates batched and unbatched tensors");
-      if (anyB && normAxis(n.getInt("axis"), r) == 0)
-        fail(n, "concatenates along the batch");
-      break;
-    case OpKind::Flatten:
-    case OpKind::Reshape:
-      if (B(0)) { // each example's elements must stay whole rows of the result's batch dim
-        const TensorType &x = n.operands[0]->type;
-        const int64_t per = x.numel() / NB; // elements per example
-        out = firstNonUnit(n.type);
-        int64_t inner = 1;
-        for (int d = out + 1; d < r; ++d)
-          inner *= n.type.shape[d];
-        if (out >= r || per % inner != 0 || n.type.shape[out] != NB * (per / inner))
-          fail(n, "reshapes across the batch");
-      }
-      break;
-    case OpKind::Transpose:
-      if (B(0)) {
-        out = firstNonUnit(n.type);
-        if (out >= r || n.getInts("perm")[out] != bd(0))
-          fail(n, "moves the batch behind another dim");
-      }
-      break;
-    case OpKind::Expand:
-      if (B(0)) {
-        out = r - n.operands[0]->type.rank() + bd(0);
-        if (n.type.shape[out] != n.operands[0]->type.shape[bd(0)])
-          fail(n, "expands along the batch");
-      }
-      break;
-    case OpKind::ReduceSum:
-      if (B(0)) {
-        std::vector<bool> red(n.operands[0]->type.rank(), false);
-        for (int64_t a : n.getInts("axes"))
-          red[normAxis(a, (int)red.size())] = true;
-        if (!red[bd(0)]) { // kept: its place among the result's dims
-          out = bd(0);
-          if (!n.getInt("keepdims"))
-            for (int d = 0; d < bd(0); ++d)
-              out -= red[d];
-        } // reduced: a runtime trip count, an unbatched result
-      }
-      break;
-    case OpKind::Slice:
-      out = bd(0);
-      if (out >= 0 && normAxis(n.getInt("axis"), r) == out)
-        fail(n, "slices the batch");
-      break;
-    case OpKind::Im2Row:
-      leading({0});
-      if (B(0)) {
-        out = 1; // [G, N·Ho·Wo, R]: rows are (n, oh, ow)
-        if (n.getInt("groups") != 1)
-          fail(n, "im2row with groups > 1 puts the batch behind the groups (the rows' stride "
-                  "would follow the runtime batch)");
-      }
-      break;
-    case OpKind::Row2Im:
-      if (B(0)) {
-        out = 0;
-        if (bd(0) != 1 || n.getInt("groups") != 1)
-          fail(n, "row2im of rows that are not [1, N·Ho·Wo, R]");
-      }
-      break;
-    case OpKind::MaxPoolGrad:
-    case OpKind::AvgPoolGrad:
-    case OpKind::BnMeanGrad:
-      leading({0, 1});
-      out = B(n.op == OpKind::BnMeanGrad ? 1 : 0) ? 0 : -1;
-      if (n.op == OpKind::BnMeanGrad && B(0))
-        fail(n, "the mean's gradient carries the batch");
-      if (n.op == OpKind::MaxPoolGrad && B(0) != B(1))
-        fail(n, "one operand carries the batch and the other does not");
-      break;
-    case OpKind::BatchNormGrad:
-      leading({0, 1});
-      for (int i = 2; i < 5; ++i)
-        if (B(i))
-          fail(n, "a per-channel operand carries the batch");
-      if (B(0) != B(1))
-        fail(n, "one operand carries the batch and the other does not");
-      out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
-      break;
-    case OpKind::BnVarGrad:
-      leading({1});
-      if (B(0) || B(2))
-        fail(n, "a per-channel operand carries the batch");
-      out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
-      break;
-    case OpKind::BnMean:
-    case OpKind::BnVar:
-    case OpKind::BnUnbias:
-      leading({0});
-      if (n.operands.size() > 1 && B(1))
-        fail(n, "the mean carries the batch");
-      break;
-    case OpKind::SoftmaxXent:
-    case OpKind::L2Loss:
-    case OpKind::CountCorrect:
-      leading({0, 1});
-      if (B(0) != B(1))
-        fail(n, "one operand carries the batch and the other does not");
-      break;
-    case OpKind::SoftmaxXentGrad:
-    case OpKind::L2LossGrad:
-      leading({1, 2});
-      if (B(0) || B(1) != B(2))
-        fail(n, "the operands do not carry the batch consistently");
-      out = B(1) ? 0 : -1;
-      break;
-    case OpKind::Conv2dGradFilter: // φ(x)ᵀ·dY: reduces over the batch's pixels (runtime K)
-      leading({0, 1});
-      if (B(0) != B(1))
-        fail(n, "one operand carries the batch and the other does not");
-      break;
-    case OpKind::Conv2dGradInput: // row2im(dY·Fᵀ): one image of dX per image of dY
-      leading({0});
-      if (B(1))
-        fail(n, "a weight operand carries the batch");
-      out = B(0) ? 0 : -1;
-      break;
-    case OpKind::Update:
-      if (anyB)
-        fail(n, "a param's new value carries the batch");
-      break;
-    default: // batch_matmul, softmax_xent_nd: their loops run at the compiled batch
+    case BatchRule::Fixed: // e.g. batch_matmul, softmax_xent_nd
       if (anyB)
         fail(n, "runs at the compiled batch only");
+      break;
+    case BatchRule::Custom:
+      if (n.op == OpKind::Input) {
+        if (r >= 1) { // one example per row of dim 0 (the caller's buffers are batch-major)
+          out = n.type.shape[0] == NB ? 0 : -1;
+          if (out < 0)
+            fail(n, "inputs disagree on the batch size");
+        }
+      } else if (n.op == OpKind::Param || n.op == OpKind::Constant) { // never batched
+      } else if (n.op == OpKind::MatMul) {
+        // rows (dim r-2 of a, not transposed) follow the batch: runtime M (inference's fc-like
+        // products, eq. 45); a transposed a and b both batched in dim r-2: the product sums
+        // over the batch, runtime K (eq. 35's φ(x)^T dY, fc's dw = dy^T x)
+        const bool ta = n.getInt("trans_a"), tb = n.getInt("trans_b");
+        if (B(0) && !B(1) && !ta && bd(0) == r - 2)
+          out = r - 2;
+        else if (B(0) && B(1) && ta && !tb && bd(0) == r - 2 && bd(1) == r - 2 &&
+                 n.operands[0]->type.shape[r - 2] == n.operands[1]->type.shape[r - 2])
+          out = -1;
+        else if (anyB)
+          fail(n, "the batch is neither the rows of the first operand nor the reduction of both");
+      } else if (n.op == OpKind::Concat) {
+        out = anyB ? 0 : -1;
+        for (size_t i = 0; i < n.operands.size(); ++i)
+          if (B((int)i) != anyB || (B((int)i) && bd((int)i) != 0))
+            fail(n, "concatenates batched and unbatched tensors");
+        if (anyB && normAxis(n.getInt("axis"), r) == 0)
+          fail(n, "concatenates along the batch");
+      } else if (n.op == OpKind::Flatten || n.op == OpKind::Reshape) {
+        if (B(0)) { // each example's elements must stay whole rows of the result's batch dim
+          const TensorType &x = n.operands[0]->type;
+          const int64_t per = x.numel() / NB; // elements per example
+          out = firstNonUnit(n.type);
+          int64_t inner = 1;
+          for (int d = out + 1; d < r; ++d)
+            inner *= n.type.shape[d];
+          if (out >= r || per % inner != 0 || n.type.shape[out] != NB * (per / inner))
+            fail(n, "reshapes across the batch");
+        }
+      } else if (n.op == OpKind::Transpose) {
+        if (B(0)) {
+          out = firstNonUnit(n.type);
+          if (out >= r || n.getInts("perm")[out] != bd(0))
+            fail(n, "moves the batch behind another dim");
+        }
+      } else if (n.op == OpKind::Expand) {
+        if (B(0)) {
+          out = r - n.operands[0]->type.rank() + bd(0);
+          if (n.type.shape[out] != n.operands[0]->type.shape[bd(0)])
+            fail(n, "expands along the batch");
+        }
+      } else if (n.op == OpKind::ReduceSum) {
+        if (B(0)) {
+          std::vector<bool> red(n.operands[0]->type.rank(), false);
+          for (int64_t a : n.getInts("axes"))
+            red[normAxis(a, (int)red.size())] = true;
+          if (!red[bd(0)]) { // kept: its place among the result's dims
+            out = bd(0);
+            if (!n.getInt("keepdims"))
+              for (int d = 0; d < bd(0); ++d)
+                out -= red[d];
+          } // reduced: a runtime trip count, an unbatched result
+        }
+      } else if (n.op == OpKind::Slice) {
+        out = bd(0);
+        if (out >= 0 && normAxis(n.getInt("axis"), r) == out)
+          fail(n, "slices the batch");
+      } else if (n.op == OpKind::Im2Row) {
+        leading({0});
+        if (B(0)) {
+          out = 1; // [G, N·Ho·Wo, R]: rows are (n, oh, ow)
+          if (n.getInt("groups") != 1)
+            fail(n, "im2row with groups > 1 puts the batch behind the groups (the rows' stride "
+                    "would follow the runtime batch)");
+        }
+      } else if (n.op == OpKind::Row2Im) {
+        if (B(0)) {
+          out = 0;
+          if (bd(0) != 1 || n.getInt("groups") != 1)
+            fail(n, "row2im of rows that are not [1, N·Ho·Wo, R]");
+        }
+      } else if (n.op == OpKind::MaxPoolGrad || n.op == OpKind::AvgPoolGrad ||
+                 n.op == OpKind::BnMeanGrad) {
+        leading({0, 1});
+        out = B(n.op == OpKind::BnMeanGrad ? 1 : 0) ? 0 : -1;
+        if (n.op == OpKind::BnMeanGrad && B(0))
+          fail(n, "the mean's gradient carries the batch");
+        if (n.op == OpKind::MaxPoolGrad && B(0) != B(1))
+          fail(n, "one operand carries the batch and the other does not");
+      } else if (n.op == OpKind::BatchNormGrad) {
+        leading({0, 1});
+        for (int i = 2; i < 5; ++i)
+          if (B(i))
+            fail(n, "a per-channel operand carries the batch");
+        if (B(0) != B(1))
+          fail(n, "one operand carries the batch and the other does not");
+        out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
+      } else if (n.op == OpKind::BnVarGrad) {
+        leading({1});
+        if (B(0) || B(2))
+          fail(n, "a per-channel operand carries the batch");
+        out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
+      } else if (n.op == OpKind::BnMean || n.op == OpKind::BnVar || n.op == OpKind::BnUnbias) {
+        leading({0});
+        if (n.operands.size() > 1 && B(1))
+          fail(n, "the mean carries the batch");
+      } else if (n.op == OpKind::SoftmaxXent || n.op == OpKind::L2Loss ||
+                 n.op == OpKind::CountCorrect) {
+        leading({0, 1});
+        if (B(0) != B(1))
+          fail(n, "one operand carries the batch and the other does not");
+      } else if (n.op == OpKind::SoftmaxXentGrad || n.op == OpKind::L2LossGrad) {
+        leading({1, 2});
+        if (B(0) || B(1) != B(2))
+          fail(n, "the operands do not carry the batch consistently");
+        out = B(1) ? 0 : -1;
+      } else if (n.op == OpKind::Conv2dGradFilter) { // φ(x)ᵀ·dY: reduces over the batch's pixels
+                                                     // (runtime K)
+        leading({0, 1});
+        if (B(0) != B(1))
+          fail(n, "one operand carries the batch and the other does not");
+      } else if (n.op == OpKind::Update) {
+        if (anyB)
+          fail(n, "a param's new value carries the batch");
+      } else {
+        CNNC_INTERNAL(fmt::format("op '{}' has batch:custom in Ops.def but no rule in "
+                                  "Plan.cpp's batch analysis",
+                                  n.info().mnemonic));
+      }
       break;
     }
     // the batch dim can only follow the runtime batch if every dim before it is 1 and it is

@@ -77,7 +77,7 @@ Plan planFunction(const Function &f, unsigned vectorWidth);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
 int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool prepacked = false);
 bool isView(const Node &n);
-/// Scratch of the ops lowered in EmitTrain.cpp (matmul's packed B).
+/// Scratch of the matrix products (EmitMatMul.cpp: matmul's packed B).
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
 /// Scratch of the fused conv2d gradients (EmitConvGrad.cpp).
 int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth);

@@ -8,6 +8,97 @@
 
 namespace cnnc::cnn {
 
+// [op-table] The per-op .cnn table: one entry per op of ir/Ops.def. The switch has no default, and
+// -Werror=switch makes a missing op a build error that names it.
+CnnForm cnnForm(OpKind k) {
+  auto simple = [](const char *kw) { return CnnForm{CnnForm::Simple, kw}; };
+  auto layer = [](const char *kw) { return CnnForm{CnnForm::Layer, kw}; };
+  const CnnForm none{CnnForm::None};
+  switch (k) {
+  case OpKind::Relu:
+    return simple("relu");
+  case OpKind::Sigmoid:
+    return simple("sigmoid");
+  case OpKind::Tanh:
+    return simple("tanh");
+  case OpKind::Softplus:
+    return simple("softplus");
+  case OpKind::Softmax:
+    return simple("softmax");
+  case OpKind::LogSoftmax:
+    return simple("logsoftmax");
+  case OpKind::Flatten:
+    return simple("flatten");
+  case OpKind::GlobalAvgPool:
+    return simple("gap");
+  case OpKind::Input:
+    return layer("input");
+  case OpKind::Param: // the layers' weights
+  case OpKind::Conv2d:
+    return layer("conv");
+  case OpKind::MaxPool:
+  case OpKind::AvgPool:
+    return layer("pool");
+  case OpKind::FullyConnected:
+    return layer("fc");
+  case OpKind::BatchNorm:
+  case OpKind::BnMean: // training mode
+  case OpKind::BnVar:
+  case OpKind::BnUnbias:
+    return layer("bn");
+  case OpKind::Dropout:
+    return layer("dropout");
+  case OpKind::Add:
+    return layer("add");
+  case OpKind::Concat:
+    return layer("concat");
+  case OpKind::SoftmaxXent:
+  case OpKind::L2Loss:
+    return layer("loss");
+  case OpKind::Constant:
+  case OpKind::MatMul:
+  case OpKind::BatchMatMul:
+  case OpKind::Sub:
+  case OpKind::Mul:
+  case OpKind::Div:
+  case OpKind::Reshape:
+  case OpKind::Identity:
+  case OpKind::SoftmaxXentNd:
+  case OpKind::CountCorrect:
+  case OpKind::Transpose:
+  case OpKind::Expand:
+  case OpKind::ReduceSum:
+  case OpKind::Slice:
+  case OpKind::Im2Row:
+  case OpKind::Row2Im:
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::MaxPoolGrad:
+  case OpKind::AvgPoolGrad:
+  case OpKind::SoftmaxGrad:
+  case OpKind::LogSoftmaxGrad:
+  case OpKind::BatchNormGrad:
+  case OpKind::BnMeanGrad:
+  case OpKind::BnVarGrad:
+  case OpKind::SoftmaxXentGrad:
+  case OpKind::L2LossGrad:
+  case OpKind::Conv2dGradFilter:
+  case OpKind::Conv2dGradInput:
+  case OpKind::Update:
+    return none; // no .cnn syntax
+  }
+  CNNC_INTERNAL("bad op kind");
+}
+
+std::vector<std::string> simpleLayerKeywords() {
+  std::vector<std::string> out;
+  for (const OpInfo &op : allOps())
+    if (CnnForm f = cnnForm(op.kind); f.kind == CnnForm::Simple)
+      out.push_back(f.keyword);
+  return out;
+}
+
 static std::string dims2(int64_t h, int64_t w) {
   return std::to_string(h) + "x" + std::to_string(w);
 }

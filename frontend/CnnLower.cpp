@@ -18,10 +18,26 @@ static bool tooLarge(const Shape &s) {
   return n > kMaxElements;
 }
 
+// The layers with arguments (CnnLayers.cpp) and the merges; the parameterless one-input
+// layers come from the per-op table (cnnForm).
+static const std::vector<std::string> kArgLayers = {"conv", "pool", "fc", "bn", "dropout", "loss"};
+
 // The keywords `layer` understands, for "did you mean" hints.
-static const std::vector<std::string> kLayerKinds = {
-    "input", "network", "conv",       "pool",    "fc",  "bn",  "dropout", "relu", "sigmoid",
-    "tanh",  "softmax", "logsoftmax", "flatten", "gap", "add", "concat",  "loss"};
+static std::vector<std::string> layerKinds() {
+  std::vector<std::string> k = {"input", "network"};
+  k.insert(k.end(), kArgLayers.begin(), kArgLayers.end());
+  for (const std::string &s : simpleLayerKeywords())
+    k.push_back(s);
+  k.insert(k.end(), {"add", "concat"});
+  return k;
+}
+
+static std::optional<OpKind> simpleLayerOp(const std::string &keyword) {
+  for (const OpInfo &op : allOps())
+    if (CnnForm f = cnnForm(op.kind); f.kind == CnnForm::Simple && keyword == f.keyword)
+      return op.kind;
+  return std::nullopt;
+}
 
 void Lowerer::run(const std::vector<Stmt> &stmts) {
   for (const Stmt &s : stmts)
@@ -89,14 +105,13 @@ void Lowerer::layer(const Stmt &s) {
     d_.error(s, s.kind,
              "a layer after the loss (line " + std::to_string(lossStmt_->line) +
                  "): the loss must be the last layer");
-  static const std::vector<std::string> single = {
-      "conv", "pool",    "fc",         "bn",      "dropout", "relu", "sigmoid",
-      "tanh", "softmax", "logsoftmax", "flatten", "gap",     "loss"};
   const std::string &k = s.kind.text;
   bool isMerge = k == "add" || k == "concat";
-  if (!isMerge && std::find(single.begin(), single.end(), k) == single.end()) {
+  const std::optional<OpKind> simple = simpleLayerOp(k);
+  if (!isMerge && !simple && std::find(kArgLayers.begin(), kArgLayers.end(), k) == kArgLayers.end()) {
     std::string msg = "unknown layer '" + k + "'";
-    if (std::string hint = closest(k, kLayerKinds); !hint.empty())
+    static const std::vector<std::string> kinds = layerKinds();
+    if (std::string hint = closest(k, kinds); !hint.empty())
       msg += " (did you mean '" + hint + "'?)";
     d_.error(s, s.kind, msg);
   }
@@ -124,16 +139,9 @@ void Lowerer::layer(const Stmt &s) {
       Args a(s, d_);
       if (!a.done())
         a.unknownOption(a.option(), {});
-      static const std::map<std::string, OpKind> ops = {{"relu", OpKind::Relu},
-                                                        {"sigmoid", OpKind::Sigmoid},
-                                                        {"tanh", OpKind::Tanh},
-                                                        {"softmax", OpKind::Softmax},
-                                                        {"logsoftmax", OpKind::LogSoftmax},
-                                                        {"flatten", OpKind::Flatten},
-                                                        {"gap", OpKind::GlobalAvgPool}};
       if (k == "gap")
         requireImage(s, x);
-      out = make(s, ops.at(k), s.nodeName, {x});
+      out = make(s, *simple, s.nodeName, {x});
     }
   }
   layers_[s.nodeName] = out;

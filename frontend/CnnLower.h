@@ -14,6 +14,17 @@
 
 namespace cnnc::cnn {
 
+/// The `.cnn` form of each op of ir/Ops.def: the per-op table (cnnForm, CnnLayers.cpp; one
+/// entry per op, a missing one fails the build). Simple: a parameterless one-input layer
+/// `keyword` that is exactly the op; Layer: made by the lowering of layer `keyword` (with
+/// arguments, in CnnLayers.cpp / CnnLower.cpp); None: no .cnn syntax (IR or ONNX only, or
+/// made by passes).
+struct CnnForm {
+  enum Kind { Simple, Layer, None } kind;
+  const char *keyword = nullptr;
+};
+CnnForm cnnForm(OpKind k);
+
 class Lowerer {
 public:
   Lowerer(Function &f, const CnnOptions &opts, const Diag &diag, NameAllocator &names)

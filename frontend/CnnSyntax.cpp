@@ -138,15 +138,14 @@ std::vector<Stmt> parseStatements(std::string_view text, const Diag &diag) {
 // reports them, in line order with the other errors).
 static std::string autoBase(const std::string &kind) {
   static const std::map<std::string, std::string> bases = {
-      {"conv", "conv"},       {"pool", "pool"},
-      {"fc", "fc"},           {"bn", "bn"},
-      {"dropout", "drop"},    {"relu", "relu"},
-      {"sigmoid", "sigmoid"}, {"tanh", "tanh"},
-      {"softmax", "softmax"}, {"logsoftmax", "logsoftmax"},
-      {"flatten", "flatten"}, {"gap", "gap"},
-      {"add", "add"},         {"concat", "concat"}};
-  auto it = bases.find(kind);
-  return it == bases.end() ? "layer" : it->second;
+      {"conv", "conv"}, {"pool", "pool"}, {"fc", "fc"},         {"bn", "bn"},
+      {"dropout", "drop"}, {"add", "add"}, {"concat", "concat"}};
+  if (auto it = bases.find(kind); it != bases.end())
+    return it->second;
+  for (const std::string &k : simpleLayerKeywords()) // relu, gap, ...: the keyword itself
+    if (k == kind)
+      return k;
+  return "layer";
 }
 
 void assignNames(std::vector<Stmt> &stmts, NameAllocator &names, bool training, const Diag &diag) {

@@ -58,6 +58,10 @@ private:
 
 bool isIdent(std::string_view s);
 
+/// The keywords of the parameterless one-input layers (`relu`, `gap`, ...), each one op:
+/// the Simple entries of the per-op table cnnForm (CnnLayers.cpp), in Ops.def order.
+std::vector<std::string> simpleLayerKeywords();
+
 /// Pass 1: splits the text into statements. Throws on malformed names and misplaced `:`/`<`.
 std::vector<Stmt> parseStatements(std::string_view text, const Diag &diag);
 

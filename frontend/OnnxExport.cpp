@@ -8,6 +8,7 @@
 // re-import as constants, not parameters), inputs graph inputs; the SSA names are kept as the
 // ONNX value names (they are valid ONNX names).
 #include "frontend/OnnxImport.h"
+#include "frontend/OnnxImporter.h"
 #include "frontend/OnnxProto.h"
 
 #include <fmt/format.h>
@@ -111,11 +112,20 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     if (relu)
       e.node("Relu", {y + ".pre_relu"}, y);
   };
-  switch (n.op) {
-  case OpKind::Input:
+  // The per-op ONNX table (OnnxOps.cpp): ops that map one to one, ops with no ONNX form, and
+  // the ones exported below.
+  const onnximp::OnnxForm form = onnximp::onnxForm(n.op);
+  if (form.kind == onnximp::OnnxForm::Direct) {
+    e.node(form.opType, in, y);
+    return;
+  }
+  if (form.kind == onnximp::OnnxForm::None)
+    throw Error(fmt::format("{}: op '{}' has no ONNX form ({})", n.describe(), n.info().mnemonic,
+                            form.why));
+  if (n.op == OpKind::Input) {
     valueInfo(e.g.add_input(), n);
     return;
-  case OpKind::Param: {
+  } else if (n.op == OpKind::Param) {
     auto it = weights.find(n.name);
     if (it == weights.end())
       throw Error(fmt::format("no weight for parameter '{}' {}", n.name, n.type.str()));
@@ -127,8 +137,7 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     t.dtype = n.type.dtype;
     onnxio::toProto(t, *e.g.add_initializer());
     return;
-  }
-  case OpKind::Constant: {
+  } else if (n.op == OpKind::Constant) {
     std::vector<double> v = n.getFloats("value");
     if ((int64_t)v.size() != n.type.numel())
       v.assign(n.type.numel(), v.empty() ? 0.0 : v[0]);
@@ -139,8 +148,7 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     a->set_type(onnx::AttributeProto::TENSOR);
     onnxio::toProto(t, *a->mutable_t());
     return;
-  }
-  case OpKind::Conv2d: {
+  } else if (n.op == OpKind::Conv2d) {
     auto &p = e.node("Conv", in, preRelu());
     const Shape &w = n.operands[1]->type.shape;
     e.ints(p, "kernel_shape", {w[2], w[3]});
@@ -150,53 +158,41 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     e.i(p, "group", n.getInt("groups"));
     fusedRelu();
     return;
-  }
-  case OpKind::MaxPool:
+  } else if (n.op == OpKind::MaxPool) {
     window(e.node("MaxPool", in, y), true);
     return;
-  case OpKind::AvgPool: {
+  } else if (n.op == OpKind::AvgPool) {
     auto &p = e.node("AveragePool", in, y);
     window(p, false);
     e.i(p, "count_include_pad", n.getInt("count_include_pad"));
     return;
-  }
-  case OpKind::GlobalAvgPool:
+  } else if (n.op == OpKind::GlobalAvgPool) {
     e.node("GlobalAveragePool", in, y);
     return;
-  case OpKind::Relu:
-    e.node("Relu", in, y);
-    return;
-  case OpKind::Sigmoid:
-    e.node("Sigmoid", in, y);
-    return;
-  case OpKind::Tanh:
-    e.node("Tanh", in, y);
-    return;
-  case OpKind::Identity:
+  } else if (n.op == OpKind::Identity) {
     e.node("Identity", in, y);
     return;
-  case OpKind::Add:
+  } else if (n.op == OpKind::Add) {
     e.node("Add", in, y);
     return;
-  case OpKind::Sub:
+  } else if (n.op == OpKind::Sub) {
     e.node("Sub", in, y);
     return;
-  case OpKind::Mul:
+  } else if (n.op == OpKind::Mul) {
     e.node("Mul", in, y);
     return;
-  case OpKind::Div:
+  } else if (n.op == OpKind::Div) {
     e.node("Div", in, y);
     return;
-  case OpKind::BatchMatMul:
+  } else if (n.op == OpKind::BatchMatMul) {
     e.node("MatMul", in, y);
     return;
-  case OpKind::FullyConnected: { // Gemm without C is valid from opset 11
+  } else if (n.op == OpKind::FullyConnected) { // Gemm without C is valid from opset 11
     auto &p = e.node("Gemm", in, preRelu());
     e.i(p, "transB", 1);
     fusedRelu();
     return;
-  }
-  case OpKind::MatMul: {
+  } else if (n.op == OpKind::MatMul) {
     if (!n.getInt("trans_a") && !n.getInt("trans_b")) {
       e.node("MatMul", in, y);
       return;
@@ -205,31 +201,29 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     e.i(p, "transA", n.getInt("trans_a"));
     e.i(p, "transB", n.getInt("trans_b"));
     return;
-  }
-  case OpKind::Concat:
+  } else if (n.op == OpKind::Concat) {
     e.i(e.node("Concat", in, y), "axis", n.getInt("axis"));
     return;
-  case OpKind::Flatten:
+  } else if (n.op == OpKind::Flatten) {
     e.i(e.node("Flatten", in, y), "axis", n.getInt("axis"));
     return;
-  case OpKind::Reshape: {
+  } else if (n.op == OpKind::Reshape) {
     Shape s = n.getInts("shape");
     std::string shape = e.constant(y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()});
     auto &p = e.node("Reshape", {in[0], shape}, y);
     if (n.getInt("allowzero"))
       e.i(p, "allowzero", n.getInt("allowzero"));
     return;
-  }
-  case OpKind::Softmax:
+  } else if (n.op == OpKind::Softmax) {
     e.i(e.node("Softmax", in, y), "axis", n.getInt("axis"));
     return;
-  case OpKind::LogSoftmax:
+  } else if (n.op == OpKind::LogSoftmax) {
     e.i(e.node("LogSoftmax", in, y), "axis", n.getInt("axis"));
     return;
-  case OpKind::BatchNorm:
+  } else if (n.op == OpKind::BatchNorm) {
     e.f(e.node("BatchNormalization", in, y), "epsilon", n.getFloat("epsilon"));
     return;
-  case OpKind::Dropout: {
+  } else if (n.op == OpKind::Dropout) {
     if (n.getInt("training"))
       throw Error(fmt::format("{}: training-mode dropout has no ONNX inference form; export the "
                               "inference graph",
@@ -237,19 +231,16 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     std::string ratio = e.constant(y, n.type.dtype, {}, {n.getFloat("rate")});
     e.node("Dropout", {in[0], ratio}, y);
     return;
-  }
-  case OpKind::SoftmaxXent:
-  case OpKind::SoftmaxXentNd: {
+  } else if (n.op == OpKind::SoftmaxXent || n.op == OpKind::SoftmaxXentNd) {
     auto &p = e.node("SoftmaxCrossEntropyLoss", in, y);
     e.s(p, "reduction", n.op == OpKind::SoftmaxXent ? "mean" : n.getStr("reduction"));
     if (n.op == OpKind::SoftmaxXentNd && !n.getInts("ignore_index").empty())
       e.i(p, "ignore_index", n.getInts("ignore_index")[0]);
     return;
   }
-  default:
-    throw Error(fmt::format("{}: op '{}' has no ONNX form (export an inference graph)",
-                            n.describe(), n.info().mnemonic));
-  }
+  CNNC_INTERNAL(fmt::format("op '{}' is custom in the ONNX table (OnnxOps.cpp's onnxForm) but "
+                            "has no export here",
+                            n.info().mnemonic));
 }
 
 } // namespace

@@ -60,8 +60,21 @@ public:
 };
 
 using LowerFn = std::function<void(NodeCtx &)>;
-/// The operator table (OnnxOps.cpp): op_type -> lowering.
+/// The operator table (OnnxOps.cpp): op_type -> lowering; it includes every Direct op of
+/// onnxForm.
 const std::map<std::string, LowerFn> &loweringTable();
+
+/// What an op of ir/Ops.def is in ONNX: the per-op table (onnxForm, OnnxOps.cpp; one entry
+/// per op, a missing one fails the build). Direct ops map one to one onto an ONNX operator
+/// (one input per operand, no attributes) both ways; Custom ops have import code in
+/// loweringTable and export code in OnnxExport.cpp; None ops have no ONNX form (why: the
+/// export error).
+struct OnnxForm {
+  enum Kind { Direct, Custom, None } kind;
+  const char *opType = nullptr; // Direct: the ONNX op_type
+  const char *why = nullptr;    // None
+};
+OnnxForm onnxForm(OpKind k);
 
 class Importer {
 public:

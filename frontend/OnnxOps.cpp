@@ -463,27 +463,91 @@ void lowerSoftmaxCrossEntropy(NodeCtx &c) {
 
 } // namespace
 
+// [op-table] The per-op ONNX table: one entry per op of ir/Ops.def. The switch has no default, and
+// -Werror=switch makes a missing op a build error that names it.
+OnnxForm onnxForm(OpKind k) {
+  const OnnxForm custom{OnnxForm::Custom};
+  auto direct = [](const char *opType) { return OnnxForm{OnnxForm::Direct, opType}; };
+  auto none = [](const char *why) { return OnnxForm{OnnxForm::None, nullptr, why}; };
+  const char *training = "a training-graph op: export an inference graph";
+  const char *gradient = "a gradient op: export an inference graph";
+  switch (k) {
+  case OpKind::Relu:
+    return direct("Relu");
+  case OpKind::Sigmoid:
+    return direct("Sigmoid");
+  case OpKind::Tanh:
+    return direct("Tanh");
+  case OpKind::Softplus:
+    return direct("Softplus");
+  case OpKind::Input:    // graph inputs
+  case OpKind::Param:    // initializers
+  case OpKind::Constant: // Constant nodes
+  case OpKind::Conv2d:
+  case OpKind::MaxPool:
+  case OpKind::AvgPool:
+  case OpKind::GlobalAvgPool:
+  case OpKind::FullyConnected: // Gemm
+  case OpKind::MatMul:         // MatMul, or Gemm when transposed
+  case OpKind::BatchMatMul:    // MatMul of 3-D and higher
+  case OpKind::Add:            // import folds constants, opset 6 aligns at `axis`
+  case OpKind::Sub:
+  case OpKind::Mul:
+  case OpKind::Div:
+  case OpKind::Concat:
+  case OpKind::Flatten:
+  case OpKind::Reshape:
+  case OpKind::Identity:
+  case OpKind::Softmax:
+  case OpKind::LogSoftmax:
+  case OpKind::BatchNorm:
+  case OpKind::Dropout:
+  case OpKind::SoftmaxXent: // SoftmaxCrossEntropyLoss
+  case OpKind::SoftmaxXentNd:
+    return custom;
+  case OpKind::BnMean:
+  case OpKind::BnVar:
+  case OpKind::BnUnbias:
+  case OpKind::CountCorrect:
+  case OpKind::Update:
+    return none(training);
+  case OpKind::L2Loss:
+    return none("no ONNX loss operator is l2_loss: export an inference graph");
+  case OpKind::Transpose:
+  case OpKind::Expand:
+  case OpKind::ReduceSum:
+  case OpKind::Slice:
+    return none("not exported yet (cnnc makes it only in training graphs): export an "
+                "inference graph");
+  case OpKind::Im2Row:
+  case OpKind::Row2Im:
+    return none("the seed's phi(x) has no ONNX operator: export an inference graph");
+  case OpKind::ReluGrad:
+  case OpKind::SigmoidGrad:
+  case OpKind::TanhGrad:
+  case OpKind::MaxPoolGrad:
+  case OpKind::AvgPoolGrad:
+  case OpKind::SoftmaxGrad:
+  case OpKind::LogSoftmaxGrad:
+  case OpKind::BatchNormGrad:
+  case OpKind::BnMeanGrad:
+  case OpKind::BnVarGrad:
+  case OpKind::SoftmaxXentGrad:
+  case OpKind::L2LossGrad:
+  case OpKind::Conv2dGradFilter:
+  case OpKind::Conv2dGradInput:
+    return none(gradient);
+  }
+  CNNC_INTERNAL("bad op kind");
+}
+
 const std::map<std::string, LowerFn> &loweringTable() {
-  static const std::map<std::string, LowerFn> t = {
+  static const std::map<std::string, LowerFn> t = [] {
+    std::map<std::string, LowerFn> t = {
       {"Conv", lowerConv},
       {"MaxPool", [](NodeCtx &c) { lowerPool(c, true); }},
       {"AveragePool", [](NodeCtx &c) { lowerPool(c, false); }},
       {"GlobalAveragePool", lowerGlobalAvgPool},
-      {"Relu",
-       [](NodeCtx &c) {
-         c.ignore("consumed_inputs");
-         unary(c, OpKind::Relu);
-       }},
-      {"Sigmoid",
-       [](NodeCtx &c) {
-         c.ignore("consumed_inputs");
-         unary(c, OpKind::Sigmoid);
-       }},
-      {"Tanh",
-       [](NodeCtx &c) {
-         c.ignore("consumed_inputs");
-         unary(c, OpKind::Tanh);
-       }},
       {"Gemm", lowerGemm},
       {"MatMul", lowerMatMul},
       {"Add", [](NodeCtx &c) { lowerBinary(c, OpKind::Add, '+'); }},
@@ -500,7 +564,15 @@ const std::map<std::string, LowerFn> &loweringTable() {
       {"Identity", lowerIdentity},
       {"Constant", lowerConstant},
       {"SoftmaxCrossEntropyLoss", lowerSoftmaxCrossEntropy},
-  };
+    };
+    for (const OpInfo &op : allOps()) // the Direct ops of onnxForm
+      if (OnnxForm form = onnxForm(op.kind); form.kind == OnnxForm::Direct)
+        t[form.opType] = [k = op.kind](NodeCtx &c) {
+          c.ignore("consumed_inputs"); // opset 6's, for Relu, Sigmoid, Tanh
+          unary(c, k);
+        };
+    return t;
+  }();
   return t;
 }
 

@@ -343,31 +343,6 @@ Tensor<T> conv2dGradInput(const Tensor<T> &dy, const Tensor<T> &w,
   return dx;
 }
 
-// ---------------------------------------------------------------------------- activations --
-template <class T> Tensor<T> reluGrad(const Tensor<T> &dy, const Tensor<T> &x) {
-  CNNC_ASSERT(dy.shape() == x.shape(), "relu_grad operand shapes");
-  Tensor<T> dx = Tensor<T>::from_shape(x.shape());
-  for (size_t i = 0; i < x.size(); ++i) // seed eq. 14; the subgradient at 0 is 0
-    dx.data()[i] = x.data()[i] > T(0) ? dy.data()[i] : T(0);
-  return dx;
-}
-
-template <class T> Tensor<T> sigmoidGrad(const Tensor<T> &dy, const Tensor<T> &y) {
-  CNNC_ASSERT(dy.shape() == y.shape(), "sigmoid_grad operand shapes");
-  Tensor<T> dx = Tensor<T>::from_shape(y.shape());
-  for (size_t i = 0; i < y.size(); ++i)
-    dx.data()[i] = dy.data()[i] * y.data()[i] * (T(1) - y.data()[i]);
-  return dx;
-}
-
-template <class T> Tensor<T> tanhGrad(const Tensor<T> &dy, const Tensor<T> &y) {
-  CNNC_ASSERT(dy.shape() == y.shape(), "tanh_grad operand shapes");
-  Tensor<T> dx = Tensor<T>::from_shape(y.shape());
-  for (size_t i = 0; i < y.size(); ++i)
-    dx.data()[i] = dy.data()[i] * (T(1) - y.data()[i] * y.data()[i]);
-  return dx;
-}
-
 // ---------------------------------------------------------------------------- pooling --
 namespace {
 
@@ -612,9 +587,6 @@ Tensor<T> l2LossGrad(const Tensor<T> &dz, const Tensor<T> &pred, const Tensor<T>
                                       const std::array<int64_t, 2> &, const ConvParams &);         \
   template Tensor<T> conv2dGradInput(const Tensor<T> &, const Tensor<T> &,                        \
                                      const std::vector<int64_t> &, const ConvParams &);            \
-  template Tensor<T> reluGrad(const Tensor<T> &, const Tensor<T> &);                               \
-  template Tensor<T> sigmoidGrad(const Tensor<T> &, const Tensor<T> &);                            \
-  template Tensor<T> tanhGrad(const Tensor<T> &, const Tensor<T> &);                               \
   template Tensor<T> maxPoolGrad(const Tensor<T> &, const Tensor<T> &, const PoolParams &);        \
   template Tensor<T> avgPoolGrad(const Tensor<T> &, const std::vector<int64_t> &,                  \
                                  const PoolParams &);                                              \

@@ -52,9 +52,6 @@ Tensor<T> conv2dGradInput(const Tensor<T> &dy, const Tensor<T> &w,
                           const std::vector<int64_t> &inputShape, const ConvParams &p);
 
 // vector-Jacobian products
-template <class T> Tensor<T> reluGrad(const Tensor<T> &dy, const Tensor<T> &x);
-template <class T> Tensor<T> sigmoidGrad(const Tensor<T> &dy, const Tensor<T> &y);
-template <class T> Tensor<T> tanhGrad(const Tensor<T> &dy, const Tensor<T> &y);
 /// Each window's dy goes to the element maxPool's value came from: the first maximum in
 /// row-major window order (strictly greater replaces), never a padded position.
 template <class T>

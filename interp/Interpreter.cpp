@@ -81,6 +81,19 @@ template <class T> Tensor<T> fusedRelu(const Node &n, Tensor<T> y) {
   return y;
 }
 
+// f(dy, v) elementwise: the activations' vector-Jacobian products (same shapes: the shape
+// rules check them).
+template <class T, class F> Tensor<T> zip(const Tensor<T> &dy, const Tensor<T> &v, F f) {
+  CNNC_ASSERT(dy.shape() == v.shape(), "activation gradient operand shapes");
+  Tensor<T> dx = Tensor<T>::from_shape(v.shape());
+  for (size_t i = 0; i < v.size(); ++i)
+    dx.data()[i] = f(dy.data()[i], v.data()[i]);
+  return dx;
+}
+
+// [op-table] The interpreter's kernels: one case per op of Ops.def, forward and gradient ops
+// alike. The switch has no default, and -Werror=switch makes a missing op a build error that
+// names it.
 template <class T>
 Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
                    const std::map<std::string, Tensor<T>> &feeds, const RunOptions &opts) {
@@ -115,6 +128,8 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return Tensor<T>(T(1) / (T(1) + xt::exp(-*in[0])));
   case OpKind::Tanh:
     return Tensor<T>(xt::tanh(*in[0]));
+  case OpKind::Softplus: // log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow
+    return Tensor<T>(xt::maximum(*in[0], T(0)) + xt::log1p(xt::exp(-xt::abs(*in[0]))));
   case OpKind::FullyConnected:
     return fusedRelu(n, fullyConnected(*in[0], *in[1], opt(2)));
   case OpKind::MatMul:
@@ -198,12 +213,12 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
       return conv2dGradFilter(*in[0], *in[1], ints<2>(n, "kernel"), p);
     return conv2dGradInput(*in[0], *in[1], n.getInts("input_shape"), p);
   }
-  case OpKind::ReluGrad:
-    return reluGrad(*in[0], *in[1]);
-  case OpKind::SigmoidGrad:
-    return sigmoidGrad(*in[0], *in[1]);
+  case OpKind::ReluGrad: // seed eq. 14; the subgradient at 0 is 0
+    return zip(*in[0], *in[1], [](T g, T x) { return x > T(0) ? g : T(0); });
+  case OpKind::SigmoidGrad: // seed section 5
+    return zip(*in[0], *in[1], [](T g, T y) { return g * y * (T(1) - y); });
   case OpKind::TanhGrad:
-    return tanhGrad(*in[0], *in[1]);
+    return zip(*in[0], *in[1], [](T g, T y) { return g * (T(1) - y * y); });
   case OpKind::MaxPoolGrad:
   case OpKind::AvgPoolGrad: {
     PoolParams p;

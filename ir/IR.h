@@ -58,12 +58,26 @@ struct AttrSpec {
   AttrKind kind;
   std::optional<Attr> defaultValue; // none = required
 };
+/// How an op's loops follow the runtime mini-batch (the `batch:` trait of Ops.def; read by
+/// codegen/Plan.cpp's batch analysis).
+enum class BatchRule : uint8_t {
+  Elementwise, // numpy broadcasting: a batched operand's batch dim, aligned to the result
+  Leading,     // N×... first operand batched in dim 0, so is the result; weights never
+  Axis,        // normalises along `axis`, which must come after the operands' batch dim
+  Fixed,       // its loops run at the compiled batch only
+  Custom,      // a rule of its own
+};
+const char *batchRuleName(BatchRule r);
+
 struct OpInfo {
   OpKind kind;
   std::string mnemonic;
   std::vector<OperandSpec> operands;
   std::vector<AttrSpec> attrs;
   bool source = false, elementwise = false, loss = false, stochastic = false;
+  bool view = false; // the result is operand 0 reinterpreted (with `training`: when it is 0)
+  bool macs = false; // a dense product: ModelStats counts its multiply-adds
+  BatchRule batch = BatchRule::Fixed;
   std::string doc, example;
 
   int minOperands() const;

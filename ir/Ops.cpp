@@ -65,6 +65,30 @@ std::vector<AttrSpec> parseAttrs(const std::string &mnemonic, const std::string 
   return out;
 }
 
+void parseTraits(OpInfo &i, const std::string &spec) {
+  bool batchSet = false;
+  for (const std::string &tr : words(spec)) {
+    if (tr == "source") i.source = true;
+    else if (tr == "elementwise") i.elementwise = true;
+    else if (tr == "loss") i.loss = true;
+    else if (tr == "stochastic") i.stochastic = true;
+    else if (tr == "view") i.view = true;
+    else if (tr == "macs") i.macs = true;
+    else if (tr.rfind("batch:", 0) == 0) {
+      bool known = false;
+      for (BatchRule r : {BatchRule::Elementwise, BatchRule::Leading, BatchRule::Axis,
+                          BatchRule::Fixed, BatchRule::Custom})
+        if (tr.substr(6) == batchRuleName(r))
+          i.batch = r, known = batchSet = true;
+      if (!known)
+        CNNC_INTERNAL("op " + i.mnemonic + ": unknown batch rule " + tr);
+    } else
+      CNNC_INTERNAL("op " + i.mnemonic + ": unknown trait " + tr);
+  }
+  if (!batchSet) // elementwise ops follow numpy broadcasting; anything else is safe fixed
+    i.batch = i.elementwise ? BatchRule::Elementwise : BatchRule::Fixed;
+}
+
 std::vector<OpInfo> buildTable() {
   std::vector<OpInfo> t;
 #define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                   \
@@ -74,13 +98,7 @@ std::vector<OpInfo> buildTable() {
     i.mnemonic = Mnemonic;                                                                         \
     i.operands = parseOperands(Operands);                                                          \
     i.attrs = parseAttrs(Mnemonic, Attrs);                                                         \
-    for (const std::string &tr : words(Traits)) {                                                  \
-      if (tr == "source") i.source = true;                                                         \
-      else if (tr == "elementwise") i.elementwise = true;                                          \
-      else if (tr == "loss") i.loss = true;                                                        \
-      else if (tr == "stochastic") i.stochastic = true;                                            \
-      else CNNC_INTERNAL("op " Mnemonic ": unknown trait " + tr);                                  \
-    }                                                                                              \
+    parseTraits(i, Traits);                                                                        \
     i.doc = Doc;                                                                                   \
     i.example = Example;                                                                           \
     t.push_back(std::move(i));                                                                     \
@@ -95,6 +113,17 @@ std::vector<OpInfo> buildTable() {
 const std::vector<OpInfo> &allOps() {
   static const std::vector<OpInfo> table = buildTable();
   return table;
+}
+
+const char *batchRuleName(BatchRule r) {
+  switch (r) {
+  case BatchRule::Elementwise: return "elementwise";
+  case BatchRule::Leading: return "leading";
+  case BatchRule::Axis: return "axis";
+  case BatchRule::Fixed: return "fixed";
+  case BatchRule::Custom: return "custom";
+  }
+  CNNC_INTERNAL("bad batch rule");
 }
 
 const OpInfo &opInfo(OpKind k) { return allOps().at((size_t)k); }

@@ -22,6 +22,9 @@ std::string opsMarkdown() {
     if (op.elementwise) traits.push_back("elementwise");
     if (op.loss) traits.push_back("loss");
     if (op.stochastic) traits.push_back("stochastic");
+    if (op.view) traits.push_back("view");
+    if (op.macs) traits.push_back("macs");
+    if (!op.source) traits.push_back(fmt::format("batch: {}", batchRuleName(op.batch)));
     s += fmt::format("\n## `{}`\n\n{}\n\n", op.mnemonic, op.doc);
     s += fmt::format("- operands: {}\n", operands.empty() ? "none" : fmt::format("`{}`", fmt::join(operands, ", ")));
     s += fmt::format("- attributes: {}\n", attrs.empty() ? "none" : fmt::format("{}", fmt::join(attrs, ", ")));

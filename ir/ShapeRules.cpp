@@ -181,6 +181,7 @@ static TensorType inferGlobalAvgPool(const Node &n) {
 static TensorType inferRelu(const Node &n) { requireFloat(n); return same(n); }
 static TensorType inferSigmoid(const Node &n) { requireFloat(n); return same(n); }
 static TensorType inferTanh(const Node &n) { requireFloat(n); return same(n); }
+static TensorType inferSoftplus(const Node &n) { requireFloat(n); return same(n); }
 static TensorType inferIdentity(const Node &n) { return same(n); }
 
 static TensorType inferFullyConnected(const Node &n) {
@@ -715,6 +716,8 @@ namespace detail {
 void checkSignature(const Node &n);
 }
 
+// [op-table] The shape rules: one `infer<Enum>` per op of Ops.def (a missing one is a build
+// error naming it).
 TensorType inferType(const Node &n) {
   detail::checkSignature(n);
   switch (n.op) {

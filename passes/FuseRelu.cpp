@@ -2,7 +2,7 @@
 // fusion of the design: the max(0, .) is applied to each result while it is still in a
 // register, instead of a second pass over memory).
 //   before: a verified function.
-//   after:  every relu(p) whose p is a conv2d/fc without relu, used by nothing but that relu
+//   after:  every relu(p) whose p has a relu attribute (conv2d, fc) that is 0, used by nothing but that relu
 //           and not an output, is that conv2d/fc itself with relu=1, under the relu's name
 //           (users, outputs and the adjoints autodiff built keep referring to the same SSA
 //           name); p is left dead for DCE.
@@ -19,8 +19,8 @@ bool fuseRelu(Function &f) {
     if (n->op != OpKind::Relu)
       continue;
     Node *p = n->operands[0];
-    if ((p->op != OpKind::Conv2d && p->op != OpKind::FullyConnected) || p->getInt("relu") ||
-        f.useCount(p) != 1)
+    // the ops that take a ReLU epilogue are those with a `relu` attribute (Ops.def)
+    if (!p->info().attr("relu") || p->getInt("relu") || f.useCount(p) != 1)
       continue;
     n->op = p->op;
     n->operands = p->operands;

@@ -112,6 +112,12 @@ static std::vector<Node *> gradSigmoid(Context &c) {
 static std::vector<Node *> gradTanh(Context &c) {
   return {c.make(OpKind::TanhGrad, "dx", {c.dy, const_cast<Node *>(&c.n)})};
 }
+// y = log(1 + exp(x)): dy/dx = 1 / (1 + exp(-x)), the seed's logistic sigmoid (section 5),
+// and by the chain rule (seed section 5: dz/dx = dz/dy dy/dx) dx = dy * sigmoid(x).
+static std::vector<Node *> gradSoftplus(Context &c) {
+  Node *s = c.make(OpKind::Sigmoid, "dsig", {c.operand(0)}, {}, "section 5: dy/dx = sigmoid(x)");
+  return {c.make(OpKind::Mul, "dx", {c.dy, s})};
+}
 
 // y = x w^T + b: the seed's FC as a convolution with a kernel covering its input (section
 // 6.8), so eqs. 35 and 45 with φ(x) = x: dw = dy^T x, dx = dy w.
@@ -350,6 +356,8 @@ static std::vector<Node *> gradConv2dGradFilter(Context &c) { notDifferentiable(
 static std::vector<Node *> gradConv2dGradInput(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
 
+// [op-table] The gradient rules: one `grad<Enum>` per op of Ops.def (a missing one is a build
+// error naming it; an op without a gradient says so: notDifferentiable).
 std::vector<Node *> vjp(Context &c) {
   switch (c.n.op) {
 #define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                   \

@@ -49,33 +49,34 @@ bool isPool(OpKind k) {
   return k == OpKind::MaxPool || k == OpKind::AvgPool || k == OpKind::GlobalAvgPool;
 }
 
+// The dense products: the ops with the `macs` trait in Ops.def (a formula per op).
 int64_t macsOf(const Node &n) {
-  switch (n.op) {
-  case OpKind::Conv2d: { // out numel = N*M*Ho*Wo; w = [M, C/groups, kh, kw]
+  if (!n.info().macs)
+    return 0;
+  if (n.op == OpKind::Conv2d) { // out numel = N*M*Ho*Wo; w = [M, C/groups, kh, kw]
     const Shape &w = n.operands[1]->type.shape;
     return n.type.numel() * w[1] * w[2] * w[3];
   }
-  case OpKind::FullyConnected: // out [N,M], x [N,K]
+  if (n.op == OpKind::FullyConnected) // out [N,M], x [N,K]
     return n.type.numel() * n.operands[0]->type.shape[1];
-  case OpKind::MatMul: { // out [(b,) m, n]; k is a's inner dimension
+  if (n.op == OpKind::MatMul) { // out [(b,) m, n]; k is a's inner dimension
     const Shape &a = n.operands[0]->type.shape;
     return n.type.numel() * (n.getInt("trans_a") ? a[a.size() - 2] : a.back());
   }
-  case OpKind::BatchMatMul: // out [..., m, n], a [..., m, k]
+  if (n.op == OpKind::BatchMatMul) // out [..., m, n], a [..., m, k]
     return n.type.numel() * n.operands[0]->type.shape.back();
   // the fused conv gradients cost what the forward conv does (seed eqs. 35 and 45: products
   // of the same three extents)
-  case OpKind::Conv2dGradFilter: { // dW [M, Cg, kh, kw] summed over dy's N·Ho·Wo pixels
+  if (n.op == OpKind::Conv2dGradFilter) { // dW [M, Cg, kh, kw] summed over dy's N·Ho·Wo pixels
     const Shape &dy = n.operands[1]->type.shape;
     return n.type.numel() * dy[0] * dy[2] * dy[3];
   }
-  case OpKind::Conv2dGradInput: { // dY Fᵀ: every dy element times a Cg·kh·kw row of w
+  if (n.op == OpKind::Conv2dGradInput) { // dY Fᵀ: every dy element times a Cg·kh·kw row of w
     const Shape &w = n.operands[1]->type.shape;
     return n.operands[0]->type.numel() * w[1] * w[2] * w[3];
   }
-  default:
-    return 0;
-  }
+  CNNC_INTERNAL("op '" + n.info().mnemonic + "' has the macs trait in Ops.def but no formula in "
+                "ModelStats.cpp");
 }
 
 // Backward propagation of dependence boxes. `need` holds, for every value the target
@@ -95,44 +96,37 @@ public:
   // its operands.
   void visit(const Node &n) {
     const Box out = need.at(&n);
-    switch (n.op) {
-    case OpKind::Conv2d: {
+    // Window ops, batch norm, softmax, concat, expand and slice have rules of their own;
+    // otherwise the op's traits decide: elementwise ops pass the box through, anything else
+    // needs its whole input (always sound: it can only overestimate the field).
+    if (n.op == OpKind::Conv2d) {
       const Shape &w = n.operands[1]->type.shape;
       window(n, out, w[2], w[3], n.getInts("dilation"));
       for (size_t i = 1; i < n.operands.size(); ++i)
         requireWhole(n.operands[i]);
-      return;
-    }
-    case OpKind::MaxPool: {
+    } else if (n.op == OpKind::MaxPool) {
       auto k = n.getInts("kernel");
       window(n, out, k[0], k[1], n.getInts("dilation"));
-      return;
-    }
-    case OpKind::AvgPool: {
+    } else if (n.op == OpKind::AvgPool) {
       auto k = n.getInts("kernel");
       window(n, out, k[0], k[1], {1, 1});
-      return;
-    }
-    case OpKind::BatchNorm:
+    } else if (n.op == OpKind::BatchNorm) {
       passThrough(n, n.operands[0], out);
       for (size_t i = 1; i < n.operands.size(); ++i)
         requireWhole(n.operands[i]);
-      return;
-    case OpKind::Softmax:
-    case OpKind::LogSoftmax: {
+    } else if (n.op == OpKind::Softmax || n.op == OpKind::LogSoftmax) {
       // Normalising along N or C keeps positions apart; along H or W it mixes that axis.
       int64_t axis = n.getInt("axis");
       if (axis < 0)
         axis += n.type.rank();
       if (!spatial(&n) || axis >= 2)
         return requireAxisWhole(n, out, axis);
-      return passThrough(n, n.operands[0], out);
-    }
-    case OpKind::Concat:
-      return concat(n, out);
-    case OpKind::Expand:
-      return passThrough(n, n.operands[0], out);
-    case OpKind::Slice: { // along H or W, output index i is input index i + start
+      passThrough(n, n.operands[0], out);
+    } else if (n.op == OpKind::Concat) {
+      concat(n, out);
+    } else if (n.op == OpKind::Expand) {
+      passThrough(n, n.operands[0], out);
+    } else if (n.op == OpKind::Slice) { // along H or W, output index i is input index i + start
       int64_t axis = n.getInt("axis"), start = n.getInt("start");
       if (axis < 0)
         axis += n.type.rank();
@@ -143,14 +137,11 @@ public:
         b.r0 += start, b.r1 += start;
       if (axis == 3)
         b.c0 += start, b.c1 += start;
-      return require(n.operands[0], b);
-    }
-    default:
-      if (n.info().elementwise) {
-        for (const Node *o : n.operands)
-          passThrough(n, o, out);
-        return;
-      }
+      require(n.operands[0], b);
+    } else if (n.info().elementwise) {
+      for (const Node *o : n.operands)
+        passThrough(n, o, out);
+    } else {
       for (const Node *o : n.operands) // mixes everything: fc, flatten, global pool, losses...
         requireWhole(o);
     }

@@ -8,14 +8,10 @@
 namespace cnnc {
 
 static bool isNoOp(const Node &n) {
-  switch (n.op) {
-  case OpKind::Identity: return true;
-  case OpKind::Dropout: return n.getInt("training") == 0;
-  case OpKind::Concat: return n.operands.size() == 1;
-  case OpKind::Reshape:
-  case OpKind::Flatten: return n.type == n.operands[0]->type;
-  default: return false;
-  }
+  // Ops.def's views (identity, flatten, reshape, inference dropout) that keep the type
+  if (n.info().view && !(n.info().attr("training") && n.getInt("training")))
+    return n.type == n.operands[0]->type;
+  return n.op == OpKind::Concat && n.operands.size() == 1;
 }
 
 bool simplify(Function &f) {

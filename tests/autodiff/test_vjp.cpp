@@ -88,6 +88,12 @@ TEST_CASE("elementwise activations", "[autodiff]") {
   checkOp(p("x", "f32[3,7]"), "%y = identity(%x) : f32[3,7]", "f32[3,7]", {"x"});
 }
 
+TEST_CASE("softplus: dy * sigmoid(x) against finite differences", "[autodiff]") {
+  checkOp(p("x", "f32[3,7]"), "%y = softplus(%x) : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[2,3,4]"), "%s = softplus(%x) : f32[2,3,4]\n  %y = mul(%s, %x) : f32[2,3,4]",
+          "f32[2,3,4]", {"x"});
+}
+
 TEST_CASE("fully connected and matmul with every transpose", "[autodiff]") {
   checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"), "%y = fc(%x, %w, %b) : f32[3,4]", "f32[3,4]",
           {"x", "w", "b"});

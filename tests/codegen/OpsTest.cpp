@@ -103,6 +103,16 @@ std::vector<Case> cases() {
     c.push_back({opInfo(k).mnemonic, [k](Builder &b) {
                    b.out(b.op(k, {b.input("x", {2, 3, 5, 7})}));
                  }});
+  // ONNX Softplus, also where exp(x) overflows f32 (|x| up to 100): the interpreter and the
+  // lowering use max(x, 0) + log1p(exp(-|x|)); the f64 oracle is the reference.
+  c.push_back({"softplus", [](Builder &b) {
+                 b.out(b.op(K::Softplus, {b.input("x", {2, 3, 5, 7})}));
+               }});
+  c.push_back({"softplus of large values", [](Builder &b) {
+                 Node *s = b.f.add(K::Constant, "s", {}, {{"value", std::vector<double>{100.0}}},
+                                   TensorType{DType::F32, {}});
+                 b.out(b.op(K::Softplus, {b.op(K::Mul, {b.input("x", {3, 41}), s})}));
+               }});
   c.push_back({"fc", [](Builder &b) {
                  b.out(b.op(K::FullyConnected,
                             {b.input("x", {3, 37}), b.param("w", {10, 37}), b.param("b", {10})}));

@@ -1,4 +1,4 @@
-// Every op that training graphs and ONNX imports add (codegen/EmitTrain.cpp), one small
+// Every op that training graphs and ONNX imports add (codegen/Emit*.cpp), one small
 // function each, compiled by the JIT against the f64 interpreter (max|a-b| <= 1e-4 max(1,
 // max|b|)); then all of them in one shared library. Shapes hit SIMD tails and clamped tiles.
 #include "CodegenTestUtil.h"

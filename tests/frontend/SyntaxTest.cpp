@@ -117,6 +117,13 @@ TEST_CASE("simple layers map one to one", "[frontend][syntax]") {
   CHECK(node(*m, "softmax1").operands[0]->name == "logsoftmax1");
 }
 
+TEST_CASE("softplus is a layer, named like the others", "[frontend][syntax]") {
+  auto m = cnn("input x 3x4x4\nsoftplus\nsp: softplus\n");
+  CHECK(node(*m, "softplus1").op == OpKind::Softplus);
+  CHECK(node(*m, "sp").operands[0]->name == "softplus1");
+  CHECK(node(*m, "sp").type.shape == Shape{1, 3, 4, 4});
+}
+
 TEST_CASE("training and inference graphs", "[frontend][syntax]") {
   const std::string path = examplePath("mnist_bn_dropout");
   CnnOptions inf, tr;

@@ -644,6 +644,12 @@ def bn_unbias_cases():
     one_op("bn_unbias_single", "bn_unbias", [("x", randn(1, 3))], [], torch.tensor(1.0, dtype=torch.float64))
 
 
+# Last, so that adding it left every earlier case's random inputs unchanged.
+def softplus_cases():
+    x = uniform(-30, 30, 2, 3, 4, 5)  # beyond where exp(x) is exact in float32
+    one_op("softplus", "softplus", [("x", x)], [], F.softplus(t64(x)))
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
@@ -653,7 +659,7 @@ def main():
                  softmax_cases, norm_cases, loss_cases, chain_cases, tensor_op_cases,
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
-                 onnx_op_cases, conv_grad_cases, bn_unbias_cases):
+                 onnx_op_cases, conv_grad_cases, bn_unbias_cases, softplus_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

@@ -360,6 +360,24 @@ TEST_CASE("export: every example network passes the ONNX checker and reimports i
   }
 }
 
+TEST_CASE("softplus exports as ONNX Softplus and reimports to the same values", "[onnx][export]") {
+  auto mod = parseCnn("input x 3x4x5\nsoftplus\n", "sp.cnn");
+  const Function &f = mod->main();
+  const std::string bytes = exportOnnxBytes(f, {}); // runs onnx::checker::check_model
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(bytes));
+  REQUIRE(proto.graph().node_size() == 1);
+  CHECK(proto.graph().node(0).op_type() == "Softplus");
+  OnnxModel back = importOnnxBytes(bytes, "sp.onnx");
+  const Function &g = back.module->main();
+  const Node *y = g.outputs().at(0);
+  CHECK(y->op == OpKind::Softplus);
+  std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({1, 3, 4, 5}, 5)}};
+  auto a = interp::run<float>(f, feeds), b = interp::run<float>(g, feeds);
+  const bool same = a.begin()->second == b.begin()->second; // xtensor: every element equal
+  CHECK(same);
+}
+
 TEST_CASE("export rejects what has no ONNX inference form", "[onnx][export]") {
   CnnOptions co;
   co.training = true;

@@ -1,0 +1,84 @@
+// The op lowerings, internal to codegen/: the helpers several families share, and one
+// declaration per lowering. Each Emit*.cpp holds one family, by what the code is (matrix
+// products, tensor movement, reductions, losses, gradients, convolution); EmitOps.cpp holds
+// the elementwise ops and the table (opEmitter) that maps every op of ir/Ops.def to its
+// lowering, checked complete when it compiles.
+#pragma once
+
+#include "codegen/Emitter.h"
+
+#include <functional>
+#include <vector>
+
+namespace cnnc::codegen {
+
+using VecBody = std::function<llvm::Value *(llvm::Value *, unsigned)>;
+
+// ------------------------------------------------------------------ shared helpers
+inline llvm::Value *toF32(Emitter &e, llvm::Value *i) {
+  return e.b.CreateSIToFP(i, e.f32);
+}
+/// The sum over i in [0, n) of term(i, w), vectorised: one vector and one scalar accumulator.
+llvm::Value *sumOver(Emitter &e, llvm::Value *n, const VecBody &term);
+void zeroFill(Emitter &e, llvm::Value *p, llvm::Value *count);
+/// Per-channel dims of [N, C, rest...]: C and the product of the rest.
+void channelDims(const Node *x, int64_t &C, int64_t &inner);
+std::vector<int64_t> rowMajorStrides(const Shape &s);
+/// Strides of operand `s` broadcast (numpy rules) to the shape S: 0 along broadcast dims.
+std::vector<int64_t> broadcastStrides(const Shape &s, const Shape &S);
+/// A loop nest over the index space `ext` (row-major) for K operands with element strides
+/// st[k][d] (EmitMove.cpp); `inner(off, n, istride)` emits the innermost run.
+using Inner = std::function<void(const std::vector<llvm::Value *> &, llvm::Value *,
+                                 const std::vector<int64_t> &)>;
+void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>> st,
+          std::vector<int64_t> base, const Inner &inner, int bd = -1, bool parallelOuter = false);
+/// y[...] = x[...] along a walk whose operand 0 is y (contiguous innermost) and 1 is x.
+void copyInner(Emitter &e, llvm::Value *y, llvm::Value *x, const std::vector<llvm::Value *> &off,
+               llvm::Value *n, const std::vector<int64_t> &is);
+/// out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows (EmitMatMul.cpp).
+void emitDotRows(Emitter &e, llvm::Value *A, llvm::Value *rows, int64_t rowsMax, int64_t K,
+                 llvm::Value *B, int64_t M, llvm::Value *bias, llvm::Value *out, bool relu = false);
+
+// ------------------------------------------------------------------ lowerings by family
+// EmitConv.cpp, EmitConvGrad.cpp
+void emitConv2d(Emitter &e, const Node &n);
+/// conv2d's weights and bias packed into its register tile's panels at `pack`
+/// (ConvGeom::packBytes): in the prepare entry when Plan::packed has the conv.
+void emitConvPack(Emitter &e, const Node &n, llvm::Value *pack);
+void emitConv2dGradFilter(Emitter &e, const Node &n);
+void emitConv2dGradInput(Emitter &e, const Node &n);
+// EmitMatMul.cpp
+void emitFc(Emitter &e, const Node &n);
+void emitMatMul3(Emitter &e, const Node &n);
+void emitBatchMatMul(Emitter &e, const Node &n);
+// EmitMove.cpp
+void emitTranspose(Emitter &e, const Node &n);
+void emitExpand(Emitter &e, const Node &n);
+void emitSlice(Emitter &e, const Node &n);
+void emitConcat(Emitter &e, const Node &n);
+void emitIm2Row(Emitter &e, const Node &n);
+void emitRow2Im(Emitter &e, const Node &n);
+// EmitReduce.cpp
+void emitReduceSum(Emitter &e, const Node &n);
+void emitPool(Emitter &e, const Node &n);
+void emitGlobalAvgPool(Emitter &e, const Node &n);
+void emitSoftmax(Emitter &e, const Node &n);
+void emitBatchNorm(Emitter &e, const Node &n);
+void emitBnStat(Emitter &e, const Node &n);
+// EmitLoss.cpp
+void emitSoftmaxXent(Emitter &e, const Node &n);
+void emitL2Loss(Emitter &e, const Node &n);
+void emitSoftmaxXentGrad(Emitter &e, const Node &n);
+void emitL2LossGrad(Emitter &e, const Node &n);
+void emitCountCorrect(Emitter &e, const Node &n);
+void emitSoftmaxXentNd(Emitter &e, const Node &n);
+// EmitGrad.cpp
+void emitMaxPoolGrad(Emitter &e, const Node &n);
+void emitAvgPoolGrad(Emitter &e, const Node &n);
+void emitSoftmaxGrad(Emitter &e, const Node &n);
+void emitBatchNormGrad(Emitter &e, const Node &n);
+void emitBnMeanGrad(Emitter &e, const Node &n);
+void emitBnVarGrad(Emitter &e, const Node &n);
+void emitBnUnbias(Emitter &e, const Node &n);
+
+} // namespace cnnc::codegen

@@ -1,0 +1,255 @@
+// Reductions: reduce_sum, pooling (seed eqs. 48-49), global average pooling, softmax and
+// log_softmax, batch norm and its batch statistics. Reductions may sum in another order
+// than the interpreter (SIMD partial sums), which the tests bound against the f64 oracle.
+#include "codegen/EmitOps.h"
+
+#include <cmath>
+#include <limits>
+
+namespace cnnc::codegen {
+
+using namespace llvm;
+
+// Per-channel dims of [N, C, rest...]: C and the product of the rest.
+void channelDims(const Node *x, int64_t &C, int64_t &inner) {
+  C = x->type.rank() > 1 ? x->type.shape[1] : 1;
+  inner = x->type.numel() / (x->type.shape[0] * C);
+}
+
+Value *sumOver(Emitter &e, Value *n, const VecBody &term) {
+  Value *accV = e.entryAlloca(e.vty(e.vl)), *accS = e.entryAlloca(e.f32);
+  e.b.CreateStore(e.cfv(0, e.vl), accV);
+  e.b.CreateStore(e.cf(0), accS);
+  e.vecLoop(n, [&](Value *i, unsigned w) {
+    Value *acc = w == 1 ? accS : accV;
+    e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.vty(w), acc), term(i, w)), acc);
+  });
+  return e.b.CreateFAdd(e.hsum(e.b.CreateLoad(e.vty(e.vl), accV)), e.b.CreateLoad(e.f32, accS));
+}
+
+void zeroFill(Emitter &e, Value *p, Value *count) {
+  e.vecLoop(count, [&](Value *i, unsigned w) { e.store(e.cfv(0, w), p, i); });
+}
+
+// ------------------------------------------------------------------ reduce_sum
+void emitReduceSum(Emitter &e, const Node &n) {
+  const Shape &xs = n.operands[0]->type.shape;
+  const int r = (int)xs.size();
+  std::vector<bool> red(r, false);
+  for (int64_t a : n.getInts("axes"))
+    red[a < 0 ? a + r : a] = true;
+  // the output's strides over the input's dims (0 along reduced axes)
+  Shape kept;
+  for (int d = 0; d < r; ++d)
+    if (!red[d])
+      kept.push_back(xs[d]);
+  const auto ks = rowMajorStrides(kept);
+  std::vector<int64_t> ost(r, 0);
+  for (int d = 0, k = 0; d < r; ++d)
+    if (!red[d])
+      ost[d] = ks[k++];
+  Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
+  zeroFill(e, y, n.type.rank() ? e.numel(&n) : e.c(1));
+  walk(e, std::vector<int64_t>(xs.begin(), xs.end()), {ost, rowMajorStrides(xs)}, {0, 0},
+       [&](auto &off, Value *cnt, auto &is) {
+         if (is[0] == 0 && is[1] == 1) {
+           Value *s = sumOver(e, cnt, [&](Value *i, unsigned w) {
+             return e.load(x, e.b.CreateAdd(off[1], i), w);
+           });
+           e.store(e.b.CreateFAdd(e.load(y, off[0]), s), y, off[0]);
+         } else if (is[0] == 1 && is[1] == 1) {
+           e.vecLoop(cnt, [&](Value *i, unsigned w) {
+             Value *yi = e.b.CreateAdd(off[0], i);
+             e.store(e.b.CreateFAdd(e.load(y, yi, w), e.load(x, e.b.CreateAdd(off[1], i), w)), y,
+                     yi);
+           });
+         } else {
+           e.loop(cnt, [&](Value *i) {
+             Value *yi = e.b.CreateAdd(off[0], e.b.CreateMul(i, e.c(is[0])));
+             Value *xi = e.b.CreateAdd(off[1], e.b.CreateMul(i, e.c(is[1])));
+             e.store(e.b.CreateFAdd(e.load(y, yi), e.load(x, xi)), y, yi);
+           });
+         }
+       },
+       e.batchDim(n.operands[0]));
+}
+
+namespace {
+
+// ------------------------------------------------------------------ pooling
+struct PoolGeom {
+  int64_t H, W, Ho, Wo, kh, kw, sh, sw, pt, pl, pb, pr, dh = 1, dw = 1;
+};
+
+PoolGeom poolGeom(const Node &n) {
+  const Shape &x = n.operands[0]->type.shape;
+  auto k = n.getInts("kernel"), s = n.getInts("stride"), p = n.getInts("pads");
+  PoolGeom g{x[2], x[3], n.type.shape[2], n.type.shape[3], k[0], k[1], s[0], s[1], p[0], p[1],
+             p[2], p[3]};
+  if (n.op == OpKind::MaxPool) {
+    auto d = n.getInts("dilation");
+    g.dh = d[0], g.dw = d[1];
+  }
+  return g;
+}
+
+} // namespace
+
+void emitPool(Emitter &e, const Node &n) {
+  const PoolGeom g = poolGeom(n);
+  const bool isMax = n.op == OpKind::MaxPool, cip = !isMax && n.getInt("count_include_pad");
+  Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
+  Value *acc = e.entryAlloca(e.f32);
+  // threads: over (image, channel) planes
+  e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) {
+    Value *plane = e.b.CreateMul(nc, e.c(g.H * g.W));
+    e.loop(e.c(g.Ho), [&](Value *oh) {
+      e.loop(e.c(g.Wo), [&](Value *ow) {
+        Value *hs = e.b.CreateSub(e.b.CreateMul(oh, e.c(g.sh)), e.c(g.pt));
+        Value *ws = e.b.CreateSub(e.b.CreateMul(ow, e.c(g.sw)), e.c(g.pl));
+        Value *outIdx = e.b.CreateAdd(
+            e.b.CreateMul(e.b.CreateAdd(e.b.CreateMul(nc, e.c(g.Ho)), oh), e.c(g.Wo)), ow);
+        if (isMax) { // padding never wins: out-of-range taps are skipped by a select
+          e.b.CreateStore(e.cf(-std::numeric_limits<float>::infinity()), acc);
+          e.loop(e.c(g.kh), [&](Value *i) {
+            Value *ih = e.b.CreateAdd(hs, e.b.CreateMul(i, e.c(g.dh)));
+            Value *okh =
+                e.b.CreateAnd(e.b.CreateICmpSGE(ih, e.c(0)), e.b.CreateICmpSLT(ih, e.c(g.H)));
+            Value *ihc = e.smin(e.smax(ih, e.c(0)), e.c(g.H - 1));
+            e.loop(e.c(g.kw), [&](Value *j) {
+              Value *iw = e.b.CreateAdd(ws, e.b.CreateMul(j, e.c(g.dw)));
+              Value *ok = e.b.CreateAnd(okh, e.b.CreateAnd(e.b.CreateICmpSGE(iw, e.c(0)),
+                                                           e.b.CreateICmpSLT(iw, e.c(g.W))));
+              Value *iwc = e.smin(e.smax(iw, e.c(0)), e.c(g.W - 1));
+              Value *v =
+                  e.load(x, e.b.CreateAdd(plane, e.b.CreateAdd(e.b.CreateMul(ihc, e.c(g.W)), iwc)));
+              Value *cur = e.b.CreateLoad(e.f32, acc);
+              e.b.CreateStore(e.b.CreateSelect(ok, e.maxnum(cur, v), cur), acc);
+            });
+          });
+          e.store(e.b.CreateLoad(e.f32, acc), y, outIdx);
+          return;
+        }
+        // average: the window clipped to the padded input (PyTorch's pool_size), then to the input
+        Value *he = e.smin(e.b.CreateAdd(hs, e.c(g.kh)), e.c(g.H + g.pb));
+        Value *we = e.smin(e.b.CreateAdd(ws, e.c(g.kw)), e.c(g.W + g.pr));
+        Value *padCount = e.b.CreateMul(e.b.CreateSub(he, hs), e.b.CreateSub(we, ws));
+        Value *h0 = e.smax(hs, e.c(0)), *w0 = e.smax(ws, e.c(0));
+        Value *h1 = e.smin(he, e.c(g.H)), *w1 = e.smin(we, e.c(g.W));
+        e.b.CreateStore(e.cf(0), acc);
+        e.loop(h0, h1, [&](Value *ih) {
+          Value *row = e.b.CreateAdd(plane, e.b.CreateMul(ih, e.c(g.W)));
+          e.loop(w0, w1, [&](Value *iw) {
+            e.b.CreateStore(
+                e.b.CreateFAdd(e.b.CreateLoad(e.f32, acc), e.load(x, e.b.CreateAdd(row, iw))), acc);
+          });
+        });
+        Value *count = cip ? padCount : e.b.CreateMul(e.b.CreateSub(h1, h0), e.b.CreateSub(w1, w0));
+        e.store(e.b.CreateFDiv(e.b.CreateLoad(e.f32, acc), toF32(e, count)), y, outIdx);
+      });
+    });
+  }, n.type.numel() * g.kh * g.kw);
+}
+
+void emitGlobalAvgPool(Emitter &e, const Node &n) {
+  const Node *xn = n.operands[0];
+  Value *x = e.ptr(xn), *y = e.ptr(&n);
+  const int64_t spatial = xn->type.numel() / (xn->type.shape[0] * xn->type.shape[1]);
+  e.loop(e.extent(xn, 0, 2), [&](Value *nc) {
+    Value *base = e.b.CreateMul(nc, e.c(spatial));
+    Value *s = sumOver(e, e.c(spatial), [&](Value *i, unsigned w) {
+      return e.load(x, e.b.CreateAdd(base, i), w);
+    });
+    e.store(e.b.CreateFDiv(s, e.cf((double)spatial)), y, nc);
+  });
+}
+
+// ------------------------------------------------------------------ normalisation
+void emitSoftmax(Emitter &e, const Node &n) {
+  const int r = n.type.rank();
+  const int ax = (int)(n.getInt("axis") < 0 ? n.getInt("axis") + r : n.getInt("axis"));
+  const bool isLog = n.op == OpKind::LogSoftmax;
+  Value *outer = ax == 0 ? e.c(1) : e.extent(&n, 0, ax);
+  const int64_t A = n.type.shape[ax];
+  int64_t inner = 1;
+  for (int d = ax + 1; d < r; ++d)
+    inner *= n.type.shape[d];
+  Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
+  Value *mx = e.entryAlloca(e.f32), *sum = e.entryAlloca(e.f32);
+  e.loop(outer, [&](Value *o) {
+    e.loop(e.c(inner), [&](Value *in) {
+      Value *base = e.b.CreateAdd(e.b.CreateMul(o, e.c(A * inner)), in);
+      auto at = [&](Value *a) { return e.b.CreateAdd(base, e.b.CreateMul(a, e.c(inner))); };
+      e.b.CreateStore(e.cf(-std::numeric_limits<float>::infinity()), mx);
+      e.loop(e.c(A), [&](Value *a) {
+        e.b.CreateStore(e.maxnum(e.b.CreateLoad(e.f32, mx), e.load(x, at(a))), mx);
+      });
+      Value *m = e.b.CreateLoad(e.f32, mx);
+      e.b.CreateStore(e.cf(0), sum);
+      e.loop(e.c(A), [&](Value *a) {
+        Value *ex = e.unary(Intrinsic::exp, e.b.CreateFSub(e.load(x, at(a)), m));
+        if (!isLog)
+          e.store(ex, y, at(a));
+        e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, sum), ex), sum);
+      });
+      Value *s = e.b.CreateLoad(e.f32, sum);
+      Value *k = isLog ? e.b.CreateFAdd(m, e.unary(Intrinsic::log, s)) : e.b.CreateFDiv(e.cf(1), s);
+      e.loop(e.c(A), [&](Value *a) {
+        e.store(isLog ? e.b.CreateFSub(e.load(x, at(a)), k) : e.b.CreateFMul(e.load(y, at(a)), k),
+                y, at(a));
+      });
+    });
+  });
+}
+
+void emitBatchNorm(Emitter &e,
+                   const Node &n) { // y = x * a + (bias - mean * a), a = scale / sqrt(var + eps)
+  const Node *xn = n.operands[0];
+  int64_t C, inner;
+  channelDims(xn, C, inner);
+  Value *x = e.ptr(xn), *y = e.ptr(&n), *scale = e.ptr(n.operands[1]), *bias = e.ptr(n.operands[2]),
+        *mean = e.ptr(n.operands[3]), *var = e.ptr(n.operands[4]);
+  e.parallelFor(e.dim(xn, 0), [&](Value *nn) { // threads: over images
+    e.loop(e.c(C), [&](Value *c) {
+      Value *a = e.b.CreateFDiv(
+          e.load(scale, c),
+          e.unary(Intrinsic::sqrt, e.b.CreateFAdd(e.load(var, c), e.cf(n.getFloat("epsilon")))));
+      Value *sh = e.b.CreateFSub(e.load(bias, c), e.b.CreateFMul(e.load(mean, c), a));
+      Value *base = e.b.CreateMul(e.b.CreateAdd(e.b.CreateMul(nn, e.c(C)), c), e.c(inner));
+      e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
+        Value *idx = e.b.CreateAdd(base, i);
+        e.store(e.fma(e.load(x, idx, w), e.splat(a, w), e.splat(sh, w)), y, idx);
+      });
+    });
+  }, xn->type.numel());
+}
+
+void emitBnStat(Emitter &e, const Node &n) { // bn_mean / bn_var over N and the spatial dims
+  const Node *xn = n.operands[0];
+  int64_t C, inner;
+  channelDims(xn, C, inner);
+  const bool isVar = n.op == OpKind::BnVar;
+  Value *x = e.ptr(xn), *y = e.ptr(&n), *mean = isVar ? e.ptr(n.operands[1]) : nullptr;
+  Value *total = e.entryAlloca(e.f32);
+  Value *N = e.dim(xn, 0);
+  // threads: over channels (a channel's sum stays on one thread, in the same order)
+  e.parallelFor(e.c(C), [&](Value *c) {
+    Value *mu = isVar ? e.load(mean, c) : nullptr;
+    e.b.CreateStore(e.cf(0), total);
+    e.loop(N, [&](Value *nn) {
+      Value *base = e.b.CreateMul(e.b.CreateAdd(e.b.CreateMul(nn, e.c(C)), c), e.c(inner));
+      Value *s = sumOver(e, e.c(inner), [&](Value *i, unsigned w) {
+        Value *v = e.load(x, e.b.CreateAdd(base, i), w);
+        if (!isVar)
+          return v;
+        Value *d = e.b.CreateFSub(v, e.splat(mu, w));
+        return e.b.CreateFMul(d, d);
+      });
+      e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, total), s), total);
+    });
+    e.store(e.b.CreateFDiv(e.b.CreateLoad(e.f32, total), toF32(e, e.b.CreateMul(N, e.c(inner)))), y,
+            c);
+  }, xn->type.numel());
+}
+
+} // namespace cnnc::codegen
