@@ -156,6 +156,39 @@ Function *Module::find(std::string_view name) const {
   return nullptr;
 }
 
+Function *Module::find(FunctionRole role) const {
+  for (auto &f : functions_)
+    if (f->role() == role)
+      return f.get();
+  return nullptr;
+}
+
+/// The textual form of a role: the function's name.
+static const char *roleName(FunctionRole r) {
+  switch (r) {
+  case FunctionRole::Infer:
+    return "infer";
+  case FunctionRole::TrainStep:
+    return "train_step";
+  case FunctionRole::Other:
+    return nullptr;
+  }
+  CNNC_INTERNAL("bad function role");
+}
+
+void Function::setRole(FunctionRole r) {
+  role_ = r;
+  if (const char *n = roleName(r))
+    name_ = n;
+}
+
+FunctionRole roleOfName(std::string_view name) {
+  for (FunctionRole r : {FunctionRole::Infer, FunctionRole::TrainStep})
+    if (name == roleName(r))
+      return r;
+  return FunctionRole::Other;
+}
+
 Function &Module::main() const {
   CNNC_ASSERT(!functions_.empty(), "module has no function");
   return *functions_.front();

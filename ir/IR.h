@@ -116,6 +116,11 @@ struct Node {
 };
 
 // ---------------------------------------------------------------------------- functions --
+/// What a function is for. Tools and backends find a module's @infer and @train_step by
+/// role (Module::find(FunctionRole)); the textual IR spells a role as the function's name,
+/// and the parser gives @infer and @train_step their roles.
+enum class FunctionRole : uint8_t { Other, Infer, TrainStep };
+
 class Function {
 public:
   explicit Function(std::string name) : name_(std::move(name)) {}
@@ -124,6 +129,9 @@ public:
 
   const std::string &name() const { return name_; }
   void setName(std::string n) { name_ = std::move(n); }
+  FunctionRole role() const { return role_; }
+  /// Gives the function its role and the role's name (@infer, @train_step).
+  void setRole(FunctionRole r);
 
   /// Appends a node; its name must be new in this function (made unique with a numeric
   /// suffix if `uniquify`, an error otherwise). Returns the node, owned by the function.
@@ -153,15 +161,20 @@ public:
 
 private:
   std::string name_;
+  FunctionRole role_ = FunctionRole::Other;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::map<std::string, Node *, std::less<>> byName_;
   std::vector<Node *> outputs_;
 };
 
+/// The role a function of that name has in textual IR (Other for any other name).
+FunctionRole roleOfName(std::string_view name);
+
 class Module {
 public:
   Function &addFunction(std::string name);
   Function *find(std::string_view name) const;
+  Function *find(FunctionRole role) const; // the first function with that role, or nullptr
   /// Moves another module's function into this one, at the end (its name must be new here).
   Function &adopt(std::unique_ptr<Function> f);
   /// Takes a function out of the module.

@@ -79,6 +79,8 @@ private:
     if (m.find(name.text))
       lx_.fail(name, fmt::format("function @{} is defined twice", name.text));
     Function &f = m.addFunction(name.text);
+    if (FunctionRole r = roleOfName(name.text); r != FunctionRole::Other)
+      f.setRole(r); // @infer, @train_step
     expect('{', "to open the function body");
     for (;;) {
       Token t = lx_.peek();

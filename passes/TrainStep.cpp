@@ -113,7 +113,7 @@ void buildTrainStep(Function &f, const TrainStepOptions &opts) {
     outputs.push_back(b.node(OpKind::Update, rv->name + ".next", {rv, v}));
   }
   f.outputs() = outputs;
-  f.setName("train_step");
+  f.setRole(FunctionRole::TrainStep);
   verify(f);
 }
 

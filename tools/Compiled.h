@@ -56,7 +56,7 @@ void compileTrainModel(const Function &infer, const Function &trainStep, const C
 /// interp::trainStep: it owns the model state (weights, momentum buffers, BN running
 /// statistics: every param of the function) and the step counter that drives dropout masks.
 ///
-///   auto tr = tools::JitTrainer::compile(*module.find("train_step"));
+///   auto tr = tools::JitTrainer::compile(*module.find(FunctionRole::TrainStep));
 ///   tr->setParams(initialParams);                 // or loadCheckpoint(path)
 ///   interp::StepResult r = tr->step(batch, hyper); // batch: {"data", x}, {"label", y}
 ///   auto w = tr->params();                         // e.g. for @infer or saving

@@ -28,7 +28,7 @@ std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &op
     inferOpts.training = false;
     auto m = parseCnnFile(path, inferOpts);
     auto train = parseCnnFile(path, opts.cnn);
-    m->main().setName("infer");
+    m->main().setRole(FunctionRole::Infer);
     m->adopt(train->release(train->main().name()));
     return m;
   }
@@ -63,7 +63,7 @@ LoadedModel loadModelFile(const std::string &path, const LoadOptions &opts) {
     OnnxOptions io = o;
     io.training = false;
     OnnxModel inf = importOnnx(path, io);
-    inf.module->main().setName("infer");
+    inf.module->main().setRole(FunctionRole::Infer);
     std::unique_ptr<Function> train = lm.module->release(lm.module->main().name());
     train->setName("train");
     inf.module->adopt(std::move(train));

@@ -18,6 +18,7 @@ const Node *preprocessedInput(const Function &f) {
 // after the input, and every former use of the input reading %X.scaled instead.
 static std::unique_ptr<Function> rebuild(const Function &f, const Node *in) {
   auto g = std::make_unique<Function>(f.name());
+  g->setRole(f.role()); // @infer keeps its role (and its name)
   std::map<const Node *, Node *> map;
   for (const auto &n : f.nodes()) {
     std::vector<Node *> ops;

@@ -34,7 +34,7 @@ TrainModule loadTrainModule(const TrainModelSpec &spec, int64_t batch) {
   po.training = true;
   runPipeline(*t.module, po);
   t.infer = &t.module->main();
-  t.trainStep = t.module->find("train_step");
+  t.trainStep = t.module->find(FunctionRole::TrainStep);
   if (!t.trainStep)
     throw Error(fmt::format("'{}': the model has no @train_step after the pipeline", spec.path));
   for (const auto &n : t.trainStep->nodes())

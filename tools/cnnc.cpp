@@ -282,7 +282,8 @@ int cmdCompile(const ModelArgs &m, CompileRequest r) {
   if (r.emit == "so" && r.output == "-")
     throw Error("cnnc compile: a shared library needs -o FILE");
   if (m.train) {
-    const Function *inf = mod->find("infer"), *ts = mod->find("train_step");
+    const Function *inf = mod->find(FunctionRole::Infer),
+                   *ts = mod->find(FunctionRole::TrainStep);
     if (!inf || !ts)
       throw Error("cnnc compile --train: the model has no @infer and @train_step");
     if (r.emit != "so")

@@ -70,3 +70,20 @@ TEST_CASE("IR parse errors carry file:line:col and a caret", "[ir][parser][error
   CHECK_THAT(errorOf("func @f {\n  %x = input : f32[1,99999999999999999999]\n  return %x\n}\n"),
              Catch::Contains("t.ir:2:")); // an out-of-range number is an error, not a crash
 }
+
+TEST_CASE("@infer and @train_step are found by role, not by name", "[ir][parser]") {
+  auto m = parseModule("func @infer {\n  %x = input : f32[2]\n  return %x\n}\n"
+                       "func @train_step {\n  %x = input : f32[2]\n  return %x\n}\n"
+                       "func @other {\n  %x = input : f32[2]\n  return %x\n}\n");
+  REQUIRE(m->find(FunctionRole::Infer) != nullptr);
+  CHECK(m->find(FunctionRole::Infer) == m->find("infer"));
+  CHECK(m->find(FunctionRole::TrainStep) == m->find("train_step"));
+  CHECK(m->find("other")->role() == FunctionRole::Other);
+  // a role set in memory names the function as the text form spells it
+  Module n;
+  Function &f = n.addFunction("training");
+  CHECK(n.find(FunctionRole::TrainStep) == nullptr);
+  f.setRole(FunctionRole::TrainStep);
+  CHECK(n.find(FunctionRole::TrainStep) == &f);
+  CHECK(f.name() == "train_step");
+}
