@@ -45,7 +45,7 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
   Target t = makeTarget(o);
   auto ctx = std::make_unique<LLVMContext>();
   Lowered l = lowerFunction(f, *ctx, t);
-  optimizeModule(*l.mod, t);
+  optimizeModule(*l.mod, t, /*jit=*/true);
   l.mod->getFunction(kEntryName)
       ->setVisibility(GlobalValue::DefaultVisibility); // hidden only in a .so
   if (auto *pf = l.mod->getFunction("cnnc_rt_parallel_for"))
