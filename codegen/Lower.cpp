@@ -346,8 +346,28 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     Value *slot = e.b.CreateInBoundsGEP(ptr, fn->getArg(0), e.c((int64_t)i));
     bufPtr.push_back(e.b.CreateAlignedLoad(ptr, slot, Align(8), plan.layout.buffers[i].name));
   }
+  // The ASan build (docs/hardening.md): a workspace block is poisoned outside its life, so a
+  // kernel that strays out of its value or scratch, into a free or another live block, fails.
+  const bool poison = t.sanitizeAddress && plan.layout.workspaceBytes > 0;
+  auto asanRegion = [&](const char *what, int64_t off, int64_t bytes) {
+    FunctionCallee fc = m.getOrInsertFunction(
+        what, FunctionType::get(Type::getVoidTy(ctx), {ptr, e.i64}, false));
+    e.b.CreateCall(fc, {e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(off)), e.c(bytes)});
+  };
+  if (poison)
+    asanRegion("__asan_poison_memory_region", 0, plan.layout.workspaceBytes);
   std::set<const Node *> lowered;
+  size_t index = 0;
   for (const Node *n : f.nodeList()) {
+    if (poison) {
+      if (index > 0)
+        for (auto [off, bytes] : plan.dead[index - 1])
+          asanRegion("__asan_poison_memory_region", off, bytes);
+      for (auto [off, bytes] : plan.born[index])
+        if (bytes > 0)
+          asanRegion("__asan_unpoison_memory_region", off, bytes);
+    }
+    ++index;
     const Storage &s = plan.storage.at(n);
     switch (s.kind) {
     case StorageKind::Buffer:
@@ -408,6 +428,8 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     }
     e.vecLoop(e.numel(o), [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
   }
+  if (poison) // the caller owns the workspace again
+    asanRegion("__asan_unpoison_memory_region", 0, plan.layout.workspaceBytes);
   e.b.CreateRet(e.b.CreateLoad(e.i32, e.status));
 
   // The lowering check: every tensor-level op became loops.
