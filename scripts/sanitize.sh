@@ -37,28 +37,32 @@ common="print_summary=1:external_symbolizer_path=$symbolizer"
 TSAN_TESTS='parallel_for visits|NULL or one-thread pool|pools are independent|same bytes at 1 and 2|same bytes at 1, 2 and 3|two instances in two threads|cnnc_set_threads misuse'
 TSAN_TARGETS=(test_runtime_parallel test_codegen_threads)
 
-status=0
-for r in "${runs[@]}"; do
-  start=$(date +%s)
-  case $r in
+run() { # asan | tsan: configure, build, test (`|| return`: set -e is off inside `time ... ||`)
+  case $1 in
   asan)
-    configure "$root/build-asan" address,undefined
-    ninja -C "$root/build-asan" -j"$jobs"
-    cd "$root/build-asan"
+    configure "$root/build-asan" address,undefined || return 1
+    ninja -C "$root/build-asan" -j"$jobs" || return 1
+    cd "$root/build-asan" || return 1
     ASAN_OPTIONS="$common:detect_leaks=1:check_initialization_order=1:strict_init_order=1" \
     UBSAN_OPTIONS="$common:print_stacktrace=1:halt_on_error=1" \
     LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0" \
-      ctest -j"$jobs" --output-on-failure || status=1
+      ctest -j"$jobs" --output-on-failure
     ;;
   tsan)
-    configure "$root/build-tsan" thread
-    ninja -C "$root/build-tsan" -j"$jobs" "${TSAN_TARGETS[@]}"
-    cd "$root/build-tsan"
+    configure "$root/build-tsan" thread || return 1
+    ninja -C "$root/build-tsan" -j"$jobs" "${TSAN_TARGETS[@]}" || return 1
+    cd "$root/build-tsan" || return 1
     TSAN_OPTIONS="$common:halt_on_error=1:second_deadlock_stack=1" \
-      ctest -j"$jobs" --output-on-failure -R "$TSAN_TESTS" || status=1
+      ctest -j"$jobs" --output-on-failure -R "$TSAN_TESTS"
     ;;
-  *) echo "sanitize.sh: unknown run '$r' (asan, tsan)"; exit 2 ;;
+  *) echo "sanitize.sh: unknown run '$1' (asan, tsan)"; return 2 ;;
   esac
-  echo "sanitize.sh: $r: $(( $(date +%s) - start )) s (build + tests)"
+}
+
+status=0
+for r in "${runs[@]}"; do
+  # wall and CPU time (build + tests; CPU of every child process)
+  TIMEFORMAT="sanitize.sh: $r: %0R s wall, %0U s user + %0S s sys CPU"
+  time (run "$r") || status=1
 done
 exit $status
