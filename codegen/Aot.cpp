@@ -165,6 +165,9 @@ enum {
   CNNC_ERR_NOTRAIN = 9,
   CNNC_ERR_THREADS = 10
 };
+/* Lifetime: an instance lives from a successful cnnc_create until cnnc_destroy (which frees
+ * it and joins its threads). cnnc_destroy(NULL) does nothing; a second destroy of the same
+ * instance, or any use after destroy, is the caller's bug (undefined behaviour). */
 int cnnc_create(cnnc_instance **out);
 void cnnc_destroy(cnnc_instance *inst);
 int cnnc_load_weights(cnnc_instance *inst, const char *npz_path);
@@ -228,12 +231,21 @@ void compileSharedLibrary(const Function &f, const std::string &soPath, const Ao
     throw Error(
         fmt::format("cnnc compile: runtime library {} not found (set CNNC_RUNTIME_LIB)", rt));
   }
+  // A sanitizer build's runtime archive (and, with TargetOptions::sanitizeAddress, the
+  // generated code) refers to the sanitizer runtime's __asan_*/__ubsan_*/__tsan_* symbols,
+  // which only the (sanitized) process that dlopens the .so defines: such a library cannot
+  // be linked --no-undefined (docs/hardening.md). Every other build keeps the check.
+#ifdef CNNC_SANITIZE_BUILD
+  const bool sanitized = true;
+#else
+  const bool sanitized = o.target.sanitizeAddress;
+#endif
   try {
     link({"ld.lld",
           "-o",
           soPath,
           "-shared",
-          "--no-undefined",
+          sanitized ? "-zundefs" : "--no-undefined",
           "-z",
           "noexecstack",
           "-z",

@@ -43,6 +43,22 @@ struct TargetOptions {
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.
   unsigned vectorWidth = 0;
+  /// Instrument the generated code with LLVM's AddressSanitizer pass (docs/hardening.md):
+  /// on by default in an ASan build of cnnc (-DCNNC_SANITIZE=address,...), whose ASan
+  /// runtime then checks the kernels' loads and stores. Such code (JIT or .so) runs only in a
+  /// process that has the ASan runtime.
+#ifdef CNNC_SANITIZE_ADDRESS
+  bool sanitizeAddress = true;
+#else
+  bool sanitizeAddress = false;
+#endif
+  /// The same with LLVM's ThreadSanitizer pass, on in a TSan build (-DCNNC_SANITIZE=thread):
+  /// the kernels' loads and stores from the pool's threads are checked for data races.
+#ifdef CNNC_SANITIZE_THREAD
+  bool sanitizeThread = true;
+#else
+  bool sanitizeThread = false;
+#endif
 };
 
 enum class BufferKind : uint8_t { Input, Param, Output };

@@ -55,7 +55,7 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
   Target t = makeTarget(o);
   auto ctx = std::make_unique<LLVMContext>();
   Lowered l = lowerFunction(f, *ctx, t);
-  optimizeModule(*l.mod, t);
+  optimizeModule(*l.mod, t, /*jit=*/true);
   l.mod->getFunction(kEntryName)
       ->setVisibility(GlobalValue::DefaultVisibility); // hidden only in a .so
   llvm::Function *prep = l.mod->getFunction(prepareName(kEntryName));

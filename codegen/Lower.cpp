@@ -434,8 +434,30 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   e.b.CreateStore(e.b.getInt32(kStatusOk), e.status);
   std::map<const Node *, Value *> constants;
   std::vector<Value *> bufPtr = bindStorage(e, f, fn->getArg(0), constants);
+  // The ASan build (docs/hardening.md): a workspace block is poisoned outside its life, so a
+  // kernel that strays out of its value or scratch, into a free or another live block, fails.
+  // The prepared state (the first preparedBytes) lives across calls: never poisoned.
+  const int64_t pre = plan.layout.preparedBytes;
+  const bool poison = t.sanitizeAddress && plan.layout.workspaceBytes > pre;
+  auto asanRegion = [&](const char *what, int64_t off, int64_t bytes) {
+    FunctionCallee fc = m.getOrInsertFunction(
+        what, FunctionType::get(Type::getVoidTy(ctx), {ptr, e.i64}, false));
+    e.b.CreateCall(fc, {e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(off)), e.c(bytes)});
+  };
+  if (poison)
+    asanRegion("__asan_poison_memory_region", pre, plan.layout.workspaceBytes - pre);
   std::set<const Node *> lowered;
+  size_t index = 0;
   for (const Node *n : f.nodeList()) {
+    if (poison) {
+      if (index > 0)
+        for (auto [off, bytes] : plan.dead[index - 1])
+          asanRegion("__asan_poison_memory_region", off, bytes);
+      for (auto [off, bytes] : plan.born[index])
+        if (bytes > 0)
+          asanRegion("__asan_unpoison_memory_region", off, bytes);
+    }
+    ++index;
     const StorageKind sk = plan.storage.at(n).kind;
     if (n->info().source || sk == StorageKind::Constant || sk == StorageKind::View ||
         plan.prepared.count(n) || n->type.numel() == 0) {
@@ -468,6 +490,8 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     }
     e.vecLoop(e.numel(o), [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
   }
+  if (poison) // the caller owns the workspace again
+    asanRegion("__asan_unpoison_memory_region", 0, plan.layout.workspaceBytes);
   e.b.CreateRet(e.b.CreateLoad(e.i32, e.status));
 
   // The lowering check: every tensor-level op became loops.

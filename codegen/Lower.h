@@ -17,6 +17,8 @@ struct Target {
   unsigned vl = 4; // f32 lanes: 16 with AVX-512F, 8 with AVX, else 4
   int optLevel = 3;
   int64_t parallelMinWork = -1; // TargetOptions::parallelMinWork
+  bool sanitizeAddress = false;  // TargetOptions::sanitizeAddress
+  bool sanitizeThread = false;   // TargetOptions::sanitizeThread
 };
 Target makeTarget(const TargetOptions &o);
 
@@ -31,8 +33,10 @@ Lowered lowerFunction(const Function &f, llvm::LLVMContext &ctx, const Target &t
                       const char *entryName = kEntryName, const char *descName = kDescName);
 /// The prepare entry's symbol beside an entry (emitted when Layout::preparedBytes > 0).
 std::string prepareName(const std::string &entryName);
-/// The new PassBuilder's default pipeline at t.optLevel, for t's machine.
-void optimizeModule(llvm::Module &m, const Target &t);
+/// The new PassBuilder's default pipeline at t.optLevel, for t's machine, then LLVM's
+/// AddressSanitizer (ThreadSanitizer) pass when t.sanitizeAddress (t.sanitizeThread); `jit`:
+/// no module constructor/destructor.
+void optimizeModule(llvm::Module &m, const Target &t, bool jit = false);
 /// Assembly text or object bytes.
 std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly);
 

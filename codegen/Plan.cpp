@@ -479,20 +479,26 @@ Plan planFunction(const Function &f, unsigned vl) {
   }
   Arena arena;
   planPrepared(f, p, arena);
-  std::multimap<size_t, int64_t> frees; // node index after which a block is released
+  // node index after which a block (offset, bytes) is released
+  std::multimap<size_t, std::pair<int64_t, int64_t>> frees;
+  p.born.resize(nodes.size()), p.dead.resize(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node *n = nodes[i];
     if (!p.storage.count(n)) {
       p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
-      frees.insert({lastUse[n], p.storage[n].offset});
+      frees.insert({lastUse[n], {p.storage[n].offset, n->type.bytes()}});
+      p.born[i].push_back({p.storage[n].offset, n->type.bytes()});
     }
     if (int64_t s = scratchBytes(*n, vl, p.packed.count(n) != 0)) {
       p.scratch[n] = arena.alloc(s);
-      frees.insert({i, p.scratch[n]});
+      frees.insert({i, {p.scratch[n], s}});
+      p.born[i].push_back({p.scratch[n], s});
     }
     auto [lo, hi] = frees.equal_range(i);
-    for (auto it = lo; it != hi; ++it)
-      arena.release(it->second);
+    for (auto it = lo; it != hi; ++it) {
+      arena.release(it->second.first);
+      p.dead[i].push_back(it->second);
+    }
     frees.erase(lo, hi);
   }
   l.workspaceBytes = arena.peak();

@@ -70,6 +70,10 @@ struct Plan {
   /// into the param's buffer after every node ran (so after every read of the old value),
   /// and only when the entry succeeded (status 0). Updates have no output buffer.
   std::vector<std::pair<int, const Node *>> updates;
+  /// Workspace blocks as (offset, bytes in use), per node index: `born[i]` are allocated for
+  /// node i (its result, its scratch), `dead[i]` are released after it. The ASan build
+  /// poisons every block outside its life (docs/hardening.md).
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> born, dead;
   int inputIndex(const Node *n) const;
 };
 

@@ -11,6 +11,8 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
+#include <llvm/Transforms/Instrumentation/AddressSanitizer.h>
+#include <llvm/Transforms/Instrumentation/ThreadSanitizer.h>
 
 #include <mutex>
 
@@ -35,11 +37,17 @@ Target makeTarget(const TargetOptions &o) {
                                 kv.getKey().str());
   t.optLevel = std::clamp(o.optLevel, 0, 3);
   t.parallelMinWork = o.parallelMinWork;
+  t.sanitizeAddress = o.sanitizeAddress;
+  t.sanitizeThread = o.sanitizeThread;
+  if (t.sanitizeAddress && t.sanitizeThread)
+    throw Error("codegen: AddressSanitizer and ThreadSanitizer exclude each other");
   std::string err;
   const llvm::Target *T = TargetRegistry::lookupTarget(t.triple, err);
   if (!T)
     throw Error(fmt::format("codegen: no LLVM target for {}: {}", t.triple, err));
-  if (!o.cpu.empty() && !T->createMCSubtargetInfo(t.triple, "", "")->isCPUStringValid(o.cpu))
+  if (!o.cpu.empty() && // (owned: LeakSanitizer found this object leaked once per target)
+      !std::unique_ptr<MCSubtargetInfo>(T->createMCSubtargetInfo(t.triple, "", ""))
+           ->isCPUStringValid(o.cpu))
     throw Error(fmt::format("--target-cpu {}: not a CPU LLVM knows for {}", o.cpu, t.triple));
   static const CodeGenOptLevel levels[] = {CodeGenOptLevel::None, CodeGenOptLevel::Less,
                                            CodeGenOptLevel::Default, CodeGenOptLevel::Aggressive};
@@ -57,7 +65,31 @@ Target makeTarget(const TargetOptions &o) {
   return t;
 }
 
-void optimizeModule(llvm::Module &m, const Target &t) {
+// LLVM's AddressSanitizer pass (docs/hardening.md), as clang runs it: after the
+// optimisation pipeline, so that only the loads and stores that survive O3 are checked. The shadow memory and the reports
+// are the host process's ASan runtime: a .so refers to its __asan_* symbols (resolved when
+// an ASan process dlopens it), the JIT binds them to the process's own. A .so gets the usual
+// module constructor and destructor (register/unregister its globals' redzones at
+// dlopen/dlclose); JIT code gets neither: nothing would unregister its globals when the
+// JitModel frees their memory, so later mappings at the same addresses would look poisoned.
+// Its globals get no redzones then, but loads and stores into buffers and the workspace are
+// checked all the same.
+// ThreadSanitizer likewise (the module pass only adds the constructor that calls
+// __tsan_init: the process has done that already for JIT code).
+static void addSanitizers(ModulePassManager &mpm, const Target &t, bool jit) {
+  if (t.sanitizeAddress)
+    mpm.addPass(AddressSanitizerPass(AddressSanitizerOptions(), /*UseGlobalGC=*/!jit,
+                                     /*UseOdrIndicator=*/!jit,
+                                     jit ? AsanDtorKind::None : AsanDtorKind::Global,
+                                     jit ? AsanCtorKind::None : AsanCtorKind::Global));
+  if (t.sanitizeThread) {
+    if (!jit)
+      mpm.addPass(ModuleThreadSanitizerPass());
+    mpm.addPass(createModuleToFunctionPassAdaptor(ThreadSanitizerPass()));
+  }
+}
+
+void optimizeModule(llvm::Module &m, const Target &t, bool jit) {
   m.setTargetTriple(t.triple);
   m.setDataLayout(t.tm->createDataLayout());
   for (llvm::Function &f : m) {
@@ -69,8 +101,13 @@ void optimizeModule(llvm::Module &m, const Target &t) {
     // our explicit vectors are vl wide: keep them whole (znver4 otherwise prefers 256 bits)
     f.addFnAttr("min-legal-vector-width", std::to_string(t.vl * 32));
     f.addFnAttr("prefer-vector-width", std::to_string(t.vl * 32));
+    if (t.sanitizeAddress) // the sanitizer passes instrument only functions marked so
+      f.addFnAttr(Attribute::SanitizeAddress);
+    if (t.sanitizeThread)
+      f.addFnAttr(Attribute::SanitizeThread);
   }
-  if (t.optLevel == 0)
+  const bool sanitize = t.sanitizeAddress || t.sanitizeThread;
+  if (t.optLevel == 0 && !sanitize)
     return;
   LoopAnalysisManager lam;
   FunctionAnalysisManager fam;
@@ -84,6 +121,15 @@ void optimizeModule(llvm::Module &m, const Target &t) {
   pb.crossRegisterProxies(lam, fam, cgam, mam);
   static const OptimizationLevel levels[] = {OptimizationLevel::O0, OptimizationLevel::O1,
                                              OptimizationLevel::O2, OptimizationLevel::O3};
+  if (t.optLevel == 0) { // the sanitizers alone
+    ModulePassManager mpm;
+    addSanitizers(mpm, t, jit);
+    mpm.run(m, mam);
+    return;
+  }
+  if (sanitize)
+    pb.registerOptimizerLastEPCallback(
+        [&t, jit](ModulePassManager &mpm, OptimizationLevel) { addSanitizers(mpm, t, jit); });
   pb.buildPerModuleDefaultPipeline(levels[t.optLevel]).run(m, mam);
 }
 

@@ -37,7 +37,13 @@ enum {
   CNNC_ERR_THREADS = 10 /* a negative thread count */
 };
 
-/* A new instance: parameters from the embedded weights, else zeros. */
+/* A new instance: parameters from the embedded weights, else zeros.
+ * Lifetime: an instance lives from a successful cnnc_create until cnnc_destroy, which frees
+ * everything it owns (and joins its threads); no call on it may run or follow then.
+ * cnnc_destroy(NULL) does nothing; destroying an instance twice, or using it after destroy,
+ * is the caller's bug (undefined behaviour: set the pointer to NULL after destroy). The
+ * message cnnc_last_error(inst) returns lives in the instance: valid until cnnc_destroy,
+ * rewritten by the next failing call. */
 int cnnc_create(cnnc_instance **out);
 void cnnc_destroy(cnnc_instance *inst);
 /* Loads every parameter from a NumPy .npz (numpy.savez, uncompressed; f32 or f64 arrays

@@ -10,7 +10,8 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libfmt-dev catch2 libxtensor-dev xtl-dev libxsimd-dev
       libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
       libcli11-dev nlohmann-json3-dev
-      zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-numpy)
+      zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-numpy
+      clang-19 libclang-rt-19-dev) # the sanitizer builds (scripts/sanitize.sh)
 # The machine image's nodejs ships its own npm; Debian's npm package would conflict with it.
 command -v npm >/dev/null || pkgs+=(npm)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-torchvision libdnnl-dev); fi

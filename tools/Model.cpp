@@ -38,7 +38,12 @@ std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &op
       throw Error(fmt::format("cannot open '{}'", path));
     std::stringstream ss;
     ss << in.rdbuf();
-    return parseModule(ss.str(), path);
+    auto m = parseModule(ss.str(), path);
+    if (m->functions().empty()) // every subcommand needs one (Module::main)
+      throw Error(fmt::format("{}: no function in this IR file (it is empty or holds only "
+                              "comments; docs/ir.md)",
+                              path));
+    return m;
   }
   throw Error(fmt::format("'{}': unknown model format (expected a .cnn, .ir or .onnx file)", path));
 }

@@ -4,6 +4,7 @@
 #   build classify.c against them, classify the 2,004 real MNIST test digits, and check that
 #   the C program's test error is the one `cnnc train` reported.
 # Usage: examples/c/run.sh [CNNC] [WORKDIR]   (defaults: build/tools/cnnc, a temporary directory)
+# $CC: the C compiler (default cc; the sanitizer build's test passes an ASan compiler line).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cnnc=${1:-$root/build/tools/cnnc}
@@ -13,7 +14,7 @@ cd "$root"
 "$cnnc" train examples/mnist_base.cnn --data mnist --epochs 1 --out "$work/run" --progress none --no-plot | tee "$work/train.log"
 "$cnnc" compile examples/mnist_base.cnn -o "$work/libmnist.so" --header "$work/mnist.h" --batch 100 \
   --weights "$work/run/weights.npz"
-cc -O2 -Wall -Wextra -Werror examples/c/classify.c -I"$work" -L"$work" -lmnist -Wl,-rpath,"$work" -o "$work/classify"
+${CC:-cc} -O2 -Wall -Wextra -Werror examples/c/classify.c -I"$work" -L"$work" -lmnist -Wl,-rpath,"$work" -o "$work/classify"
 "$work/classify" data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte | tee "$work/classify.log"
 want=$(sed -n 's/^final test error: \([0-9.]*\)%.*/\1/p' "$work/train.log")
 got=$(sed -n 's/.*(test error \([0-9.]*\)%)$/\1/p' "$work/classify.log")

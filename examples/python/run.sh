@@ -4,6 +4,8 @@
 # (ctypes + numpy), and check the test error is the one `cnnc train` reported. When
 # `cnnc compile --train` exists, also build the training library and run a few SGD steps.
 # Usage: examples/python/run.sh [CNNC] [WORKDIR]
+# $CNNC_EXAMPLE_PYTHON: the Python command (default /usr/bin/python3; the sanitizer build's
+# test preloads the ASan runtime into it, docs/hardening.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cnnc=${1:-$root/build/tools/cnnc}
@@ -18,7 +20,7 @@ if "$cnnc" compile --help | grep -q -- '--train'; then # from scratch: seeded in
   "$cnnc" compile examples/mnist_base.cnn --train --input-mean -o "$work/libmnist_train.so" --batch 100
   extra=(--train-lib "$work/libmnist_train.so" --init "$work/init.npz" --steps 30)
 fi
-/usr/bin/python3 examples/python/mnist.py "$work/libmnist.so" data/mnist "${extra[@]}" | tee "$work/py.log"
+${CNNC_EXAMPLE_PYTHON:-/usr/bin/python3} examples/python/mnist.py "$work/libmnist.so" data/mnist "${extra[@]}" | tee "$work/py.log"
 want=$(sed -n 's/^final test error: \([0-9.]*\)%.*/\1/p' "$work/train.log")
 got=$(sed -n 's/^test error: \([0-9.]*\)%.*/\1/p' "$work/py.log")
 if [[ -z "$want" || "$want" != "$got" ]]; then

@@ -189,6 +189,26 @@ TEST_CASE("user errors: one message, exit 1, no crash", "[cli][errors]") {
   CHECK_THAT(bad.err, Catch::Contains("bad.npz"));
 }
 
+TEST_CASE("an empty or comment-only .ir file: a clean error in every subcommand", "[cli][errors]") {
+  fs::path d = tmpDir();
+  write(d / "empty.ir", "");
+  write(d / "comments.ir", "# nothing here\n\n// but comments\n");
+  for (const char *file : {"empty.ir", "comments.ir"}) {
+    const std::string ir = (d / file).string();
+    for (const std::string &sub :
+         {"info " + ir, "dump " + ir, "run " + ir + " --input random", "init " + ir + " -o " +
+          (d / "w.npz").string(), "compile " + ir + " -o " + (d / "m.so").string(),
+          "export " + ir + " -o " + (d / "m.onnx").string(),
+          "train " + ir + " --data mnist --epochs 1 --out " + (d / "t").string()}) {
+      INFO(sub);
+      Result r = runCnnc(sub);
+      CHECK(r.code == 1);
+      CHECK_THAT(r.err, Catch::Contains(file) && Catch::Contains("no function in this IR file"));
+      CHECK_THAT(r.err, !Catch::Contains("internal compiler error"));
+    }
+  }
+}
+
 TEST_CASE("usage errors exit 2; --help works on every subcommand", "[cli][errors]") {
   CHECK(runCnnc("").code == 2);
   CHECK(runCnnc("frobnicate").code == 2);
