@@ -176,7 +176,7 @@ TEST_CASE("losses: fused softmax cross-entropy and the squared l2 loss (eq. 6)",
   checkGradients(l2, {"x", "t"}, spacedFeeds(m2->main(), 8));
 }
 
-TEST_CASE("a value used several times sums its gradients; unused branches get none", "[autodiff]") {
+TEST_CASE("a value used several times sums its gradients, unused branches get none", "[autodiff]") {
   std::string text = "func @t {\n  %x = param : f32[2,3]\n  %w = param : f32[2,3]\n  %u = param : f32[2,3]\n"
                      "  %a = mul(%x, %x) : f32[2,3]\n  %b = add(%a, %x) : f32[2,3]\n  %c = tanh(%x) : f32[2,3]\n"
                      "  %d = mul(%b, %c) : f32[2,3]\n  %dead = relu(%u) : f32[2,3]\n  %t = input : f32[2,3]\n"

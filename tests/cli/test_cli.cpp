@@ -209,7 +209,7 @@ TEST_CASE("an empty or comment-only .ir file: a clean error in every subcommand"
   }
 }
 
-TEST_CASE("usage errors exit 2; --help works on every subcommand", "[cli][errors]") {
+TEST_CASE("usage errors exit 2, --help works on every subcommand", "[cli][errors]") {
   CHECK(runCnnc("").code == 2);
   CHECK(runCnnc("frobnicate").code == 2);
   CHECK(runCnnc("run examples/mnist_base.cnn").code == 2); // --input is required

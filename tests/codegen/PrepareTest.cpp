@@ -137,7 +137,7 @@ TEST_CASE("a training step's new params reach the next inference (.so)", "[codeg
   t.destroy(inst);
 }
 
-TEST_CASE("JitModel: run prepares; runPrepared uses what prepare computed", "[codegen][prepare]") {
+TEST_CASE("JitModel: run prepares, runPrepared uses what prepare computed", "[codegen][prepare]") {
   auto m = pipelined("mnist_bn.cnn", 2);
   const Function &f = m->main();
   auto jit = codegen::JitModel::compile(f);

@@ -5,7 +5,7 @@
 
 using namespace cnnc;
 
-TEST_CASE("simplify folds inference dropout and identity; dce removes the rest", "[passes]") {
+TEST_CASE("simplify folds inference dropout and identity, dce removes the rest", "[passes]") {
   auto m = parseModule("func @f {\n"
                        "  %x = input : f32[2,8]\n"
                        "  %unused = input : f32[3]\n"
@@ -80,7 +80,7 @@ TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer under the relu's na
                      "}\n");
 }
 
-TEST_CASE("fold-bn folds inference batchnorm into the conv before it; fuse-relu follows", "[passes]") {
+TEST_CASE("fold-bn folds inference batchnorm into the conv before it, fuse-relu follows", "[passes]") {
   auto m = parseModule("func @f {\n"
                        "  %x = input : f32[2,3,6,6]\n"
                        "  %w = param : f32[4,3,3,3]\n"

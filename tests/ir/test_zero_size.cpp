@@ -63,7 +63,7 @@ TEST_CASE("zero-size tensors verify, print and parse back", "[ir][zero]") {
              Catch::Contains("too large"));
 }
 
-TEST_CASE("reshape: 0 copies, or is literal with allowzero=1; -1 is inferred", "[ir][zero][shape]") {
+TEST_CASE("reshape: 0 copies, or is literal with allowzero=1, -1 is inferred", "[ir][zero][shape]") {
   // allowzero=0 (ONNX's default): 0 copies the input's dim at that index.
   CHECK(reshaped({2, 3, 4}, {0, -1}, 0) == Shape{2, 12});
   CHECK(reshaped({2, 3, 4}, {0, 0, 2, 2}, 0) == Shape{2, 3, 2, 2});
