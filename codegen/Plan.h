@@ -36,8 +36,9 @@ struct ConvGeom {
   int64_t cols;              // mb·vl: the channels of one column block
   int64_t ncb;               // column blocks per group
   int64_t mgPad;             // ncb·cols: Mg rounded up to whole column blocks
-  int64_t tile;              // output pixels of a full register tile (along a row)
-  int64_t tail;              // pixels of the last tile of a row (0: none)
+  int64_t tile;              // output pixels of a full register tile: along a row, or
+                             // images when the output is 1×1 (EmitConv.cpp)
+  int64_t tail;              // pixels of the last tile of a row (0: none; rows only)
   bool padded;               // input copied into a zero-padded buffer
   /// The packed weights, [G][ncb][kh·kw][Cg][cols] (a contiguous panel per column block, zero
   /// past Mg), then the packed bias [G][ncb][cols]; packBytes in all.
