@@ -85,6 +85,7 @@ CnnForm cnnForm(OpKind k) {
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:
   case OpKind::Conv2dGradInput:
+  case OpKind::FilterFlip:
   case OpKind::Update:
     return none; // no .cnn syntax
   }

@@ -536,6 +536,7 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:
   case OpKind::Conv2dGradInput:
+  case OpKind::FilterFlip:
     return none(gradient);
   }
   CNNC_INTERNAL("bad op kind");
