@@ -22,7 +22,8 @@
 //   dX by its pixels' and columns' offsets — row2im on the tile — in a fixed order (tiles,
 //   then column blocks, then rows, then columns); tail rows are recomputed from the last
 //   row but never scattered. Padding is cropped at the end. Threads: one image each (an
-//   image scatters into its own planes only).
+//   image scatters into its own planes only), or several when an image has fewer pixels
+//   than a tile has rows.
 // Scratch (convGradScratchBytes): about the size of x plus dY, never N·P × R. The batch N is
 // the runtime one (every stride is independent of it, NCHW). Results do not depend on the
 // thread count: every element is summed in one fixed order.
@@ -63,10 +64,11 @@ Geom geom(const Node &n, unsigned vl) {
   g.VL = vl;
   const int64_t nv = (g.R + vl - 1) / vl;
   // 16 vector registers (AVX2): PT·MB accumulators + MB operand vectors + 1 broadcast
-  // (PT·MB = 12 for MB = 2 or 3): the block width that pads fewer lanes
+  // (PT·MB = 12 for MB = 2 or 3); AVX-512's 32 hold 24 (the broadcasts fold into the FMAs):
+  // the block width that pads fewer lanes
   const int64_t pad3 = (nv + 2) / 3 * 3, pad2 = (nv + 1) / 2 * 2;
   g.MB = nv == 1 ? 1 : pad3 < pad2 ? 3 : 2;
-  g.PT = g.MB == 3 ? 4 : g.MB == 2 ? 6 : 8;
+  g.PT = (vl >= 16 ? 2 : 1) * (g.MB == 3 ? 4 : g.MB == 2 ? 6 : 8);
   const int64_t bw = g.MB * vl;
   g.colsPad = (g.R + bw - 1) / bw * bw;
   int64_t off = 0;
@@ -126,7 +128,8 @@ struct FilterGeom {
   bool padded;
   int64_t VL, MB, bw, nmb; // MB vectors of VL output channels: a column block of bw = MB·VL
   int64_t PT, nct, ptTail; // PT input channels per tile; nct full tiles, then a tail tile
-  int64_t tapTasks;        // 1: a task runs every tap; taps: one tap per task (few tiles)
+  int64_t PJ;              // taps per tile along a kernel row (few input channels: the first layer)
+  int64_t tapTasks;        // 1: a task runs every tap; else one tap block per task (few tiles)
   int64_t KR;              // output rows per reduction block (about 256 pixels)
   int64_t xpadOff, dytOff, accOff, bytes;
 };
@@ -151,8 +154,17 @@ FilterGeom filterGeom(const Node &n, unsigned vl) {
   const int64_t ptMax = wide ? (g.MB == 1 ? 24 : g.MB == 2 ? 12 : 8) : (g.MB == 1 ? 8 : g.MB == 2 ? 6 : 4);
   g.bw = g.MB * vl, g.nmb = (g.Mg + g.bw - 1) / g.bw;
   g.PT = std::min(ptMax, g.Cg), g.nct = g.Cg / g.PT, g.ptTail = g.Cg % g.PT;
+  // too few input channels to fill the tile (1 or 3): it also spans taps of a kernel row,
+  // PJ of them (a divisor of kw), their x values dw apart
+  g.PJ = 1;
+  if (2 * g.PT < ptMax)
+    for (int64_t d = g.kw; d >= 1; --d)
+      if (g.kw % d == 0 && g.PT * d <= ptMax) {
+        g.PJ = d;
+        break;
+      }
   const int64_t tiles = g.G * g.nmb * (g.nct + (g.ptTail ? 1 : 0));
-  g.tapTasks = tiles < 8 ? g.taps : 1;
+  g.tapTasks = tiles < 8 ? 0 : 1;
   g.KR = std::max<int64_t>(1, 256 / std::max<int64_t>(g.Wo, 1));
   int64_t off = 0;
   g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
@@ -199,6 +211,14 @@ void packDyT(Emitter &e, const FilterGeom &g, Value *dy, Value *dyT, Value *N) {
     Value *src = e.gep(dy, o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P));
     Value *panel = o.mul(o.add(o.mul(gi, g.nmb), mb), g.N * g.P * g.bw);
     Value *dst = e.gep(dyT, o.add(o.add(panel, o.mul(o.mul(nn, g.P), g.bw)), o.mul(vi, VL)));
+    if (g.P == 1) { // a 1×1 dY is pixel-major already: copy, zero past Mg
+      e.loop(VL, [&](Value *l) {
+        Value *m = o.add(m0, l);
+        Value *v = e.load(src, e.smin(m, e.c(g.Mg - 1)));
+        e.store(b.CreateSelect(b.CreateICmpSLT(m, e.c(g.Mg)), v, e.cf(0)), dst, l);
+      });
+      return;
+    }
     e.loop(full, [&](Value *k) {
       chunk(e.gep(src, o.mul(k, VL)), e.gep(dst, o.mul(k, VL * g.bw)), m0, VL);
     });
@@ -234,33 +254,38 @@ void emitGradFilter(Emitter &e, const Node &n) {
   // 2. dY pixel-major, one panel per (group, column block)
   packDyT(e, g, dy, dyT, N);
 
-  // 3. the tiles: task = (group, column block, channel tile[, tap])
-  const int64_t cts = g.nct + (g.ptTail ? 1 : 0), tapGroups = g.tapTasks == 1 ? 1 : g.taps;
-  std::vector<Value *> acc(g.PT * MB);
+  // 3. the tiles: task = (group, column block, channel tile[, tap block])
+  const int64_t cts = g.nct + (g.ptTail ? 1 : 0), PJ = g.PJ, jbs = g.kw / PJ,
+                tapBlocks = g.kh * jbs, tapGroups = g.tapTasks == 1 ? 1 : tapBlocks;
+  std::vector<Value *> acc(g.PT * PJ * MB);
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "gfacc");
   Value *blocks = b.CreateUDiv(o.addc(rows, g.KR - 1), e.c(g.KR));
-  auto tile = [&](Value *gi, Value *mb, Value *c0, Value *t0, Value *t1, int64_t PT) {
+  // tile entry (p, s): input channel c0 + p, tap t + s (PJ taps along a kernel row)
+  auto tile = [&](Value *gi, Value *mb, Value *c0, Value *tb0, Value *tb1, int64_t PT) {
     Value *panel = e.gep(dyT, o.mul(o.add(o.mul(gi, g.nmb), mb), g.N * g.P * bw));
     // the tile's dW entries, [c][tap][bw] inside the (group, column block) region
     Value *region = e.gep(accBuf, o.mul(o.add(o.mul(o.add(o.mul(gi, g.nmb), mb), g.Cg), c0),
                                         g.taps * bw));
     Value *xg = e.gep(xp, o.mul(o.add(o.mul(gi, g.Cg), c0), HpWp)); // plane (0, g·Cg + c0)
+    auto entry = [&](int64_t p, int64_t s, Value *t, int64_t v) {
+      return o.add(o.mul(o.add(e.c(p * g.taps + s), t), bw), e.c(v * VL));
+    };
     e.loop(blocks, [&](Value *kb) {
       Value *first = b.CreateICmpEQ(kb, e.c(0));
       Value *q0 = o.mul(kb, g.KR), *q1 = e.smin(o.addc(q0, g.KR), rows);
-      e.loop(t0, t1, [&](Value *t) {
-        Value *i = b.CreateUDiv(t, e.c(g.kw)), *j = b.CreateURem(t, e.c(g.kw));
+      e.loop(tb0, tb1, [&](Value *tb) {
+        Value *i = b.CreateUDiv(tb, e.c(jbs)), *j = o.mul(b.CreateURem(tb, e.c(jbs)), PJ);
+        Value *t = o.add(o.mul(i, g.kw), j);
         Value *toff = o.add(o.mul(i, g.dh * g.Wp), o.mul(j, g.dw));
         // the first block starts from zero, the others from what the previous left
         for (auto *a : acc)
           b.CreateStore(e.cfv(0, VL), a);
         e.ifThen(b.CreateNot(first), [&] {
           for (int64_t p = 0; p < PT; ++p)
-            for (int64_t v = 0; v < MB; ++v) {
-              Value *at = o.add(o.mul(o.add(o.mul(e.c(p), g.taps), t), bw), e.c(v * VL));
-              b.CreateStore(e.load(region, at, VL), acc[p * MB + v]);
-            }
+            for (int64_t s = 0; s < PJ; ++s)
+              for (int64_t v = 0; v < MB; ++v)
+                b.CreateStore(e.load(region, entry(p, s, t, v), VL), acc[(p * PJ + s) * MB + v]);
         });
         e.loop(q0, q1, [&](Value *q) {
           Value *nn = b.CreateUDiv(q, e.c(g.Ho)), *oh = b.CreateURem(q, e.c(g.Ho));
@@ -271,27 +296,31 @@ void emitGradFilter(Emitter &e, const Node &n) {
             std::vector<Value *> dv(MB);
             for (int64_t v = 0; v < MB; ++v)
               dv[v] = b.CreateAlignedLoad(e.vty(VL), e.gep(dp, e.c(v * VL)), Align(4));
-            for (int64_t p = 0; p < PT; ++p) {
-              Value *xs = e.splat(b.CreateAlignedLoad(e.f32, e.gep(xq, e.c(p * HpWp)), Align(4)), VL);
-              for (int64_t v = 0; v < MB; ++v) {
-                Value *a = acc[p * MB + v];
-                b.CreateStore(e.fma(xs, dv[v], b.CreateLoad(e.vty(VL), a)), a);
+            for (int64_t p = 0; p < PT; ++p)
+              for (int64_t s = 0; s < PJ; ++s) {
+                Value *xs = e.splat(b.CreateAlignedLoad(e.f32, e.gep(xq, e.c(p * HpWp + s * g.dw)),
+                                                        Align(4)), VL);
+                for (int64_t v = 0; v < MB; ++v) {
+                  Value *a = acc[(p * PJ + s) * MB + v];
+                  b.CreateStore(e.fma(xs, dv[v], b.CreateLoad(e.vty(VL), a)), a);
+                }
               }
-            }
           });
         });
         for (int64_t p = 0; p < PT; ++p)
-          for (int64_t v = 0; v < MB; ++v) {
-            Value *at = o.add(o.mul(o.add(o.mul(e.c(p), g.taps), t), bw), e.c(v * VL));
-            e.store(b.CreateLoad(e.vty(VL), acc[p * MB + v]), region, at);
-          }
+          for (int64_t s = 0; s < PJ; ++s)
+            for (int64_t v = 0; v < MB; ++v)
+              e.store(b.CreateLoad(e.vty(VL), acc[(p * PJ + s) * MB + v]), region, entry(p, s, t, v));
       });
     });
     // no rows at all (an empty batch): dW is zero
     e.ifThen(b.CreateICmpEQ(blocks, e.c(0)), [&] {
-      e.loop(t0, t1, [&](Value *t) {
+      e.loop(tb0, tb1, [&](Value *tb) {
+        Value *t = o.add(o.mul(b.CreateUDiv(tb, e.c(jbs)), g.kw), o.mul(b.CreateURem(tb, e.c(jbs)), PJ));
         for (int64_t p = 0; p < PT; ++p)
-          e.store(e.cfv(0, VL), region, o.mul(o.add(o.mul(e.c(p), g.taps), t), bw));
+          for (int64_t s = 0; s < PJ; ++s)
+            for (int64_t v = 0; v < MB; ++v)
+              e.store(e.cfv(0, VL), region, entry(p, s, t, v));
       });
     });
   };
@@ -300,7 +329,7 @@ void emitGradFilter(Emitter &e, const Node &n) {
     Value *tg = b.CreateURem(u, e.c(tapGroups)), *r = b.CreateUDiv(u, e.c(tapGroups));
     Value *ct = b.CreateURem(r, e.c(cts)), *r2 = b.CreateUDiv(r, e.c(cts));
     Value *mb = b.CreateURem(r2, e.c(g.nmb)), *gi = b.CreateUDiv(r2, e.c(g.nmb));
-    Value *t0 = tapGroups == 1 ? e.c(0) : tg, *t1 = tapGroups == 1 ? e.c(g.taps) : o.addc(tg, 1);
+    Value *t0 = tapGroups == 1 ? e.c(0) : tg, *t1 = tapGroups == 1 ? e.c(tapBlocks) : o.addc(tg, 1);
     Value *c0 = o.mul(ct, g.PT);
     if (g.nct)
       e.ifThen(b.CreateICmpULT(ct, e.c(g.nct)), [&] { tile(gi, mb, c0, t0, t1, g.PT); });
@@ -348,19 +377,25 @@ void emitGradInput(Emitter &e, const Node &n) {
         e.store(e.load(w, o.add(src, r), wd), wpack, o.add(dst, r));
       });
     });
-    // threads: one image each (its tiles in order): an image's windows scatter into its own
-    // planes of dX only, so no two threads add into one element, and each element's sum has
-    // the same order at any thread count
-    e.parallelFor(N, [&](Value *nn) {
-    e.loop((g.P + PT - 1) / PT, [&](Value *t) {
-      std::vector<Value *> dyb(PT), xb(PT);
+    // threads: one unit of K whole images each (its tiles in order): an image's windows
+    // scatter into its own planes of dX only, so no two threads add into one element, and
+    // each element's sum has the same order at any thread count. K = 1 unless an image has
+    // fewer pixels than a tile has rows (a 1×1 dY: an fc layer's gradient), when one tile
+    // spans K images.
+    const int64_t K = g.P < PT ? PT / g.P : 1, unitRows = K * g.P;
+    Value *units = b.CreateUDiv(o.addc(N, K - 1), e.c(K));
+    e.parallelFor(units, [&](Value *u) {
+    e.loop((unitRows + PT - 1) / PT, [&](Value *t) {
+      std::vector<Value *> dyb(PT), xb(PT), valid(PT);
       for (int64_t p = 0; p < PT; ++p) {
-        Value *pix = e.smin(o.addc(o.mul(t, PT), p), e.c(g.P - 1));
+        Value *row = o.addc(o.mul(t, PT), p), *ri = e.smin(row, e.c(unitRows - 1));
+        Value *img = o.add(o.mul(u, K), b.CreateUDiv(ri, e.c(g.P)));
+        Value *nn = e.smin(img, b.CreateSub(N, e.c(1))), *pix = b.CreateURem(ri, e.c(g.P));
+        valid[p] = b.CreateAnd(b.CreateICmpSLT(row, e.c(unitRows)), b.CreateICmpSLT(img, N));
         Value *oh = b.CreateUDiv(pix, e.c(g.Wo)), *ow = b.CreateURem(pix, e.c(g.Wo));
         dyb[p] = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pix);
         xb[p] = o.pixelBase(g, o.add(o.mul(nn, g.C), o.mul(gi, g.Cg)), oh, ow);
       }
-      Value *valid = e.smin(e.c(PT), b.CreateSub(e.c(g.P), o.mul(t, PT)));
       e.loop(g.colsPad / bw, [&](Value *cb) {
         Value *col0 = o.mul(cb, bw);
         for (auto *a : acc)
@@ -386,7 +421,7 @@ void emitGradInput(Emitter &e, const Node &n) {
         // row2im on the tile: valid rows, real columns
         Value *ncols = e.smin(e.c(bw), b.CreateSub(e.c(g.R), col0));
         for (int64_t p = 0; p < PT; ++p)
-          e.ifThen(b.CreateICmpSLT(e.c(p), valid), [&] {
+          e.ifThen(valid[p], [&] {
             e.loop(ncols, [&](Value *cc) {
               Value *at = o.add(xb[p], o.off(offs, o.add(col0, cc)));
               Value *v = e.load(tile, o.addc(cc, p * bw));

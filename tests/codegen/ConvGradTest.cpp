@@ -87,9 +87,20 @@ std::vector<Geo> geos() {
       {{2, 24, 10, 30}, {40, 24, 3, 3}, one, {1, 1, 1, 1}, one, 1},
       {{1, 40, 20, 20}, {32, 40, 3, 3}, one, {1, 1, 1, 1}, one, 1},
       {{2, 100, 30, 7}, {64, 100, 3, 3}, one, {1, 1, 1, 1}, one, 1},
+      // stride-1 cases grad-input-as-conv rewrites: dilated, asymmetric pads
+      {{2, 6, 9, 8}, {4, 6, 3, 3}, one, {2, 2, 2, 2}, {2, 2}, 1},
+      {{1, 5, 7, 9}, {6, 5, 3, 2}, one, {1, 0, 1, 1}, one, 1},
       // a pixel count that is not a multiple of the vector width (the transpose's tail)
       {{3, 19, 5, 3}, {21, 19, 3, 3}, one, {0, 1, 0, 1}, one, 1},
   };
+}
+
+int64_t dyPixels(const Geo &g) {
+  auto out = [](int64_t in, int64_t lo, int64_t hi, int64_t k, int64_t s, int64_t d) {
+    return (in + lo + hi - d * (k - 1) - 1) / s + 1;
+  };
+  return out(g.x[2], g.pads[0], g.pads[2], g.w[2], g.stride[0], g.dilation[0]) *
+         out(g.x[3], g.pads[1], g.pads[3], g.w[3], g.stride[1], g.dilation[1]);
 }
 
 } // namespace
@@ -120,7 +131,8 @@ TEST_CASE("grad-input-as-conv: stride-1 input gradients as a conv2d of dY with t
                            g.pads[0] <= (g.w[2] - 1) * g.dilation[0] &&
                            g.pads[2] <= (g.w[2] - 1) * g.dilation[0] &&
                            g.pads[1] <= (g.w[3] - 1) * g.dilation[1] &&
-                           g.pads[3] <= (g.w[3] - 1) * g.dilation[1];
+                           g.pads[3] <= (g.w[3] - 1) * g.dilation[1] &&
+                           2 * g.x[2] * g.x[3] <= 3 * dyPixels(g);
       CHECK(gradInputAsConv(b.f) == applies);
       verify(b.f);
       if (!applies)
