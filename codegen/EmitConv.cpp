@@ -11,8 +11,9 @@
 //     channels accumulate over the whole reduction in registers (bias as the initial
 //     value). Each step loads mb weight vectors from the panel and broadcasts one input
 //     value per pixel: tile·mb FMAs per tile + mb loads. The reduction runs tap by tap
-//     (unrolled), each over the input channels (a loop). A row is cut into full tiles and one shorter tail tile,
-//     each its own copy of the kernel (no clamped or recomputed pixels).
+//     (unrolled), each over the input channels (a loop). A row is cut into tiles of two
+//     sizes one pixel apart, each size its own copy of the kernel (no clamped or
+//     recomputed pixels).
 //  4. The finished tile (fused ReLU applied) is transposed in registers (channel vectors
 //     -> pixel vectors) and stored to N×C×H×W: per channel, `tile` consecutive pixels of
 //     one output row.
@@ -257,7 +258,7 @@ void emitConv2d(Emitter &e, const Node &n) {
   std::function<void(Value *, Value *, Value *)> runTiles; // (gi, cb, work item's tile index)
   if (g.Ho * g.Wo != 1) {
     // Row tiles: `tile` consecutive pixels of one output row, inputs sw apart.
-    const int64_t nfull = g.Wo / g.tile;
+    const int64_t nfull = g.nfull;
     std::vector<Value *> off(g.tile);
     for (int64_t p = 0; p < g.tile; ++p)
       off[p] = e.c(p * g.sw);
@@ -273,8 +274,10 @@ void emitConv2d(Emitter &e, const Node &n) {
         storeRow(T, gi, cb, nn, oh, ow0);
       };
       e.loop(nfull, [&](Value *t) { one(g.tile, mul(e, t, g.tile)); });
-      if (g.tail)
+      if (g.ntail == 1)
         one(g.tail, e.c(nfull * g.tile));
+      else if (g.ntail)
+        e.loop(g.ntail, [&](Value *t) { one(g.tail, add(e, mul(e, t, g.tail), nfull * g.tile)); });
     };
   } else {
     // Image tiles (a 1×1 output, e.g. a conv over its whole input, seed section 6.8):

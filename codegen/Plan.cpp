@@ -29,17 +29,21 @@ int Plan::inputIndex(const Node *n) const {
 // The register tile: `tile` output pixels along a row × mb vectors of channels, held in
 // registers while the whole reduction runs. AVX-512 has 32 vector registers: 14 × 2 (28
 // accumulators, 2 weight vectors, the broadcasts folded into the FMAs); AVX2 has 16:
-// 6 × 2 (12 + 2 + 1 broadcast). A row is cut into tiles of equal size as far as possible;
-// fewer tiles win (a short tail tile costs nearly a full one: it is latency-bound).
-static int64_t pickTile(int64_t Wo, unsigned vl, unsigned mb) {
-  const int64_t maxT = vl >= 16 ? (mb == 2 ? 14 : 16) : (mb == 2 ? 6 : 12);
-  if (Wo <= maxT)
-    return std::max<int64_t>(Wo, 1);
-  int64_t best = maxT, bestTiles = (Wo + maxT - 1) / maxT;
+// 6 × 2 (12 + 2 + 1 broadcast).
+static int64_t maxTile(unsigned vl, unsigned mb) {
+  return vl >= 16 ? (mb == 2 ? 14 : 16) : (mb == 2 ? 6 : 12);
+}
+
+// Images per tile when the output is 1×1: fewer tiles win (a short tail tile costs nearly
+// a full one: it is latency-bound); for the same count, a size that divides n.
+static int64_t pickTile(int64_t n, unsigned vl, unsigned mb) {
+  const int64_t maxT = maxTile(vl, mb);
+  if (n <= maxT)
+    return std::max<int64_t>(n, 1);
+  int64_t best = maxT, bestTiles = (n + maxT - 1) / maxT;
   for (int64_t t = maxT - 1; t > maxT / 2; --t) {
-    const int64_t tiles = (Wo + t - 1) / t;
-    // the same count with a larger tail: more even tiles, the tail less latency-bound
-    if (tiles < bestTiles || (tiles == bestTiles && Wo % t == 0 && Wo % best != 0))
+    const int64_t tiles = (n + t - 1) / t;
+    if (tiles < bestTiles || (tiles == bestTiles && n % t == 0 && n % best != 0))
       best = t, bestTiles = tiles;
   }
   return best;
@@ -67,10 +71,18 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   g.ncb = (g.Mg + g.cols - 1) / g.cols;
   g.mgPad = g.ncb * g.cols;
   // a 1×1 output tiles images instead (EmitConv.cpp), as many as the batch allows
-  g.tile = g.Ho * g.Wo == 1 ? pickTile(std::max<int64_t>(x[0], 1), vl, g.mb)
-           : storeBound     ? vl
-                            : pickTile(g.Wo, vl, g.mb);
-  g.tail = g.Wo % g.tile;
+  if (g.Ho * g.Wo == 1) {
+    g.tile = pickTile(std::max<int64_t>(x[0], 1), vl, g.mb);
+  } else if (storeBound) {
+    g.tile = vl, g.nfull = g.Wo / vl;
+  } else {
+    // A row in the fewest tiles, of two sizes one pixel apart (VGG's 56 at AVX2: 6×6 + 4×5):
+    // a short tail tile (56 = 9×6 + 2) is latency-bound, 2·mb chains of FMAs for 2 FMA pipes.
+    const int64_t n = (g.Wo + maxTile(vl, g.mb) - 1) / maxTile(vl, g.mb);
+    const int64_t q = g.Wo / n, r = g.Wo % n;
+    g.tile = r ? q + 1 : q, g.nfull = r ? r : n;
+    g.tail = r ? q : 0, g.ntail = r ? n - r : 0;
+  }
   g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
   g.packBytes = g.wpackBytes + align64(g.G * g.mgPad * 4);
   // The padded copy is sized by x's own dim 0, the most images the op ever sees: maxBatch

@@ -38,7 +38,8 @@ struct ConvGeom {
   int64_t mgPad;             // ncb·cols: Mg rounded up to whole column blocks
   int64_t tile;              // output pixels of a full register tile: along a row, or
                              // images when the output is 1×1 (EmitConv.cpp)
-  int64_t tail;              // pixels of the last tile of a row (0: none; rows only)
+  int64_t nfull;             // tiles of `tile` pixels per row (rows only)
+  int64_t tail, ntail;       // then ntail tiles of `tail` pixels (tail = 0: none)
   bool padded;               // input copied into a zero-padded buffer
   /// The packed weights, [G][ncb][kh·kw][Cg][cols] (a contiguous panel per column block, zero
   /// past Mg), then the packed bias [G][ncb][cols]; packBytes in all.

@@ -73,6 +73,11 @@ std::vector<Case> cases() {
                  b.out(conv(b, b.input("x", {8, 64, 16, 15}), 136, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}}));
                }});
+  // a row of 32 pixels in tiles of two sizes: 6,6,5,5,5,5 (AVX2), 11,11,10 (AVX-512)
+  c.push_back({"conv2d rows in tiles of two sizes", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {1, 9, 5, 32}), 20, {3, 3},
+                            {{"pads", Ints{1, 1, 1, 1}}}));
+               }});
   c.push_back({"conv2d 7x7 stride 2 pad 3 (taps looped)", [](Builder &b) {
                  b.out(conv(b, b.input("x", {2, 3, 19, 23}), 17, {7, 7},
                             {{"stride", Ints{2, 2}}, {"pads", Ints{3, 3, 3, 3}}}));
