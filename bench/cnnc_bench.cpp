@@ -1,6 +1,7 @@
 // Times one compiled cnnc function (LLVM JIT) the way bench/run.sh needs it: warm-up, then
 // `--iters` timed calls; prints one JSON line with the median and the work done.
 //   cnnc_bench MODEL [--train] [--batch N] [--input-shape HxW] [--iters K] [--threads T]
+//              [--target-cpu CPU]
 // The function is @infer (or @train_step with --train: forward, backward and update).
 #include "codegen/Codegen.h"
 #include "runtime/Parallel.h"
@@ -32,6 +33,8 @@ int main(int argc, char **argv) {
   app.add_option("--iters", iters);
   app.add_flag("--train", train);
   app.add_option("--threads", threads, "threads of the generated code (0 = every CPU)");
+  std::string cpu;
+  app.add_option("--target-cpu", cpu, "LLVM CPU name, e.g. x86-64-v3 for the AVX2 build (default: the host)");
   CLI11_PARSE(app, argc, argv);
   try {
     tools::LoadOptions lo;
@@ -49,7 +52,9 @@ int main(int argc, char **argv) {
     const Function &f = *m->functions().back(); // @train_step in a training build, else the model
     ModelStats stats = computeModelStats(f);
 
-    auto jit = codegen::JitModel::compile(f);
+    codegen::TargetOptions to;
+    to.cpu = cpu;
+    auto jit = codegen::JitModel::compile(f, to);
     const codegen::Layout &lay = jit->layout();
     std::vector<std::vector<float>> storage;
     std::vector<void *> buffers;

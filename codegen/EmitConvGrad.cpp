@@ -1,32 +1,33 @@
-// The fused conv2d gradients (passes/FuseConvGrad.cpp), as register-blocked matrix products
-// computed tile by tile from address arithmetic, never materialising φ(x) (the forward
-// kernel's approach, EmitConv.cpp, and the tile of EmitMatMul.cpp's GEMM: PT rows × MB
-// vectors of FMA accumulators). Per group g, with P = Ho·Wo, R = Cg·kh·kw, r = (c, i, j):
+// The fused conv2d gradients (passes/FuseConvGrad.cpp) as register-blocked products computed
+// tile by tile from address arithmetic, never materialising φ(x). With P = Ho·Wo pixels per
+// image, R = Cg·kh·kw, per group:
 //
-// conv2d_grad_filter, dW = φ(x)ᵀ dY (seed eq. 35): rows r, columns m (output channels,
-//   vectorised), the reduction over the batch's output pixels (n, oh, ow).
+// conv2d_grad_filter, dW = φ(x)ᵀ dY (seed eq. 35), tap by tap (emitGradFilter):
 //   1. x is copied into a zero-padded buffer when the conv pads (no bounds checks);
-//   2. dY of the group is packed pixel-major, KC pixels at a time (what makes m contiguous);
-//   3. per block of KC pixels, per column block, per tile of PT rows: the accumulators are
-//      loaded from the [rows][mgPad] accumulator buffer (zero for the first block), each
-//      pixel adds PT×MB FMAs (MB vectors of dY, PT broadcasts of x at pix(pixel) + off(r),
-//      both from small tables), and they are stored back; so every dW element sums its
-//      pixels in the fixed order n, oh, ow;
-//   4. the accumulator buffer is written to dW [M][Cg][kh][kw].
-// conv2d_grad_input, dX = row2im(dY Fᵀ) (seed eqs. 45-46): rows = pixels, columns r
-//   (vectorised over the packed weight rows, zero-padded to whole blocks), the reduction
-//   over the group's Mg output channels; each finished PT × (MB·vl) tile is scatter-added
-//   at once to the (zero-padded) dX by its pixels' and columns' offsets — row2im on the tile
-//   — in a fixed order (tiles, then column blocks, then rows, then columns); tail rows are
-//   recomputed from the last row but never scattered. Padding is cropped at the end.
-// Scratch per op (convGradScratchBytes): the padded copy, the packed operand, offset
-// tables off(r) and pix(pixel) (i32), and the accumulator / tile buffer: about the size of x plus dY, never
-// N·P × R. The batch N is the runtime one (every stride is independent of it, NCHW).
-// Threads (Emitter::parallelFor): the filter gradient splits each K block's packing by pixel
-// and its product by (column block, row tile), the K blocks staying in order; the input
-// gradient splits by image (an image scatters into its own planes only). Either way each
-// element is summed in one fixed order, so results do not depend on the thread count.
-#include "codegen/Emitter.h"
+//   2. dY is transposed to pixel-major panels, one per column block of bw = MB·vl output
+//      channels: dYT[g][mb][n·P + pix][bw], VL×VL blocks transposed in registers;
+//   3. a task owns a tile of PT input channels × one column block (and all taps, or one when
+//      the tiles are too few to feed the threads); per block of about 256 output pixels and
+//      per tap (i, j), its PT×MB accumulators (loaded, zero for the first block) take, per
+//      pixel, MB vectors of dY times PT broadcasts of x, PT planes apart: constant offsets
+//      from one pointer, no tables;
+//   4. the accumulators, kept in a [g][mb][c][tap][bw] buffer between blocks, are written
+//      to dW [M][Cg][kh][kw].
+//   Each dW element sums its pixels in the order (n, oh, ow) whatever the thread count.
+// conv2d_grad_input, dX = row2im(dY Fᵀ) (seed eqs. 45-46), when the stride is not 1 (at
+//   stride 1, passes/GradInputAsConv.cpp makes it a conv2d with the flipped filter, which
+//   runs on the forward kernel): rows = pixels, columns r (vectorised over the packed
+//   weight rows, zero-padded to whole blocks), the reduction over the group's Mg output
+//   channels; each finished PT × (MB·vl) tile is scatter-added at once to the (zero-padded)
+//   dX by its pixels' and columns' offsets — row2im on the tile — in a fixed order (tiles,
+//   then column blocks, then rows, then columns); tail rows are recomputed from the last
+//   row but never scattered. Padding is cropped at the end. Threads: one image each (an
+//   image scatters into its own planes only), or several when an image has fewer pixels
+//   than a tile has rows.
+// Scratch (convGradScratchBytes): about the size of x plus dY, never N·P × R. The batch N is
+// the runtime one (every stride is independent of it, NCHW). Results do not depend on the
+// thread count: every element is summed in one fixed order.
+#include "codegen/EmitOps.h"
 
 #include <fmt/format.h>
 
@@ -40,50 +41,42 @@ int64_t align64(int64_t b) {
   return (b + 63) / 64 * 64;
 }
 
+// conv2d_grad_input's geometry (the scatter kernel)
 struct Geom {
   int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, Hp, Wp, P, R;
   bool padded;
-  // the register tile: PT rows × MB vectors of vl lanes; `cols` = the vectorised extent
-  // (Mg for the filter gradient, R for the input gradient) padded to whole MB·vl blocks
-  int64_t VL, MB, PT, colsPad, rowTiles;
-  int64_t KC;                // filter gradient: pixels per reduction block
-  int64_t xpadOff, packOff, accOff, offsOff, pixOff, bytes;
+  // the register tile: PT pixels × MB vectors of vl lanes over the R columns, padded to
+  // whole MB·vl blocks (colsPad)
+  int64_t VL, MB, PT, colsPad;
+  int64_t xpadOff, packOff, offsOff, bytes;
 };
 
 Geom geom(const Node &n, unsigned vl) {
-  const bool filter = n.op == OpKind::Conv2dGradFilter;
-  const Shape &x = filter ? n.operands[0]->type.shape : n.type.shape;
-  const Shape &dy = filter ? n.operands[1]->type.shape : n.operands[0]->type.shape;
+  const Shape &x = n.type.shape, &dy = n.operands[0]->type.shape, &w = n.operands[1]->type.shape;
   auto st = n.getInts("stride"), pads = n.getInts("pads"), dil = n.getInts("dilation");
-  auto k = filter ? n.getInts("kernel")
-                  : std::vector<int64_t>{n.operands[1]->type.shape[2], n.operands[1]->type.shape[3]};
   Geom g{};
   g.N = x[0], g.C = x[1], g.H = x[2], g.W = x[3], g.M = dy[1], g.G = n.getInt("groups");
-  g.Cg = g.C / g.G, g.Mg = g.M / g.G, g.kh = k[0], g.kw = k[1];
+  g.Cg = g.C / g.G, g.Mg = g.M / g.G, g.kh = w[2], g.kw = w[3];
   g.sh = st[0], g.sw = st[1], g.pt = pads[0], g.pl = pads[1], g.dh = dil[0], g.dw = dil[1];
   g.Ho = dy[2], g.Wo = dy[3], g.P = g.Ho * g.Wo, g.R = g.Cg * g.kh * g.kw;
   g.padded = pads[0] || pads[1] || pads[2] || pads[3];
   g.Hp = g.H + pads[0] + pads[2], g.Wp = g.W + pads[1] + pads[3];
   g.VL = vl;
-  const int64_t vec = filter ? g.Mg : g.R, nv = (vec + vl - 1) / vl;
+  const int64_t nv = (g.R + vl - 1) / vl;
   // 16 vector registers (AVX2): PT·MB accumulators + MB operand vectors + 1 broadcast
-  // (PT·MB = 12 for MB = 2 or 3): the block width that pads fewer lanes
+  // (PT·MB = 12 for MB = 2 or 3); AVX-512's 32 hold 24 (the broadcasts fold into the FMAs):
+  // the block width that pads fewer lanes
   const int64_t pad3 = (nv + 2) / 3 * 3, pad2 = (nv + 1) / 2 * 2;
   g.MB = nv == 1 ? 1 : pad3 < pad2 ? 3 : 2;
-  g.PT = g.MB == 3 ? 4 : g.MB == 2 ? 6 : 8;
+  g.PT = (vl >= 16 ? 2 : 1) * (g.MB == 3 ? 4 : g.MB == 2 ? 6 : 8);
   const int64_t bw = g.MB * vl;
-  g.colsPad = (vec + bw - 1) / bw * bw;
-  const int64_t rows = filter ? g.R : g.N * g.P;
-  g.rowTiles = (rows + g.PT - 1) / g.PT;
+  g.colsPad = (g.R + bw - 1) / bw * bw;
   int64_t off = 0;
   g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
-  g.KC = 256;
-  g.packOff = off, off += align64((filter ? g.KC : g.Mg) * g.colsPad * 4);
-  g.accOff = off, off += filter ? align64(g.rowTiles * g.PT * g.colsPad * 4) : 0;
+  g.packOff = off, off += align64(g.Mg * g.colsPad * 4);
   g.offsOff = off, off += align64(g.R * 4);
-  g.pixOff = off, off += filter ? align64(g.N * g.P * 4) : 0;
   g.bytes = off;
-  // the offset tables hold i32: every position in the padded input must fit
+  // the offset table holds i32: every position in the padded input must fit
   if (g.N * g.C * g.Hp * g.Wp >= (int64_t(1) << 31))
     throw Error(fmt::format("{}: the padded input has {} elements; the fused conv gradient "
                             "indexes it with 32-bit offsets",
@@ -123,22 +116,132 @@ struct Ops {
   }
 };
 
+// ---- conv2d_grad_filter: dW = φ(x)ᵀ dY (seed eq. 35), one tap at a time
+// dW[m][c][i][j] = Σ_{n,oh,ow} x[n][c][oh·sh + i·dh][ow·sw + j·dw] · dY[n][m][oh][ow]
+// (x zero-padded). The register tile is PT input channels × MB vectors of output channels
+// for one tap (i, j); per output pixel it loads MB vectors of dY (pixel-major, from the
+// transposed copy) and broadcasts PT values of x, which sit PT planes apart (constant
+// offsets from one pointer): PT·MB FMAs. A task owns the tile's dW entries for its taps, so
+// every entry sums its pixels in the order (n, oh, ow) whatever the thread count.
+struct FilterGeom {
+  int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo, Hp, Wp, P, taps;
+  bool padded;
+  int64_t VL, MB, bw, nmb; // MB vectors of VL output channels: a column block of bw = MB·VL
+  int64_t PT, nct, ptTail; // PT input channels per tile; nct full tiles, then a tail tile
+  int64_t PJ;              // taps per tile along a kernel row (few input channels: the first layer)
+  int64_t tapTasks;        // 1: a task runs every tap; else one tap block per task (few tiles)
+  int64_t KR;              // output rows per reduction block (about 256 pixels)
+  int64_t xpadOff, dytOff, accOff, bytes;
+};
+
+FilterGeom filterGeom(const Node &n, unsigned vl) {
+  const Shape &x = n.operands[0]->type.shape, &dy = n.operands[1]->type.shape;
+  auto st = n.getInts("stride"), pads = n.getInts("pads"), dil = n.getInts("dilation");
+  auto k = n.getInts("kernel");
+  FilterGeom g{};
+  g.N = x[0], g.C = x[1], g.H = x[2], g.W = x[3], g.M = dy[1], g.G = n.getInt("groups");
+  g.Cg = g.C / g.G, g.Mg = g.M / g.G, g.kh = k[0], g.kw = k[1], g.taps = g.kh * g.kw;
+  g.sh = st[0], g.sw = st[1], g.pt = pads[0], g.pl = pads[1], g.dh = dil[0], g.dw = dil[1];
+  g.Ho = dy[2], g.Wo = dy[3], g.P = g.Ho * g.Wo;
+  g.padded = pads[0] || pads[1] || pads[2] || pads[3];
+  g.Hp = g.H + pads[0] + pads[2], g.Wp = g.W + pads[1] + pads[3];
+  g.VL = vl;
+  const int64_t nv = (g.Mg + vl - 1) / vl, pad3 = (nv + 2) / 3 * 3, pad2 = (nv + 1) / 2 * 2;
+  g.MB = nv == 1 ? 1 : pad3 < pad2 ? 3 : 2;
+  // accumulators: AVX-512's 32 registers hold 24-32 of them beside the MB dY vectors (the
+  // broadcasts fold into the FMAs); AVX2's 16 hold 12 beside MB dY vectors and a broadcast
+  const bool wide = vl >= 16;
+  const int64_t ptMax = wide ? (g.MB == 1 ? 24 : g.MB == 2 ? 12 : 8) : (g.MB == 1 ? 8 : g.MB == 2 ? 6 : 4);
+  g.bw = g.MB * vl, g.nmb = (g.Mg + g.bw - 1) / g.bw;
+  g.PT = std::min(ptMax, g.Cg), g.nct = g.Cg / g.PT, g.ptTail = g.Cg % g.PT;
+  // too few input channels to fill the tile (1 or 3): it also spans taps of a kernel row,
+  // PJ of them (a divisor of kw), their x values dw apart
+  g.PJ = 1;
+  if (2 * g.PT < ptMax)
+    for (int64_t d = g.kw; d >= 1; --d)
+      if (g.kw % d == 0 && g.PT * d <= ptMax) {
+        g.PJ = d;
+        break;
+      }
+  const int64_t tiles = g.G * g.nmb * (g.nct + (g.ptTail ? 1 : 0));
+  g.tapTasks = tiles < 8 ? 0 : 1;
+  g.KR = std::max<int64_t>(1, 256 / std::max<int64_t>(g.Wo, 1));
+  int64_t off = 0;
+  g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
+  g.dytOff = off, off += align64(g.G * g.nmb * g.N * g.P * g.bw * 4);
+  g.accOff = off, off += align64(g.G * g.nmb * g.Cg * g.taps * g.bw * 4);
+  g.bytes = off;
+  return g;
+}
+
+// dYT[g][mb][n·P + pix][l] = dy[n][g·Mg + mb·bw + l][pix] (zero past Mg): VL channels ×
+// VL pixels at a time, transposed in registers (threads: one (image, group, vector of
+// channels) each).
+void packDyT(Emitter &e, const FilterGeom &g, Value *dy, Value *dyT, Value *N) {
+  auto &b = e.b;
+  Ops o{e};
+  const int64_t VL = g.VL, nv = g.nmb * g.MB, full = g.P / VL, tail = g.P % VL;
+  auto chunk = [&](Value *src, Value *dst, Value *m0, int64_t pixels) {
+    std::vector<Value *> rows(VL);
+    for (int64_t l = 0; l < VL; ++l) {
+      Value *m = o.addc(m0, l), *in = b.CreateICmpSLT(m, e.c(g.Mg));
+      Value *at = e.gep(src, o.mul(e.smin(m, e.c(g.Mg - 1)), g.P));
+      Value *v;
+      if (pixels == VL) {
+        v = b.CreateAlignedLoad(e.vty(VL), at, Align(4));
+      } else {
+        std::vector<Constant *> mask(VL);
+        for (int64_t q = 0; q < VL; ++q)
+          mask[q] = b.getInt1(q < pixels);
+        v = b.CreateMaskedLoad(e.vty(VL), at, Align(4), ConstantVector::get(mask),
+                               e.cfv(0, VL));
+      }
+      rows[l] = b.CreateSelect(in, v, e.cfv(0, VL));
+    }
+    rows = transposeSquare(e, rows);
+    for (int64_t q = 0; q < pixels; ++q)
+      b.CreateAlignedStore(rows[q], e.gep(dst, e.c(q * g.bw)), Align(4));
+  };
+  e.parallelFor(o.mul(N, g.G * nv), [&](Value *u) {
+    Value *nn = b.CreateUDiv(u, e.c(g.G * nv)), *r = b.CreateURem(u, e.c(g.G * nv));
+    Value *gi = b.CreateUDiv(r, e.c(nv)), *v = b.CreateURem(r, e.c(nv));
+    Value *mb = b.CreateUDiv(v, e.c(g.MB)), *vi = b.CreateURem(v, e.c(g.MB));
+    Value *m0 = o.mul(v, VL); // the first channel within the group
+    // channel 0 of the group in image nn; chunk() offsets each row by its channel
+    Value *src = e.gep(dy, o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P));
+    Value *panel = o.mul(o.add(o.mul(gi, g.nmb), mb), g.N * g.P * g.bw);
+    Value *dst = e.gep(dyT, o.add(o.add(panel, o.mul(o.mul(nn, g.P), g.bw)), o.mul(vi, VL)));
+    if (g.P == 1) { // a 1×1 dY is pixel-major already: copy, zero past Mg
+      e.loop(VL, [&](Value *l) {
+        Value *m = o.add(m0, l);
+        Value *v = e.load(src, e.smin(m, e.c(g.Mg - 1)));
+        e.store(b.CreateSelect(b.CreateICmpSLT(m, e.c(g.Mg)), v, e.cf(0)), dst, l);
+      });
+      return;
+    }
+    e.loop(full, [&](Value *k) {
+      chunk(e.gep(src, o.mul(k, VL)), e.gep(dst, o.mul(k, VL * g.bw)), m0, VL);
+    });
+    if (tail)
+      chunk(e.gep(src, e.c(full * VL)), e.gep(dst, e.c(full * VL * g.bw)), m0, tail);
+  }, g.N * g.M * g.P);
+}
+
 void emitGradFilter(Emitter &e, const Node &n) {
-  const Geom g = geom(n, e.vl);
+  const FilterGeom g = filterGeom(n, e.vl);
   auto &b = e.b;
   Ops o{e};
   Value *x = e.ptr(n.operands[0]), *dy = e.ptr(n.operands[1]), *dW = e.ptr(&n);
-  Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : x, *dyT = e.scratch(&n, g.packOff),
-        *accBuf = e.scratch(&n, g.accOff), *offs = e.scratch(&n, g.offsOff),
-        *pix = e.scratch(&n, g.pixOff);
-  const int64_t VL = g.VL, MB = g.MB, PT = g.PT, bw = MB * VL;
+  Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : x, *dyT = e.scratch(&n, g.dytOff),
+        *accBuf = e.scratch(&n, g.accOff);
+  const int64_t VL = g.VL, MB = g.MB, bw = g.bw, HpWp = g.Hp * g.Wp;
   // the runtime batch (a step compiled at N runs any b <= N: docs/codegen.md "Batch")
-  Value *N = e.dim(n.operands[0], 0), *pixels = o.mul(N, g.P);
+  Value *N = e.dim(n.operands[0], 0), *rows = o.mul(N, g.Ho);
 
-  // 1. the zero-padded input
+  // 1. the zero-padded input (threads: one plane each)
   if (g.padded) {
-    o.zero(xp, o.mul(N, g.C * g.Hp * g.Wp));
-    e.parallelFor(o.mul(N, g.C), [&](Value *pl) { // threads: one plane each
+    o.zero(xp, o.mul(N, g.C * HpWp));
+    e.parallelFor(o.mul(N, g.C), [&](Value *pl) {
       e.loop(g.H, [&](Value *h) {
         Value *src = o.mul(o.add(o.mul(pl, g.H), h), g.W);
         Value *dst = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
@@ -148,88 +251,102 @@ void emitGradFilter(Emitter &e, const Node &n) {
       });
     }, g.N * g.C * g.H * g.W);
   }
-  o.offsets(g, offs);
-  // pix[n·P + oh·Wo + ow] = where pixel (n, oh, ow)'s window starts in (padded) x, group 0
-  e.loop(N, [&](Value *nn) {
-    e.loop(g.Ho, [&](Value *oh) {
-      e.loop(g.Wo, [&](Value *ow) {
-        Value *px = o.add(o.mul(o.add(o.mul(nn, g.Ho), oh), g.Wo), ow);
-        Value *at = o.pixelBase(g, o.mul(nn, g.C), oh, ow);
-        e.b.CreateAlignedStore(e.b.CreateTrunc(at, e.i32), e.b.CreateInBoundsGEP(e.i32, pix, px),
-                               Align(4));
-      });
-    });
-  });
-  if (g.colsPad != g.Mg)
-    o.zero(dyT, g.KC * g.colsPad);
+  // 2. dY pixel-major, one panel per (group, column block)
+  packDyT(e, g, dy, dyT, N);
 
-  std::vector<Value *> acc(PT * MB);
+  // 3. the tiles: task = (group, column block, channel tile[, tap block])
+  const int64_t cts = g.nct + (g.ptTail ? 1 : 0), PJ = g.PJ, jbs = g.kw / PJ,
+                tapBlocks = g.kh * jbs, tapGroups = g.tapTasks == 1 ? 1 : tapBlocks;
+  std::vector<Value *> acc(g.PT * PJ * MB);
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "gfacc");
-  e.loop(g.G, [&](Value *gi) {
-    // 3. the register-blocked product, KC pixels at a time: the block of dY is packed
-    //    pixel-major (2.), stays in cache while the row tiles stream over it, and blocks
-    //    after the first accumulate
-    Value *gbase = o.mul(gi, g.Cg * g.Hp * g.Wp);
-    e.loop(b.CreateUDiv(o.addc(pixels, g.KC - 1), e.c(g.KC)), [&](Value *kb) {
+  Value *blocks = b.CreateUDiv(o.addc(rows, g.KR - 1), e.c(g.KR));
+  // tile entry (p, s): input channel c0 + p, tap t + s (PJ taps along a kernel row)
+  auto tile = [&](Value *gi, Value *mb, Value *c0, Value *tb0, Value *tb1, int64_t PT) {
+    Value *panel = e.gep(dyT, o.mul(o.add(o.mul(gi, g.nmb), mb), g.N * g.P * bw));
+    // the tile's dW entries, [c][tap][bw] inside the (group, column block) region
+    Value *region = e.gep(accBuf, o.mul(o.add(o.mul(o.add(o.mul(gi, g.nmb), mb), g.Cg), c0),
+                                        g.taps * bw));
+    Value *xg = e.gep(xp, o.mul(o.add(o.mul(gi, g.Cg), c0), HpWp)); // plane (0, g·Cg + c0)
+    auto entry = [&](int64_t p, int64_t s, Value *t, int64_t v) {
+      return o.add(o.mul(o.add(e.c(p * g.taps + s), t), bw), e.c(v * VL));
+    };
+    e.loop(blocks, [&](Value *kb) {
       Value *first = b.CreateICmpEQ(kb, e.c(0));
-      Value *k0 = o.mul(kb, g.KC), *k1 = e.smin(o.addc(k0, g.KC), pixels);
-      // 2. dyT[px - k0][m] = dy[n][g·Mg + m][pix] for the block's pixels px = n·P + pix
-      e.parallelFor(b.CreateSub(k1, k0), [&](Value *pk) { // threads: one pixel's row each
-        Value *px = o.add(k0, pk);
-        Value *nn = b.CreateUDiv(px, e.c(g.P)), *pp = b.CreateURem(px, e.c(g.P));
-        Value *src = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pp);
-        Value *dst = o.mul(b.CreateSub(px, k0), g.colsPad);
-        e.loop(g.Mg, [&](Value *m) {
-          e.store(e.load(dy, o.add(src, o.mul(m, g.P))), dyT, o.add(dst, m));
+      Value *q0 = o.mul(kb, g.KR), *q1 = e.smin(o.addc(q0, g.KR), rows);
+      e.loop(tb0, tb1, [&](Value *tb) {
+        Value *i = b.CreateUDiv(tb, e.c(jbs)), *j = o.mul(b.CreateURem(tb, e.c(jbs)), PJ);
+        Value *t = o.add(o.mul(i, g.kw), j);
+        Value *toff = o.add(o.mul(i, g.dh * g.Wp), o.mul(j, g.dw));
+        // the first block starts from zero, the others from what the previous left
+        for (auto *a : acc)
+          b.CreateStore(e.cfv(0, VL), a);
+        e.ifThen(b.CreateNot(first), [&] {
+          for (int64_t p = 0; p < PT; ++p)
+            for (int64_t s = 0; s < PJ; ++s)
+              for (int64_t v = 0; v < MB; ++v)
+                b.CreateStore(e.load(region, entry(p, s, t, v), VL), acc[(p * PJ + s) * MB + v]);
         });
-      }, g.KC * g.Mg);
-      // threads: one (column block, row tile) of the accumulators each; the K blocks stay
-      // in order (this loop's parent), so every element sums in the same order at any count
-      const int64_t cbs = g.colsPad / bw;
-      e.parallelFor(cbs * g.rowTiles, [&](Value *u) {
-        Value *cb = b.CreateUDiv(u, e.c(g.rowTiles)), *t = b.CreateURem(u, e.c(g.rowTiles));
-        Value *col0 = o.mul(cb, bw);
-        {
-          std::vector<Value *> xo(PT);
-          for (int64_t p = 0; p < PT; ++p)
-            xo[p] = o.add(gbase, o.off(offs, e.smin(o.addc(o.mul(t, PT), p), e.c(g.R - 1))));
-          for (int64_t p = 0; p < PT; ++p)
-            for (int64_t v = 0; v < MB; ++v) {
-              Value *at = o.add(o.mul(o.addc(o.mul(t, PT), p), g.colsPad), o.addc(col0, v * VL));
-              b.CreateStore(b.CreateSelect(first, e.cfv(0, VL), e.load(accBuf, at, VL)),
-                            acc[p * MB + v]);
-            }
-          e.loop(k0, k1, [&](Value *px) {
-            Value *xb = o.off(pix, px);
-            Value *drow = o.add(o.mul(b.CreateSub(px, k0), g.colsPad), col0);
+        e.loop(q0, q1, [&](Value *q) {
+          Value *nn = b.CreateUDiv(q, e.c(g.Ho)), *oh = b.CreateURem(q, e.c(g.Ho));
+          Value *xrow = e.gep(xg, o.add(o.add(o.mul(nn, g.C * HpWp), o.mul(oh, g.sh * g.Wp)), toff));
+          Value *drow = e.gep(panel, o.mul(q, g.Wo * bw));
+          e.loopNoUnroll(g.Wo, [&](Value *ow) {
+            Value *dp = e.gep(drow, o.mul(ow, bw)), *xq = e.gep(xrow, o.mul(ow, g.sw));
             std::vector<Value *> dv(MB);
             for (int64_t v = 0; v < MB; ++v)
-              dv[v] = e.load(dyT, o.addc(drow, v * VL), VL);
-            for (int64_t p = 0; p < PT; ++p) {
-              Value *xs = e.splat(e.load(xp, o.add(xb, xo[p])), VL);
-              for (int64_t v = 0; v < MB; ++v) {
-                Value *a = acc[p * MB + v];
-                b.CreateStore(e.fma(xs, dv[v], b.CreateLoad(e.vty(VL), a)), a);
+              dv[v] = b.CreateAlignedLoad(e.vty(VL), e.gep(dp, e.c(v * VL)), Align(4));
+            for (int64_t p = 0; p < PT; ++p)
+              for (int64_t s = 0; s < PJ; ++s) {
+                Value *xs = e.splat(b.CreateAlignedLoad(e.f32, e.gep(xq, e.c(p * HpWp + s * g.dw)),
+                                                        Align(4)), VL);
+                for (int64_t v = 0; v < MB; ++v) {
+                  Value *a = acc[(p * PJ + s) * MB + v];
+                  b.CreateStore(e.fma(xs, dv[v], b.CreateLoad(e.vty(VL), a)), a);
+                }
               }
-            }
           });
-          for (int64_t p = 0; p < PT; ++p)
-            for (int64_t v = 0; v < MB; ++v) {
-              Value *at = o.add(o.mul(o.addc(o.mul(t, PT), p), g.colsPad), o.addc(col0, v * VL));
-              e.store(b.CreateLoad(e.vty(VL), acc[p * MB + v]), accBuf, at);
-            }
-        }
-      }, g.colsPad * g.R * g.KC);
-    });
-    // 4. accumulator rows (r) × columns (m) -> dW [g·Mg + m][r]
-    e.parallelFor(g.Mg, [&](Value *m) {
-      Value *dst = o.mul(o.add(o.mul(gi, g.Mg), m), g.R);
-      e.loop(g.R, [&](Value *r) {
-        e.store(e.load(accBuf, o.add(o.mul(r, g.colsPad), m)), dW, o.add(dst, r));
+        });
+        for (int64_t p = 0; p < PT; ++p)
+          for (int64_t s = 0; s < PJ; ++s)
+            for (int64_t v = 0; v < MB; ++v)
+              e.store(b.CreateLoad(e.vty(VL), acc[(p * PJ + s) * MB + v]), region, entry(p, s, t, v));
       });
-    }, g.Mg * g.R);
-  });
+    });
+    // no rows at all (an empty batch): dW is zero
+    e.ifThen(b.CreateICmpEQ(blocks, e.c(0)), [&] {
+      e.loop(tb0, tb1, [&](Value *tb) {
+        Value *t = o.add(o.mul(b.CreateUDiv(tb, e.c(jbs)), g.kw), o.mul(b.CreateURem(tb, e.c(jbs)), PJ));
+        for (int64_t p = 0; p < PT; ++p)
+          for (int64_t s = 0; s < PJ; ++s)
+            for (int64_t v = 0; v < MB; ++v)
+              e.store(e.cfv(0, VL), region, entry(p, s, t, v));
+      });
+    });
+  };
+  const int64_t tasks = g.G * g.nmb * cts * tapGroups;
+  e.parallelFor(tasks, [&](Value *u) {
+    Value *tg = b.CreateURem(u, e.c(tapGroups)), *r = b.CreateUDiv(u, e.c(tapGroups));
+    Value *ct = b.CreateURem(r, e.c(cts)), *r2 = b.CreateUDiv(r, e.c(cts));
+    Value *mb = b.CreateURem(r2, e.c(g.nmb)), *gi = b.CreateUDiv(r2, e.c(g.nmb));
+    Value *t0 = tapGroups == 1 ? e.c(0) : tg, *t1 = tapGroups == 1 ? e.c(tapBlocks) : o.addc(tg, 1);
+    Value *c0 = o.mul(ct, g.PT);
+    if (g.nct)
+      e.ifThen(b.CreateICmpULT(ct, e.c(g.nct)), [&] { tile(gi, mb, c0, t0, t1, g.PT); });
+    if (g.ptTail)
+      e.ifThen(b.CreateICmpEQ(ct, e.c(g.nct)), [&] { tile(gi, mb, c0, t0, t1, g.ptTail); });
+  }, g.N * g.P * g.M * g.Cg * g.taps);
+
+  // 4. dW [g·Mg + m][c][tap] <- accBuf [g][mb][c][tap][lane] (threads: one m each)
+  e.parallelFor(g.G * g.Mg, [&](Value *gm) {
+    Value *gi = b.CreateUDiv(gm, e.c(g.Mg)), *m = b.CreateURem(gm, e.c(g.Mg));
+    Value *mb = b.CreateUDiv(m, e.c(bw)), *lane = b.CreateURem(m, e.c(bw));
+    Value *src = o.add(o.mul(o.add(o.mul(gi, g.nmb), mb), g.Cg * g.taps * bw), lane);
+    Value *dst = o.mul(gm, g.Cg * g.taps);
+    e.loop(g.Cg * g.taps, [&](Value *r) {
+      e.store(e.load(accBuf, o.add(src, o.mul(r, bw))), dW, o.add(dst, r));
+    });
+  }, g.M * g.Cg * g.taps);
 }
 
 void emitGradInput(Emitter &e, const Node &n) {
@@ -260,19 +377,25 @@ void emitGradInput(Emitter &e, const Node &n) {
         e.store(e.load(w, o.add(src, r), wd), wpack, o.add(dst, r));
       });
     });
-    // threads: one image each (its tiles in order): an image's windows scatter into its own
-    // planes of dX only, so no two threads add into one element, and each element's sum has
-    // the same order at any thread count
-    e.parallelFor(N, [&](Value *nn) {
-    e.loop((g.P + PT - 1) / PT, [&](Value *t) {
-      std::vector<Value *> dyb(PT), xb(PT);
+    // threads: one unit of K whole images each (its tiles in order): an image's windows
+    // scatter into its own planes of dX only, so no two threads add into one element, and
+    // each element's sum has the same order at any thread count. K = 1 unless an image has
+    // fewer pixels than a tile has rows (a 1×1 dY: an fc layer's gradient), when one tile
+    // spans K images.
+    const int64_t K = g.P < PT ? PT / g.P : 1, unitRows = K * g.P;
+    Value *units = b.CreateUDiv(o.addc(N, K - 1), e.c(K));
+    e.parallelFor(units, [&](Value *u) {
+    e.loop((unitRows + PT - 1) / PT, [&](Value *t) {
+      std::vector<Value *> dyb(PT), xb(PT), valid(PT);
       for (int64_t p = 0; p < PT; ++p) {
-        Value *pix = e.smin(o.addc(o.mul(t, PT), p), e.c(g.P - 1));
+        Value *row = o.addc(o.mul(t, PT), p), *ri = e.smin(row, e.c(unitRows - 1));
+        Value *img = o.add(o.mul(u, K), b.CreateUDiv(ri, e.c(g.P)));
+        Value *nn = e.smin(img, b.CreateSub(N, e.c(1))), *pix = b.CreateURem(ri, e.c(g.P));
+        valid[p] = b.CreateAnd(b.CreateICmpSLT(row, e.c(unitRows)), b.CreateICmpSLT(img, N));
         Value *oh = b.CreateUDiv(pix, e.c(g.Wo)), *ow = b.CreateURem(pix, e.c(g.Wo));
         dyb[p] = o.add(o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P), pix);
         xb[p] = o.pixelBase(g, o.add(o.mul(nn, g.C), o.mul(gi, g.Cg)), oh, ow);
       }
-      Value *valid = e.smin(e.c(PT), b.CreateSub(e.c(g.P), o.mul(t, PT)));
       e.loop(g.colsPad / bw, [&](Value *cb) {
         Value *col0 = o.mul(cb, bw);
         for (auto *a : acc)
@@ -298,7 +421,7 @@ void emitGradInput(Emitter &e, const Node &n) {
         // row2im on the tile: valid rows, real columns
         Value *ncols = e.smin(e.c(bw), b.CreateSub(e.c(g.R), col0));
         for (int64_t p = 0; p < PT; ++p)
-          e.ifThen(b.CreateICmpSLT(e.c(p), valid), [&] {
+          e.ifThen(valid[p], [&] {
             e.loop(ncols, [&](Value *cc) {
               Value *at = o.add(xb[p], o.off(offs, o.add(col0, cc)));
               Value *v = e.load(tile, o.addc(cc, p * bw));
@@ -325,9 +448,47 @@ void emitGradInput(Emitter &e, const Node &n) {
 } // namespace
 
 int64_t convGradScratchBytes(const Node &n, unsigned vl) {
-  if (n.op != OpKind::Conv2dGradFilter && n.op != OpKind::Conv2dGradInput)
-    return 0;
-  return geom(n, vl).bytes;
+  if (n.op == OpKind::Conv2dGradFilter)
+    return filterGeom(n, vl).bytes;
+  if (n.op == OpKind::Conv2dGradInput)
+    return geom(n, vl).bytes;
+  return 0;
+}
+
+// filter_flip (passes/GradInputAsConv.cpp): out[g·Cg + c][m][i][j] = w[g·Mg + m][c][kh-1-i][kw-1-j].
+// Runs every training step, so it must cost about a copy (threads: one output channel of
+// the convolution it feeds, i.e. one input channel c of the original, each).
+void emitFilterFlip(Emitter &e, const Node &n) {
+  const Shape &ws = n.operands[0]->type.shape;
+  const int64_t M = ws[0], Cg = ws[1], kh = ws[2], kw = ws[3], G = n.getInt("groups");
+  const int64_t Mg = M / G, taps = kh * kw, VL = e.vl;
+  auto &b = e.b;
+  Ops o{e};
+  Value *w = e.ptr(n.operands[0]), *out = e.ptr(&n);
+  // a filter's taps fit a vector (3×3 and smaller at AVX-512, 2×2 at AVX2): one masked load,
+  // a reversing shuffle and a masked store per (c, m); else a scalar loop
+  std::vector<Constant *> mask(VL);
+  std::vector<int> rev(VL);
+  for (int64_t t = 0; t < VL; ++t) {
+    mask[t] = b.getInt1(t < taps);
+    rev[t] = t < taps ? int(taps - 1 - t) : int(t);
+  }
+  e.parallelFor(e.c(G * Cg), [&](Value *gc) {
+    Value *gi = b.CreateUDiv(gc, e.c(Cg)), *c = b.CreateURem(gc, e.c(Cg));
+    e.loop(Mg, [&](Value *m) {
+      Value *src = e.gep(w, o.mul(o.add(o.mul(o.add(o.mul(gi, Mg), m), Cg), c), taps));
+      Value *dst = e.gep(out, o.mul(o.add(o.mul(gc, Mg), m), taps));
+      if (taps <= VL) {
+        Value *v = b.CreateMaskedLoad(e.vty(VL), src, Align(4), ConstantVector::get(mask),
+                                      e.cfv(0, VL));
+        b.CreateMaskedStore(b.CreateShuffleVector(v, rev), dst, Align(4), ConstantVector::get(mask));
+        return;
+      }
+      e.loop(taps, [&](Value *t) {
+        e.store(e.load(src, b.CreateSub(e.c(taps - 1), t)), dst, t);
+      });
+    });
+  }, M * Cg * taps);
 }
 
 // The entries of the emitter table (EmitOps.cpp).

@@ -283,6 +283,8 @@ OpEmitter opEmitter(OpKind k) {
     return emitConv2dGradFilter;
   case OpKind::Conv2dGradInput:
     return emitConv2dGradInput;
+  case OpKind::FilterFlip:
+    return emitFilterFlip;
   // ---- matrix products (EmitMatMul.cpp)
   case OpKind::FullyConnected:
     return emitFc;

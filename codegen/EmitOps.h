@@ -35,6 +35,11 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
 /// y[...] = x[...] along a walk whose operand 0 is y (contiguous innermost) and 1 is x.
 void copyInner(Emitter &e, llvm::Value *y, llvm::Value *x, const std::vector<llvm::Value *> &off,
                llvm::Value *n, const std::vector<int64_t> &is);
+/// The VL×VL matrix rows[p][lane] (VL vectors of VL lanes) transposed in registers
+/// (EmitConv.cpp).
+std::vector<llvm::Value *> transposeSquare(Emitter &e, std::vector<llvm::Value *> rows);
+/// The first n lanes of v stored at p (a masked store when n < the vector's lanes).
+void storePrefix(Emitter &e, llvm::Value *v, llvm::Value *p, int64_t n);
 /// out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows (EmitMatMul.cpp).
 void emitDotRows(Emitter &e, llvm::Value *A, llvm::Value *rows, int64_t rowsMax, int64_t K,
                  llvm::Value *B, int64_t M, llvm::Value *bias, llvm::Value *out, bool relu = false);
@@ -47,6 +52,7 @@ void emitConv2d(Emitter &e, const Node &n);
 void emitConvPack(Emitter &e, const Node &n, llvm::Value *pack);
 void emitConv2dGradFilter(Emitter &e, const Node &n);
 void emitConv2dGradInput(Emitter &e, const Node &n);
+void emitFilterFlip(Emitter &e, const Node &n);
 // EmitMatMul.cpp
 void emitFc(Emitter &e, const Node &n);
 void emitMatMul3(Emitter &e, const Node &n);

@@ -34,6 +34,7 @@ public:
   llvm::Value *pool = nullptr;      // ptr: the runtime's cnnc_rt_pool (NULL: one thread)
   std::map<const Node *, llvm::Value *> ptrs;
   llvm::Value *tailStart_ = nullptr; // the final i of the last strided loop (vecLoop's tail)
+  const Node *current = nullptr;     // the node being lowered (names its thread bodies)
 
   // ------------------------------------------------------------------ values
   llvm::Value *c(int64_t v) { return b.getInt64(v); }

@@ -145,7 +145,10 @@ void Emitter::parallelFor(Value *n, Body body, int64_t work) {
   llvm::Function *outer = fn;
   auto *fty = FunctionType::get(b.getVoidTy(), {ptrTy, i64, i64}, false);
   auto *F = llvm::Function::Create(fty, GlobalValue::InternalLinkage,
-                                   fmt::format("{}.par{}", outer->getName().str(), parallelCount_++),
+                                   // named after the node, so that a profile (perf) of a
+                                   // compiled model says which op a thread body belongs to
+                                   fmt::format("{}.par{}{}{}", outer->getName().str(), parallelCount_++,
+                                               current ? "." : "", current ? current->name : ""),
                                    mod);
   F->addFnAttr(Attribute::NoUnwind);
   F->getArg(0)->setName("ctx"), F->getArg(1)->setName("begin"), F->getArg(2)->setName("end");
@@ -394,6 +397,7 @@ llvm::Function *emitPrepare(llvm::Module &m, const Function &f, const Plan &plan
   e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
   bindStorage(e, f, fn->getArg(0), constants);
   for (const Node *n : f.nodeList()) {
+    e.current = n;
     if (plan.prepared.count(n))
       opEmitter(n->op)(e, *n);
     if (auto it = plan.packed.find(n); it != plan.packed.end())
@@ -465,6 +469,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
       continue;
     }
     if (OpEmitter em = opEmitter(n->op)) {
+      e.current = n;
       em(e, *n);
       lowered.insert(n);
     }

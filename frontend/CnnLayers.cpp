@@ -95,6 +95,7 @@ CnnForm cnnForm(OpKind k) {
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:
   case OpKind::Conv2dGradInput:
+  case OpKind::FilterFlip:
   case OpKind::Update:
   case OpKind::ClipGrad:
   case OpKind::PadGrad:

@@ -540,6 +540,7 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:
   case OpKind::Conv2dGradInput:
+  case OpKind::FilterFlip:
   case OpKind::ClipGrad:
   case OpKind::PadGrad:
     return none(gradient);

@@ -573,6 +573,20 @@ Tensor<T> l2LossGrad(const Tensor<T> &dz, const Tensor<T> &pred, const Tensor<T>
   return d;
 }
 
+template <class T> Tensor<T> filterFlip(const Tensor<T> &w, int64_t groups) {
+  const int64_t M = w.shape(0), Cg = w.shape(1), kh = w.shape(2), kw = w.shape(3);
+  const int64_t Mg = M / groups;
+  Tensor<T> out = withShape<T>({Cg * groups, Mg, kh, kw});
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t m = 0; m < Mg; ++m)
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j)
+            out.data()[(((g * Cg + c) * Mg + m) * kh + i) * kw + j] =
+                w.data()[(((g * Mg + m) * Cg + c) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
+  return out;
+}
+
 #define INSTANTIATE(T)                                                                             \
   template Tensor<T> countCorrect(const Tensor<T> &, const Tensor<T> &, const std::string &);      \
   template Tensor<T> transpose(const Tensor<T> &, const std::vector<int64_t> &);                   \
@@ -587,6 +601,7 @@ Tensor<T> l2LossGrad(const Tensor<T> &dz, const Tensor<T> &pred, const Tensor<T>
                                       const std::array<int64_t, 2> &, const ConvParams &);         \
   template Tensor<T> conv2dGradInput(const Tensor<T> &, const Tensor<T> &,                        \
                                      const std::vector<int64_t> &, const ConvParams &);            \
+  template Tensor<T> filterFlip(const Tensor<T> &, int64_t);                                       \
   template Tensor<T> maxPoolGrad(const Tensor<T> &, const Tensor<T> &, const PoolParams &);        \
   template Tensor<T> avgPoolGrad(const Tensor<T> &, const std::vector<int64_t> &,                  \
                                  const PoolParams &);                                              \

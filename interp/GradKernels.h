@@ -50,6 +50,9 @@ Tensor<T> conv2dGradFilter(const Tensor<T> &x, const Tensor<T> &dy,
 template <class T>
 Tensor<T> conv2dGradInput(const Tensor<T> &dy, const Tensor<T> &w,
                           const std::vector<int64_t> &inputShape, const ConvParams &p);
+/// filter_flip: w [M, C/G, kh, kw] -> [C, M/G, kh, kw], out[g*Cg+c][m][i][j] =
+/// w[g*Mg+m][c][kh-1-i][kw-1-j] (the filter of a stride-1 input gradient as a convolution).
+template <class T> Tensor<T> filterFlip(const Tensor<T> &w, int64_t groups);
 
 // vector-Jacobian products
 /// Each window's dy goes to the element maxPool's value came from: the first maximum in

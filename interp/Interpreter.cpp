@@ -232,6 +232,8 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
       return conv2dGradFilter(*in[0], *in[1], ints<2>(n, "kernel"), p);
     return conv2dGradInput(*in[0], *in[1], n.getInts("input_shape"), p);
   }
+  case OpKind::FilterFlip:
+    return filterFlip(*in[0], n.getInt("groups"));
   case OpKind::ReluGrad: // seed eq. 14; the subgradient at 0 is 0
     return zip(*in[0], *in[1], [](T g, T x) { return x > T(0) ? g : T(0); });
   case OpKind::SigmoidGrad: // seed section 5

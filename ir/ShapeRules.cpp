@@ -703,6 +703,16 @@ static TensorType inferConv2dGradInput(const Node &n) {
   return {in(n, 0).dtype, x};
 }
 
+static TensorType inferFilterFlip(const Node &n) {
+  requireFloat(n);
+  requireRank(n, 0, 4, "the weight");
+  const Shape &w = in(n, 0).shape;
+  const int64_t g = n.getInt("groups");
+  if (g < 1 || w[0] % g != 0)
+    fail(n, fmt::format("groups={} must be >= 1 and divide the weight's {} output channels", g, w[0]));
+  return {in(n, 0).dtype, {w[1] * g, w[0] / g, w[2], w[3]}};
+}
+
 static TensorType inferUpdate(const Node &n) {
   if (n.operands[0]->op != OpKind::Param)
     fail(n, fmt::format("the first operand must be a param, got %{} ({})", n.operands[0]->name,

@@ -411,6 +411,7 @@ static std::vector<Node *> gradL2LossGrad(Context &c) { notDifferentiable(c); }
 // told so like any other backward op.
 static std::vector<Node *> gradConv2dGradFilter(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradConv2dGradInput(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradFilterFlip(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
 
 // [op-table] The gradient rules: one `grad<Enum>` per op of Ops.def (a missing one is a build

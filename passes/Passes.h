@@ -18,6 +18,9 @@ bool simplify(Function &f);
 /// Replaces autodiff's im2row/matmul/row2im chains of conv2d's gradients by the fused
 /// conv2d_grad_filter / conv2d_grad_input ops (FuseConvGrad.cpp). Returns true if it changed f.
 bool fuseConvGrad(Function &f);
+/// Rewrites stride-1 conv2d_grad_input as conv2d(dy, filter_flip(w)) so that backward-data
+/// runs on the forward conv kernel (GradInputAsConv.cpp). Returns true if it changed f.
+bool gradInputAsConv(Function &f);
 /// Folds inference batch normalization into the conv2d/fc before it (passes/FoldBatchNorm.cpp).
 bool foldBatchNorm(Function &f);
 /// Folds relu(conv2d|fc) into the producer's relu=1 epilogue (passes/FuseRelu.cpp).

@@ -25,6 +25,10 @@ const std::vector<PassInfo> &defaultPipeline() {
        "conv2d's gradient chains become tiled ops that never materialise φ(x); after simplify so "
        "the chains are bare, before dce so the bypassed im2row/matmul nodes go",
        fuseConvGrad},
+      {"grad-input-as-conv",
+       "a stride-1 conv2d_grad_input is a conv2d of dY with the flipped filter (eq. 46): it then "
+       "runs on the forward kernel; after fuse-conv-grad, which makes the node, before fuse-relu",
+       gradInputAsConv},
       {"fold-bn",
        "inference BN after a conv/fc is a per-channel affine map: fold it into the weights "
        "(before fuse-relu, so conv+BN+ReLU ends as one op)",

@@ -82,7 +82,25 @@ std::vector<Geo> geos() {
       {{2, 8, 6, 6}, {40, 4, 3, 3}, one, {1, 1, 1, 1}, one, 2}, // Mg = 20 (three vectors)
       // pixels that no window reads
       {{1, 2, 8, 8}, {2, 2, 2, 2}, {3, 3}, nopad, one, 1},
+      // the filter gradient's tiles: full channel tiles and a tail, one tap per task (few
+      // tiles) or all taps per task (many), several reduction blocks of rows, 3 vectors of dY
+      {{2, 24, 10, 30}, {40, 24, 3, 3}, one, {1, 1, 1, 1}, one, 1},
+      {{1, 40, 20, 20}, {32, 40, 3, 3}, one, {1, 1, 1, 1}, one, 1},
+      {{2, 100, 30, 7}, {64, 100, 3, 3}, one, {1, 1, 1, 1}, one, 1},
+      // stride-1 cases grad-input-as-conv rewrites: dilated, asymmetric pads
+      {{2, 6, 9, 8}, {4, 6, 3, 3}, one, {2, 2, 2, 2}, {2, 2}, 1},
+      {{1, 5, 7, 9}, {6, 5, 3, 2}, one, {1, 0, 1, 1}, one, 1},
+      // a pixel count that is not a multiple of the vector width (the transpose's tail)
+      {{3, 19, 5, 3}, {21, 19, 3, 3}, one, {0, 1, 0, 1}, one, 1},
   };
+}
+
+int64_t dyPixels(const Geo &g) {
+  auto out = [](int64_t in, int64_t lo, int64_t hi, int64_t k, int64_t s, int64_t d) {
+    return (in + lo + hi - d * (k - 1) - 1) / s + 1;
+  };
+  return out(g.x[2], g.pads[0], g.pads[2], g.w[2], g.stride[0], g.dilation[0]) *
+         out(g.x[3], g.pads[1], g.pads[3], g.w[3], g.stride[1], g.dilation[1]);
 }
 
 } // namespace
@@ -95,7 +113,38 @@ TEST_CASE("conv2d_grad_filter / conv2d_grad_input: JIT matches the f64 interpret
       build(b, g);
       verify(b.f);
       Feeds feeds = randomFeeds(b.f, 5);
-      compareAll(oracle(b.f, feeds), tools::runJit(b.f, feeds), str(g) + " (JIT)");
+      // 1 and 2 threads, the host's and AVX2's widths
+      compareJitBuilds(b.f, feeds, oracle(b.f, feeds), str(g));
+    }
+  }
+}
+
+TEST_CASE("grad-input-as-conv: stride-1 input gradients as a conv2d of dY with the flipped "
+          "filter match the f64 interpreter of the original op",
+          "[codegen][train][jit][fuse]") {
+  for (const Geo &g : geos()) {
+    SECTION(str(g)) {
+      Builder ref, b;
+      build(ref, g);
+      build(b, g);
+      const bool applies = g.stride == Ints{1, 1} &&
+                           g.pads[0] <= (g.w[2] - 1) * g.dilation[0] &&
+                           g.pads[2] <= (g.w[2] - 1) * g.dilation[0] &&
+                           g.pads[1] <= (g.w[3] - 1) * g.dilation[1] &&
+                           g.pads[3] <= (g.w[3] - 1) * g.dilation[1] &&
+                           2 * g.x[2] * g.x[3] <= 3 * dyPixels(g);
+      CHECK(gradInputAsConv(b.f) == applies);
+      verify(b.f);
+      if (!applies)
+        continue;
+      int convs = 0;
+      for (const Node *n : b.f.nodeList())
+        convs += n->op == K::Conv2d;
+      CHECK(convs == 1);
+      Feeds feeds = randomFeeds(ref.f, 5);
+      const Results want = oracle(ref.f, feeds);
+      compareAll(want, oracle(b.f, feeds), str(g) + " (interpreter, rewritten)");
+      compareJitBuilds(b.f, feeds, want, str(g) + " (rewritten)");
     }
   }
 }

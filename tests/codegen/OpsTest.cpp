@@ -67,6 +67,12 @@ std::vector<Case> cases() {
   c.push_back({"conv2d over its whole input (1x1 output), batch 17", [](Builder &b) {
                  b.out(conv(b, b.input("x", {17, 6, 4, 4}), 40, {4, 4}, {{"relu", int64_t(1)}}));
                }});
+  // panels over 256 KB and a batch whose input outweighs them: bands of output rows run
+  // through every column block (the second band partial), 136 channels (a partial block)
+  c.push_back({"conv2d bands of rows through every column block, batch 8", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {8, 64, 16, 15}), 136, {3, 3},
+                            {{"pads", Ints{1, 1, 1, 1}}}));
+               }});
   c.push_back({"conv2d 7x7 stride 2 pad 3 (taps looped)", [](Builder &b) {
                  b.out(conv(b, b.input("x", {2, 3, 19, 23}), 17, {7, 7},
                             {{"stride", Ints{2, 2}}, {"pads", Ints{3, 3, 3, 3}}}));

@@ -650,6 +650,18 @@ def softplus_cases():
     one_op("softplus", "softplus", [("x", x)], [], F.softplus(t64(x)))
 
 
+# Last, so that adding it left every earlier case's random inputs unchanged.
+def filter_flip_cases():
+    """filter_flip (grad-input-as-conv): the filter of a stride-1 input gradient as a
+    convolution, by torch's own view/transpose/flip."""
+    for name, ws, g in [("basic", (4, 3, 3, 3), 1), ("groups2_nonsquare", (6, 2, 2, 3), 2)]:
+        w = randn(*ws)
+        m, cg, kh, kw = ws
+        want = t64(w).reshape(g, m // g, cg, kh, kw).transpose(1, 2).flip(-1, -2)
+        one_op("filter_flip_" + name, "filter_flip", [("w", w)],
+               [("groups", g)] if g != 1 else [], want.reshape(g * cg, m // g, kh, kw))
+
+
 # Issue 14's activations and padding. Last, so that every earlier case's inputs stay.
 def model_op_cases():
     x = uniform(-8, 8, 2, 3, 4, 5)  # both sides of every bend (0 and 6, +-3)
@@ -690,7 +702,7 @@ def main():
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
                  onnx_op_cases, conv_grad_cases, bn_unbias_cases, softplus_cases,
-                 model_op_cases):
+                 filter_flip_cases, model_op_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

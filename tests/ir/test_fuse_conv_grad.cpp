@@ -94,5 +94,6 @@ TEST_CASE("the pipeline runs fuse-conv-grad after simplify and before dce", "[pa
   std::vector<std::string> names;
   for (const PassInfo &p : defaultPipeline())
     names.push_back(p.name);
-  CHECK(names == std::vector<std::string>{"grad", "simplify", "fuse-conv-grad", "fold-bn", "fuse-relu", "dce"});
+  CHECK(names == std::vector<std::string>{"grad", "simplify", "fuse-conv-grad", "grad-input-as-conv",
+                                          "fold-bn", "fuse-relu", "dce"});
 }

@@ -60,6 +60,7 @@ std::string wrap(const OpInfo &op) {
       {"l2_loss_grad", "%one : f32[]; %y : f32[8,10]; %t : f32[8,10]"},
       {"conv2d_grad_filter", "%data : f32[100,1,28,28]; %conv1.dy : f32[100,20,24,24]"},
       {"conv2d_grad_input", "%conv2.dy : f32[100,50,8,8]; %conv2.w : f32[50,20,5,5]"},
+      {"filter_flip", "%conv2.w : f32[50,20,5,5]"},
       {"update", "%conv1.w : f32[20,1,5,5]; %conv1.w.new : f32[20,1,5,5]"},
       {"pad", "%x : f32[1,64,56,56]"},
       {"pad_grad", "%dy : f32[1,64,58,58]"},
