@@ -24,6 +24,22 @@ void emitMap(Emitter &e, const Node &n, UnaryFn f, unsigned maxW = 0) {
       [&](Value *i, unsigned w) { e.store(f(e, e.load(x, i, w), w), y, i); }, maxW);
 }
 
+// emitMap with a lowering that reads the node's attributes.
+using MapFn = std::function<Value *(Value *x, unsigned w)>;
+void emitMapOf(Emitter &e, const Node &n, const MapFn &f) {
+  Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
+  e.parallelVecLoop(e.numel(&n), n.type.numel(),
+                    [&](Value *i, unsigned w) { e.store(f(e.load(x, i, w), w), y, i); });
+}
+
+// min(max(x, lo), hi) as selects: NaN compares false and stays NaN (PyTorch's clamp), where
+// minnum/maxnum would replace it.
+Value *clampSelect(Emitter &e, Value *x, double lo, double hi, unsigned w) {
+  Value *l = e.cfv(lo, w), *h = e.cfv(hi, w);
+  Value *up = e.b.CreateSelect(e.b.CreateFCmpOGT(x, h), h, x);
+  return e.b.CreateSelect(e.b.CreateFCmpOLT(x, l), l, up);
+}
+
 // y = f(dy, v) over a flat range: the activations' vector-Jacobian products.
 using ZipFn = Value *(*)(Emitter &, Value *dy, Value *v, unsigned w);
 void emitZip(Emitter &e, const Node &n, ZipFn f) {
@@ -184,6 +200,48 @@ OpEmitter opEmitter(OpKind k) {
           },
           1); // log1pf: scalar, no vector form without a vector libm
     };
+  case OpKind::Clip:
+    return [](Emitter &e, const Node &n) {
+      const double lo = n.getFloat("min"), hi = n.getFloat("max");
+      emitMapOf(e, n, [&](Value *x, unsigned w) { return clampSelect(e, x, lo, hi, w); });
+    };
+  case OpKind::HardSigmoid: // clamp(alpha x + beta, 0, 1)
+    return [](Emitter &e, const Node &n) {
+      const double a = n.getFloat("alpha"), bt = n.getFloat("beta");
+      emitMapOf(e, n, [&](Value *x, unsigned w) {
+        return clampSelect(e, e.b.CreateFAdd(e.b.CreateFMul(x, e.cfv(a, w)), e.cfv(bt, w)), 0, 1, w);
+      });
+    };
+  case OpKind::HardSwish: // x clamp(x + 3, 0, 6) / 6, as PyTorch and the interpreter
+    return [](Emitter &e, const Node &n) {
+      emitMapOf(e, n, [&](Value *x, unsigned w) {
+        Value *r6 = clampSelect(e, e.b.CreateFAdd(x, e.cfv(3, w)), 0, 6, w);
+        return e.b.CreateFDiv(e.b.CreateFMul(x, r6), e.cfv(6, w));
+      });
+    };
+  case OpKind::LeakyRelu: // x > 0 ? x : alpha x (NaN: alpha NaN = NaN)
+    return [](Emitter &e, const Node &n) {
+      const double a = n.getFloat("alpha");
+      emitMapOf(e, n, [&](Value *x, unsigned w) {
+        return e.b.CreateSelect(e.b.CreateFCmpOGT(x, e.cfv(0, w)), x,
+                                e.b.CreateFMul(x, e.cfv(a, w)));
+      });
+    };
+  case OpKind::ClipGrad: // eq. 14 with two bounds: dy where min < x < max
+    return [](Emitter &e, const Node &n) {
+      const double lo = n.getFloat("min"), hi = n.getFloat("max");
+      Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);
+      e.parallelVecLoop(e.numel(&n), n.type.numel(), [&](Value *i, unsigned w) {
+        Value *v = e.load(x, i, w);
+        Value *in = e.b.CreateAnd(e.b.CreateFCmpOGT(v, e.cfv(lo, w)),
+                                  e.b.CreateFCmpOLT(v, e.cfv(hi, w)));
+        e.store(e.b.CreateSelect(in, e.load(dy, i, w), e.cfv(0, w)), dx, i);
+      });
+    };
+  case OpKind::Pad:
+    return emitPad;
+  case OpKind::PadGrad:
+    return emitPadGrad;
   case OpKind::Add:
     return [](Emitter &e, const Node &n) { emitBinary(e, n, Instruction::FAdd); };
   case OpKind::Sub:

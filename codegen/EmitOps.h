@@ -64,6 +64,9 @@ void emitSlice(Emitter &e, const Node &n);
 void emitConcat(Emitter &e, const Node &n);
 void emitIm2Row(Emitter &e, const Node &n);
 void emitRow2Im(Emitter &e, const Node &n);
+// EmitPad.cpp
+void emitPad(Emitter &e, const Node &n);
+void emitPadGrad(Emitter &e, const Node &n);
 // EmitReduce.cpp
 void emitReduceSum(Emitter &e, const Node &n);
 void emitPool(Emitter &e, const Node &n);

@@ -262,6 +262,11 @@ void analyseBatch(const Function &f, Plan &p) {
         out = bd(0);
         if (out >= 0 && normAxis(n.getInt("axis"), r) == out)
           fail(n, "slices the batch");
+      } else if (n.op == OpKind::Pad || n.op == OpKind::PadGrad) {
+        out = bd(0); // the batch dim stays in place, unpadded
+        const auto pads = n.getInts("pads");
+        if (out >= 0 && (pads[out] || pads[out + r]))
+          fail(n, "pads the batch");
       } else if (n.op == OpKind::Im2Row) {
         leading({0});
         if (B(0)) {

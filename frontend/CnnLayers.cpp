@@ -31,6 +31,16 @@ CnnForm cnnForm(OpKind k) {
     return simple("flatten");
   case OpKind::GlobalAvgPool:
     return simple("gap");
+  case OpKind::HardSwish:
+    return simple("hardswish");
+  case OpKind::HardSigmoid:
+    return simple("hardsigmoid"); // ONNX's default slope 0.2; PyTorch's is 1/6 (import it)
+  case OpKind::Clip:
+    return layer("relu6");
+  case OpKind::LeakyRelu:
+    return layer("leakyrelu");
+  case OpKind::Pad:
+    return layer("pad");
   case OpKind::Input:
     return layer("input");
   case OpKind::Param: // the layers' weights
@@ -87,6 +97,8 @@ CnnForm cnnForm(OpKind k) {
   case OpKind::Conv2dGradInput:
   case OpKind::FilterFlip:
   case OpKind::Update:
+  case OpKind::ClipGrad:
+  case OpKind::PadGrad:
     return none; // no .cnn syntax
   }
   CNNC_INTERNAL("bad op kind");
@@ -313,6 +325,63 @@ Node *Lowerer::dropout(const Stmt &s, Node *x) {
     attrs["seed"] = stableSeed(s.nodeName, opts_.seed);
   }
   return make(s, OpKind::Dropout, s.nodeName, {x}, attrs);
+}
+
+// relu6: clip to [0, 6] (MobileNet v2); leakyrelu [alpha]: slope alpha below 0 (0.01).
+Node *Lowerer::activation(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  std::map<std::string, Attr> attrs;
+  OpKind op = OpKind::Clip;
+  if (s.kind.text == "relu6") {
+    attrs = {{"min", 0.0}, {"max", 6.0}};
+  } else {
+    op = OpKind::LeakyRelu;
+    if (!a.done()) {
+      const Token &t = a.take("");
+      attrs["alpha"] = a.number(t, "leaky slope");
+    }
+  }
+  if (!a.done())
+    a.unknownOption(a.option(), {});
+  return make(s, op, s.nodeName, {x}, attrs);
+}
+
+// pad P | V,H | T,L,B,R [mode constant|reflect|edge] [value V]: pads rows and columns of an
+// image (the seed's section 6.1 padding as a layer of its own).
+Node *Lowerer::pad(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  const Token &pTok = a.take("the padding, e.g. 'pad 1' or 'pad 1,2' or 'pad 0,0,1,1'");
+  PadSpec p = a.pads(pTok);
+  if (p.same)
+    d_.error(s, pTok, "'pad same' needs a window: give the padding as P, V,H or T,L,B,R");
+  std::string mode = "constant";
+  double value = 0;
+  while (!a.done()) {
+    const Token &o = a.option();
+    if (o.text == "mode") {
+      const Token &m = a.value(o);
+      if (m.text != "constant" && m.text != "reflect" && m.text != "edge")
+        d_.error(s, m, "bad pad mode '" + m.text + "': expected 'constant', 'reflect' or 'edge'");
+      mode = m.text;
+    } else if (o.text == "value") {
+      value = a.number(a.value(o), "pad value");
+    } else {
+      a.unknownOption(o, {"mode", "value"});
+    }
+  }
+  requireImage(s, x);
+  const auto &q = p.pads;
+  if (mode == "reflect" &&
+      (std::max(q[0], q[2]) >= x->type.shape[2] || std::max(q[1], q[3]) >= x->type.shape[3]))
+    d_.error(s, pTok, "reflect padding must be smaller than the image ('" + x->name + "' is " +
+                          x->type.str() + ")");
+  std::map<std::string, Attr> attrs{
+      {"pads", std::vector<int64_t>{0, 0, q[0], q[1], 0, 0, q[2], q[3]}}};
+  if (mode != "constant")
+    attrs["mode"] = mode;
+  if (value != 0)
+    attrs["value"] = value;
+  return make(s, OpKind::Pad, s.nodeName, {x}, attrs);
 }
 
 Node *Lowerer::loss(const Stmt &s, Node *x) {

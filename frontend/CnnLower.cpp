@@ -20,7 +20,8 @@ static bool tooLarge(const Shape &s) {
 
 // The layers with arguments (CnnLayers.cpp) and the merges; the parameterless one-input
 // layers come from the per-op table (cnnForm).
-static const std::vector<std::string> kArgLayers = {"conv", "pool", "fc", "bn", "dropout", "loss"};
+static const std::vector<std::string> kArgLayers = {"conv", "pool", "fc", "bn", "dropout", "loss",
+                                                     "relu6", "leakyrelu", "pad"};
 
 // The keywords `layer` understands, for "did you mean" hints.
 static std::vector<std::string> layerKinds() {
@@ -135,6 +136,10 @@ void Lowerer::layer(const Stmt &s) {
       out = dropout(s, x);
     else if (k == "loss")
       out = loss(s, x);
+    else if (k == "relu6" || k == "leakyrelu")
+      out = activation(s, x);
+    else if (k == "pad")
+      out = pad(s, x);
     else { // parameterless one-input layers
       Args a(s, d_);
       if (!a.done())

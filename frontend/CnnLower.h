@@ -45,6 +45,8 @@ private:
   Node *fc(const Stmt &s, Node *x);
   Node *bn(const Stmt &s, Node *x);
   Node *dropout(const Stmt &s, Node *x);
+  Node *activation(const Stmt &s, Node *x); // relu6, leakyrelu
+  Node *pad(const Stmt &s, Node *x);
   Node *loss(const Stmt &s, Node *x);
   Node *merge(const Stmt &s, const std::vector<Node *> &xs); // add, concat
 

@@ -139,7 +139,8 @@ std::vector<Stmt> parseStatements(std::string_view text, const Diag &diag) {
 static std::string autoBase(const std::string &kind) {
   static const std::map<std::string, std::string> bases = {
       {"conv", "conv"}, {"pool", "pool"}, {"fc", "fc"},         {"bn", "bn"},
-      {"dropout", "drop"}, {"add", "add"}, {"concat", "concat"}};
+      {"dropout", "drop"}, {"add", "add"}, {"concat", "concat"}, {"relu6", "clip"},
+      {"leakyrelu", "leaky"}, {"pad", "pad"}};
   if (auto it = bases.find(kind); it != bases.end())
     return it->second;
   for (const std::string &k : simpleLayerKeywords()) // relu, gap, ...: the keyword itself

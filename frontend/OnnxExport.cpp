@@ -15,6 +15,7 @@
 #include <onnx/checker.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 namespace cnnc {
@@ -231,6 +232,48 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     std::string ratio = e.constant(y, n.type.dtype, {}, {n.getFloat("rate")});
     e.node("Dropout", {in[0], ratio}, y);
     return;
+  } else if (n.op == OpKind::Clip) { // infinite bounds are absent inputs
+    std::vector<std::string> ops{in[0], "", ""};
+    const double lo = n.getFloat("min"), hi = n.getFloat("max");
+    if (!std::isinf(lo))
+      ops[1] = e.constant(y, n.type.dtype, {}, {lo});
+    if (!std::isinf(hi))
+      ops[2] = e.constant(y, n.type.dtype, {}, {hi});
+    while (ops.back().empty())
+      ops.pop_back();
+    e.node("Clip", ops, y);
+    return;
+  } else if (n.op == OpKind::HardSigmoid) {
+    auto &p = e.node("HardSigmoid", in, y);
+    e.f(p, "alpha", n.getFloat("alpha"));
+    e.f(p, "beta", n.getFloat("beta"));
+    return;
+  } else if (n.op == OpKind::LeakyRelu) {
+    e.f(e.node("LeakyRelu", in, y), "alpha", n.getFloat("alpha"));
+    return;
+  } else if (n.op == OpKind::Pad) {
+    const Shape p = n.getInts("pads");
+    std::vector<std::string> ops{in[0], e.constant(y, DType::I64, {(int64_t)p.size()}, {p.begin(), p.end()})};
+    if (n.getStr("mode") == "constant")
+      ops.push_back(e.constant(y, n.type.dtype, {}, {n.getFloat("value")}));
+    e.s(e.node("Pad", ops, y), "mode", n.getStr("mode"));
+    return;
+  } else if (n.op == OpKind::Transpose) {
+    e.ints(e.node("Transpose", in, y), "perm", n.getInts("perm"));
+    return;
+  } else if (n.op == OpKind::Expand) {
+    const Shape s = n.getInts("shape");
+    e.node("Expand", {in[0], e.constant(y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()})}, y);
+    return;
+  } else if (n.op == OpKind::ReduceSum) { // opset 13: the axes are an input
+    const Shape a = n.getInts("axes");
+    auto &p = e.node("ReduceSum", {in[0], e.constant(y, DType::I64, {(int64_t)a.size()}, {a.begin(), a.end()})}, y);
+    e.i(p, "keepdims", n.getInt("keepdims"));
+    return;
+  } else if (n.op == OpKind::Slice) {
+    auto one = [&](int64_t v) { return e.constant(y, DType::I64, {1}, {(double)v}); };
+    e.node("Slice", {in[0], one(n.getInt("start")), one(n.getInt("end")), one(n.getInt("axis"))}, y);
+    return;
   } else if (n.op == OpKind::SoftmaxXent || n.op == OpKind::SoftmaxXentNd) {
     auto &p = e.node("SoftmaxCrossEntropyLoss", in, y);
     e.s(p, "reduction", n.op == OpKind::SoftmaxXent ? "mean" : n.getStr("reduction"));
@@ -247,8 +290,8 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
 
 int64_t exportOpset(const Function &f, const OnnxExportOptions &opts) {
   for (const auto &n : f.nodes())
-    if (n->op == OpKind::Reshape && n->getInt("allowzero"))
-      return std::max<int64_t>(opts.opset, 14);
+    if ((n->op == OpKind::Reshape && n->getInt("allowzero")) || n->op == OpKind::HardSwish)
+      return std::max<int64_t>(opts.opset, 14); // Reshape's allowzero, HardSwish: opset 14
   return opts.opset;
 }
 

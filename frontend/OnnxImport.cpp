@@ -295,6 +295,7 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
   Function &f = out.module->addFunction(fname);
   Importer im(f, opts, defaultOpset(m, problems), filename);
   out.opset = im.opset;
+  im.weights = &out.weights;
 
   // Initializers: float tensors are the model's weights (params), integer ones shapes and
   // indices known at import time.

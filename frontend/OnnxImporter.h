@@ -63,6 +63,8 @@ using LowerFn = std::function<void(NodeCtx &)>;
 /// The operator table (OnnxOps.cpp): op_type -> lowering; it includes every Direct op of
 /// onnxForm.
 const std::map<std::string, LowerFn> &loweringTable();
+/// The operators of published CNNs (OnnxOpsModels.cpp), added to the table by loweringTable.
+void addModelLowerings(std::map<std::string, LowerFn> &t);
 
 /// What an op of ir/Ops.def is in ONNX: the per-op table (onnxForm, OnnxOps.cpp; one entry
 /// per op, a missing one fails the build). Direct ops map one to one onto an ONNX operator
@@ -87,6 +89,9 @@ public:
 
   std::map<std::string, Node *> values;
   std::map<std::string, OnnxTensor> consts;
+  /// The float initializers' values by IR param name (the model's weights), for operator
+  /// inputs that must be known at import time (Clip's bounds, Pad's value).
+  const std::map<std::string, OnnxTensor> *weights = nullptr;
   std::map<std::string, std::string> irName, onnxName;
 
   /// A fresh SSA name for an ONNX value name.

@@ -480,6 +480,8 @@ OnnxForm onnxForm(OpKind k) {
     return direct("Tanh");
   case OpKind::Softplus:
     return direct("Softplus");
+  case OpKind::HardSwish: // opset 14 (exportOpset)
+    return direct("HardSwish");
   case OpKind::Input:    // graph inputs
   case OpKind::Param:    // initializers
   case OpKind::Constant: // Constant nodes
@@ -504,6 +506,14 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::Dropout:
   case OpKind::SoftmaxXent: // SoftmaxCrossEntropyLoss
   case OpKind::SoftmaxXentNd:
+  case OpKind::Clip:        // min/max as inputs (OnnxOpsModels.cpp)
+  case OpKind::HardSigmoid:
+  case OpKind::LeakyRelu:
+  case OpKind::Pad:
+  case OpKind::Transpose:
+  case OpKind::Expand:
+  case OpKind::ReduceSum:   // also ReduceMean on import (reduce_sum times 1/count)
+  case OpKind::Slice:
     return custom;
   case OpKind::BnMean:
   case OpKind::BnVar:
@@ -513,12 +523,6 @@ OnnxForm onnxForm(OpKind k) {
     return none(training);
   case OpKind::L2Loss:
     return none("no ONNX loss operator is l2_loss: export an inference graph");
-  case OpKind::Transpose:
-  case OpKind::Expand:
-  case OpKind::ReduceSum:
-  case OpKind::Slice:
-    return none("not exported yet (cnnc makes it only in training graphs): export an "
-                "inference graph");
   case OpKind::Im2Row:
   case OpKind::Row2Im:
     return none("the seed's phi(x) has no ONNX operator: export an inference graph");
@@ -537,6 +541,8 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::Conv2dGradFilter:
   case OpKind::Conv2dGradInput:
   case OpKind::FilterFlip:
+  case OpKind::ClipGrad:
+  case OpKind::PadGrad:
     return none(gradient);
   }
   CNNC_INTERNAL("bad op kind");
@@ -566,6 +572,7 @@ const std::map<std::string, LowerFn> &loweringTable() {
       {"Constant", lowerConstant},
       {"SoftmaxCrossEntropyLoss", lowerSoftmaxCrossEntropy},
     };
+    addModelLowerings(t);
     for (const OpInfo &op : allOps()) // the Direct ops of onnxForm
       if (OnnxForm form = onnxForm(op.kind); form.kind == OnnxForm::Direct)
         t[form.opType] = [k = op.kind](NodeCtx &c) {

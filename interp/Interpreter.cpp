@@ -73,6 +73,11 @@ template <class T> Tensor<T> relu(const Tensor<T> &x) {
   return Tensor<T>(xt::where(x < T(0), T(0), x));
 }
 
+// min(max(x, lo), hi), NaN staying NaN (comparisons with NaN are false).
+template <class T> Tensor<T> clipValues(const Tensor<T> &x, T lo, T hi) {
+  return Tensor<T>(xt::where(x < lo, lo, xt::where(x > hi, hi, x)));
+}
+
 // conv2d/fc with relu=1 (passes/FuseRelu.cpp): the same max(0, .) as the relu op, after the
 // product, so fused and unfused graphs agree exactly.
 template <class T> Tensor<T> fusedRelu(const Node &n, Tensor<T> y) {
@@ -130,6 +135,20 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return Tensor<T>(xt::tanh(*in[0]));
   case OpKind::Softplus: // log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): no overflow
     return Tensor<T>(xt::maximum(*in[0], T(0)) + xt::log1p(xt::exp(-xt::abs(*in[0]))));
+  case OpKind::Clip: // comparisons leave NaN as it is (PyTorch's clamp)
+    return clipValues(*in[0], T(n.getFloat("min")), T(n.getFloat("max")));
+  case OpKind::HardSigmoid: {
+    const T a = T(n.getFloat("alpha")), b = T(n.getFloat("beta"));
+    return clipValues(Tensor<T>(a * *in[0] + b), T(0), T(1));
+  }
+  case OpKind::HardSwish: // x relu6(x + 3) / 6, PyTorch's formula
+    return Tensor<T>(*in[0] * clipValues(Tensor<T>(*in[0] + T(3)), T(0), T(6)) / T(6));
+  case OpKind::LeakyRelu:
+    return Tensor<T>(xt::where(*in[0] > T(0), *in[0], *in[0] * T(n.getFloat("alpha"))));
+  case OpKind::Pad:
+    return padKernel(*in[0], n.getInts("pads"), n.getStr("mode"), n.getFloat("value"));
+  case OpKind::PadGrad:
+    return padGradKernel(*in[0], n.getInts("pads"), n.getStr("mode"));
   case OpKind::FullyConnected:
     return fusedRelu(n, fullyConnected(*in[0], *in[1], opt(2)));
   case OpKind::MatMul:
@@ -221,6 +240,10 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return zip(*in[0], *in[1], [](T g, T y) { return g * y * (T(1) - y); });
   case OpKind::TanhGrad:
     return zip(*in[0], *in[1], [](T g, T y) { return g * (T(1) - y * y); });
+  case OpKind::ClipGrad: { // eq. 14 with two bounds: 0 at and beyond them
+    const T lo = T(n.getFloat("min")), hi = T(n.getFloat("max"));
+    return zip(*in[0], *in[1], [=](T g, T x) { return x > lo && x < hi ? g : T(0); });
+  }
   case OpKind::MaxPoolGrad:
   case OpKind::AvgPoolGrad: {
     PoolParams p;

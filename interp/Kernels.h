@@ -71,4 +71,14 @@ Tensor<T> softmaxXentNd(const Tensor<T> &logits, const Tensor<T> &labels, const 
                         const std::string &reduction, const std::vector<int64_t> &ignore,
                         const std::string &what);
 
+// padding (PadKernels.cpp)
+/// The input index that output index o copies along a dim of input extent n with `begin`
+/// padded before it, or -1 for constant fill (mode "constant", "reflect" or "edge").
+int64_t padSource(const std::string &mode, int64_t o, int64_t begin, int64_t n);
+template <class T>
+Tensor<T> padKernel(const Tensor<T> &x, const std::vector<int64_t> &pads, const std::string &mode,
+              double value);
+template <class T>
+Tensor<T> padGradKernel(const Tensor<T> &dy, const std::vector<int64_t> &pads, const std::string &mode);
+
 } // namespace cnnc::interp

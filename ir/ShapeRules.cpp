@@ -722,6 +722,15 @@ static TensorType inferUpdate(const Node &n) {
   return in(n, 0);
 }
 
+// ShapeRulesModels.cpp: the activations and padding of imported models.
+TensorType inferClip(const Node &n);
+TensorType inferHardSigmoid(const Node &n);
+TensorType inferHardSwish(const Node &n);
+TensorType inferLeakyRelu(const Node &n);
+TensorType inferClipGrad(const Node &n);
+TensorType inferPad(const Node &n);
+TensorType inferPadGrad(const Node &n);
+
 namespace detail {
 void checkSignature(const Node &n);
 }

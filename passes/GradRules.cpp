@@ -119,6 +119,44 @@ static std::vector<Node *> gradSoftplus(Context &c) {
   return {c.make(OpKind::Mul, "dx", {c.dy, s})};
 }
 
+// Bounded activations: the gradient passes where the activation is not saturated, the
+// seed's eq. 14 with two bounds instead of one.
+static std::vector<Node *> gradClip(Context &c) {
+  return {c.make(OpKind::ClipGrad, "dx", {c.dy, c.operand(0)},
+                 {{"min", c.n.get("min")}, {"max", c.n.get("max")}}, "eq. 14, two bounds")};
+}
+// y = clip(alpha x + beta, 0, 1): dx = alpha dy where 0 < alpha x + beta < 1, i.e. where x
+// lies strictly between the bounds (-beta)/alpha and (1-beta)/alpha (swapped for alpha < 0).
+static std::vector<Node *> gradHardSigmoid(Context &c) {
+  const double a = c.n.getFloat("alpha"), b = c.n.getFloat("beta");
+  if (a == 0)
+    return {c.make(OpKind::Mul, "dx", {c.dy, c.scalar(0.0, "zero")})};
+  double lo = -b / a, hi = (1 - b) / a;
+  if (a < 0)
+    std::swap(lo, hi);
+  Node *m = c.make(OpKind::ClipGrad, "dmask", {c.dy, c.operand(0)}, {{"min", lo}, {"max", hi}});
+  return {c.make(OpKind::Mul, "dx", {m, c.scalar(a, "alpha")})};
+}
+// y = x h(x) with h = hard_sigmoid(x; 1/6, 1/2): dy/dx = h(x) + x/6 on (-3, 3), the product
+// rule (PyTorch's hardswish_backward: 0 below -3, x/3 + 1/2 between, 1 above).
+static std::vector<Node *> gradHardSwish(Context &c) {
+  Node *x = c.operand(0);
+  Node *h = c.make(OpKind::HardSigmoid, "h", {x}, {{"alpha", 1.0 / 6}});
+  Node *dyh = c.make(OpKind::Mul, "dyh", {c.dy, h});
+  Node *m = c.make(OpKind::ClipGrad, "dmask", {c.dy, x}, {{"min", -3.0}, {"max", 3.0}});
+  Node *mx = c.make(OpKind::Mul, "dmx", {m, x});
+  Node *slope = c.make(OpKind::Mul, "dslope", {mx, c.scalar(1.0 / 6, "sixth")});
+  return {c.make(OpKind::Add, "dx", {dyh, slope})};
+}
+// y = x for x > 0, alpha x otherwise: dx = alpha dy + (1 - alpha) relu_grad(dy, x) (eq. 14).
+static std::vector<Node *> gradLeakyRelu(Context &c) {
+  const double a = c.n.getFloat("alpha");
+  Node *pos = c.make(OpKind::ReluGrad, "dpos", {c.dy, c.operand(0)}, {}, "eq. 14");
+  Node *p = c.make(OpKind::Mul, "dposs", {pos, c.scalar(1 - a, "one_m_alpha")});
+  Node *q = c.make(OpKind::Mul, "dneg", {c.dy, c.scalar(a, "alpha")});
+  return {c.make(OpKind::Add, "dx", {p, q})};
+}
+
 // y = x w^T + b: the seed's FC as a convolution with a kernel covering its input (section
 // 6.8), so eqs. 35 and 45 with φ(x) = x: dw = dy^T x, dx = dy w.
 static std::vector<Node *> gradFullyConnected(Context &c) {
@@ -322,7 +360,26 @@ static std::vector<Node *> gradReduceSum(Context &c) {
   return {c.make(OpKind::Expand, "dx", {k}, {{"shape", xs}})};
 }
 
-static std::vector<Node *> gradSlice(Context &c) { notDifferentiable(c); }
+// A slice's adjoint puts dy back in place and zeros elsewhere: pad with 0 (section 6.1's
+// zero padding) by the parts cut off.
+static std::vector<Node *> gradSlice(Context &c) {
+  const Shape &xs = c.operand(0)->type.shape;
+  const int r = (int)xs.size();
+  int64_t axis = c.n.getInt("axis");
+  axis = axis < 0 ? axis + r : axis;
+  Ints pads(2 * r, 0);
+  pads[axis] = c.n.getInt("start");
+  pads[axis + r] = xs[axis] - c.n.getInt("end");
+  return {c.make(OpKind::Pad, "dx", {c.dy}, {{"pads", pads}})};
+}
+
+// pad copies (constant: the interior, reflect/edge: also mirrored or repeated positions):
+// its adjoint adds every copy back to its source.
+static std::vector<Node *> gradPad(Context &c) {
+  return {c.make(OpKind::PadGrad, "dx", {c.dy}, {{"pads", c.n.get("pads")}, {"mode", c.n.get("mode")}})};
+}
+static std::vector<Node *> gradPadGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradClipGrad(Context &c) { notDifferentiable(c); }
 
 // im2row and row2im are each other's adjoints (seed eq. 37: vec(φ(x)) = M vec(x), and M^T).
 static std::vector<Node *> gradIm2Row(Context &c) {

@@ -138,6 +138,12 @@ public:
       if (axis == 3)
         b.c0 += start, b.c1 += start;
       require(n.operands[0], b);
+    } else if (n.op == OpKind::Pad && spatial(&n)) {
+      // output row i is input row i - top (the padding, as conv2d's, counts in the field)
+      const auto p = n.getInts("pads");
+      Box b = out;
+      b.r0 -= p[2], b.r1 -= p[2], b.c0 -= p[3], b.c1 -= p[3];
+      require(n.operands[0], b);
     } else if (n.info().elementwise) {
       for (const Node *o : n.operands)
         passThrough(n, o, out);

@@ -2,7 +2,7 @@
 # Installs everything cnnc needs on Debian 12, from Debian's archive only.
 # Idempotent and quiet when everything is already there.
 #   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --bench  also PyTorch (+ torchvision) and oneDNN for bench/
+#   scripts/install-deps.sh --bench  also oneDNN for bench/ (PyTorch is a test dependency)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config ninja-build
@@ -11,10 +11,11 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
       libcli11-dev nlohmann-json3-dev
       zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-numpy
-      clang-19 libclang-rt-19-dev) # the sanitizer builds (scripts/sanitize.sh)
+      clang-19 libclang-rt-19-dev # the sanitizer builds (scripts/sanitize.sh)
+      python3-torch python3-torchvision) # tests/models: torchvision's families vs PyTorch
 # The machine image's nodejs ships its own npm; Debian's npm package would conflict with it.
 command -v npm >/dev/null || pkgs+=(npm)
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(python3-torch python3-torchvision libdnnl-dev); fi
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(libdnnl-dev); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -94,6 +94,39 @@ TEST_CASE("softplus: dy * sigmoid(x) against finite differences", "[autodiff]") 
           "f32[2,3,4]", {"x"});
 }
 
+// Issue 14's activations. Inputs lie in [-1, 1) (spacedFeeds); a constant factor of 5 spreads
+// them over both sides of hard sigmoid's and hard swish's bends at +-3, and the clip bounds
+// are chosen away from every input value.
+TEST_CASE("clip (ReLU6), hard sigmoid, hard swish and leaky relu against finite differences",
+          "[autodiff]") {
+  const std::string spread = "%k = constant {value=[5.0]} : f32[]\n  %x5 = mul(%x, %k) : f32[3,7]\n  ";
+  checkOp(p("x", "f32[3,7]"), "%y = clip(%x) {min=-0.45, max=0.55} : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), "%y = clip(%x) {min=0.1} : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), spread + "%y = clip(%x5) {min=0.0, max=3.1} : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), spread + "%y = hard_sigmoid(%x5) {alpha=0.16666666666666666} : f32[3,7]",
+          "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), spread + "%y = hard_sigmoid(%x5) {alpha=-0.3, beta=0.4} : f32[3,7]",
+          "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), spread + "%y = hard_swish(%x5) : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), "%y = leaky_relu(%x) {alpha=0.1} : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(p("x", "f32[3,7]"), "%y = leaky_relu(%x) : f32[3,7]", "f32[3,7]", {"x"});
+}
+
+TEST_CASE("pad in every mode and slice: their adjoints against finite differences", "[autodiff]") {
+  for (const char *mode : {"constant", "reflect", "edge"}) {
+    INFO(mode);
+    checkOp(p("x", "f32[1,2,3,4]"),
+            fmt::format("%y = pad(%x) {{pads=[0,0,1,2,0,1,2,1], mode=\"{}\", value=0.5}} : f32[1,3,6,7]",
+                        mode),
+            "f32[1,3,6,7]", {"x"});
+    checkOp(p("x", "f32[5]"), fmt::format("%y = pad(%x) {{pads=[3,4], mode=\"{}\"}} : f32[12]", mode),
+            "f32[12]", {"x"});
+  }
+  checkOp(p("x", "f32[1,2,4,4]"), "%y = slice(%x) {axis=2, start=1, end=3} : f32[1,2,2,4]",
+          "f32[1,2,2,4]", {"x"});
+  checkOp(p("x", "f32[3,5]"), "%y = slice(%x) {axis=-1, start=0, end=2} : f32[3,2]", "f32[3,2]", {"x"});
+}
+
 TEST_CASE("fully connected and matmul with every transpose", "[autodiff]") {
   checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"), "%y = fc(%x, %w, %b) : f32[3,4]", "f32[3,4]",
           {"x", "w", "b"});

@@ -196,6 +196,7 @@ TEST_CASE("@infer of the example networks at every batch 1..N",
   for (Net n : {Net{"mnist_base.cnn", 4, false, true}, Net{"mnist_base_dropout.cnn", 3, false, false},
                 Net{"mnist_bn.cnn", 3, false, false}, Net{"mnist_bn_dropout.cnn", 3, false, true},
                 Net{"mnist_sk.cnn", 3, false, false}, Net{"resnet_mnist.cnn", 3, false, true},
+                Net{"mobile_mnist.cnn", 3, false, true},
                 Net{"vgg16.cnn", 2, true, false}}) {
     SECTION(n.file) {
       auto m = load(n.file, n.batch, false, n.small);
@@ -235,7 +236,8 @@ TEST_CASE("@infer of the example networks at every batch 1..N",
 TEST_CASE("train steps at batch b <= N match the interpreter built at b", "[codegen][batch][train]") {
   constexpr int64_t N = 8; // b in {1, 7 = N-1, 8}
   for (const char *file :
-       {"mnist_base.cnn", "mnist_bn.cnn", "mnist_bn_dropout.cnn", "mnist_sk.cnn"}) {
+       {"mnist_base.cnn", "mnist_bn.cnn", "mnist_bn_dropout.cnn", "mnist_sk.cnn",
+        "mobile_mnist.cnn"}) {
     SECTION(file) {
       auto m = load(file, N, true);
       const Function &ts = *m->find("train_step");

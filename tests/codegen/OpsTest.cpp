@@ -209,6 +209,32 @@ std::vector<Case> cases() {
   c.push_back({"l2_loss", [](Builder &b) {
                  b.out(b.op(K::L2Loss, {b.input("x", {3, 7}), b.input("t", {3, 7})}));
                }});
+  // issue 14: the activations of imported models, inputs spread over [-5, 5] to cross their
+  // bends, and clip's gradient (the same select)
+  c.push_back({"clip / hard_sigmoid / hard_swish / leaky_relu / clip_grad", [](Builder &b) {
+                 Node *x = b.input("x", {3, 37});
+                 Node *five = b.f.add(K::Constant, "five", {}, {{"value", std::vector<double>{5.0}}},
+                                      TensorType{DType::F32, {}});
+                 Node *s = b.op(K::Mul, {x, five});
+                 b.out(b.op(K::Clip, {s}, {{"min", 0.0}, {"max", 3.0}}));
+                 b.out(b.op(K::Clip, {x}, {{"min", -0.3}}));
+                 b.out(b.op(K::HardSigmoid, {s}, {{"alpha", 1.0 / 6}}));
+                 b.out(b.op(K::HardSigmoid, {x}, {{"alpha", -0.9}, {"beta", 0.2}}));
+                 b.out(b.op(K::HardSwish, {s}));
+                 b.out(b.op(K::LeakyRelu, {x}, {{"alpha", 0.1}}));
+                 b.out(b.op(K::ClipGrad, {b.input("dy", {3, 37}), s}, {{"min", -3.0}, {"max", 3.0}}));
+               }});
+  // pad's three modes on every dim (borders element by element, the interior in vectors), a
+  // 1-D pad (the innermost dim only), and pad_grad's scatter-add of mirrored positions
+  for (const char *mode : {"constant", "reflect", "edge"})
+    c.push_back({fmt::format("pad / pad_grad {}", mode), [mode](Builder &b) {
+                   const Ints pads{0, 1, 2, 3, 0, 2, 1, 4};
+                   const std::string m = mode;
+                   Node *p = b.out(b.op(K::Pad, {b.input("x", {2, 3, 5, 19})},
+                                        {{"pads", pads}, {"mode", m}, {"value", 0.25}}));
+                   b.out(b.op(K::PadGrad, {b.op(K::Mul, {p, p})}, {{"pads", pads}, {"mode", m}}));
+                   b.out(b.op(K::Pad, {b.input("v", {7})}, {{"pads", Ints{2, 3}}, {"mode", m}}));
+                 }});
   return c;
 }
 

@@ -124,6 +124,25 @@ TEST_CASE("softplus is a layer, named like the others", "[frontend][syntax]") {
   CHECK(node(*m, "sp").type.shape == Shape{1, 3, 4, 4});
 }
 
+TEST_CASE("pad, relu6, leakyrelu, hardswish and hardsigmoid layers", "[frontend][syntax]") {
+  auto m = cnn("input x 3x4x5\npad 1\npad 0,1,2,3 mode reflect\npad 2,1 mode edge\n"
+               "pad 1 value -1.5\nrelu6\nleakyrelu\nleakyrelu 0.2\nhardswish\nhardsigmoid\n");
+  CHECK(node(*m, "pad1").getInts("pads") == std::vector<int64_t>{0, 0, 1, 1, 0, 0, 1, 1});
+  CHECK(node(*m, "pad1").type.shape == Shape{1, 3, 6, 7});
+  CHECK(node(*m, "pad2").getStr("mode") == "reflect");
+  CHECK(node(*m, "pad2").getInts("pads") == std::vector<int64_t>{0, 0, 0, 1, 0, 0, 2, 3});
+  CHECK(node(*m, "pad3").getStr("mode") == "edge");
+  CHECK(node(*m, "pad3").type.shape == Shape{1, 3, 12, 13});
+  CHECK(node(*m, "pad4").getFloat("value") == -1.5);
+  CHECK(node(*m, "clip1").op == OpKind::Clip);
+  CHECK(node(*m, "clip1").getFloat("min") == 0.0);
+  CHECK(node(*m, "clip1").getFloat("max") == 6.0);
+  CHECK(node(*m, "leaky1").getFloat("alpha") == 0.01);
+  CHECK(node(*m, "leaky2").getFloat("alpha") == 0.2);
+  CHECK(node(*m, "hardswish1").op == OpKind::HardSwish);
+  CHECK(node(*m, "hardsigmoid1").op == OpKind::HardSigmoid);
+}
+
 TEST_CASE("training and inference graphs", "[frontend][syntax]") {
   const std::string path = examplePath("mnist_bn_dropout");
   CnnOptions inf, tr;

@@ -662,6 +662,36 @@ def filter_flip_cases():
                [("groups", g)] if g != 1 else [], want.reshape(g * cg, m // g, kh, kw))
 
 
+# Issue 14's activations and padding. Last, so that every earlier case's inputs stay.
+def model_op_cases():
+    x = uniform(-8, 8, 2, 3, 4, 5)  # both sides of every bend (0 and 6, +-3)
+    one_op("clip_relu6", "clip", [("x", x)], [("min", 0.0), ("max", 6.0)], torch.clamp(t64(x), 0, 6))
+    one_op("clip_min_only", "clip", [("x", x)], [("min", -0.5)], torch.clamp(t64(x), min=-0.5))
+    one_op("hard_sigmoid_torch", "hard_sigmoid", [("x", x)], [("alpha", 1 / 6)], F.hardsigmoid(t64(x)))
+    one_op("hard_sigmoid_onnx", "hard_sigmoid", [("x", x)], [],
+           torch.clamp(0.2 * t64(x) + 0.5, 0, 1))
+    one_op("hard_swish", "hard_swish", [("x", x)], [], F.hardswish(t64(x)))
+    one_op("leaky_relu", "leaky_relu", [("x", x)], [("alpha", 0.1)], F.leaky_relu(t64(x), 0.1))
+    dy = randn(2, 3, 4, 5)
+    (dx,) = vjp(lambda v: F.hardtanh(v, 0.0, 6.0), [x], dy)  # strict: 0 at the bounds
+    one_op("clip_grad", "clip_grad", [("dy", dy), ("x", x)], [("min", 0.0), ("max", 6.0)], dx,
+           kinds=["input", "input"])
+    # pads [0,0,1,2, 0,0,2,1]: rows 1 above and 2 below, columns 2 left and 1 right (PyTorch's
+    # F.pad lists the last dim first); channels padded too in the constant case
+    pads = [0, 0, 1, 2, 0, 0, 2, 1]
+    y = randn(2, 3, 7, 8)
+    for mode, tmode in (("constant", "constant"), ("reflect", "reflect"), ("edge", "replicate")):
+        attrs = [("pads", pads)] + ([("mode", ir_str(mode))] if mode != "constant" else [("value", 0.5)])
+        kw = {"value": 0.5} if mode == "constant" else {}
+        fn = lambda v, tmode=tmode, kw=kw: F.pad(v, (2, 1, 1, 2), mode=tmode, **kw)
+        one_op("pad_" + mode, "pad", [("x", x[:, :, :4, :5])], attrs, fn(t64(x)))
+        (dx,) = vjp(fn, [x], y)
+        gattrs = [("pads", pads)] + ([("mode", ir_str(mode))] if mode != "constant" else [])
+        one_op("pad_grad_" + mode, "pad_grad", [("dy", y)], gattrs, dx)
+    one_op("pad_channels", "pad", [("x", x)], [("pads", [0, 1, 0, 0, 0, 2, 0, 0])],
+           F.pad(t64(x), (0, 0, 0, 0, 1, 2)))
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
@@ -672,7 +702,7 @@ def main():
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
                  onnx_op_cases, conv_grad_cases, bn_unbias_cases, softplus_cases,
-                 filter_flip_cases):
+                 filter_flip_cases, model_op_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

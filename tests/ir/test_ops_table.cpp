@@ -62,6 +62,9 @@ std::string wrap(const OpInfo &op) {
       {"conv2d_grad_input", "%conv2.dy : f32[100,50,8,8]; %conv2.w : f32[50,20,5,5]"},
       {"filter_flip", "%conv2.w : f32[50,20,5,5]"},
       {"update", "%conv1.w : f32[20,1,5,5]; %conv1.w.new : f32[20,1,5,5]"},
+      {"pad", "%x : f32[1,64,56,56]"},
+      {"pad_grad", "%dy : f32[1,64,58,58]"},
+      {"clip_grad", "%dy : f32[1,10]; %x : f32[1,10]"},
   };
   std::string decls;
   auto it = operandTypes.find(op.mnemonic);

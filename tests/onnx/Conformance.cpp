@@ -52,7 +52,57 @@ const std::set<std::string> kOps = {"Conv",
                                     "Concat",
                                     "Identity",
                                     "Constant",
-                                    "SoftmaxCrossEntropyLoss"};
+                                    "SoftmaxCrossEntropyLoss",
+                                    // issue 14: the operators of torchvision's families
+                                    "Clip",
+                                    "HardSigmoid",
+                                    "HardSwish",
+                                    "LeakyRelu",
+                                    "Pad",
+                                    "ReduceMean",
+                                    "ReduceSum",
+                                    "Transpose",
+                                    "Slice",
+                                    "Split",
+                                    "Squeeze",
+                                    "Unsqueeze",
+                                    "Expand"};
+
+// Inputs an operator needs at compile time (cnnc's shapes and attributes are static), bound
+// from the first data set: shapes, axes, pads, slice bounds, Clip's bounds.
+bool compileTimeInput(const onnx::NodeProto &n, int i) {
+  static const std::set<std::string> shapeOps = {"Reshape", "Pad",       "Slice",     "Split",
+                                                 "Squeeze", "Unsqueeze", "ReduceSum", "Expand",
+                                                 "Clip"};
+  return i >= 1 && shapeOps.count(n.op_type());
+}
+// Of those, the integer ones (Clip's bounds and Pad's constant_value are float).
+bool integerSlot(const onnx::NodeProto &n, int i) {
+  return compileTimeInput(n, i) && n.op_type() != "Clip" && !(n.op_type() == "Pad" && i == 2);
+}
+
+// The steps of a Slice node when known before running: from a Constant node, or, for a
+// graph input, from the first data set (a compile-time input, as the runner binds it).
+std::vector<double> sliceSteps(const onnx::GraphProto &g, const fs::path &dir,
+                               const onnx::NodeProto &slice) {
+  if (slice.input_size() < 5 || slice.input(4).empty())
+    return {};
+  const std::string &name = slice.input(4);
+  for (const auto &n : g.node())
+    if (n.op_type() == "Constant" && n.output(0) == name)
+      for (const auto &a : n.attribute())
+        if (a.name() == "value")
+          return std::vector<double>(a.t().int64_data().begin(), a.t().int64_data().end());
+  int k = 0;
+  for (const auto &vi : g.input()) {
+    if (vi.name() == name) {
+      fs::path p = dir / "test_data_set_0" / fmt::format("input_{}.pb", k);
+      return fs::exists(p) ? readOnnxTensorFile(p.string()).values : std::vector<double>{};
+    }
+    ++k;
+  }
+  return {};
+}
 
 bool readModel(const std::string &path, onnx::ModelProto &m) {
   std::ifstream in(path, std::ios::binary);
@@ -100,10 +150,15 @@ std::string unsupportedReason(const std::string &modelPath, std::vector<std::str
     opSet.insert(n.op_type());
     if ((!n.domain().empty() && n.domain() != "ai.onnx") || !kOps.count(n.op_type()))
       note(fmt::format("operator {}", n.op_type()));
-    if (n.op_type() == "Reshape" && n.input_size() > 1)
-      intSlots.insert(n.input(1));
+    for (int i = 1; i < n.input_size(); ++i)
+      if (integerSlot(n, i))
+        intSlots.insert(n.input(i));
     if (n.op_type() == "SoftmaxCrossEntropyLoss" && n.input_size() > 1)
       intSlots.insert(n.input(1));
+    if (n.op_type() == "Slice")
+      for (double st : sliceSteps(g, fs::path(modelPath).parent_path(), n))
+        if (st != 1)
+          note("Slice with a step other than 1");
     if (n.op_type() == "MaxPool" || n.op_type() == "AveragePool") {
       for (const auto &a : n.attribute())
         if (a.name() == "kernel_shape" && a.ints_size() != 2)
@@ -198,13 +253,14 @@ TestResult runTest(const std::string &dir, const std::string &id, Backend &backe
   for (const auto &vi : proto.graph().output())
     outputNames.push_back(vi.name());
 
-  // Integer inputs that feed a Reshape's shape are bound at compile time (cnnc's shapes are
-  // static), from the first data set.
+  // Inputs that feed a shape, axes, pads or bounds are bound at compile time (cnnc's shapes
+  // are static), from the first data set.
   OnnxOptions opts;
   std::set<std::string> shapeInputs;
   for (const auto &n : proto.graph().node())
-    if (n.op_type() == "Reshape" && n.input_size() > 1)
-      shapeInputs.insert(n.input(1));
+    for (int i = 1; i < n.input_size(); ++i)
+      if (compileTimeInput(n, i))
+        shapeInputs.insert(n.input(i));
   try {
     for (size_t i = 0; i < inputNames.size(); ++i) {
       fs::path p = fs::path(dir) / "test_data_set_0" / fmt::format("input_{}.pb", i);

@@ -99,6 +99,28 @@ struct ModelBuilder {
     auto *a = n->add_attribute();
     a->set_name(name), a->set_type(onnx::AttributeProto::STRING), a->set_s(v);
   }
+  static void attrFloat(onnx::NodeProto *n, const std::string &name, float v) {
+    auto *a = n->add_attribute();
+    a->set_name(name), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(v);
+  }
+  static void attrInts(onnx::NodeProto *n, const std::string &name, std::vector<int64_t> v) {
+    auto *a = n->add_attribute();
+    a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v)
+      a->add_ints(x);
+  }
+  // A Constant node: int64 (shapes, axes, pads) or float values.
+  void constant(const std::string &name, std::vector<int64_t> dims, std::vector<double> v,
+                int elem = onnx::TensorProto::INT64) {
+    auto *a = node("Constant", {}, {name})->add_attribute();
+    a->set_name("value"), a->set_type(onnx::AttributeProto::TENSOR);
+    auto *t = a->mutable_t();
+    t->set_data_type(elem);
+    for (auto d : dims)
+      t->add_dims(d);
+    for (double x : v)
+      elem == onnx::TensorProto::INT64 ? t->add_int64_data((int64_t)x) : t->add_float_data((float)x);
+  }
   std::string bytes() const { return m.SerializeAsString(); }
 };
 
@@ -141,7 +163,7 @@ TEST_CASE("every unsupported operator, attribute and type is listed in one messa
   ModelBuilder b;
   b.input("x", {1, 3, 8, 8});
   b.input("flag", {}, onnx::TensorProto::BOOL);
-  b.node("LeakyRelu", {"x"}, {"a"}, "leaky");
+  b.node("ThresholdedRelu", {"x"}, {"a"}, "leaky");
   b.node("Relu", {"a"}, {"b"}, "after_leaky"); // depends on an unsupported node: not repeated
   auto *p = b.node("MaxPool", {"x"}, {"c", "idx"}, "pool_with_indices");
   ModelBuilder::attr(p, "kernel_shape", 0);
@@ -161,7 +183,8 @@ TEST_CASE("every unsupported operator, attribute and type is listed in one messa
   INFO(msg);
   CHECK_THAT(msg, Catch::Contains("6 problems"));
   CHECK_THAT(msg, Catch::Contains("graph input 'flag': bool tensors are not supported"));
-  CHECK_THAT(msg, Catch::Contains("node 'leaky' (LeakyRelu): operator LeakyRelu is not supported"));
+  CHECK_THAT(msg, Catch::Contains(
+                      "node 'leaky' (ThresholdedRelu): operator ThresholdedRelu is not supported"));
   CHECK_THAT(msg, Catch::Contains("node 'pool_with_indices' (MaxPool): output 1 (Indices, int64)"));
   CHECK_THAT(msg, Catch::Contains(
                       "node 'pool_bad_pad' (AveragePool): attribute 'auto_pad' = 'SOMETIMES'"));
@@ -446,4 +469,112 @@ TEST_CASE("cnnc run: a zero-size output on both backends, written as .pb",
     CHECK(got.shape == Shape{3, 4, 0});
     CHECK(got.values.empty());
   }
+}
+
+// Issue 14: the operators PyTorch's exporter writes for torchvision's families, in one graph
+// with the static-shape subgraph (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) that is
+// folded at import; export writes every new op back and the reimport computes the same.
+TEST_CASE("torchvision's operators import, fold static shapes and export back", "[onnx][export]") {
+  ModelBuilder b;
+  b.input("x", {2, 4, 6, 6});
+  b.constant("pads", {8}, {0, 0, 1, 1, 0, 0, 2, 1});
+  ModelBuilder::attr(b.node("Pad", {"x", "pads"}, {"p"}), "mode", std::string("reflect"));
+  b.constant("lo", {}, {0}, onnx::TensorProto::FLOAT);
+  b.constant("hi", {}, {0.5}, onnx::TensorProto::FLOAT);
+  b.node("Clip", {"p", "lo", "hi"}, {"c"});
+  ModelBuilder::attrFloat(b.node("HardSigmoid", {"p"}, {"h"}), "alpha", 1.0f / 6);
+  b.node("Mul", {"c", "h"}, {"hs"});
+  ModelBuilder::attrFloat(b.node("LeakyRelu", {"hs"}, {"l"}), "alpha", 0.2f);
+  auto *rm = b.node("ReduceMean", {"l"}, {"m"});
+  ModelBuilder::attrInts(rm, "axes", {2, 3});
+  ModelBuilder::attrInts(b.node("Transpose", {"l"}, {"t"}), "perm", {0, 2, 3, 1});
+  b.constant("split", {2}, {1, 3});
+  ModelBuilder::attr(b.node("Split", {"t", "split"}, {"s1", "s2"}), "axis", int64_t(3));
+  b.constant("starts", {1}, {1});
+  b.constant("ends", {1}, {-1});
+  b.constant("axes", {1}, {1});
+  b.node("Slice", {"s2", "starts", "ends", "axes"}, {"sl"});
+  b.constant("ax3", {1}, {3});
+  b.node("Squeeze", {"s1", "ax3"}, {"sq"});
+  b.constant("ax1", {1}, {1});
+  b.node("Unsqueeze", {"sq", "ax1"}, {"us"});
+  b.node("Shape", {"x"}, {"shape"});
+  b.constant("one", {}, {1});
+  b.node("Gather", {"shape", "one"}, {"c4"});
+  b.constant("ax0", {1}, {0});
+  b.node("Unsqueeze", {"c4", "ax0"}, {"c4v"});
+  b.constant("minus1", {1}, {-1});
+  ModelBuilder::attr(b.node("Concat", {"minus1", "c4v"}, {"newshape"}), "axis", int64_t(0));
+  b.node("Reshape", {"m", "newshape"}, {"rm"});
+  b.node("HardSwish", {"rm"}, {"out"});
+  b.m.mutable_opset_import(0)->set_version(14); // HardSwish
+  b.output("out", {2, 4});
+  b.output("sl", {2, 7, 8, 3});
+  b.output("us", {2, 1, 9, 8});
+
+  OnnxModel m = importOnnxBytes(b.bytes(), "tv.onnx");
+  const Function &f = m.module->main();
+  CHECK(f.find("p")->op == OpKind::Pad);
+  CHECK(f.find("p")->type.str() == "f32[2,4,9,8]");
+  CHECK(f.find("c")->op == OpKind::Clip);
+  CHECK(f.find("h")->op == OpKind::HardSigmoid);
+  CHECK(f.find("l")->op == OpKind::LeakyRelu);
+  CHECK(f.find("rm")->type.str() == "f32[2,4]"); // the shape subgraph folded
+  for (const auto &n : f.nodes())                // ... into nothing computed at run time
+    CHECK(n->type.dtype == DType::F32);
+  CHECK(f.outputs()[0]->op == OpKind::HardSwish);
+
+  const std::string bytes = exportOnnxBytes(f, m.weights); // runs the ONNX checker
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(bytes));
+  CHECK(proto.opset_import(0).version() == 14);
+  OnnxOptions oo;
+  oo.batch = 2; // the export's batch dimension is symbolic
+  OnnxModel back = importOnnxBytes(bytes, "tv2.onnx", oo);
+  const Function &g = back.module->main();
+  // The same computation: op by op, the same kinds, attributes and types.
+  std::vector<const Node *> ops1, ops2;
+  for (const auto &n : f.nodes())
+    if (!n->info().source)
+      ops1.push_back(n.get());
+  for (const auto &n : g.nodes())
+    if (!n->info().source)
+      ops2.push_back(n.get());
+  REQUIRE(ops1.size() == ops2.size());
+  for (size_t i = 0; i < ops1.size(); ++i) {
+    INFO(ops1[i]->describe());
+    CHECK(ops1[i]->op == ops2[i]->op);
+    CHECK(ops1[i]->type == ops2[i]->type);
+    CHECK(ops1[i]->attrs == ops2[i]->attrs);
+  }
+  std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({2, 4, 6, 6}, 3)}};
+  auto want = interp::run<float>(f, feeds), got = interp::run<float>(g, feeds);
+  REQUIRE(want.size() == got.size());
+  for (auto &[name, t] : want) {
+    INFO(name);
+    const bool same = t == got.at(name); // xtensor: every element equal, bit for bit
+    CHECK(same);
+  }
+}
+
+TEST_CASE("unsupported forms of the new operators are listed with their nodes", "[onnx]") {
+  ModelBuilder b;
+  b.input("x", {1, 2, 4, 4});
+  b.constant("pads", {8}, {0, 0, -1, 0, 0, 0, 1, 0});
+  b.node("Pad", {"x", "pads"}, {"p"}, "crop");
+  b.constant("s", {1}, {0});
+  b.constant("e", {1}, {4});
+  b.constant("a", {1}, {3});
+  b.constant("st", {1}, {2});
+  b.node("Slice", {"x", "s", "e", "a", "st"}, {"q"}, "strided");
+  b.node("Gather", {"x", "s"}, {"r"}, "gather_data");
+  b.output("p", {1, 2, 4, 4});
+  b.output("q", {1, 2, 4, 2});
+  b.output("r", {1, 2, 4, 4});
+  std::string msg = errorOf([&] { importOnnxBytes(b.bytes(), "bad.onnx"); });
+  INFO(msg);
+  CHECK_THAT(msg, Catch::Contains("3 problems"));
+  CHECK_THAT(msg, Catch::Contains("node 'crop' (Pad): negative pads"));
+  CHECK_THAT(msg, Catch::Contains("node 'strided' (Slice): step 2 is not supported"));
+  CHECK_THAT(msg, Catch::Contains("node 'gather_data' (Gather): only a Gather of tensors known"));
 }

@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""torchvision's CNN families through cnnc, against PyTorch (issue 14).
+
+    /usr/bin/python3 tests/models/torchvision_parity.py --cnnc build/tools/cnnc [--so MODEL] [MODEL ...]
+
+For each model: Debian's torchvision builds it with random weights (seeded; batch-norm
+statistics and affine parameters randomised too, so that folding them is tested), in eval
+mode; torch.onnx.export writes it at opset 13 into a temporary directory (no weights are
+committed); PyTorch's output on a seeded random batch of 2 small images is the reference.
+cnnc then runs the .onnx file on the reference interpreter (`cnnc run --backend interp`),
+compiled in process (`--backend jit`) and, where --so lists the model, as a shared library
+from `cnnc compile` called through its C API (runtime/CnncApi.h, ctypes). Each output must
+satisfy max|cnnc - torch| <= 1e-4 * max|torch| (relative to the output's scale, so that a
+near-zero output cannot pass by accident). Exits 1 on any failure, printing every model's
+error and time.
+"""
+import argparse
+import ctypes as C
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+import torchvision.models as tvm
+
+# name -> (constructor, input height = width). Sizes are the smallest each family's
+# downsampling takes (a 1x1 or 2x2 last feature map) so that the suite fits the CI budget.
+MODELS = {
+    "resnet18": (tvm.resnet18, 64),
+    "mobilenet_v2": (tvm.mobilenet_v2, 64),
+    "mobilenet_v3_small": (tvm.mobilenet_v3_small, 64),
+    "shufflenet_v2_x0_5": (tvm.shufflenet_v2_x0_5, 64),
+    "mnasnet0_5": (tvm.mnasnet0_5, 64),
+    "squeezenet1_1": (tvm.squeezenet1_1, 64),
+    "densenet121": (tvm.densenet121, 32),
+    "efficientnet_b0": (tvm.efficientnet_b0, 64),
+    "regnet_x_400mf": (tvm.regnet_x_400mf, 64),
+    "googlenet": (lambda **kw: tvm.googlenet(aux_logits=False, init_weights=True, **kw), 64),
+}
+# (VGG and AlexNet end in an adaptive 7x7 / 6x6 average pool that PyTorch exports only when it
+# divides the feature map: 224x224 inputs, 0.5 GB of weights for VGG; they are not here.)
+TOLERANCE = 1e-4
+BATCH = 2
+
+
+def build(name):
+    torch.manual_seed(0)
+    ctor, size = MODELS[name]
+    m = ctor(weights=None)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                c = mod.num_features
+                mod.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                mod.running_var.copy_(0.5 + torch.rand(c, generator=g))
+                mod.weight.copy_(0.5 + torch.rand(c, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(c, generator=g))
+    m.eval()
+    x = torch.rand(BATCH, 3, size, size, generator=g)
+    return m, x
+
+
+class SharedLib:
+    """A library from `cnnc compile` (C API of runtime/CnncApi.h)."""
+
+    def __init__(self, path):
+        self.lib = lib = C.CDLL(os.path.abspath(path))
+        lib.cnnc_create.argtypes = [C.POINTER(C.c_void_p)]
+        lib.cnnc_destroy.argtypes = [C.c_void_p]
+        lib.cnnc_last_error.argtypes = [C.c_void_p]
+        lib.cnnc_last_error.restype = C.c_char_p
+        lib.cnnc_infer.argtypes = [C.c_void_p, C.c_int64, C.POINTER(C.c_void_p), C.POINTER(C.c_void_p)]
+        lib.cnnc_buffer_info.argtypes = [C.c_int, C.c_int, C.POINTER(C.c_char_p), C.POINTER(C.c_int),
+                                         C.POINTER(C.c_int64), C.POINTER(C.c_int64)]
+        self.inst = C.c_void_p()
+        if lib.cnnc_create(C.byref(self.inst)) != 0:
+            raise RuntimeError("cnnc_create failed")
+
+    def infer(self, x):
+        name, rank, shape, per = C.c_char_p(), C.c_int(), (C.c_int64 * 8)(), C.c_int64()
+        self.lib.cnnc_buffer_info(2, 0, C.byref(name), C.byref(rank), shape, C.byref(per))
+        out = np.empty((len(x), per.value), np.float32)
+        x = np.ascontiguousarray(x, np.float32)
+        ins, outs = (C.c_void_p * 1)(x.ctypes.data), (C.c_void_p * 1)(out.ctypes.data)
+        if self.lib.cnnc_infer(self.inst, len(x), ins, outs) != 0:
+            raise RuntimeError(self.lib.cnnc_last_error(self.inst).decode())
+        return out
+
+    def close(self):
+        self.lib.cnnc_destroy(self.inst)
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+
+
+def check(name, cnnc, tmp, backends):
+    m, x = build(name)
+    with torch.no_grad():
+        want = m(x).numpy()
+    onnx = os.path.join(tmp, f"{name}.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, x, onnx, opset_version=13, input_names=["x"], output_names=["y"])
+    np.save(os.path.join(tmp, "x.npy"), x.numpy())
+    scale = float(np.abs(want).max())
+    results, ok = [], True
+    for backend in backends:
+        t0 = time.time()
+        out = os.path.join(tmp, f"{name}.{backend}.npy")
+        try:
+            if backend == "so":
+                so = os.path.join(tmp, f"{name}.so")
+                run([cnnc, "compile", onnx, "-o", so, "--batch", str(BATCH)])
+                lib = SharedLib(so)
+                got = lib.infer(x.numpy()).reshape(want.shape)
+                lib.close()
+            else:
+                run([cnnc, "run", onnx, "--input", f"x={tmp}/x.npy", "--output", f"y={out}",
+                     "--backend", backend])
+                got = np.load(out)
+            err = float(np.abs(got.astype(np.float64) - want).max())
+            good = got.shape == want.shape and err <= TOLERANCE * scale
+            results.append(f"{backend} max|d| {err:.3g} ({err / scale:.2g} of scale) {time.time() - t0:.1f} s")
+        except Exception as e:  # the message says what failed; the model fails
+            good = False
+            results.append(f"{backend} ERROR: {e}")
+        ok &= good
+    print(f"{'PASS' if ok else 'FAIL'} {name} (input {tuple(x.shape)}, max|torch| {scale:.3g}): "
+          + "; ".join(results), flush=True)
+    return ok
+
+
+def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
+    """Training parity: `cnnc compile --train` (batch norm in training mode, softmax
+    cross-entropy, SGD with momentum and weight decay) against PyTorch autograd and
+    torch.optim.SGD from the same weights on the same batch: the gradients of step 1 (from
+    cnnc's momentum buffers, v = -lr (g + wd w)) within 1e-3 and the parameters after `steps`
+    steps within 1e-4, relative per tensor (max|d| / max|torch|)."""
+    import copy
+    m, _ = build(name)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0  # cnnc's masks are its own: compare without them
+    m.train()
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 32, 32, generator=g)
+    labels = torch.randint(0, 1000, (4,), generator=g)
+    onnx = os.path.join(tmp, f"{name}.train.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(copy.deepcopy(m), x, onnx, opset_version=13, input_names=["x"],
+                          output_names=["y"], training=torch.onnx.TrainingMode.TRAINING,
+                          do_constant_folding=False)
+    so = os.path.join(tmp, f"{name}.train.so")
+    t0 = time.time()
+    run([cnnc, "compile", onnx, "--train", "--loss", "softmax", "-o", so, "--batch", "4"])
+    compile_s = time.time() - t0
+    lib = C.CDLL(os.path.abspath(so))
+    lib.cnnc_create.argtypes = [C.POINTER(C.c_void_p)]
+    lib.cnnc_last_error.argtypes = [C.c_void_p]
+    lib.cnnc_last_error.restype = C.c_char_p
+    lib.cnnc_train_step.argtypes = [C.c_void_p, C.c_int64, C.POINTER(C.c_void_p), C.c_float, C.c_float,
+                                    C.c_float, C.POINTER(C.c_float), C.POINTER(C.c_int64)]
+    lib.cnnc_save_checkpoint.argtypes = [C.c_void_p, C.c_char_p]
+    lib.cnnc_buffer_info.argtypes = [C.c_int, C.c_int, C.POINTER(C.c_char_p), C.POINTER(C.c_int),
+                                     C.POINTER(C.c_int64), C.POINTER(C.c_int64)]
+    inst = C.c_void_p()
+    assert lib.cnnc_create(C.byref(inst)) == 0
+    data = {"x": np.ascontiguousarray(x.numpy(), np.float32),
+            "label": np.ascontiguousarray(labels.numpy(), np.int32)}
+    order = []
+    for i in range(lib.cnnc_num_buffers(3)):
+        nm, rank, per = C.c_char_p(), C.c_int(), C.c_int64()
+        lib.cnnc_buffer_info(3, i, C.byref(nm), C.byref(rank), None, C.byref(per))
+        order.append(data[nm.value.decode()])
+    ins = (C.c_void_p * len(order))(*[a.ctypes.data for a in order])
+
+    opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
+    params = dict(m.named_parameters())
+    w0 = {k: p.detach().double().clone() for k, p in params.items()}
+    worst_g = worst_w = 0.0
+    for step in range(1, steps + 1):
+        loss_c, correct = C.c_float(), C.c_int64()
+        if lib.cnnc_train_step(inst, 4, ins, lr, momentum, wd, C.byref(loss_c), C.byref(correct)) != 0:
+            raise RuntimeError(lib.cnnc_last_error(inst).decode())
+        opt.zero_grad()
+        loss_t = torch.nn.functional.cross_entropy(m(x), labels)
+        loss_t.backward()
+        if step == 1:
+            ckpt = os.path.join(tmp, f"{name}.ckpt.npz")
+            assert lib.cnnc_save_checkpoint(inst, ckpt.encode()) == 0
+            state = np.load(ckpt)
+            for k, p in params.items():
+                grad_c = -state[k + ".momentum"].astype(np.float64) / lr - wd * w0[k].numpy()
+                grad_t = p.grad.double().numpy()
+                worst_g = max(worst_g, np.abs(grad_c - grad_t).max() / max(np.abs(grad_t).max(), 1e-30))
+            first_loss = (float(loss_c.value), float(loss_t))
+        opt.step()
+    ckpt = os.path.join(tmp, f"{name}.ckpt.npz")
+    assert lib.cnnc_save_checkpoint(inst, ckpt.encode()) == 0
+    state = np.load(ckpt)
+    for k, p in params.items():
+        w_t = p.detach().double().numpy()
+        worst_w = max(worst_w, np.abs(state[k].astype(np.float64) - w_t).max() / np.abs(w_t).max())
+    ok = worst_g <= 1e-3 and worst_w <= 1e-4
+    print(f"{'PASS' if ok else 'FAIL'} {name} training: loss {first_loss[0]:.6g} (torch {first_loss[1]:.6g}); "
+          f"gradients of step 1 within {worst_g:.2g}, params after {steps} steps within {worst_w:.2g} "
+          f"({len(params)} tensors); compile {compile_s:.1f} s", flush=True)
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cnnc", required=True)
+    ap.add_argument("--so", action="append", default=[], help="a model also checked as a compiled .so")
+    ap.add_argument("--train", action="store_true", help="training parity instead of inference")
+    ap.add_argument("models", nargs="*", default=list(MODELS))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="cnnc-tv-") as tmp:
+        for name in args.models:
+            t0 = time.time()
+            if args.train:
+                ok &= train_check(name, args.cnnc, tmp)
+            else:
+                backends = ["interp", "jit"] + (["so"] if name in args.so else [])
+                ok &= check(name, args.cnnc, tmp, backends)
+            print(f"  {name}: {time.time() - t0:.1f} s in all", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
