@@ -264,8 +264,11 @@ void lowerReshape(NodeCtx &c) {
     const OnnxTensor *s = c.constIn(1);
     if (!s)
       c.unsupported("the shape input must be known at compile time (an initializer or Constant)");
-    for (double v : s->values)
+    for (double v : s->values) {
+      if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) // folded arithmetic
+        c.unsupported(fmt::format("shape entry {} is not a 64-bit integer", v));
       spec.push_back((int64_t)v);
+    }
   }
   // The IR's reshape has ONNX's semantics (0 copies the input's dim, or with allowzero=1 is a
   // literal 0; one -1 is inferred), so the spec goes through as written and the one shape
