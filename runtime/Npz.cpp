@@ -204,6 +204,8 @@ private:
   const std::string &file_, &entry_;
 };
 
+std::string shapeTuple(const std::vector<int64_t> &shape);
+
 Array parseNpy(const unsigned char *p, size_t n, const std::string &file,
                const std::string &entry) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -247,6 +249,12 @@ Array parseNpy(const unsigned char *p, size_t n, const std::string &file,
     fail(file, entry, "unsupported dtype '" + descr + "' (want <f4, <f8, <i4, <i8 or |u1)");
 
   size_t dataLen = n - start - headerLen;
+  // Every partial product of the dims must fit an int64 (Array::numel, strides), even in an
+  // empty array: (2^63-1, 2^63-1, 0) holds no data but no size of it is computable.
+  int64_t nonzero = 1;
+  for (int64_t d : a.shape)
+    if (d != 0 && __builtin_mul_overflow(nonzero, d, &nonzero))
+      fail(file, entry, "bad .npy header (the shape " + shapeTuple(a.shape) + " is too large)");
   uint64_t bytes = (uint64_t)elemSize(a.type);
   bool overflow = false;
   for (int64_t d : a.shape)
