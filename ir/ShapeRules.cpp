@@ -122,6 +122,17 @@ TensorType pool(const Node &n, bool hasDilation) {
   auto k = pairAttr(n, "kernel", 1), s = pairAttr(n, "stride", 1);
   auto d = hasDilation ? pairAttr(n, "dilation", 1) : std::vector<int64_t>{1, 1};
   auto p = padsAttr(n);
+  // A pad as large as the window puts whole windows in the padding: -inf rows for max, a
+  // division by zero or a mean of padding for avg. PyTorch refuses pad > kernel/2; ONNX
+  // models (and the conformance tests) use pads up to the window, so cnnc refuses pad >=
+  // window, which is exactly where windows of padding alone begin.
+  for (int i = 0; i < 4; ++i) {
+    int64_t window = add(n, mul(n, d[i % 2], k[i % 2] - 1), 1);
+    if (p[i] >= window)
+      fail(n, fmt::format("padding {} (pads {}) is not smaller than the {} window ({}): windows "
+                          "would lie entirely in the padding",
+                          p[i], attrStr(p), i % 2 ? "column" : "row", window));
+  }
   bool ceil = n.getInt("ceil_mode") != 0;
   const Shape &x = in(n, 0).shape;
   return {in(n, 0).dtype,
