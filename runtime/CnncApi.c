@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define API __attribute__((visibility("default")))
 
@@ -714,12 +715,19 @@ static void zipAddNpy(zipWriter *z, const char *name, const char *descr, int ran
   free(m);
 }
 
+/* Written atomically: into "<path>.<pid>.<n>.tmp" in the same directory (created exclusively,
+ * so concurrent savers never share it), flushed to the disk (fsync), then renamed over `path`.
+ * A crash or kill at any point leaves either the old file or the new one, never a torn one. */
 API int cnnc_save_checkpoint(const cnnc_instance *inst, const char *path) {
   if (!inst || !path)
     return fail(inst, CNNC_ERR_NULL, "cnnc_save_checkpoint: NULL %s", !inst ? "instance" : "path");
-  zipWriter z = {fopen(path, "wb"), NULL, 0, 0, 0, 0, 1};
+  static _Atomic unsigned counter;
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), counter++) >= (int)sizeof tmp)
+    return fail(inst, CNNC_ERR_IO, "%s: path too long", path);
+  zipWriter z = {fopen(tmp, "wbx"), NULL, 0, 0, 0, 0, 1};
   if (!z.f)
-    return fail(inst, CNNC_ERR_IO, "%s: cannot open for writing", path);
+    return fail(inst, CNNC_ERR_IO, "%s: cannot open for writing", tmp);
   for (int i = 0; i < inst->nstate && z.ok; ++i) {
     const cnnc_buffer_desc *b = inst->sdesc[i];
     zipAddNpy(&z, b->name, "<f4", b->rank, b->shape, inst->state[i], (size_t)b->numel * 4);
@@ -732,7 +740,13 @@ API int cnnc_save_checkpoint(const cnnc_instance *inst, const char *path) {
   if (z.ok)
     z.ok = fwrite(z.cd, 1, z.cdLen, z.f) == z.cdLen && fwrite(end, 1, 22, z.f) == 22;
   free(z.cd);
+  if (z.ok)
+    z.ok = fflush(z.f) == 0 && fsync(fileno(z.f)) == 0;
   if (fclose(z.f) != 0)
     z.ok = 0;
+  if (z.ok)
+    z.ok = rename(tmp, path) == 0;
+  if (!z.ok)
+    remove(tmp);
   return z.ok ? CNNC_OK : fail(inst, CNNC_ERR_IO, "%s: write failed", path);
 }
