@@ -303,6 +303,8 @@ void lowerConcat(NodeCtx &c) {
       xs.push_back(c.in(i));
   if (xs.empty())
     c.unsupported("no inputs");
+  if (!c.has("axis")) // required in every opset; the checker refuses a Concat without it
+    c.unsupported("the required attribute 'axis' is missing");
   int64_t axis = normAxis(c, c.getInt("axis", 1), xs[0]->type.rank());
   c.out(0, c.emit(OpKind::Concat, "", xs, {{"axis", axis}}));
 }
@@ -429,6 +431,8 @@ void lowerDropout(NodeCtx &c) {
   if (c.opset() < 7)
     training = false;
   training = training || c.im.opts.training;
+  if (!(rate >= 0 && rate < 1)) // ONNX: [0, 1); 1 would scale the kept nothing by 1/0
+    c.unsupported(fmt::format("the ratio must be in [0, 1), got {}", rate));
   int64_t seed = c.getInt("seed", 0);
   if (c.wantsOutput(1))
     c.unsupported("output 1 (mask, bool) is not supported");

@@ -166,6 +166,15 @@ static TensorType inferConstant(const Node &n) {
   if ((int64_t)v.size() != 1 && (int64_t)v.size() != n.type.numel())
     fail(n, fmt::format("'value' has {} entries; a {} constant needs 1 or {}", v.size(),
                         n.type.str(), n.type.numel()));
+  // Integer constants hold integers their type can represent (1.5 or 3e40 would be truncated
+  // or undefined when converted).
+  if (!isFloat(n.type.dtype)) {
+    const double lo = n.type.dtype == DType::I32 ? -2147483648.0 : -9223372036854775808.0;
+    for (double x : v)
+      if (!(x >= lo && x < -lo) || x != std::floor(x))
+        fail(n, fmt::format("the {} constant holds {}, which is not an integer of its type",
+                            dtypeName(n.type.dtype), x));
+  }
   return n.type;
 }
 
