@@ -67,10 +67,11 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
             Value *pos = b.CreateAdd(b.CreateMul(ihc, e.c(g.W)), iwc);
             Value *v = e.load(x, b.CreateAdd(plane, pos));
             Value *cur = b.CreateLoad(e.f32, best), *ca = b.CreateLoad(e.i64, at);
-            // the interpreter's scan: a strictly larger value, or the first real tap when
-            // the best so far is still the initial -inf and equals it
+            // the interpreter's (and PyTorch's) scan: a strictly larger value or a NaN (the
+            // last NaN of the window gets the gradient), or the first real tap when the best
+            // so far is still the initial -inf and equals it
             Value *take =
-                b.CreateOr(b.CreateFCmpOLT(cur, v),
+                b.CreateOr(e.maxScanTakes(cur, v),
                            b.CreateAnd(b.CreateICmpSLT(ca, e.c(0)), b.CreateFCmpOEQ(v, cur)));
             take = b.CreateAnd(ok, take);
             b.CreateStore(b.CreateSelect(take, v, cur), best);

@@ -109,7 +109,8 @@ void emitPool(Emitter &e, const Node &n) {
         Value *ws = e.b.CreateSub(e.b.CreateMul(ow, e.c(g.sw)), e.c(g.pl));
         Value *outIdx = e.b.CreateAdd(
             e.b.CreateMul(e.b.CreateAdd(e.b.CreateMul(nc, e.c(g.Ho)), oh), e.c(g.Wo)), ow);
-        if (isMax) { // padding never wins: out-of-range taps are skipped by a select
+        if (isMax) { // padding never wins: out-of-range taps are skipped by a select; NaN
+                     // propagates (PyTorch's scan, Emitter::maxScanTakes)
           e.b.CreateStore(e.cf(-std::numeric_limits<float>::infinity()), acc);
           e.loop(e.c(g.kh), [&](Value *i) {
             Value *ih = e.b.CreateAdd(hs, e.b.CreateMul(i, e.c(g.dh)));
@@ -124,7 +125,8 @@ void emitPool(Emitter &e, const Node &n) {
               Value *v =
                   e.load(x, e.b.CreateAdd(plane, e.b.CreateAdd(e.b.CreateMul(ihc, e.c(g.W)), iwc)));
               Value *cur = e.b.CreateLoad(e.f32, acc);
-              e.b.CreateStore(e.b.CreateSelect(ok, e.maxnum(cur, v), cur), acc);
+              Value *take = e.b.CreateAnd(ok, e.maxScanTakes(cur, v));
+              e.b.CreateStore(e.b.CreateSelect(take, v, cur), acc);
             });
           });
           e.store(e.b.CreateLoad(e.f32, acc), y, outIdx);

@@ -69,6 +69,12 @@ public:
   // ------------------------------------------------------------------ math
   llvm::Value *fma(llvm::Value *a, llvm::Value *x, llvm::Value *acc);
   llvm::Value *maxnum(llvm::Value *a, llvm::Value *x) { return b.CreateMaxNum(a, x); }
+  /// One step of PyTorch's max scan (max pooling): `x > best || isnan(x) ? x : best`, so a
+  /// NaN in the window wins and stays (maxnum would drop it). maxpool_grad takes the same
+  /// decision to pick the position its gradient goes to.
+  llvm::Value *maxScanTakes(llvm::Value *best, llvm::Value *x) {
+    return b.CreateOr(b.CreateFCmpOGT(x, best), b.CreateFCmpUNO(x, x));
+  }
   /// max(x, 0) with PyTorch's NaN rule: NaN stays NaN (maxnum would make it 0). `0 > x ? 0 :
   /// x` is one x86 max instruction (maxps returns its second operand on NaN).
   llvm::Value *relu(llvm::Value *x) {

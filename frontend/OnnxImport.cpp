@@ -208,9 +208,27 @@ int64_t defaultOpset(const onnx::ModelProto &m, std::vector<std::string> &proble
 
 static void bindInputs(Importer &im, const onnx::GraphProto &g, const std::set<std::string> &inits,
                        std::vector<std::string> &problems, std::set<std::string> &poisoned) {
+  std::map<std::string, const onnx::TensorProto *> initProtos;
+  for (const auto &t : g.initializer())
+    initProtos.emplace(t.name(), &t);
   for (const auto &vi : g.input()) {
-    if (inits.count(vi.name()))
-      continue; // an initializer listed as an input (IR version < 4): a parameter
+    if (inits.count(vi.name())) {
+      // an initializer listed as an input (IR version < 4): a parameter, whose declared
+      // shape (when fully given) must be the initializer's
+      const onnx::TensorProto &t = *initProtos.at(vi.name());
+      if (vi.type().has_tensor_type() && vi.type().tensor_type().has_shape()) {
+        const auto &dims = vi.type().tensor_type().shape().dim();
+        Shape declared, actual(t.dims().begin(), t.dims().end());
+        for (const auto &d : dims)
+          if (d.has_dim_value())
+            declared.push_back(d.dim_value());
+        if ((int)declared.size() == dims.size() && declared != actual)
+          problems.push_back(fmt::format("graph input '{}' declares the shape {} but its "
+                                         "initializer has {}",
+                                         vi.name(), shapeStr(declared), shapeStr(actual)));
+      }
+      continue;
+    }
     if (auto c = im.opts.constInputs.find(vi.name()); c != im.opts.constInputs.end()) {
       im.consts[vi.name()] = c->second; // bound at compile time (e.g. a Reshape's shape)
       continue;
@@ -301,7 +319,10 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
   // indices known at import time.
   std::set<std::string> inits;
   for (const auto &t : g.initializer()) {
-    inits.insert(t.name());
+    if (!inits.insert(t.name()).second) {
+      problems.push_back(fmt::format("initializer '{}' is defined twice", t.name()));
+      continue;
+    }
     try {
       OnnxTensor v = onnxio::fromProto(t, fmt::format("initializer '{}'", t.name()));
       if (isFloat(v.dtype)) {

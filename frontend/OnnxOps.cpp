@@ -264,8 +264,11 @@ void lowerReshape(NodeCtx &c) {
     const OnnxTensor *s = c.constIn(1);
     if (!s)
       c.unsupported("the shape input must be known at compile time (an initializer or Constant)");
-    for (double v : s->values)
+    for (double v : s->values) {
+      if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) // folded arithmetic
+        c.unsupported(fmt::format("shape entry {} is not a 64-bit integer", v));
       spec.push_back((int64_t)v);
+    }
   }
   // The IR's reshape has ONNX's semantics (0 copies the input's dim, or with allowzero=1 is a
   // literal 0; one -1 is inferred), so the spec goes through as written and the one shape
@@ -300,6 +303,8 @@ void lowerConcat(NodeCtx &c) {
       xs.push_back(c.in(i));
   if (xs.empty())
     c.unsupported("no inputs");
+  if (!c.has("axis")) // required in every opset; the checker refuses a Concat without it
+    c.unsupported("the required attribute 'axis' is missing");
   int64_t axis = normAxis(c, c.getInt("axis", 1), xs[0]->type.rank());
   c.out(0, c.emit(OpKind::Concat, "", xs, {{"axis", axis}}));
 }
@@ -426,6 +431,8 @@ void lowerDropout(NodeCtx &c) {
   if (c.opset() < 7)
     training = false;
   training = training || c.im.opts.training;
+  if (!(rate >= 0 && rate < 1)) // ONNX: [0, 1); 1 would scale the kept nothing by 1/0
+    c.unsupported(fmt::format("the ratio must be in [0, 1), got {}", rate));
   int64_t seed = c.getInt("seed", 0);
   if (c.wantsOutput(1))
     c.unsupported("output 1 (mask, bool) is not supported");

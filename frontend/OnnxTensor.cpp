@@ -3,6 +3,7 @@
 // both are checked against the dims so that a corrupt file never reads out of bounds.
 #include "frontend/OnnxProto.h"
 
+#include "ir/Checked.h"
 #include "ir/Diagnostic.h"
 
 #include <fmt/format.h>
@@ -14,10 +15,7 @@
 namespace cnnc {
 
 int64_t OnnxTensor::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
+  return checkedProduct(shape).value_or(INT64_MAX); // fromProto refuses larger
 }
 
 std::optional<DType> dtypeFromOnnx(int elemType) {
@@ -96,8 +94,11 @@ OnnxTensor fromProto(const onnx::TensorProto &t, const std::string &what) {
   }
   if (t.data_location() == onnx::TensorProto::EXTERNAL || t.external_data_size() > 0)
     throw Error(fmt::format("{}: tensors stored in external files are not supported", what));
-  const int64_t n = r.numel();
   const size_t esize = dtypeSize(r.dtype);
+  const std::optional<int64_t> count = checkedProduct(r.shape);
+  if (!count || !checkedMul(*count, (int64_t)esize))
+    throw Error(fmt::format("{}: dims {} are too large", what, shapeStr(r.shape)));
+  const int64_t n = *count;
   if (t.has_raw_data()) {
     const std::string &raw = t.raw_data();
     if ((int64_t)raw.size() != n * (int64_t)esize)

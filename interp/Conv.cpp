@@ -7,12 +7,14 @@
 // section 7), padding, dilation (max only) and ceil_mode, with PyTorch's rules:
 //  - output extent: floor((in + pads - dil*(k-1) - 1) / s) + 1 (ceil with ceil_mode), minus
 //    one if ceil_mode made the last window start beyond the input and its leading padding;
-//  - max: padded positions never win (they are skipped, i.e. -inf);
+//  - max: padded positions never win (they are skipped, i.e. -inf); a NaN in the window makes
+//    the result NaN (PyTorch's scan `v > best || isnan(v)`, not std::max, which drops it);
 //  - avg: divisor = window size clipped to the padded input (count_include_pad=1) or the
 //    number of real input elements in the window (count_include_pad=0).
 #include "interp/Kernels.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace cnnc::interp {
@@ -99,8 +101,8 @@ template <class T> Tensor<T> maxPool(const Tensor<T> &x, const PoolParams &p) {
         continue;
       for (int64_t j = 0; j < p.kernel[1]; ++j) {
         const int64_t iw = ws + j * p.dilation[1];
-        if (iw >= 0 && iw < W)
-          best = std::max(best, plane[ih * W + iw]);
+        if (iw >= 0 && iw < W && (plane[ih * W + iw] > best || std::isnan(plane[ih * W + iw])))
+          best = plane[ih * W + iw];
       }
     }
     return best;

@@ -3,8 +3,9 @@
 // Each vector-Jacobian product is the transpose of its forward kernel's Jacobian, written so
 // that it can be read against that kernel line by line:
 //  - maxpool_grad scans each window exactly as maxPool does (Conv.cpp) and sends dy to the
-//    element whose value maxPool returned: the first maximum in row-major window order
-//    (seed eqs. 53-56); padded positions are skipped, overlapping windows add up.
+//    element whose value maxPool returned: the first maximum in row-major window order, or
+//    the last NaN of a window holding NaN, as PyTorch does (seed eqs. 53-56); padded
+//    positions are skipped, overlapping windows add up.
 //  - avgpool_grad clips each window and counts its divisor exactly as avgPool does.
 //  - row2im is im2row's loop with the assignment turned into a scatter-add (seed eq. 46).
 //  - softmax_xent_grad is the fused (softmax(z) - onehot(t)) * dz / N of seed section 3.1.
@@ -370,9 +371,9 @@ Tensor<T> maxPoolGrad(const Tensor<T> &dy, const Tensor<T> &x, const PoolParams 
     for (int64_t oh = 0; oh < Ho; ++oh)
       for (int64_t ow = 0; ow < Wo; ++ow) {
         const int64_t hs = oh * p.stride[0] - p.pads[0], ws = ow * p.stride[1] - p.pads[1];
-        // maxPool's scan: best = max(best, v) from -inf changes best only when best < v, so
-        // its value comes from the first position where it was reached. `at < 0 && v == best`
-        // covers a window whose maximum is -inf itself (its first real position).
+        // maxPool's scan (PyTorch's): best changes when best < v or v is NaN, so the gradient
+        // goes to the first position of the maximum, or to the window's last NaN. `at < 0 &&
+        // v == best` covers a window whose maximum is -inf itself (its first real position).
         T best = -std::numeric_limits<T>::infinity();
         int64_t at = -1;
         for (int64_t i = 0; i < p.kernel[0]; ++i) {
@@ -384,7 +385,7 @@ Tensor<T> maxPoolGrad(const Tensor<T> &dy, const Tensor<T> &x, const PoolParams 
             if (iw < 0 || iw >= W)
               continue;
             const T v = plane[ih * W + iw];
-            if (best < v || (at < 0 && v == best))
+            if (best < v || std::isnan(v) || (at < 0 && v == best))
               best = v, at = ih * W + iw;
           }
         }

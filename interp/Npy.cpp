@@ -1,6 +1,10 @@
-// The .npy bridge (see Npy.h). xt::load_npy<T> requires the file's dtype to be exactly T,
-// so the header is read first (xt::detail::load_npy_file) and the buffer cast by its dtype.
+// The .npy bridge (see Npy.h). Reading goes through runtime/'s reader (rt::readNpy), which
+// checks every header field and size against the file before allocating anything; xtensor's
+// own reader trusted the header (fuzz/: an empty header, a 4 GiB header length or a shape
+// whose byte count overflows crashed it). Writing uses xtensor's writer.
 #include "interp/Npy.h"
+
+#include "runtime/Npz.h"
 
 #include <fmt/format.h>
 #include <xtensor/xnpy.hpp>
@@ -11,10 +15,6 @@
 namespace cnnc::interp {
 
 namespace {
-
-template <class T, class F> Tensor<T> castTo(xt::detail::npy_file &file) {
-  return xt::cast<T>(std::move(file).template cast<F>());
-}
 
 template <class T, class F> void write(const std::string &path, const Tensor<T> &x) {
   Tensor<F> converted = xt::cast<F>(x);
@@ -34,28 +34,19 @@ template <class T, class F> void write(const std::string &path, const Tensor<T> 
 } // namespace
 
 template <class T> Tensor<T> loadNpy(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw Error(fmt::format("{}: cannot open .npy file", path));
+  rt::Array a;
   try {
-    xt::detail::npy_file file = xt::detail::load_npy_file(in);
-    if (!in) // the data was shorter than the header promised
-      throw std::runtime_error("truncated data");
-    const std::string &t = file.m_typestring;
-    if (t == "<f4")
-      return castTo<T, float>(file);
-    if (t == "<f8")
-      return castTo<T, double>(file);
-    if (t == "<i4")
-      return castTo<T, int32_t>(file);
-    if (t == "<i8")
-      return castTo<T, int64_t>(file);
-    throw std::runtime_error("unsupported dtype '" + t + "' (want <f4, <f8, <i4 or <i8)");
-  } catch (const Error &) {
-    throw;
-  } catch (const std::exception &e) {
-    throw Error(fmt::format("{}: not a readable .npy file: {}", path, e.what()));
+    a = rt::readNpy(path);
+  } catch (const rt::FormatError &e) {
+    throw Error(e.what()); // "path: what is wrong"
   }
+  if (a.type == rt::ElemType::U8)
+    throw Error(fmt::format("{}: unsupported dtype '|u1' (want <f4, <f8, <i4 or <i8)", path));
+  std::vector<size_t> shape(a.shape.begin(), a.shape.end());
+  Tensor<T> t = Tensor<T>::from_shape(shape);
+  std::vector<double> values = a.toDoubles();
+  std::copy(values.begin(), values.end(), t.begin());
+  return t;
 }
 
 template <class T> void saveNpy(const std::string &path, const Tensor<T> &x, DType dtype) {

@@ -8,8 +8,8 @@
 
 namespace cnnc::interp {
 
-/// Reads a little-endian f32, f64, i32 or i64 .npy file (C or Fortran order) and converts
-/// its values to T. Throws cnnc::Error naming the path if the file is missing, truncated,
+/// Reads a little-endian f32, f64, i32 or i64 .npy file (C order) and converts its values to
+/// T. Throws cnnc::Error naming the path if the file is missing, truncated,
 /// malformed or of another dtype.
 template <class T> Tensor<T> loadNpy(const std::string &path);
 

@@ -9,11 +9,13 @@
 // bias, reduce_sum). What has no value over nothing is rejected here, by name: sliding a
 // window over an empty image, a mean (global_avgpool, bn_mean/bn_var, the losses' batch
 // average) or a max/argmax (softmax_xent, count_correct) over an empty set.
+#include "ir/Checked.h"
 #include "ir/IR.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace cnnc {
@@ -25,6 +27,24 @@ namespace {
 }
 
 const TensorType &in(const Node &n, size_t i) { return n.operands.at(i)->type; }
+
+// Checked size arithmetic (ir/Checked.h): attributes and declared shapes are user input, so
+// an overflow is the node's error, never undefined behaviour.
+int64_t add(const Node &n, int64_t a, int64_t b) {
+  if (auto r = checkedAdd(a, b))
+    return *r;
+  fail(n, fmt::format("sizes overflow 64-bit arithmetic ({} + {})", a, b));
+}
+int64_t mul(const Node &n, int64_t a, int64_t b) {
+  if (auto r = checkedMul(a, b))
+    return *r;
+  fail(n, fmt::format("sizes overflow 64-bit arithmetic ({} * {})", a, b));
+}
+int64_t numel(const Node &n, const Shape &s) {
+  if (auto r = checkedProduct(s))
+    return *r;
+  fail(n, fmt::format("the element count of {} overflows 64-bit arithmetic", shapeStr(s)));
+}
 
 void requireRank(const Node &n, size_t i, int rank, const char *what) {
   if (in(n, i).rank() != rank)
@@ -71,16 +91,17 @@ int64_t windowOut(const Node &n, const char *axis, int64_t size, int64_t padBegi
   // Every window would lie in the padding: a max of nothing, an average over no input.
   if (size == 0)
     fail(n, fmt::format("the input has no {} (a window cannot slide over an empty image)", axis));
-  int64_t span = dilation * (k - 1) + 1;
-  int64_t avail = size + padBegin + padEnd;
+  int64_t span = add(n, mul(n, dilation, k - 1), 1);
+  int64_t avail = add(n, add(n, size, padBegin), padEnd);
   if (span > avail)
     fail(n, fmt::format("window of {} {} (kernel {}, dilation {}) is larger than its padded input "
                         "{} ({} + padding {}+{})",
                         span, axis, k, dilation, avail, size, padBegin, padEnd));
   int64_t out = (avail - span) / stride + 1;
   if (ceil) {
-    out = (avail - span + stride - 1) / stride + 1;
-    if ((out - 1) * stride >= size + padBegin)
+    out = (avail - span) / stride + ((avail - span) % stride != 0) + 1;
+    // (out - 1) * stride <= avail - span + stride - 1 may still exceed 64 bits: checked
+    if (mul(n, out - 1, stride) >= size + padBegin)
       --out;
   }
   return out;
@@ -101,6 +122,17 @@ TensorType pool(const Node &n, bool hasDilation) {
   auto k = pairAttr(n, "kernel", 1), s = pairAttr(n, "stride", 1);
   auto d = hasDilation ? pairAttr(n, "dilation", 1) : std::vector<int64_t>{1, 1};
   auto p = padsAttr(n);
+  // A pad as large as the window puts whole windows in the padding: -inf rows for max, a
+  // division by zero or a mean of padding for avg. PyTorch refuses pad > kernel/2; ONNX
+  // models (and the conformance tests) use pads up to the window, so cnnc refuses pad >=
+  // window, which is exactly where windows of padding alone begin.
+  for (int i = 0; i < 4; ++i) {
+    int64_t window = add(n, mul(n, d[i % 2], k[i % 2] - 1), 1);
+    if (p[i] >= window)
+      fail(n, fmt::format("padding {} (pads {}) is not smaller than the {} window ({}): windows "
+                          "would lie entirely in the padding",
+                          p[i], attrStr(p), i % 2 ? "column" : "row", window));
+  }
   bool ceil = n.getInt("ceil_mode") != 0;
   const Shape &x = in(n, 0).shape;
   return {in(n, 0).dtype,
@@ -134,6 +166,15 @@ static TensorType inferConstant(const Node &n) {
   if ((int64_t)v.size() != 1 && (int64_t)v.size() != n.type.numel())
     fail(n, fmt::format("'value' has {} entries; a {} constant needs 1 or {}", v.size(),
                         n.type.str(), n.type.numel()));
+  // Integer constants hold integers their type can represent (1.5 or 3e40 would be truncated
+  // or undefined when converted).
+  if (!isFloat(n.type.dtype)) {
+    const double lo = n.type.dtype == DType::I32 ? -2147483648.0 : -9223372036854775808.0;
+    for (double x : v)
+      if (!(x >= lo && x < -lo) || x != std::floor(x))
+        fail(n, fmt::format("the {} constant holds {}, which is not an integer of its type",
+                            dtypeName(n.type.dtype), x));
+  }
   return n.type;
 }
 
@@ -149,7 +190,7 @@ static TensorType inferConv2d(const Node &n) {
   if (x[1] % g || w[0] % g)
     fail(n, fmt::format("{} input channels and {} output channels must both divide by groups={}",
                         x[1], w[0], g));
-  if (w[1] * g != x[1])
+  if (mul(n, w[1], g) != x[1])
     fail(n, fmt::format("the weight {} expects {} input channels (x groups {}), the input has {}",
                         shapeStr(w), w[1] * g, g, x[1]));
   if (n.operands.size() == 3 && in(n, 2).shape != Shape{w[0]})
@@ -259,7 +300,7 @@ static TensorType inferConcat(const Node &n) {
     if (!ok)
       fail(n, fmt::format("cannot concatenate {} and {} along axis {}", shapeStr(t.shape),
                           shapeStr(s), axis));
-    t.shape[axis] += s[axis];
+    t.shape[axis] = add(n, t.shape[axis], s[axis]);
   }
   return t;
 }
@@ -269,7 +310,7 @@ static TensorType inferFlatten(const Node &n) {
   int64_t axis = normAxis(n, n.getInt("axis"), x.rank(), true);
   int64_t a = 1, b = 1;
   for (int i = 0; i < x.rank(); ++i)
-    (i < axis ? a : b) *= x.shape[i];
+    (i < axis ? a : b) = mul(n, i < axis ? a : b, x.shape[i]);
   return {x.dtype, {a, b}};
 }
 
@@ -303,7 +344,7 @@ static TensorType inferReshape(const Node &n) {
     } else if (s[i] < 0) {
       fail(n, fmt::format("bad 'shape' entry {}", s[i]));
     } else {
-      known *= s[i];
+      known = mul(n, known, s[i]);
     }
   }
   if (infer >= 0 && literalZero)
@@ -313,12 +354,12 @@ static TensorType inferReshape(const Node &n) {
     if (known == 0)
       fail(n, fmt::format("cannot infer the -1 of {} for {}: the other entries multiply to 0",
                           attrStr(spec), x.str()));
-    if (x.numel() % known)
+    if (numel(n, x.shape) % known)
       fail(n, fmt::format("cannot reshape {} into {}", x.str(), attrStr(spec)));
-    s[infer] = x.numel() / known;
+    s[infer] = numel(n, x.shape) / known;
   }
   TensorType t{x.dtype, s};
-  if (t.numel() != x.numel())
+  if (numel(n, s) != numel(n, x.shape))
     fail(n, fmt::format("cannot reshape {} ({} elements) into {} ({} elements)", x.str(), x.numel(),
                         shapeStr(s), t.numel()));
   return t;
@@ -524,7 +565,7 @@ static Shape im2rowShape(const Node &n, const Shape &x) {
     fail(n, fmt::format("groups={} must be >= 1 and divide the {} channels", g, x[1]));
   int64_t ho = windowOut(n, "rows", x[2], p[0], p[2], k[0], s[0], d[0], false);
   int64_t wo = windowOut(n, "columns", x[3], p[1], p[3], k[1], s[1], d[1], false);
-  return {g, x[0] * ho * wo, x[1] / g * k[0] * k[1]};
+  return {g, mul(n, mul(n, x[0], ho), wo), mul(n, mul(n, x[1] / g, k[0]), k[1])};
 }
 
 static TensorType inferIm2Row(const Node &n) {

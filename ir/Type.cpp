@@ -1,5 +1,6 @@
 #include "ir/Type.h"
 
+#include "ir/Checked.h"
 #include "ir/Diagnostic.h"
 
 #include <fmt/format.h>
@@ -26,10 +27,9 @@ std::optional<DType> parseDType(const std::string &s) {
 int dtypeSize(DType t) { return (t == DType::F64 || t == DType::I64) ? 8 : 4; }
 
 int64_t TensorType::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
+  // Saturates instead of overflowing: shape rules may look at a type before the verifier has
+  // bounded it (2^40 elements); they check their own arithmetic (ir/Checked.h).
+  return checkedProduct(shape).value_or(INT64_MAX);
 }
 
 std::string shapeStr(const Shape &s) { return fmt::format("[{}]", fmt::join(s, ",")); }

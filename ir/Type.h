@@ -4,6 +4,8 @@
 // docs/layout.md relates this to the seed's H×W×D tensors and its column-major vec().
 #pragma once
 
+#include "ir/Checked.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,13 +22,18 @@ inline bool isFloat(DType t) { return t == DType::F32 || t == DType::F64; }
 
 using Shape = std::vector<int64_t>;
 
+/// The largest rank any tensor may have (the verifier's limit; a compiled library's buffer
+/// descriptors hold this many dims).
+constexpr int kMaxRank = 8;
+
 struct TensorType {
   DType dtype = DType::F32;
   Shape shape; // empty = scalar
 
   int rank() const { return (int)shape.size(); }
+  /// The element count; saturates at INT64_MAX (verified types hold at most 2^40).
   int64_t numel() const;
-  int64_t bytes() const { return numel() * dtypeSize(dtype); }
+  int64_t bytes() const { return checkedMul(numel(), dtypeSize(dtype)).value_or(INT64_MAX); }
   bool operator==(const TensorType &o) const = default;
   /// "f32[1,3,224,224]", "f32[]" for a scalar.
   std::string str() const;

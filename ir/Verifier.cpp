@@ -56,6 +56,10 @@ void verify(const Function &f) {
     detail::checkSignature(n);
     // Bounded over the nonzero dims: a zero-size [0,2^40,2^40] still has partial products
     // (strides, per-example sizes) that must not overflow.
+    // The compiled library's descriptors (runtime/CnncModel.h) hold 8 dims; one limit for
+    // every backend keeps the interpreter from accepting what codegen cannot compile.
+    if (n.type.rank() > kMaxRank)
+      fail(fmt::format("tensors of rank > {} are not supported, got {}", kMaxRank, n.type.str()));
     int64_t numel = 1;
     for (int64_t d : n.type.shape) {
       if (d < 0)

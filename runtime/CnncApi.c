@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define API __attribute__((visibility("default")))
 
@@ -425,13 +426,19 @@ typedef struct npyArray {
   const unsigned char *data;
 } npyArray;
 
-/* Parses one .npy member (header and bounds; the data stays in place). */
+/* Parses one .npy member (header and bounds; the data stays in place). Every length and size
+ * read from the file is checked before use, with no arithmetic that can overflow. */
 static int parseNpy(cnnc_instance *inst, const char *path, const char *name, const unsigned char *p,
                     size_t n, npyArray *a) {
   if (n < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
     return fail(inst, CNNC_ERR_IO, "%s: member '%s' is not a .npy array", path, name);
-  size_t hlen = p[6] == 1 ? rd16(p + 8) : rd32(p + 8), hoff = p[6] == 1 ? 10 : 12;
-  if (hoff + hlen > n)
+  if (p[6] < 1 || p[6] > 3)
+    return fail(inst, CNNC_ERR_IO, "%s: '%s': unsupported .npy version %d", path, name, p[6]);
+  size_t hoff = p[6] == 1 ? 10 : 12;
+  if (n < hoff)
+    return fail(inst, CNNC_ERR_IO, "%s: '%s': truncated .npy header", path, name);
+  size_t hlen = p[6] == 1 ? rd16(p + 8) : rd32(p + 8);
+  if (hlen > n - hoff)
     return fail(inst, CNNC_ERR_IO, "%s: '%s': truncated .npy header", path, name);
   char hdr[1024];
   size_t hl = hlen < sizeof hdr - 1 ? hlen : sizeof hdr - 1;
@@ -456,17 +463,26 @@ static int parseNpy(cnnc_instance *inst, const char *path, const char *name, con
   const char *sp = strchr(sh, '(');
   if (!sp)
     return fail(inst, CNNC_ERR_IO, "%s: '%s': malformed shape", path, name);
-  int64_t numel = 1;
-  for (++sp; *sp && *sp != ')';) {
-    if (*sp >= '0' && *sp <= '9') {
-      if (a->rank == 8)
-        return fail(inst, CNNC_ERR_IO, "%s: '%s': rank > 8", path, name);
-      a->dims[a->rank] = strtoll(sp, (char **)&sp, 10);
-      numel *= a->dims[a->rank++];
-    } else
-      ++sp;
+  /* numel saturates at INT64_MAX (then no file is large enough); a zero dim makes it 0 */
+  uint64_t numel = 1;
+  for (++sp; *sp != ')'; ++sp) {
+    if (*sp == ' ' || *sp == ',')
+      continue;
+    if (*sp < '0' || *sp > '9')
+      return fail(inst, CNNC_ERR_IO, "%s: '%s': malformed shape", path, name);
+    if (a->rank == 8)
+      return fail(inst, CNNC_ERR_IO, "%s: '%s': rank > 8", path, name);
+    int64_t d = 0;
+    for (; *sp >= '0' && *sp <= '9'; ++sp) {
+      if (d > (INT64_MAX - 9) / 10)
+        return fail(inst, CNNC_ERR_IO, "%s: '%s': dimension too large", path, name);
+      d = d * 10 + (*sp - '0');
+    }
+    --sp;
+    a->dims[a->rank++] = d;
+    numel = numel > (uint64_t)INT64_MAX / (d ? (uint64_t)d : 1) ? (uint64_t)INT64_MAX : numel * (uint64_t)d;
   }
-  if (hoff + hlen + (size_t)numel * (a->dtype == 0 ? 4 : 8) > n)
+  if (numel > (n - hoff - hlen) / (a->dtype == 0 ? 4 : 8))
     return fail(inst, CNNC_ERR_IO, "%s: '%s': truncated data", path, name);
   a->name = name;
   a->data = p + hoff + hlen;
@@ -483,6 +499,10 @@ static int readNpz(cnnc_instance *inst, const char *path, memberFn fn, void *ctx
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
   fseek(f, 0, SEEK_SET);
+  if (size == 0) {
+    fclose(f);
+    return fail(inst, CNNC_ERR_IO, "%s: not a .npz archive (empty file)", path);
+  }
   unsigned char *buf = size > 0 ? malloc((size_t)size) : NULL;
   if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
     fclose(f);
@@ -492,13 +512,17 @@ static int readNpz(cnnc_instance *inst, const char *path, memberFn fn, void *ctx
   fclose(f);
   int rc = CNNC_OK;
   size_t pos = 0;
+  if ((size_t)size < 4 || (rd32(buf) != 0x04034b50 && rd32(buf) != 0x06054b50)) {
+    free(buf);
+    return fail(inst, CNNC_ERR_IO, "%s: not a .npz archive (no zip header)", path);
+  }
   while (rc == CNNC_OK && pos + 30 <= (size_t)size && rd32(buf + pos) == 0x04034b50) {
     const unsigned char *h = buf + pos;
     uint32_t method = rd16(h + 8), csize = rd32(h + 18), nlen = rd16(h + 26), xlen = rd16(h + 28);
     char name[256];
     size_t start = pos + 30 + nlen + xlen;
     if (nlen >= sizeof name || start > (size_t)size) {
-      rc = fail(inst, CNNC_ERR_IO, "%s: corrupt zip entry", path);
+      rc = fail(inst, CNNC_ERR_IO, "%s: truncated or corrupt archive (zip entry header)", path);
       break;
     }
     memcpy(name, h + 30, nlen);
@@ -511,9 +535,14 @@ static int readNpz(cnnc_instance *inst, const char *path, memberFn fn, void *ctx
                 name);
       break;
     }
-    if ((rd16(h + 6) & 8) || csize == 0xffffffffu || start + csize > (size_t)size) {
+    if ((rd16(h + 6) & 8) || csize == 0xffffffffu) {
       rc = fail(inst, CNNC_ERR_IO, "%s: '%s': unsupported zip entry (streamed or zip64)", path,
                 name);
+      break;
+    }
+    if (csize > (size_t)size - start) {
+      rc = fail(inst, CNNC_ERR_IO, "%s: truncated archive ('%s' needs %lu bytes, %lu remain)",
+                path, name, (unsigned long)csize, (unsigned long)((size_t)size - start));
       break;
     }
     npyArray a;
@@ -522,6 +551,12 @@ static int readNpz(cnnc_instance *inst, const char *path, memberFn fn, void *ctx
       rc = fn(inst, path, &a, ctx);
     pos = start + csize;
   }
+  /* the members end where the central directory (or, with none, its end record) begins: a
+     file cut between two members must not load as a smaller archive */
+  if (rc == CNNC_OK && (pos + 4 > (size_t)size || (rd32(buf + pos) != 0x02014b50 &&
+                                                    rd32(buf + pos) != 0x06054b50)))
+    rc = fail(inst, CNNC_ERR_IO, "%s: truncated or corrupt archive (no central directory after "
+                                 "the last member)", path);
   free(buf);
   return rc;
 }
@@ -680,12 +715,19 @@ static void zipAddNpy(zipWriter *z, const char *name, const char *descr, int ran
   free(m);
 }
 
+/* Written atomically: into "<path>.<pid>.<n>.tmp" in the same directory (created exclusively,
+ * so concurrent savers never share it), flushed to the disk (fsync), then renamed over `path`.
+ * A crash or kill at any point leaves either the old file or the new one, never a torn one. */
 API int cnnc_save_checkpoint(const cnnc_instance *inst, const char *path) {
   if (!inst || !path)
     return fail(inst, CNNC_ERR_NULL, "cnnc_save_checkpoint: NULL %s", !inst ? "instance" : "path");
-  zipWriter z = {fopen(path, "wb"), NULL, 0, 0, 0, 0, 1};
+  static _Atomic unsigned counter;
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), counter++) >= (int)sizeof tmp)
+    return fail(inst, CNNC_ERR_IO, "%s: path too long", path);
+  zipWriter z = {fopen(tmp, "wbx"), NULL, 0, 0, 0, 0, 1};
   if (!z.f)
-    return fail(inst, CNNC_ERR_IO, "%s: cannot open for writing", path);
+    return fail(inst, CNNC_ERR_IO, "%s: cannot open for writing", tmp);
   for (int i = 0; i < inst->nstate && z.ok; ++i) {
     const cnnc_buffer_desc *b = inst->sdesc[i];
     zipAddNpy(&z, b->name, "<f4", b->rank, b->shape, inst->state[i], (size_t)b->numel * 4);
@@ -698,7 +740,13 @@ API int cnnc_save_checkpoint(const cnnc_instance *inst, const char *path) {
   if (z.ok)
     z.ok = fwrite(z.cd, 1, z.cdLen, z.f) == z.cdLen && fwrite(end, 1, 22, z.f) == 22;
   free(z.cd);
+  if (z.ok)
+    z.ok = fflush(z.f) == 0 && fsync(fileno(z.f)) == 0;
   if (fclose(z.f) != 0)
     z.ok = 0;
+  if (z.ok)
+    z.ok = rename(tmp, path) == 0;
+  if (!z.ok)
+    remove(tmp);
   return z.ok ? CNNC_OK : fail(inst, CNNC_ERR_IO, "%s: write failed", path);
 }

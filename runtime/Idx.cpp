@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cstdio>
 #include <cstring>
 
 namespace cnnc::rt {
@@ -33,9 +34,12 @@ Array readIdx(const std::string &path) {
   std::vector<unsigned char> b = slurp(path);
   if (b.size() < 4 || b[0] != 0 || b[1] != 0)
     throw FormatError("'" + path + "' is not an IDX file (bad magic number)");
-  if (b[2] != 0x08)
-    throw FormatError("'" + path + "': IDX element type 0x" + std::to_string(b[2]) +
+  if (b[2] != 0x08) {
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02x", b[2]);
+    throw FormatError("'" + path + "': IDX element type " + type +
                       " is not supported (only unsigned bytes, 0x08)");
+  }
   int rank = b[3];
   if (rank < 1 || b.size() < 4 + 4 * (size_t)rank)
     throw FormatError("'" + path + "': truncated IDX header");
@@ -46,8 +50,8 @@ Array readIdx(const std::string &path) {
     const unsigned char *p = &b[4 + 4 * i];
     uint32_t d = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     a.shape.push_back(d);
-    numel *= d;
-    if (numel > (uint64_t(1) << 34))
+    // checked: three sizes near 2^31 would wrap to a small (or zero) count
+    if (__builtin_mul_overflow(numel, d, &numel) || numel > (uint64_t(1) << 34))
       throw FormatError("'" + path + "': IDX sizes are implausibly large");
   }
   size_t header = 4 + 4 * (size_t)rank;

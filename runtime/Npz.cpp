@@ -15,11 +15,19 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <set>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace cnnc::rt {
 
@@ -78,14 +86,43 @@ std::vector<unsigned char> readFile(const std::string &path) {
   return bytes;
 }
 
+// Atomic: the bytes go to "<path>.<pid>.<n>.tmp" in the same directory (created exclusively),
+// are flushed to the disk (fsync) and renamed over `path`. A crash or a kill at any point
+// leaves the old file or the new one, never a torn one (weights, checkpoints: no lost work).
+// Test hook (tests/train/interrupt_resume.sh): CNNC_TEST_KILL_IN_WRITE=N kills the process
+// (SIGKILL) halfway through the N-th file this process writes, after half of it is on disk.
 void writeFile(const std::string &path, const std::vector<unsigned char> &bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out)
-    fail(path, "", "cannot open file for writing");
-  out.write(reinterpret_cast<const char *>(bytes.data()), (std::streamsize)bytes.size());
-  out.close();
-  if (!out)
-    fail(path, "", "write error");
+  static std::atomic<unsigned> counter{0};
+  static const unsigned killAt = [] {
+    const char *e = std::getenv("CNNC_TEST_KILL_IN_WRITE");
+    return e ? (unsigned)std::strtoul(e, nullptr, 10) : 0u;
+  }();
+  const unsigned serial = counter++;
+  const std::string tmp =
+      path + "." + std::to_string(::getpid()) + "." + std::to_string(serial) + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0)
+    fail(path, "", "cannot open '" + tmp + "' for writing: " + std::strerror(errno));
+  size_t done = 0;
+  const size_t stopAt = serial + 1 == killAt ? bytes.size() / 2 : bytes.size();
+  while (done < bytes.size()) {
+    if (done >= stopAt) {
+      ::fsync(fd);
+      ::raise(SIGKILL);
+    }
+    ssize_t k = ::write(fd, bytes.data() + done, stopAt - done);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      break;
+    done += (size_t)k;
+  }
+  const int err = done < bytes.size() ? errno : ::fsync(fd) != 0 ? errno : 0;
+  if (::close(fd) != 0 || err != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(err ? err : errno);
+    ::unlink(tmp.c_str());
+    fail(path, "", "write error: " + why);
+  }
 }
 
 // Little-endian field access into a byte range whose bounds the caller has checked.
@@ -204,6 +241,8 @@ private:
   const std::string &file_, &entry_;
 };
 
+std::string shapeTuple(const std::vector<int64_t> &shape);
+
 Array parseNpy(const unsigned char *p, size_t n, const std::string &file,
                const std::string &entry) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -247,6 +286,12 @@ Array parseNpy(const unsigned char *p, size_t n, const std::string &file,
     fail(file, entry, "unsupported dtype '" + descr + "' (want <f4, <f8, <i4, <i8 or |u1)");
 
   size_t dataLen = n - start - headerLen;
+  // Every partial product of the dims must fit an int64 (Array::numel, strides), even in an
+  // empty array: (2^63-1, 2^63-1, 0) holds no data but no size of it is computable.
+  int64_t nonzero = 1;
+  for (int64_t d : a.shape)
+    if (d != 0 && __builtin_mul_overflow(nonzero, d, &nonzero))
+      fail(file, entry, "bad .npy header (the shape " + shapeTuple(a.shape) + " is too large)");
   uint64_t bytes = (uint64_t)elemSize(a.type);
   bool overflow = false;
   for (int64_t d : a.shape)

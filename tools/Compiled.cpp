@@ -1,4 +1,5 @@
 #include "tools/Compiled.h"
+#include "tools/MemoryLimit.h"
 
 #include "runtime/Parallel.h"
 
@@ -65,6 +66,11 @@ std::map<std::string, interp::Tensor<double>> runJit(const Function &f, const Fe
       ptrs[i] = data[i].data();
     }
   }
+  int64_t io = 0;
+  for (const auto &b : l.buffers)
+    io = checkedAdd(io, b.type.bytes()).value_or(INT64_MAX);
+  checkMemory(checkedAdd(l.workspaceBytes, io).value_or(INT64_MAX),
+              fmt::format("running @{} compiled (workspace and buffers)", f.name()));
   void *ws =
       std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
   if (!ws)
@@ -212,6 +218,11 @@ std::unique_ptr<JitTrainer> JitTrainer::compile(const Function &f,
                             "the loss; build it with the grad pass)",
                             f.name()));
   const int64_t ws = std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64);
+  int64_t io = 0;
+  for (const auto &b : l.buffers)
+    io = checkedAdd(io, b.type.bytes()).value_or(INT64_MAX);
+  checkMemory(checkedAdd(ws, io).value_or(INT64_MAX),
+              fmt::format("training @{} compiled (state, workspace and buffers)", f.name()));
   m.workspace = std::aligned_alloc(64, (size_t)ws);
   if (!m.workspace)
     throw std::bad_alloc();

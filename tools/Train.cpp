@@ -4,10 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -90,15 +92,58 @@ rt::Array scalars(const std::vector<double> &v) {
   return rt::Array::fromDoubles(v, {(int64_t)v.size()});
 }
 
-void writeAtomically(const std::string &path, const std::map<std::string, rt::Array> &arrays) {
-  std::string tmp = path + ".tmp";
-  rt::writeNpz(tmp, arrays);
-  fs::rename(tmp, path);
+// SIGINT/SIGTERM during training: the handler only records the signal; the loop finishes the
+// step it is in, writes a checkpoint of that point and stops (no lost work).
+volatile std::sig_atomic_t g_signal = 0;
+void onStopSignal(int sig) { g_signal = sig; }
+
+// Installs the handlers for the life of a training run, then restores the previous ones.
+struct StopSignals {
+  struct sigaction oldInt {}, oldTerm {};
+  StopSignals() {
+    g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = onStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &oldInt);
+    sigaction(SIGTERM, &sa, &oldTerm);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &oldInt, nullptr);
+    sigaction(SIGTERM, &oldTerm, nullptr);
+  }
+};
+
+// Test hook (tests/train/interrupt_resume.sh): CNNC_TEST_SIGNAL=N:INT|TERM|KILL sends the
+// signal to this process right after global step N, a reproducible "user presses Ctrl-C" or
+// "the machine dies" at a seeded point; 0 = off.
+struct TestSignal {
+  uint64_t afterStep = 0;
+  int sig = 0;
+};
+TestSignal testSignalFromEnv() {
+  TestSignal t;
+  const char *e = std::getenv("CNNC_TEST_SIGNAL");
+  if (!e)
+    return t;
+  std::string s = e;
+  size_t colon = s.find(':');
+  std::string name = colon == std::string::npos ? "" : s.substr(colon + 1);
+  t.sig = name == "INT" ? SIGINT : name == "TERM" ? SIGTERM : name == "KILL" ? SIGKILL : 0;
+  t.afterStep = t.sig ? std::strtoull(s.c_str(), nullptr, 10) : 0;
+  return t;
 }
+
+// Where an epoch stopped: its number, the steps done and the running sums of its training
+// loss and accuracy (stored in the checkpoint so that a resumed epoch reports the same).
+struct Partial {
+  int64_t epoch = 0, stepsDone = 0, correct = 0, seen = 0;
+  double lossSum = 0;
+};
 
 void writeCheckpoint(const std::string &path, const State &state, int64_t epoch, uint64_t step,
                      const std::vector<EpochRecord> &history, const TrainOptions &o,
-                     int64_t trainN) {
+                     int64_t trainN, const Partial *partial = nullptr) {
   std::map<std::string, rt::Array> a;
   for (const auto &[k, v] : state)
     a[k] = rt::Array::fromFloats(v, {(int64_t)v.size()});
@@ -111,7 +156,10 @@ void writeCheckpoint(const std::string &path, const State &state, int64_t epoch,
     h.insert(h.end(), {(double)r.epoch, r.trainLoss, r.trainError, r.testLoss, r.testError,
                        r.seconds, r.imagesPerSecond});
   a["__history__"] = rt::Array::fromDoubles(h, {(int64_t)history.size(), 7});
-  writeAtomically(path, a);
+  if (partial) // f64: the sums and counts round-trip exactly
+    a["__partial__"] = scalars({(double)partial->epoch, (double)partial->stepsDone,
+                                partial->lossSum, (double)partial->correct, (double)partial->seen});
+  rt::writeNpz(path, a); // atomic: temp file, fsync, rename (runtime/Npz.cpp)
 }
 
 void writeLog(const std::string &path, const std::vector<EpochRecord> &history) {
@@ -232,6 +280,13 @@ Checkpoint readCheckpoint(const std::string &path) {
   c.seed = cfg[0];
   c.batch = cfg[1];
   c.trainSize = cfg[2];
+  if (auto it = a.find("__partial__"); it != a.end()) {
+    std::vector<double> p = it->second.toDoubles();
+    if (p.size() != 5)
+      throw Error(fmt::format("'{}': malformed checkpoint (__partial__)", path));
+    c.partialEpoch = (int64_t)p[0], c.partialSteps = (int64_t)p[1], c.partialLoss = p[2];
+    c.partialCorrect = (int64_t)p[3], c.partialSeen = (int64_t)p[4];
+  }
   std::vector<double> h = a["__history__"].toDoubles();
   for (size_t i = 0; i + 7 <= h.size(); i += 7)
     c.history.push_back(
@@ -272,6 +327,9 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
   // the training set's mean, or a checkpoint's.
   int64_t firstEpoch = 1;
   uint64_t globalStep = 0;
+  Partial resumeAt; // an interrupted epoch to finish first
+  StopSignals stopSignals;
+  const TestSignal testSignal = testSignalFromEnv();
   const std::string meanName = m.imageInput + ".mean";
   if (o.resume.empty()) {
     State s = initialState(*m.trainStep, o.seed);
@@ -297,7 +355,13 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
     firstEpoch = c.epoch + 1;
     globalStep = c.step;
     r.history = c.history;
-    out << fmt::format("resumed from {} after epoch {} (step {})\n", o.resume, c.epoch, c.step);
+    if (c.partialEpoch) {
+      resumeAt = {c.partialEpoch, c.partialSteps, c.partialCorrect, c.partialSeen, c.partialLoss};
+      out << fmt::format("resumed from {} in epoch {} after step {} (global step {})\n", o.resume,
+                         c.partialEpoch, c.partialSteps, c.step);
+    } else {
+      out << fmt::format("resumed from {} after epoch {} (step {})\n", o.resume, c.epoch, c.step);
+    }
   }
 
   out << fmt::format("training {} on {} ({} train / {} test images, {} classes; backend {})\n",
@@ -320,8 +384,11 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
     const auto epochStart = Clock::now();
     std::vector<int64_t> order = epochOrder(o.seed, epoch, d.train.n);
     double lossSum = 0;
-    int64_t correct = 0, seen = 0;
-    for (int64_t s = 0; s < steps; ++s) {
+    int64_t correct = 0, seen = 0, firstStep = 0;
+    if (epoch == resumeAt.epoch) // the order is a function of (seed, epoch): skip what is done
+      firstStep = resumeAt.stepsDone, lossSum = resumeAt.lossSum, correct = resumeAt.correct,
+      seen = resumeAt.seen;
+    for (int64_t s = firstStep; s < steps; ++s) {
       int64_t n = std::min(batch, d.train.n - s * batch);
       toFloats(d.train, d.pixels, order.data() + s * batch, n, x, y);
       interp::StepResult sr = t->step(x.data(), y.data(), n, o.hyper, globalStep);
@@ -336,6 +403,8 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
             epoch, s + 1, steps, globalStep + 1, o.hyper.lr));
       }
       ++globalStep;
+      if (testSignal.afterStep == globalStep)
+        std::raise(testSignal.sig);
       lossSum += sr.loss * (double)n;
       correct += sr.correct;
       seen += n;
@@ -349,6 +418,19 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
                        : runEl / doneFrac - runEl;
       progress.update(epoch, o.epochs, s + 1, steps, lossSum / (double)seen,
                       (double)correct / (double)seen, ips, eta);
+      if (g_signal) {
+        progress.clear();
+        Partial here{epoch, s + 1, correct, seen, lossSum};
+        writeCheckpoint(r.checkpointPath, t->state(), epoch - 1, globalStep, r.history, o,
+                        d.train.n, &here);
+        out << fmt::format("interrupted ({}) after epoch {}, step {} of {} (global step {}); "
+                           "wrote {}\nto resume, run the same command with --resume {}\n",
+                           g_signal == SIGINT ? "SIGINT" : "SIGTERM", epoch, s + 1, steps,
+                           globalStep, r.checkpointPath, r.checkpointPath);
+        out.flush();
+        r.interruptedBy = g_signal;
+        return r;
+      }
     }
     const double trainSeconds = since(epochStart);
     progress.status(
@@ -380,7 +462,7 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
       const std::vector<float> &v = r.state.at(n->name);
       w[n->name] = rt::Array::fromFloats(v, n->type.shape);
     }
-  writeAtomically(r.weightsPath, w);
+  rt::writeNpz(r.weightsPath, w);
 
   if (!r.history.empty())
     out << fmt::format("final test error: {:.2f}% (epoch {}, {} test images)\n",

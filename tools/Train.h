@@ -38,9 +38,13 @@ struct TrainResult {
   std::vector<EpochRecord> history; // every epoch, including those before a resume
   std::string weightsPath, checkpointPath, logPath, plotPath;
   State state; // the final state (every param of @train_step)
+  /// SIGINT or SIGTERM stopped the run after a step (its checkpoint is written), else 0.
+  int interruptedBy = 0;
 };
 
-/// Trains; prints one line per epoch and a summary to `out`, progress to stderr. Throws
+/// Trains; prints one line per epoch and a summary to `out`, progress to stderr. On SIGINT or
+/// SIGTERM it finishes the current step, writes a checkpoint of that point, says how to
+/// resume, and returns with interruptedBy set (resuming continues bit for bit). Throws
 /// cnnc::Error for bad data, a checkpoint that does not fit, or a loss that turns NaN/Inf
 /// (naming the epoch and step).
 TrainResult train(const TrainOptions &opts, std::ostream &out);
@@ -52,6 +56,10 @@ struct Checkpoint {
   uint64_t step = 0;
   std::vector<EpochRecord> history;
   double seed = 0, batch = 0, trainSize = 0;
+  /// An interrupted run's checkpoint: epoch `partialEpoch` had done `partialSteps` steps with
+  /// these running sums (partialEpoch 0: the checkpoint is at the end of `epoch`).
+  int64_t partialEpoch = 0, partialSteps = 0, partialCorrect = 0, partialSeen = 0;
+  double partialLoss = 0;
 };
 Checkpoint readCheckpoint(const std::string &path);
 

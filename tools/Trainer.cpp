@@ -1,4 +1,5 @@
 #include "tools/Trainer.h"
+#include "tools/MemoryLimit.h"
 
 #include "ir/ParamInit.h"
 #include "passes/Passes.h"
@@ -80,6 +81,8 @@ class InterpTrainer : public Trainer {
 public:
   explicit InterpTrainer(const TrainModelSpec &spec) : spec_(spec) {
     const TrainModule &m = module(spec.batch);
+    checkMemory(interpreterBytes(*m.trainStep, 4),
+                fmt::format("training @{} on the interpreter (f32)", m.trainStep->name()));
     for (const auto &n : m.trainStep->nodes())
       if (n->op == OpKind::Param) {
         std::vector<size_t> shape(n->type.shape.begin(), n->type.shape.end());

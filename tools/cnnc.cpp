@@ -6,6 +6,7 @@
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 #include "tools/Compiled.h"
+#include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
 #include "tools/Preprocess.h"
@@ -148,6 +149,9 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   if (backend != "interp" && backend != "jit")
     throw Error(fmt::format("--backend {}: expected interp (the reference interpreter) or jit (LLVM)", backend));
   // Read the input files first: their leading dimension sets the batch when --batch is absent.
+  // `random` is marked by a shape no file can have ([-1]): a 0-d .npy (shape []) is a file
+  // like any other, checked against the model's input (it once passed for `random`).
+  const std::vector<int64_t> kRandom{-1};
   std::map<std::string, rt::Array> files;
   int64_t fileBatch = 0;
   for (const std::string &spec : inputs) {
@@ -156,7 +160,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (files.count(name))
       throw Error(fmt::format("--input for '{}' given twice", name.empty() ? "the input" : name));
     if (file.rfind("random", 0) == 0)
-      files[name] = rt::Array{};
+      files[name].shape = kRandom;
     else
       try {
         files[name] = readTensorFile(file); // .npy or an ONNX TensorProto .pb
@@ -191,7 +195,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (n->op == OpKind::Input)
       modelInputs.push_back(n.get());
   for (auto &[name, a] : files) {
-    if (a.shape.empty())
+    if (a.shape == kRandom)
       continue;
     const Node *in = modelInputs.size() == 1 && name.empty() ? modelInputs[0] : mod0->main().find(name);
     if (!in || in->op != OpKind::Input)
@@ -199,7 +203,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
                                : fmt::format("the model has no input named '{}'", name));
     if ((int)a.shape.size() == in->type.rank() - 1) // one example without its batch dimension
       a.shape.insert(a.shape.begin(), 1);
-    if (!fileBatch)
+    if (!fileBatch && !a.shape.empty())
       fileBatch = a.shape[0];
   }
   LoadedModel lm = m.batch || !fileBatch ? std::move(lm0) : loadModelFile(m.path, loadOpts(fileBatch));
@@ -218,7 +222,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (it == files.end() || (it->first.empty() && modelInputs.size() != 1))
       throw Error(fmt::format("no value for input %{} {}: pass --input {}=FILE.npy (or =random)",
                               n->name, n->type.str(), n->name));
-    if (it->second.shape.empty()) { // `random`: uniform [0,1), seeded, for smoke runs
+    if (it->second.shape == kRandom) { // `random`: uniform [0,1), seeded, for smoke runs
       std::mt19937_64 rng(seed);
       std::uniform_real_distribution<double> u(0, 1);
       std::vector<size_t> shape(n->type.shape.begin(), n->type.shape.end());
@@ -240,8 +244,10 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
       throw Error("--backend jit computes in f32; use --precision f32");
     results = runJit(f, feeds, {}, nullptr, threads);
   } else if (precision == "f64") {
+    checkMemory(interpreterBytes(f, 8), fmt::format("running @{} on the interpreter (f64)", f.name()));
     results = interp::run<double>(f, feeds);
   } else {
+    checkMemory(interpreterBytes(f, 4), fmt::format("running @{} on the interpreter (f32)", f.name()));
     std::map<std::string, interp::Tensor<float>> ff;
     for (auto &[k, v] : feeds)
       ff[k] = xt::cast<float>(v);
@@ -332,8 +338,9 @@ int cmdTrain(TrainOptions o, const std::string &backend) {
     throw Error(fmt::format("--backend {}: expected interp (the reference interpreter, f32) or jit (LLVM)", backend));
   if (o.outDir.empty())
     o.outDir = "train-" + std::filesystem::path(o.model.path).stem().string();
-  train(o, std::cout);
-  return 0;
+  // interrupted (SIGINT/SIGTERM): the checkpoint is written; exit as the signal would have
+  const int sig = train(o, std::cout).interruptedBy;
+  return sig ? 128 + sig : 0;
 }
 
 } // namespace
@@ -350,6 +357,7 @@ int main(int argc, char **argv) {
   std::vector<std::string> inputs, outputs;
   uint64_t seed = 0;
   int runThreads = 0;
+  std::string maxMemory;
 
   auto *ci = app.add_subcommand("info", "per-layer table: shapes, parameters, multiply-adds, memory, receptive field");
   info.add(ci);
@@ -373,6 +381,7 @@ int main(int argc, char **argv) {
   cr->add_option("--backend", backend, "interp (the reference interpreter) or jit (LLVM, f32)")->default_val("interp");
   cr->add_option("--threads", runThreads, "threads of --backend jit (0 = every CPU; results do not depend on it)")
       ->check(CLI::NonNegativeNumber)->default_val(0);
+  cr->add_option("--max-memory", maxMemory, "refuse to run when the tensors need more than this (8G, 512M, bytes; default: the physical memory)");
   cr->add_option("--precision", precision, "f32 or f64 evaluation")->check(CLI::IsMember({"f32", "f64"}))->default_val("f32");
 
   auto *cn = app.add_subcommand("init", "write a model's seeded initial parameters to a .npz file");
@@ -414,6 +423,7 @@ int main(int argc, char **argv) {
   ct->add_option("--seed", topt.seed, "seed of the initial weights and of the data order")->default_val(0);
   ct->add_option("--train-size", topt.trainSize, "use the first N training examples (default: all)")->check(CLI::PositiveNumber);
   ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(CLI::PositiveNumber);
+  ct->add_option("--max-memory", maxMemory, "refuse to train when the model state and workspace need more than this (8G, 512M, bytes; default: the physical memory)");
   ct->add_option("--resume", topt.resume, "continue from a checkpoint (DIR/checkpoint.npz of an earlier run)");
   ct->add_option("--out", topt.outDir, "output directory: weights.npz, checkpoint.npz, log.csv, plot.png (default: train-MODEL)");
   ct->add_option("--loss", topt.model.loss, "ONNX models without a loss: the loss to add on the output (softmax)")
@@ -432,6 +442,11 @@ int main(int argc, char **argv) {
 
   try {
     app.parse(argc, argv);
+    if (!maxMemory.empty())
+      setMemoryLimit(parseByteSize(maxMemory));
+  } catch (const Error &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
   } catch (const CLI::ParseError &e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;

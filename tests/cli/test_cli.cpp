@@ -166,6 +166,10 @@ TEST_CASE("user errors: one message, exit 1, no crash", "[cli][errors]") {
       {"run examples/mnist_base.cnn --input data/mnist/sample-labels.npy", "input %data: the file holds [16], the model expects [16,1,28,28]"},
       {"run examples/mnist_base.cnn --input random --backend llvm", "--backend llvm: expected interp"},
       {"dump examples/mnist_base.cnn --emit=fusion", "unknown pass 'fusion'"},
+      {"run examples/vgg16.cnn --input random --max-memory 1M",
+       "MiB of memory, more than the limit of 1 MiB (--max-memory; the default is the physical memory)"},
+      {"run examples/mnist_base.cnn --input random --backend jit --max-memory 64K",
+       "compiled (workspace and buffers) needs"},
   };
   for (const Case &c : cases) {
     INFO(c.args);
@@ -175,6 +179,12 @@ TEST_CASE("user errors: one message, exit 1, no crash", "[cli][errors]") {
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') <= 4);
     CHECK_THAT(r.err, !Catch::Contains("internal compiler error"));
   }
+  // A 0-d .npy is an input like any other, refused for its shape (it was once taken for
+  // `--input random` and silently replaced by noise).
+  cnnc::rt::writeNpy((d / "scalar.npy").string(), cnnc::rt::Array::fromFloats({0.5f}, {}));
+  Result scalar = runCnnc(fmt::format("run examples/mnist_base.cnn --input {}", (d / "scalar.npy").string()));
+  CHECK(scalar.code == 1);
+  CHECK_THAT(scalar.err, Catch::Contains("input %data: the file holds [], the model expects [1,1,28,28]"));
   // A weights file for another model names every mismatch.
   std::string w = (d / "other.npz").string();
   REQUIRE(runCnnc(fmt::format("init examples/mnist_bn.cnn -o {}", w)).code == 0);

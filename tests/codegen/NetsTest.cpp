@@ -147,6 +147,13 @@ TEST_CASE("mnist_base as a .so: embedded weights, any batch up to the max, heade
                                                   "fread",
                                                   "fseek",
                                                   "ftell",
+                                                  // atomic checkpoint saves
+                                                  "fflush",
+                                                  "fileno",
+                                                  "fsync",
+                                                  "rename",
+                                                  "remove",
+                                                  "getpid",
                                                   "expf",
                                                   "logf",
                                                   "tanhf",

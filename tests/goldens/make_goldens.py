@@ -59,12 +59,12 @@ def write_case(name, sources, body, result, expected):
     lines = ["func @%s {" % name.replace("-", "_")]
     for ssa, kind, a in sources:
         lines.append("  %%%s = %s : %s" % (ssa, kind, ir_type(a)))
-        np.save(os.path.join(d, ssa + ".npy"), a)
+        np.save(os.path.join(d, ssa + ".npy"), np.ascontiguousarray(a))  # C order: the readers refuse Fortran
     lines += ["  " + l for l in body]
     lines += ["  return %" + result, "}"]
     with open(os.path.join(d, "model.ir"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    np.save(os.path.join(d, "expected.npy"), expected.detach().numpy().astype(np.float32))
+    np.save(os.path.join(d, "expected.npy"), np.ascontiguousarray(expected.detach().numpy().astype(np.float32)))
 
 
 def one_op(name, op, operands, attrs, expected, kinds=None):
