@@ -89,6 +89,8 @@ int64_t scratchBytes(const Node &n, unsigned vl, bool prepacked) {
     return ConvGeom::of(n, vl, prepacked).bytes;
   if (int64_t s = convGradScratchBytes(n, vl))
     return s;
+  if (int64_t s = lossScratchBytes(n))
+    return s;
   return trainScratchBytes(n, vl);
 }
 

@@ -86,6 +86,8 @@ bool isView(const Node &n);
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
 /// Scratch of the fused conv2d gradients (EmitConvGrad.cpp).
 int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth);
+/// Scratch of softmax_xent and count_correct: one partial result per example (EmitLoss.cpp).
+int64_t lossScratchBytes(const Node &n);
 /// Follows views to the node that owns the bytes.
 const Node *storageRoot(const Plan &p, const Node *n);
 
