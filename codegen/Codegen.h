@@ -39,6 +39,9 @@ struct TargetOptions {
   /// "Threads"); < 0: the default (Emitter::kParallelMinWork). Tests set 0 to run even tiny
   /// ops through the thread pool.
   int64_t parallelMinWork = -1;
+  /// The SGD update as one fused in-place pass per param (docs/codegen.md, "update"); off
+  /// only to measure or test the six elementwise nodes it replaces.
+  bool fuseSgd = true;
   /// f32 lanes of the emitted vectors; 0: the target's registers (16 with AVX-512F, 8 with
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.
