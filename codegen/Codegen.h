@@ -134,6 +134,9 @@ struct AotOptions {
   /// Also compile this @train_step into the library (cnnc_train_step, checkpoints): `f` is
   /// then the model's @infer, and the two share the instance's params by name.
   const Function *trainStep = nullptr;
+  /// The naive memory of the training step (passes/ModelStats.h naiveTrainBytes), for the
+  /// header to report beside the arena; 0: not reported.
+  int64_t trainNaiveBytes = 0;
 };
 
 /// Compiles `f` to a shared library exposing the C API of runtime/CnncApi.h, linked in
@@ -142,7 +145,9 @@ void compileSharedLibrary(const Function &f, const std::string &soPath, const Ao
 /// The generated C header for `f` (constants + the C API's declarations).
 /// With `train`/`tl`, the header also documents the training step (its data inputs, batch,
 /// state).
+/// `trainNaiveBytes` > 0 adds the training step's naive memory beside its arena.
 std::string generateHeader(const Function &f, const Layout &l, const std::string &guard,
-                           const Function *train = nullptr, const Layout *tl = nullptr);
+                           const Function *train = nullptr, const Layout *tl = nullptr,
+                           int64_t trainNaiveBytes = 0);
 
 } // namespace cnnc::codegen
