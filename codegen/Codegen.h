@@ -39,6 +39,9 @@ struct TargetOptions {
   /// "Threads"); < 0: the default (Emitter::kParallelMinWork). Tests set 0 to run even tiny
   /// ops through the thread pool.
   int64_t parallelMinWork = -1;
+  /// The SGD update as one fused in-place pass per param (docs/codegen.md, "update"); off
+  /// only to measure or test the six elementwise nodes it replaces.
+  bool fuseSgd = true;
   /// f32 lanes of the emitted vectors; 0: the target's registers (16 with AVX-512F, 8 with
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.
@@ -131,6 +134,9 @@ struct AotOptions {
   /// Also compile this @train_step into the library (cnnc_train_step, checkpoints): `f` is
   /// then the model's @infer, and the two share the instance's params by name.
   const Function *trainStep = nullptr;
+  /// The naive memory of the training step (passes/ModelStats.h naiveTrainBytes), for the
+  /// header to report beside the arena; 0: not reported.
+  int64_t trainNaiveBytes = 0;
 };
 
 /// Compiles `f` to a shared library exposing the C API of runtime/CnncApi.h, linked in
@@ -139,7 +145,9 @@ void compileSharedLibrary(const Function &f, const std::string &soPath, const Ao
 /// The generated C header for `f` (constants + the C API's declarations).
 /// With `train`/`tl`, the header also documents the training step (its data inputs, batch,
 /// state).
+/// `trainNaiveBytes` > 0 adds the training step's naive memory beside its arena.
 std::string generateHeader(const Function &f, const Layout &l, const std::string &guard,
-                           const Function *train = nullptr, const Layout *tl = nullptr);
+                           const Function *train = nullptr, const Layout *tl = nullptr,
+                           int64_t trainNaiveBytes = 0);
 
 } // namespace cnnc::codegen

@@ -1,6 +1,7 @@
 // The vector-Jacobian products of pooling (seed eqs. 53-56), softmax and batch norm, and
 // bn_unbias. Every formula follows the op's definition in ir/Ops.def and the reference
-// interpreter (interp/GradKernels.cpp).
+// interpreter (interp/GradKernels.cpp). Threads split independent outputs (planes, rows,
+// channels), never a sum: the bits do not depend on the thread count.
 #include "codegen/EmitOps.h"
 
 #include <cmath>
@@ -44,11 +45,12 @@ void emitMaxPoolGrad(Emitter &e, const Node &n) {
   auto &b = e.b;
   const PoolG g = poolG(n, n.type.shape);
   Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);
-  zeroFill(e, dx, e.numel(&n));
   Value *best = e.entryAlloca(e.f32), *at = e.entryAlloca(e.i64);
-  // threads: over (image, channel) planes; a window's gradient lands in its own plane
+  // threads: over (image, channel) planes; a window's gradient lands in its own plane, which
+  // its iteration zeroes first
   e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) {
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
+    zeroFill(e, b.CreateInBoundsGEP(e.f32, dx, plane), e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
         Value *hs = b.CreateSub(b.CreateMul(oh, e.c(g.sh)), e.c(g.pt));
@@ -96,9 +98,9 @@ void emitAvgPoolGrad(Emitter &e, const Node &n) {
   const PoolG g = poolG(n, n.type.shape);
   const bool cip = n.getInt("count_include_pad");
   Value *dy = e.ptr(n.operands[0]), *dx = e.ptr(&n);
-  zeroFill(e, dx, e.numel(&n));
   e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) { // threads: as maxpool_grad
     Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
+    zeroFill(e, b.CreateInBoundsGEP(e.f32, dx, plane), e.c(g.H * g.W));
     e.loop(g.Ho, [&](Value *oh) {
       e.loop(g.Wo, [&](Value *ow) {
         Value *hs = b.CreateSub(b.CreateMul(oh, e.c(g.sh)), e.c(g.pt));
@@ -139,7 +141,7 @@ void emitSoftmaxGrad(Emitter &e, const Node &n) {
   const int64_t L = n.type.shape[ax];
   Value *dy = e.ptr(n.operands[0]), *y = e.ptr(n.operands[1]), *dx = e.ptr(&n);
   Value *sum = e.entryAlloca(e.f32);
-  e.loop(outer, [&](Value *o) {
+  e.parallelFor(outer, [&](Value *o) { // threads: over rows
     e.loop(inner, [&](Value *in) {
       Value *base = b.CreateAdd(b.CreateMul(o, e.c(L * inner)), in);
       auto at = [&](Value *k) { return b.CreateAdd(base, b.CreateMul(k, e.c(inner))); };
@@ -156,7 +158,7 @@ void emitSoftmaxGrad(Emitter &e, const Node &n) {
         e.store(v, dx, at(k));
       });
     });
-  });
+  }, n.type.numel() * 4);
 }
 
 // ------------------------------------------------------------------ batch-norm gradients
@@ -170,21 +172,21 @@ void emitBatchNormGrad(Emitter &e, const Node &n) {
         *mean = e.ptr(n.operands[3]), *var = e.ptr(n.operands[4]), *out = e.ptr(&n);
   Value *eps = e.cf(n.getFloat("epsilon")), *N = e.dim(xn, 0);
   if (wrt == "x") {
-    e.loop(N, [&](Value *nn) {
-      e.loop(C, [&](Value *c) {
-        Value *k = b.CreateFDiv(e.load(scale, c),
-                                e.unary(Intrinsic::sqrt, b.CreateFAdd(e.load(var, c), eps)));
-        Value *base = b.CreateMul(b.CreateAdd(b.CreateMul(nn, e.c(C)), c), e.c(inner));
-        e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
-          Value *idx = b.CreateAdd(base, i);
-          e.store(b.CreateFMul(e.load(dy, idx, w), e.splat(k, w)), out, idx);
-        });
+    e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
+      Value *c = b.CreateURem(nc, e.c(C));
+      Value *k = b.CreateFDiv(e.load(scale, c),
+                              e.unary(Intrinsic::sqrt, b.CreateFAdd(e.load(var, c), eps)));
+      Value *base = b.CreateMul(nc, e.c(inner));
+      e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
+        Value *idx = b.CreateAdd(base, i);
+        e.store(b.CreateFMul(e.load(dy, idx, w), e.splat(k, w)), out, idx);
       });
-    });
+    }, xn->type.numel());
     return;
   }
   Value *sDy = e.entryAlloca(e.f32), *sDyXc = e.entryAlloca(e.f32);
-  e.loop(C, [&](Value *c) {
+  // threads: over channels (a channel's sums stay on one thread, in the same order)
+  e.parallelFor(e.c(C), [&](Value *c) {
     Value *mu = e.load(mean, c);
     b.CreateStore(e.cf(0), sDy);
     b.CreateStore(e.cf(0), sDyXc);
@@ -218,7 +220,7 @@ void emitBatchNormGrad(Emitter &e, const Node &n) {
               invStd),
           ve);
     e.store(d, out, c);
-  });
+  }, xn->type.numel());
 }
 
 void emitBnMeanGrad(Emitter &e, const Node &n) {
@@ -228,14 +230,12 @@ void emitBnMeanGrad(Emitter &e, const Node &n) {
   channelDims(xn, C, inner);
   Value *dm = e.ptr(n.operands[0]), *out = e.ptr(&n), *N = e.dim(xn, 0);
   Value *M = toF32(e, b.CreateMul(N, e.c(inner)));
-  e.loop(N, [&](Value *nn) {
-    e.loop(C, [&](Value *c) {
-      Value *v = b.CreateFDiv(e.load(dm, c), M);
-      Value *base = b.CreateMul(b.CreateAdd(b.CreateMul(nn, e.c(C)), c), e.c(inner));
-      e.vecLoop(e.c(inner),
-                [&](Value *i, unsigned w) { e.store(e.splat(v, w), out, b.CreateAdd(base, i)); });
-    });
-  });
+  e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
+    Value *v = b.CreateFDiv(e.load(dm, b.CreateURem(nc, e.c(C))), M);
+    Value *base = b.CreateMul(nc, e.c(inner));
+    e.vecLoop(e.c(inner),
+              [&](Value *i, unsigned w) { e.store(e.splat(v, w), out, b.CreateAdd(base, i)); });
+  }, xn->type.numel());
 }
 
 void emitBnVarGrad(Emitter &e, const Node &n) {
@@ -247,21 +247,20 @@ void emitBnVarGrad(Emitter &e, const Node &n) {
   Value *N = e.dim(xn, 0);
   Value *M = toF32(e, b.CreateMul(N, e.c(inner)));
   if (n.getStr("wrt") == "x") {
-    e.loop(N, [&](Value *nn) {
-      e.loop(C, [&](Value *c) {
-        Value *k = b.CreateFDiv(b.CreateFMul(e.cf(2), e.load(dv, c)), M), *mu = e.load(mean, c);
-        Value *base = b.CreateMul(b.CreateAdd(b.CreateMul(nn, e.c(C)), c), e.c(inner));
-        e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
-          Value *idx = b.CreateAdd(base, i);
-          e.store(b.CreateFMul(b.CreateFSub(e.load(x, idx, w), e.splat(mu, w)), e.splat(k, w)), out,
-                  idx);
-        });
+    e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
+      Value *c = b.CreateURem(nc, e.c(C));
+      Value *k = b.CreateFDiv(b.CreateFMul(e.cf(2), e.load(dv, c)), M), *mu = e.load(mean, c);
+      Value *base = b.CreateMul(nc, e.c(inner));
+      e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
+        Value *idx = b.CreateAdd(base, i);
+        e.store(b.CreateFMul(b.CreateFSub(e.load(x, idx, w), e.splat(mu, w)), e.splat(k, w)), out,
+                idx);
       });
-    });
+    }, xn->type.numel());
     return;
   }
   Value *tot = e.entryAlloca(e.f32);
-  e.loop(C, [&](Value *c) {
+  e.parallelFor(e.c(C), [&](Value *c) { // threads: over channels, as bn_var
     Value *mu = e.load(mean, c);
     b.CreateStore(e.cf(0), tot);
     e.loop(N, [&](Value *nn) {
@@ -274,7 +273,7 @@ void emitBnVarGrad(Emitter &e, const Node &n) {
     e.store(b.CreateFDiv(
                 b.CreateFMul(b.CreateFMul(e.cf(-2), b.CreateLoad(e.f32, tot)), e.load(dv, c)), M),
             out, c);
-  });
+  }, xn->type.numel());
 }
 
 // n/(n-1) for the per-channel count n = N·H·W at the runtime batch (1 when n <= 1), in double

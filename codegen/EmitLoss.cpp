@@ -1,6 +1,9 @@
 // Losses and what reads labels: softmax_xent (seed section 3.1), l2_loss (eq. 6),
 // softmax_xent_nd (ONNX SoftmaxCrossEntropyLoss), their gradients, count_correct. Labels
 // are i32/i64 inputs or integral f32 values; a bad label sets the entry's status.
+// Threads: softmax_xent and count_correct compute each example's term on any thread into
+// scratch, then one thread adds the terms in example order (the same sum as one thread);
+// the gradients split their rows. l2_loss's single sum and softmax_xent_nd stay on one thread.
 #include "codegen/EmitOps.h"
 
 #include <cmath>
@@ -16,8 +19,9 @@ void emitSoftmaxXent(Emitter &e, const Node &n) { // mean over the batch of logs
   const int64_t C = ln->type.shape[1];
   Value *x = e.ptr(ln), *labels = e.ptr(lab), *N = e.dim(ln, 0);
   Value *total = e.entryAlloca(e.f32), *mx = e.entryAlloca(e.f32), *sum = e.entryAlloca(e.f32);
-  e.b.CreateStore(e.cf(0), total);
-  e.loop(N, [&](Value *nn) {
+  Value *terms = e.scratch(&n, 0); // one term per example (lossScratchBytes)
+  // threads: over examples, each term into the scratch; then one thread adds them in order
+  e.parallelFor(N, [&](Value *nn) {
     Value *l;
     if (lab->type.dtype == DType::I32) {
       l = e.b.CreateSExt(e.b.CreateLoad(e.i32, e.b.CreateInBoundsGEP(e.i32, labels, nn)), e.i64);
@@ -45,8 +49,11 @@ void emitSoftmaxXent(Emitter &e, const Node &n) { // mean over the batch of logs
     });
     Value *term = e.b.CreateFSub(e.unary(Intrinsic::log, e.b.CreateLoad(e.f32, sum)),
                                  e.b.CreateFSub(e.load(x, e.b.CreateAdd(row, lc)), m));
-    term = e.b.CreateSelect(bad, e.cf(std::numeric_limits<float>::quiet_NaN()), term);
-    e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, total), term), total);
+    e.store(e.b.CreateSelect(bad, e.cf(std::numeric_limits<float>::quiet_NaN()), term), terms, nn);
+  }, ln->type.numel() * 4);
+  e.b.CreateStore(e.cf(0), total);
+  e.loop(N, [&](Value *nn) {
+    e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, total), e.load(terms, nn)), total);
   });
   e.store(e.b.CreateFDiv(e.b.CreateLoad(e.f32, total), toF32(e, N)), e.ptr(&n), e.c(0));
 }
@@ -99,7 +106,7 @@ void emitSoftmaxXentGrad(Emitter &e, const Node &n) {
   Value *x = e.ptr(ln), *out = e.ptr(&n), *N = e.dim(ln, 0);
   Value *k = b.CreateFDiv(e.load(e.ptr(n.operands[0]), e.c(0)), toF32(e, N));
   Value *mx = e.entryAlloca(e.f32), *sum = e.entryAlloca(e.f32);
-  e.loop(N, [&](Value *nn) {
+  e.parallelFor(N, [&](Value *nn) { // threads: over examples (rows)
     auto [l, ok] = loadLabel(e, lab, nn, C);
     badLabelUnless(e, ok);
     Value *row = b.CreateMul(nn, e.c(C));
@@ -121,7 +128,7 @@ void emitSoftmaxXentGrad(Emitter &e, const Node &n) {
       p = b.CreateFSub(p, b.CreateSelect(b.CreateICmpEQ(c, l), e.cf(1), e.cf(0)));
       e.store(b.CreateFMul(p, k), out, idx);
     });
-  });
+  }, ln->type.numel() * 4);
 }
 
 void emitL2LossGrad(Emitter &e, const Node &n) {
@@ -129,7 +136,7 @@ void emitL2LossGrad(Emitter &e, const Node &n) {
   Value *pr = e.ptr(pn), *t = e.ptr(n.operands[2]), *out = e.ptr(&n);
   Value *N = pn->type.rank() ? e.dim(pn, 0) : e.c(1);
   Value *k = e.b.CreateFDiv(e.load(e.ptr(n.operands[0]), e.c(0)), toF32(e, N));
-  e.vecLoop(e.numel(pn), [&](Value *i, unsigned w) {
+  e.parallelVecLoop(e.numel(pn), pn->type.numel(), [&](Value *i, unsigned w) {
     e.store(e.b.CreateFMul(e.b.CreateFSub(e.load(pr, i, w), e.load(t, i, w)), e.splat(k, w)), out,
             i);
   });
@@ -141,8 +148,8 @@ void emitCountCorrect(Emitter &e, const Node &n) {
   const int64_t C = ln->type.shape[1];
   Value *x = e.ptr(ln), *N = e.dim(ln, 0);
   Value *cnt = e.entryAlloca(e.i32), *best = e.entryAlloca(e.i64);
-  b.CreateStore(b.getInt32(0), cnt);
-  e.loop(N, [&](Value *nn) {
+  Value *hits = e.scratch(&n, 0); // one i32 per example (lossScratchBytes)
+  e.parallelFor(N, [&](Value *nn) { // threads: over examples; then one thread counts
     auto [l, ok] = loadLabel(e, lab, nn, C);
     badLabelUnless(e, ok);
     Value *row = b.CreateMul(nn, e.c(C));
@@ -153,9 +160,22 @@ void emitCountCorrect(Emitter &e, const Node &n) {
       b.CreateStore(b.CreateSelect(gt, c, bi), best);
     });
     Value *hit = b.CreateAnd(ok, b.CreateICmpEQ(b.CreateLoad(e.i64, best), l));
-    b.CreateStore(b.CreateAdd(b.CreateLoad(e.i32, cnt), b.CreateZExt(hit, e.i32)), cnt);
+    b.CreateStore(b.CreateZExt(hit, e.i32), b.CreateInBoundsGEP(e.i32, hits, nn));
+  }, ln->type.numel());
+  b.CreateStore(b.getInt32(0), cnt);
+  e.loop(N, [&](Value *nn) {
+    Value *h = b.CreateLoad(e.i32, b.CreateInBoundsGEP(e.i32, hits, nn));
+    b.CreateStore(b.CreateAdd(b.CreateLoad(e.i32, cnt), h), cnt);
   });
   b.CreateStore(b.CreateLoad(e.i32, cnt), b.CreateInBoundsGEP(e.i32, e.ptr(&n), e.c(0)));
+}
+
+/// Scratch of the per-example partial results that one thread adds up in order afterwards.
+int64_t lossScratchBytes(const Node &n) {
+  if (n.op != OpKind::SoftmaxXent && n.op != OpKind::CountCorrect)
+    return 0;
+  const Shape &s = n.operands[0]->type.shape;
+  return s.empty() || s[0] == 0 ? 0 : (s[0] * 4 + 63) / 64 * 64;
 }
 
 void emitSoftmaxXentNd(Emitter &e, const Node &n) {

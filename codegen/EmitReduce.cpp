@@ -1,6 +1,8 @@
 // Reductions: reduce_sum, pooling (seed eqs. 48-49), global average pooling, softmax and
 // log_softmax, batch norm and its batch statistics. Reductions may sum in another order
 // than the interpreter (SIMD partial sums), which the tests bound against the f64 oracle.
+// Threads split independent outputs only (an output element, a row, a plane, a channel):
+// every sum runs on one thread in a fixed order, so the bits never depend on the count.
 #include "codegen/EmitOps.h"
 
 #include <cmath>
@@ -32,46 +34,59 @@ void zeroFill(Emitter &e, Value *p, Value *count) {
 }
 
 // ------------------------------------------------------------------ reduce_sum
+// Threads split the output elements; each element is summed by one thread over the reduced
+// dims in row-major order (a contiguous innermost run through sumOver's SIMD partial sums,
+// else element by element), so its bits do not depend on the thread count (the bias
+// gradient's reduce_sum(dy) {axes=[0,2,3]} runs on every thread at batch 1 too).
 void emitReduceSum(Emitter &e, const Node &n) {
-  const Shape &xs = n.operands[0]->type.shape;
+  const Node *xn = n.operands[0];
+  const Shape &xs = xn->type.shape;
   const int r = (int)xs.size();
   std::vector<bool> red(r, false);
   for (int64_t a : n.getInts("axes"))
     red[a < 0 ? a + r : a] = true;
-  // the output's strides over the input's dims (0 along reduced axes)
-  Shape kept;
-  for (int d = 0; d < r; ++d)
-    if (!red[d])
-      kept.push_back(xs[d]);
-  const auto ks = rowMajorStrides(kept);
-  std::vector<int64_t> ost(r, 0);
-  for (int d = 0, k = 0; d < r; ++d)
-    if (!red[d])
-      ost[d] = ks[k++];
-  Value *y = e.ptr(&n), *x = e.ptr(n.operands[0]);
-  zeroFill(e, y, n.type.rank() ? e.numel(&n) : e.c(1));
-  walk(e, std::vector<int64_t>(xs.begin(), xs.end()), {ost, rowMajorStrides(xs)}, {0, 0},
-       [&](auto &off, Value *cnt, auto &is) {
-         if (is[0] == 0 && is[1] == 1) {
-           Value *s = sumOver(e, cnt, [&](Value *i, unsigned w) {
-             return e.load(x, e.b.CreateAdd(off[1], i), w);
-           });
-           e.store(e.b.CreateFAdd(e.load(y, off[0]), s), y, off[0]);
-         } else if (is[0] == 1 && is[1] == 1) {
-           e.vecLoop(cnt, [&](Value *i, unsigned w) {
-             Value *yi = e.b.CreateAdd(off[0], i);
-             e.store(e.b.CreateFAdd(e.load(y, yi, w), e.load(x, e.b.CreateAdd(off[1], i), w)), y,
-                     yi);
-           });
-         } else {
-           e.loop(cnt, [&](Value *i) {
-             Value *yi = e.b.CreateAdd(off[0], e.b.CreateMul(i, e.c(is[0])));
-             Value *xi = e.b.CreateAdd(off[1], e.b.CreateMul(i, e.c(is[1])));
-             e.store(e.b.CreateFAdd(e.load(y, yi), e.load(x, xi)), y, yi);
-           });
-         }
-       },
-       e.batchDim(n.operands[0]));
+  const auto xst = rowMajorStrides(xs);
+  std::vector<int64_t> kext, kst, rext, rst; // kept and reduced dims: extents, x's strides
+  int rbd = -1;                              // x's batch dim among the reduced dims
+  for (int d = 0; d < r; ++d) {
+    if (red[d]) {
+      if (d == e.batchDim(xn))
+        rbd = (int)rext.size();
+      rext.push_back(xs[d]), rst.push_back(xst[d]);
+    } else {
+      kext.push_back(xs[d]), kst.push_back(xst[d]);
+    }
+  }
+  Value *y = e.ptr(&n), *x = e.ptr(xn), *acc = e.entryAlloca(e.f32);
+  e.parallelFor(n.type.rank() ? e.numel(&n) : e.c(1), [&](Value *o) {
+    // x's offset of output element o from its kept coordinates, innermost first; the first
+    // takes what is left (a kept batch dim is the first non-unit dim: its runtime extent)
+    Value *base = e.c(0), *rest = o;
+    for (int k = (int)kext.size() - 1; k >= 0; --k) {
+      Value *coord = k == 0 ? rest : e.b.CreateURem(rest, e.c(kext[k]));
+      if (k > 0)
+        rest = e.b.CreateUDiv(rest, e.c(kext[k]));
+      base = e.b.CreateAdd(base, e.b.CreateMul(coord, e.c(kst[k])));
+    }
+    e.b.CreateStore(e.cf(0), acc);
+    walk(e, rext, {rst}, {0},
+         [&](auto &off, Value *cnt, auto &is) {
+           Value *start = e.b.CreateAdd(base, off[0]);
+           if (is[0] == 1) {
+             Value *s = sumOver(e, cnt, [&](Value *i, unsigned w) {
+               return e.load(x, e.b.CreateAdd(start, i), w);
+             });
+             e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, acc), s), acc);
+           } else {
+             e.loop(cnt, [&](Value *i) {
+               Value *v = e.load(x, e.b.CreateAdd(start, e.b.CreateMul(i, e.c(is[0]))));
+               e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, acc), v), acc);
+             });
+           }
+         },
+         rbd);
+    e.store(e.b.CreateLoad(e.f32, acc), y, o);
+  }, xn->type.numel());
 }
 
 namespace {
@@ -157,13 +172,13 @@ void emitGlobalAvgPool(Emitter &e, const Node &n) {
   const Node *xn = n.operands[0];
   Value *x = e.ptr(xn), *y = e.ptr(&n);
   const int64_t spatial = xn->type.numel() / (xn->type.shape[0] * xn->type.shape[1]);
-  e.loop(e.extent(xn, 0, 2), [&](Value *nc) {
+  e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
     Value *base = e.b.CreateMul(nc, e.c(spatial));
     Value *s = sumOver(e, e.c(spatial), [&](Value *i, unsigned w) {
       return e.load(x, e.b.CreateAdd(base, i), w);
     });
     e.store(e.b.CreateFDiv(s, e.cf((double)spatial)), y, nc);
-  });
+  }, xn->type.numel());
 }
 
 // ------------------------------------------------------------------ normalisation
@@ -178,7 +193,7 @@ void emitSoftmax(Emitter &e, const Node &n) {
     inner *= n.type.shape[d];
   Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
   Value *mx = e.entryAlloca(e.f32), *sum = e.entryAlloca(e.f32);
-  e.loop(outer, [&](Value *o) {
+  e.parallelFor(outer, [&](Value *o) { // threads: over rows (each normalised on its own)
     e.loop(e.c(inner), [&](Value *in) {
       Value *base = e.b.CreateAdd(e.b.CreateMul(o, e.c(A * inner)), in);
       auto at = [&](Value *a) { return e.b.CreateAdd(base, e.b.CreateMul(a, e.c(inner))); };
@@ -201,7 +216,7 @@ void emitSoftmax(Emitter &e, const Node &n) {
                 y, at(a));
       });
     });
-  });
+  }, n.type.numel() * 4);
 }
 
 void emitBatchNorm(Emitter &e,
@@ -211,17 +226,17 @@ void emitBatchNorm(Emitter &e,
   channelDims(xn, C, inner);
   Value *x = e.ptr(xn), *y = e.ptr(&n), *scale = e.ptr(n.operands[1]), *bias = e.ptr(n.operands[2]),
         *mean = e.ptr(n.operands[3]), *var = e.ptr(n.operands[4]);
-  e.parallelFor(e.dim(xn, 0), [&](Value *nn) { // threads: over images
-    e.loop(e.c(C), [&](Value *c) {
-      Value *a = e.b.CreateFDiv(
-          e.load(scale, c),
-          e.unary(Intrinsic::sqrt, e.b.CreateFAdd(e.load(var, c), e.cf(n.getFloat("epsilon")))));
-      Value *sh = e.b.CreateFSub(e.load(bias, c), e.b.CreateFMul(e.load(mean, c), a));
-      Value *base = e.b.CreateMul(e.b.CreateAdd(e.b.CreateMul(nn, e.c(C)), c), e.c(inner));
-      e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
-        Value *idx = e.b.CreateAdd(base, i);
-        e.store(e.fma(e.load(x, idx, w), e.splat(a, w), e.splat(sh, w)), y, idx);
-      });
+  // threads: over (image, channel) planes, so that batch 1 splits too
+  e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) {
+    Value *c = e.b.CreateURem(nc, e.c(C));
+    Value *a = e.b.CreateFDiv(
+        e.load(scale, c),
+        e.unary(Intrinsic::sqrt, e.b.CreateFAdd(e.load(var, c), e.cf(n.getFloat("epsilon")))));
+    Value *sh = e.b.CreateFSub(e.load(bias, c), e.b.CreateFMul(e.load(mean, c), a));
+    Value *base = e.b.CreateMul(nc, e.c(inner));
+    e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
+      Value *idx = e.b.CreateAdd(base, i);
+      e.store(e.fma(e.load(x, idx, w), e.splat(a, w), e.splat(sh, w)), y, idx);
     });
   }, xn->type.numel());
 }

@@ -333,6 +333,27 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
 
 namespace {
 
+// One param's SGD update in place (Plan::sgd, PlanSgd.cpp): per element
+// v' = v*momentum - (g + w*decay)*lr, w' = w + v', rounded exactly as the six elementwise
+// nodes it replaces (no fast-math flags, so no FMA contraction): the same bits.
+void emitSgdUpdate(Emitter &e, const SgdUpdate &u) {
+  auto &b = e.b;
+  Value *w = e.ptr(u.w), *v = e.ptr(u.v), *g = e.ptr(u.grad);
+  Value *lr = e.load(e.ptr(u.lr), e.c(0)), *mom = e.load(e.ptr(u.momentum), e.c(0)),
+        *decay = e.load(e.ptr(u.decay), e.c(0));
+  const int64_t n = u.w->type.numel();
+  e.parallelVecLoop(e.c(n), n, [&](Value *i, unsigned width) {
+    IRBuilderBase::FastMathFlagGuard guard(b);
+    b.clearFastMathFlags();
+    Value *wi = e.load(w, i, width), *vi = e.load(v, i, width), *gi = e.load(g, i, width);
+    Value *dir = b.CreateFAdd(gi, b.CreateFMul(wi, e.splat(decay, width)));
+    Value *vel = b.CreateFSub(b.CreateFMul(vi, e.splat(mom, width)),
+                              b.CreateFMul(dir, e.splat(lr, width)));
+    e.store(vel, v, i);
+    e.store(b.CreateFAdd(wi, vel), w, i);
+  });
+}
+
 // Binds every node to its storage in e's function: buffers from the entry's `buffers`
 // array, workspace offsets, module constants (one global per node, shared by the entries)
 // and views. Returns the buffer pointers.
@@ -370,6 +391,8 @@ std::vector<Value *> bindStorage(Emitter &e, const Function &f, Value *buffersAr
     }
     case StorageKind::View:
       e.ptrs[n] = e.ptrs.at(s.root);
+      break;
+    case StorageKind::Fused: // no value of its own (Plan::sgd)
       break;
     }
   }
@@ -414,7 +437,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
                       const char *entryName, const char *descName) {
   checkSupported(f);
   Lowered out;
-  out.plan = planFunction(f, t.vl);
+  out.plan = planFunction(f, t.vl, t.fuseSgd);
   const Plan &plan = out.plan;
   out.mod = std::make_unique<llvm::Module>("cnnc." + f.name(), ctx);
   llvm::Module &m = *out.mod;
@@ -464,6 +487,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     ++index;
     const StorageKind sk = plan.storage.at(n).kind;
     if (n->info().source || sk == StorageKind::Constant || sk == StorageKind::View ||
+        sk == StorageKind::Fused || // computed by the fused SGD pass at the end
         plan.prepared.count(n) || n->type.numel() == 0) {
       lowered.insert(n); // nothing to compute here (a zero-size result: nothing to write)
       continue;
@@ -474,8 +498,10 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
       lowered.insert(n);
     }
   }
-  if (!plan.updates.empty()) // the new param values, after every read of the old ones
+  if (!plan.updates.empty() || !plan.sgd.empty()) // after every read of the old values
     e.ifThen(e.b.CreateICmpEQ(e.b.CreateLoad(e.i32, e.status), e.b.getInt32(kStatusOk)), [&] {
+      for (const SgdUpdate &u : plan.sgd)
+        emitSgdUpdate(e, u);
       for (auto [buf, o] : plan.updates) {
         Value *src = e.ptr(o), *dst = bufPtr[buf];
         if (storageRoot(plan, o) == o->operands[0])

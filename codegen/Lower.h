@@ -17,6 +17,7 @@ struct Target {
   unsigned vl = 4; // f32 lanes: 16 with AVX-512F, 8 with AVX, else 4
   int optLevel = 3;
   int64_t parallelMinWork = -1; // TargetOptions::parallelMinWork
+  bool fuseSgd = true;           // TargetOptions::fuseSgd
   bool sanitizeAddress = false;  // TargetOptions::sanitizeAddress
   bool sanitizeThread = false;   // TargetOptions::sanitizeThread
 };

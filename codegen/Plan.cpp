@@ -101,6 +101,8 @@ int64_t scratchBytes(const Node &n, unsigned vl, bool prepacked) {
     return ConvGeom::of(n, vl, prepacked).bytes;
   if (int64_t s = convGradScratchBytes(n, vl))
     return s;
+  if (int64_t s = lossScratchBytes(n))
+    return s;
   return trainScratchBytes(n, vl);
 }
 
@@ -392,7 +394,7 @@ private:
 // buffer differs per call) and ops that need scratch. Prepared blocks are allocated first
 // and never released, so they sit at [0, preparedBytes) of the workspace.
 void planPrepared(const Function &f, Plan &p, Arena &arena) {
-  if (!p.updates.empty())
+  if (!p.updates.empty() || !p.sgd.empty())
     return; // a training step: its params change with every call
   std::set<const Node *> fixed;
   for (const Node *n : f.nodeList()) {
@@ -428,7 +430,7 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
 
 } // namespace
 
-Plan planFunction(const Function &f, unsigned vl) {
+Plan planFunction(const Function &f, unsigned vl, bool fuseSgd) {
   Plan p;
   p.layout.vectorWidth = vl;
   analyseBatch(f, p);
@@ -452,11 +454,23 @@ Plan planFunction(const Function &f, unsigned vl) {
     else if (n->op == OpKind::Update) // the new value, where it is computed; copied at the end
       p.storage[n] = {StorageKind::View, -1, 0, storageRoot(p, n->operands[1])};
   }
-  std::set<const Node *> updated;
+  std::set<const Node *> updated, fusedUpdates;
   for (const Node *o : f.outputs())
     if (o->op == OpKind::Update)
       updated.insert(o->operands[0]);
+  if (fuseSgd)
+    p.sgd = findSgdUpdates(f);
+  for (const SgdUpdate &u : p.sgd) {
+    for (const Node *n : u.fused)
+      p.storage[n] = {StorageKind::Fused};
+    for (const Node *n : {u.wUpdate, u.vUpdate}) {
+      p.storage[n] = {StorageKind::Fused};
+      fusedUpdates.insert(n);
+    }
+  }
   for (const Node *o : f.outputs()) {
+    if (fusedUpdates.count(o))
+      continue;
     if (o->op == OpKind::Update) {
       const Node *param = o->operands[0], *root = storageRoot(p, o->operands[1]);
       if (root != param && updated.count(root))
@@ -494,6 +508,8 @@ Plan planFunction(const Function &f, unsigned vl) {
     (void)b;
     lastUse[storageRoot(p, o)] = nodes.size();
   }
+  for (const SgdUpdate &u : p.sgd) // the fused SGD reads the gradient at the very end
+    lastUse[storageRoot(p, u.grad)] = nodes.size();
   Arena arena;
   planPrepared(f, p, arena);
   // node index after which a block (offset, bytes) is released

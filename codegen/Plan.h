@@ -17,7 +17,9 @@
 
 namespace cnnc::codegen {
 
-enum class StorageKind : uint8_t { Buffer, Workspace, Constant, View };
+/// Fused: a node of an SGD update computed by the fused pass at the end of the step
+/// (Plan::sgd): no storage and no code of its own.
+enum class StorageKind : uint8_t { Buffer, Workspace, Constant, View, Fused };
 struct Storage {
   StorageKind kind = StorageKind::Workspace;
   int buffer = -1;            // Buffer: index into Layout::buffers
@@ -50,6 +52,16 @@ struct ConvGeom {
   static ConvGeom of(const Node &n, unsigned vl, bool prepacked);
 };
 
+/// One param's SGD update with momentum and weight decay, fused into one in-place pass after
+/// the last node (PlanSgd.cpp): v <- v*momentum - (grad + w*decay)*lr, w <- w + v.
+struct SgdUpdate {
+  const Node *w, *v, *grad, *lr, *momentum, *decay;
+  const Node *wUpdate, *vUpdate;
+  std::vector<const Node *> fused; // the six elementwise nodes it replaces
+};
+/// The SGD updates of f that can be fused (PlanSgd.cpp).
+std::vector<SgdUpdate> findSgdUpdates(const Function &f);
+
 struct Plan {
   Layout layout;
   std::map<const Node *, Storage> storage;
@@ -72,6 +84,10 @@ struct Plan {
   /// into the param's buffer after every node ran (so after every read of the old value),
   /// and only when the entry succeeded (status 0). Updates have no output buffer.
   std::vector<std::pair<int, const Node *>> updates;
+  /// Fused SGD updates (their two `update` outputs are not in `updates`): one pass each after
+  /// every node ran, in place into the param's and the momentum's buffers, under the same
+  /// condition as the copies (status 0).
+  std::vector<SgdUpdate> sgd;
   /// Workspace blocks as (offset, bytes in use), per node index: `born[i]` are allocated for
   /// node i (its result, its scratch), `dead[i]` are released after it. The ASan build
   /// poisons every block outside its life (docs/hardening.md).
@@ -79,7 +95,8 @@ struct Plan {
   int inputIndex(const Node *n) const;
 };
 
-Plan planFunction(const Function &f, unsigned vectorWidth);
+/// fuseSgd: fuse SGD updates (Plan::sgd); off only to measure or test the unfused nodes.
+Plan planFunction(const Function &f, unsigned vectorWidth, bool fuseSgd = true);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
 int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool prepacked = false);
 bool isView(const Node &n);
@@ -87,6 +104,8 @@ bool isView(const Node &n);
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
 /// Scratch of the fused conv2d gradients (EmitConvGrad.cpp).
 int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth);
+/// Scratch of softmax_xent and count_correct: one partial result per example (EmitLoss.cpp).
+int64_t lossScratchBytes(const Node &n);
 /// Follows views to the node that owns the bytes.
 const Node *storageRoot(const Plan &p, const Node *n);
 

@@ -37,6 +37,7 @@ Target makeTarget(const TargetOptions &o) {
                                 kv.getKey().str());
   t.optLevel = std::clamp(o.optLevel, 0, 3);
   t.parallelMinWork = o.parallelMinWork;
+  t.fuseSgd = o.fuseSgd;
   t.sanitizeAddress = o.sanitizeAddress;
   t.sanitizeThread = o.sanitizeThread;
   if (t.sanitizeAddress && t.sanitizeThread)
@@ -145,7 +146,7 @@ std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly) {
 }
 
 Layout layoutFor(const Function &f, const TargetOptions &o) {
-  return planFunction(f, makeTarget(o).vl).layout;
+  return planFunction(f, makeTarget(o).vl, o.fuseSgd).layout;
 }
 
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &o, bool optimize) {

@@ -24,6 +24,9 @@
 // field of the architecture, which near a border reaches beyond even the padded input.
 #include "passes/ModelStats.h"
 
+#include <functional>
+#include <set>
+
 #include <algorithm>
 #include <map>
 
@@ -272,6 +275,50 @@ ModelStats computeModelStats(const Function &f, const std::string &rfTarget) {
     st.nodes.push_back(ns);
   }
   return st;
+}
+
+int64_t naiveTrainBytes(const Function &f) {
+  std::set<const Node *> excluded;
+  // The update arithmetic of one new value: add/sub/mul nodes with a source or another such
+  // node among their operands; `grads` collects the other operands (the backward pass's).
+  std::function<bool(const Node *, std::vector<const Node *> &)> chain =
+      [&](const Node *n, std::vector<const Node *> &grads) {
+        if (n->info().source)
+          return true;
+        if (n->op != OpKind::Add && n->op != OpKind::Sub && n->op != OpKind::Mul &&
+            n->op != OpKind::BnUnbias)
+          return false;
+        bool any = false;
+        std::vector<const Node *> other;
+        for (const Node *o : n->operands) {
+          if (chain(o, grads))
+            any = true;
+          else
+            other.push_back(o);
+        }
+        if (!any)
+          return false;
+        excluded.insert(n);
+        grads.insert(grads.end(), other.begin(), other.end());
+        return true;
+      };
+  for (const Node *o : f.outputs()) {
+    if (o->op != OpKind::Update)
+      continue;
+    excluded.insert(o);
+    std::vector<const Node *> grads;
+    chain(o->operands[1], grads);
+    const Node *param = o->operands[0];
+    if (param->getInt("trainable"))
+      for (const Node *g : grads)
+        if (g->type == param->type)
+          excluded.insert(g);
+  }
+  int64_t bytes = 0;
+  for (const auto &n : f.nodes())
+    if (!n->info().source && !excluded.count(n.get()))
+      bytes += n->type.bytes();
+  return bytes;
 }
 
 } // namespace cnnc

@@ -34,4 +34,12 @@ struct ModelStats {
 /// last pooling node (maxpool/avgpool/global_avgpool), else the last 4-D node.
 ModelStats computeModelStats(const Function &f, const std::string &rfTarget = "");
 
+/// The naive memory of a training step (issue 13), the yardstick of its compiled arena: the
+/// bytes of every tensor `trainStep` produces — call it on @train_step right after the
+/// `grad` pass, before any other — excluding params, their gradients and the update's
+/// param-sized state: the `update` nodes, the SGD and running-statistics arithmetic that
+/// computes each new value (the add/sub/mul chains from the update back to sources), and
+/// each trainable param's gradient (the operand where that chain meets the backward pass).
+int64_t naiveTrainBytes(const Function &trainStep);
+
 } // namespace cnnc

@@ -8,6 +8,7 @@ bash "$root/scripts/fetch-data.sh"
 bash "$root/scripts/build.sh"
 cd "$root/build"
 ctest --output-on-failure -j"$(nproc)"
-# The benchmark's smoke mode (one layer, one repetition, cnnc + oneDNN + PyTorch, both ISAs):
+# The benchmark's smoke mode (a forward layer, a backward layer and MNIST BASE's training step;
+# one repetition, cnnc + oneDNN + PyTorch, both ISAs):
 # keeps bench/ from rotting. It asserts nothing about speed; it fails only if a system errors.
 bash "$root/bench/run.sh" --smoke

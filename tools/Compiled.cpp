@@ -128,6 +128,7 @@ void compileTrainModel(const Function &infer, const Function &trainStep, const C
   o.target = r.target;
   o.headerPath = r.header;
   o.trainStep = &trainStep;
+  o.trainNaiveBytes = r.trainNaiveBytes;
   embedWeights(infer, r, o);
   codegen::compileSharedLibrary(infer, r.output, o);
 }

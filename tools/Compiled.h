@@ -46,6 +46,7 @@ struct CompileRequest {
   std::string weights; // --weights: embed these (.npz)
   Feeds fileWeights;   // else these (an ONNX model's initializers), when not empty
   codegen::TargetOptions target;
+  int64_t trainNaiveBytes = 0; // --train --header: the naive sum the header reports (0: none)
 };
 void compileModel(const Function &f, const CompileRequest &r);
 /// `cnnc compile --train`: one .so holding @infer (cnnc_infer) and @train_step

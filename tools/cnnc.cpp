@@ -78,10 +78,39 @@ struct ModelArgs {
 };
 
 // ------------------------------------------------------------------------------ info --
+// The naive memory of the model's training step (passes/ModelStats.h, issue 13): @train_step
+// right after the grad pass.
+int64_t naiveTrainBytesOf(const ModelArgs &m, const std::string &weights) {
+  LoadedModel lm = loadModelFile(m.path, m.options());
+  m.preprocess(*lm.module, weights);
+  PipelineOptions po;
+  po.training = true;
+  po.stopAfter = "grad";
+  runPipeline(*lm.module, po);
+  const Function *ts = lm.module->find(FunctionRole::TrainStep);
+  return ts ? naiveTrainBytes(*ts) : 0;
+}
+
 int cmdInfo(const ModelArgs &m, const std::string &rfTarget) {
   auto mod = loadModel(m.path, m.options());
   const Function &f = mod->main();
   std::cout << formatInfo(f, computeModelStats(f, rfTarget));
+  if (m.train) { // the training step's memory: its compiled arena beside the naive sum
+    const int64_t naive = naiveTrainBytesOf(m, "");
+    PipelineOptions po;
+    po.training = true;
+    runPipeline(*mod, po);
+    const Function *ts = mod->find(FunctionRole::TrainStep);
+    if (!ts)
+      throw Error("cnnc info --train: the model has no training step");
+    const int64_t arena = codegen::layoutFor(*ts).workspaceBytes;
+    std::cout << fmt::format(
+        "training step @{}: arena {} ({} B, the compiled step's workspace), naive sum {} ({} B, "
+        "every tensor the step produces after autodiff, params, gradients and updates "
+        "excepted): {:.1f}%\n",
+        ts->name(), humanBytes(arena), grouped(arena), humanBytes(naive), grouped(naive),
+        naive ? 100.0 * (double)arena / (double)naive : 0.0);
+  }
   return 0;
 }
 
@@ -294,6 +323,8 @@ int cmdCompile(const ModelArgs &m, CompileRequest r) {
       throw Error("cnnc compile --train: the model has no @infer and @train_step");
     if (r.emit != "so")
       throw Error("cnnc compile --train writes a shared library (--emit so)");
+    if (!r.header.empty())
+      r.trainNaiveBytes = naiveTrainBytesOf(m, r.weights);
     compileTrainModel(*inf, *ts, r);
     return 0;
   }

@@ -67,6 +67,33 @@ TEST_CASE("info on VGG-16 reproduces the seed's Table 2 receptive fields and par
   CHECK(column == std::vector<int>(std::begin(table2), std::end(table2)));
 }
 
+TEST_CASE("info --train and the --train header report the arena beside the naive sum", "[cli][train]") {
+  Result r = runCnnc("info examples/mnist_bn.cnn --train --batch 20");
+  REQUIRE(r.code == 0);
+  // "training step @train_step: arena X (A B, ...), naive sum Y (B B, ...): P%"
+  const std::string key = "training step @train_step: arena ";
+  const size_t at = r.out.find(key);
+  REQUIRE(at != std::string::npos);
+  auto number = [&](size_t from) { // the first "(1,234 B" after `from`
+    size_t open = r.out.find('(', from), end = r.out.find(" B", open);
+    std::string digits;
+    for (size_t i = open + 1; i < end; ++i)
+      if (r.out[i] != ',')
+        digits += r.out[i];
+    return std::stoll(digits);
+  };
+  const int64_t arena = number(at), naive = number(r.out.find("naive sum", at));
+  CHECK(arena > 0);
+  CHECK(arena < naive);
+  fs::path d = tmpDir();
+  Result c = runCnnc(fmt::format("compile examples/mnist_bn.cnn --train --batch 20 -o {} --header {}",
+                                 (d / "bn.so").string(), (d / "bn.h").string()));
+  REQUIRE(c.code == 0);
+  const std::string h = slurp(d / "bn.h");
+  CHECK_THAT(h, Catch::Contains(fmt::format("#define INFER_TRAIN_WORKSPACE_BYTES {}\n", arena)));
+  CHECK_THAT(h, Catch::Contains(fmt::format("#define INFER_TRAIN_NAIVE_BYTES {}\n", naive)));
+}
+
 TEST_CASE("dump prints IR that parses back, after every pass and as DOT", "[cli]") {
   fs::path d = tmpDir();
   Result r = runCnnc("dump examples/mnist_bn_dropout.cnn --batch 4");

@@ -1,8 +1,10 @@
 // Threads (docs/codegen.md, "Threads"): generated code splits loops over independent
 // outputs across a pool, so results must not depend on the thread count at all. These
 // tests compare bytes, not tolerances: parameters after k training steps at 1 and 2 threads
-// (JIT and .so), inference at 1/2/3 threads, and two instances of one .so driven from two
-// threads at once against each run alone. Codegen is asked to parallelise even tiny ops
+// (BASE, BN, BN + dropout, SK and the residual net, at batch 4 and batch 1, JIT; BASE and
+// BN + dropout as a .so), inference at 1/2/3 threads, and two instances of one .so driven
+// from two threads at once against each run alone; and each step against the f64
+// interpreter at both counts (same bytes, and right). Codegen is asked to parallelise even tiny ops
 // (parallelTarget) so that small, quick batches still exercise every split; one .so keeps
 // the default threshold at MNIST's real batch of 100.
 #include "CodegenTestUtil.h"
@@ -47,35 +49,69 @@ const interp::Hyper kThreadsHyper{0.05, 0.9, 5e-4};
 
 } // namespace
 
-TEST_CASE("k training steps give the same bytes at 1 and 2 threads (JIT)", "[codegen][threads]") {
-  for (const char *file : {"mnist_base.cnn", "mnist_bn_dropout.cnn"}) { // BN, and dropout
+TEST_CASE("training steps: every op split, same bytes at 1 and 2 threads (batch 1 too), and "
+          "right (JIT)",
+          "[codegen][threads]") {
+  // BASE; BN (batch statistics and their gradients); BN + dropout; SK (BN + ReLU everywhere);
+  // the residual net (adds, strided convs, global average pooling, fc)
+  for (const char *file : {"mnist_base.cnn", "mnist_bn.cnn", "mnist_bn_dropout.cnn", "mnist_sk.cnn",
+                           "resnet_mnist.cnn"}) {
     SECTION(file) {
-      auto m = loadTrain(file, 8);
+      constexpr int64_t kBatch = 4;
+      auto m = loadTrain(file, kBatch);
       const Function &f = *m->find("train_step");
-      const Feeds init = randomFeeds(f, 5);
       auto tr = tools::JitTrainer::compile(f, parallelTarget());
       CHECK(tr->threads() == 1);
-      auto train = [&](int threads) {
+
+      // one step at each thread count against the f64 interpreter
+      const Feeds feeds = trainFeeds(f, 5);
+      const Results want = expectedStep(f, feeds);
+      Feeds start;
+      for (const auto &p : tr->paramNames())
+        start[p] = feeds.at(p);
+      std::map<std::string, interp::Tensor<double>> data;
+      for (const auto &d : tr->dataInputs())
+        data[d] = feeds.at(d);
+      for (int threads : kThreadCounts) {
         tr->setThreads(threads);
-        CHECK(tr->threads() == threads);
-        Feeds params;
-        for (const auto &p : tr->paramNames())
-          params[p] = init.at(p);
-        tr->setParams(params);
-        tr->setStepCount(0);
-        Run r;
-        for (int s = 0; s < kSteps; ++s) {
-          BatchData b = batchFor(f, s);
-          r.losses.push_back(tr->step(b.ptrs.data(), kThreadsHyper).loss);
-        }
+        tr->setParams(start);
+        tr->setStepCount(kStep);
+        const interp::StepResult r = tr->step(data, kHyper);
+        Results got;
+        got["loss"] = interp::Tensor<double>(xt::xarray<double>(r.loss));
+        if (want.count("correct"))
+          got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)r.correct));
         for (auto &[name, t] : tr->params())
-          r.state[name] = std::vector<float>(t.begin(), t.end());
-        return r;
-      };
-      const Run one = train(1), two = train(2);
-      CHECK(std::isfinite(one.losses.back()));
-      CHECK(one.state.at("conv1.w") != State::mapped_type(one.state.at("conv1.w").size(), 0.f));
-      checkSameBytes(one, two, fmt::format("{}: 1 vs 2 threads", file));
+          got[name] = t;
+        compareAll(want, got, fmt::format("{}: one step at {} thread(s) vs the f64 interpreter", file, threads));
+      }
+
+      // k steps at the full batch and at batch 1: the same bytes at 1 and 2 threads
+      const Feeds init = randomFeeds(f, 5);
+      for (int64_t batch : {kBatch, int64_t(1)}) {
+        auto train = [&](int threads) {
+          tr->setThreads(threads);
+          CHECK(tr->threads() == threads);
+          Feeds params;
+          for (const auto &p : tr->paramNames())
+            params[p] = init.at(p);
+          tr->setParams(params);
+          tr->setStepCount(0);
+          Run r;
+          for (int s = 0; s < kSteps; ++s) {
+            BatchData b = batchFor(f, s);
+            r.losses.push_back(tr->step(b.ptrs.data(), kThreadsHyper, batch).loss);
+          }
+          for (auto &[name, t] : tr->params())
+            r.state[name] = std::vector<float>(t.begin(), t.end());
+          return r;
+        };
+        const Run one = train(1), two = train(2);
+        CHECK(std::isfinite(one.losses.back()));
+        const std::vector<float> &w0 = one.state.begin()->second;
+        CHECK(w0 != std::vector<float>(w0.size(), 0.f));
+        checkSameBytes(one, two, fmt::format("{} at batch {}: 1 vs 2 threads", file, batch));
+      }
     }
   }
 }

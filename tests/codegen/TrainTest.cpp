@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 
@@ -308,4 +309,129 @@ TEST_CASE("timing: MNIST BASE train step at batch 100, compiled vs interpreter",
   WARN("MNIST BASE train step, batch 100: JIT " << jit * 1e3 << " ms (compile "
                                                 << tr->compileSeconds() << " s), interpreter f32 "
                                                 << in * 1e3 << " ms, speed-up " << in / jit);
+}
+
+TEST_CASE("the SGD update is one fused in-place pass with the six nodes' bits",
+          "[codegen][train][sgd]") {
+  // passes/TrainStep.cpp's update of one param (seed eq. 8), the gradient an input; with
+  // `extra`, the velocity is also an output, so the pattern must stay unfused
+  auto text = [](bool extra) {
+    return fmt::format(R"(func @train_step {{
+  %lr = input : f32[]
+  %momentum = input : f32[]
+  %weight_decay = input : f32[]
+  %g = input : f32[3,37]
+  %w = param : f32[3,37]
+  %w.momentum = param {{trainable=0}} : f32[3,37]
+  %w.decay = mul(%w, %weight_decay) : f32[3,37]
+  %w.dir = add(%g, %w.decay) : f32[3,37]
+  %w.inertia = mul(%w.momentum, %momentum) : f32[3,37]
+  %w.lrdir = mul(%w.dir, %lr) : f32[3,37]
+  %w.vel = sub(%w.inertia, %w.lrdir) : f32[3,37]
+  %w.momentum.next = update(%w.momentum, %w.vel) : f32[3,37]
+  %w.new = add(%w, %w.vel) : f32[3,37]
+  %w.next = update(%w, %w.new) : f32[3,37]
+  return {}%w.momentum.next, %w.next
+}}
+)",
+                       extra ? "%w.vel, " : "");
+  };
+  // params after one JIT run, by name
+  auto run = [](const Function &f, const Feeds &feeds, int threads) {
+    auto jit = codegen::JitModel::compile(f, parallelTarget());
+    const codegen::Layout &l = jit->layout();
+    std::vector<std::vector<float>> data(l.buffers.size());
+    std::vector<void *> ptrs;
+    for (size_t i = 0; i < l.buffers.size(); ++i) {
+      const codegen::BufferSlot &s = l.buffers[i];
+      if (s.kind == codegen::BufferKind::Output)
+        data[i].assign(s.type.numel(), 0.f);
+      else
+        data[i].assign(feeds.at(s.name).begin(), feeds.at(s.name).end());
+      ptrs.push_back(data[i].data());
+    }
+    std::vector<char> ws(l.workspaceBytes + 64);
+    void *aligned = ws.data() + (64 - (uintptr_t)ws.data() % 64) % 64;
+    tools::ThreadPool pool(threads);
+    REQUIRE(jit->run(ptrs.data(), aligned, l.maxBatch, pool.get()) == 0);
+    std::map<std::string, std::vector<float>> params;
+    for (size_t i = 0; i < l.buffers.size(); ++i)
+      if (l.buffers[i].kind == codegen::BufferKind::Param)
+        params[l.buffers[i].name] = data[i];
+    return params;
+  };
+  auto fusedM = parseModule(text(false), "sgd.ir"), plainM = parseModule(text(true), "sgd_plain.ir");
+  const Function &fused = fusedM->main(), &plain = plainM->main();
+  Feeds feeds = randomFeeds(fused, 11);
+  auto scalar = [](double v) { return interp::Tensor<double>(xt::xarray<double>(v)); };
+  feeds["lr"] = scalar(0.05), feeds["momentum"] = scalar(0.9), feeds["weight_decay"] = scalar(5e-4);
+  // fused: nothing in the workspace (the gradient is an input); unfused: the six values
+  CHECK(codegen::layoutFor(fused).workspaceBytes == 0);
+  CHECK(codegen::layoutFor(plain).workspaceBytes > 0);
+  // the interpreter in f32 rounds after every node: the fused loop must give the same bits
+  std::map<std::string, interp::Tensor<float>> f32feeds;
+  for (const auto &[k, v] : feeds)
+    f32feeds[k] = v;
+  auto want = interp::run<float>(fused, f32feeds);
+  for (int threads : kThreadCounts) {
+    auto a = run(fused, feeds, threads), b = run(plain, feeds, threads);
+    for (const char *p : {"w", "w.momentum"}) {
+      INFO(p << " at " << threads << " thread(s)");
+      const auto &ref = want.at(std::string(p) + ".next");
+      REQUIRE(a.at(p).size() == ref.size());
+      CHECK(std::memcmp(a.at(p).data(), ref.data(), ref.size() * 4) == 0);
+      CHECK(a.at(p) == b.at(p));
+      CHECK(a.at(p) != std::vector<float>(feeds.at(p).begin(), feeds.at(p).end())); // it moved
+    }
+  }
+}
+
+// Before/after for docs/codegen.md: the training steps with the SGD update fused (default)
+// and as the six elementwise nodes + two copies (TargetOptions::fuseSgd = false), the
+// workspace each needs and the step time, interleaved runs, medians of process CPU time.
+TEST_CASE("timing: train steps with the SGD update fused vs unfused", "[.bench][codegen][sgd]") {
+  auto cpuMs = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+  };
+  const interp::Hyper hyper{0.01, 0.9, 5e-4};
+  for (const char *file : {"mnist_base.cnn", "mnist_bn.cnn", "mnist_sk.cnn"}) {
+    auto m = loadTrain(file, 100);
+    const Function &f = *m->find("train_step");
+    const Feeds feeds = randomFeeds(f, 5);
+    struct Run {
+      std::unique_ptr<tools::JitTrainer> tr;
+      std::vector<double> ms;
+      int64_t ws = 0;
+    };
+    Run runs[2];
+    std::map<std::string, interp::Tensor<double>> batch;
+    for (int fuse = 0; fuse < 2; ++fuse) {
+      codegen::TargetOptions t;
+      t.fuseSgd = fuse;
+      runs[fuse].ws = codegen::layoutFor(f, t).workspaceBytes;
+      runs[fuse].tr = tools::JitTrainer::compile(f, t);
+      Feeds params;
+      for (const auto &p : runs[fuse].tr->paramNames())
+        params[p] = feeds.at(p);
+      runs[fuse].tr->setParams(params);
+      for (const auto &d : runs[fuse].tr->dataInputs())
+        batch[d] = feeds.at(d);
+      runs[fuse].tr->step(batch, hyper); // warm up
+    }
+    for (int round = 0; round < 31; ++round)
+      for (Run &r : runs) {
+        const double t0 = cpuMs();
+        r.tr->step(batch, hyper);
+        r.ms.push_back(cpuMs() - t0);
+      }
+    for (int fuse = 0; fuse < 2; ++fuse) {
+      auto v = runs[fuse].ms;
+      std::sort(v.begin(), v.end());
+      WARN(file << (fuse ? " SGD fused  " : " SGD unfused") << ": workspace " << runs[fuse].ws
+                << " B, step median CPU " << v[v.size() / 2] << " ms (min " << v.front() << ", max "
+                << v.back() << ")");
+    }
+  }
 }

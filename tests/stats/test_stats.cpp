@@ -3,11 +3,13 @@
 // fields of the example models.
 #include "NetBuilder.h"
 #include "frontend/CnnFrontend.h"
+#include "passes/Autodiff.h"
 #include "passes/ModelStats.h"
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <set>
 
 using namespace cnnc;
 using cnnc::test::NetBuilder;
@@ -285,5 +287,44 @@ TEST_CASE("every example model has consistent stats", "[stats][cnn]") {
     CHECK(st.totalParams == params);
     CHECK(st.totalMacs == macs);
     CHECK(st.rfTarget != nullptr);
+  }
+}
+
+TEST_CASE("naiveTrainBytes: the step's tensors, params, gradients and updates excepted",
+          "[stats][train]") {
+  for (const char *name : {"mnist_base.cnn", "mnist_bn.cnn", "resnet_mnist.cnn"}) {
+    INFO(name);
+    CnnOptions o;
+    o.batch = 4;
+    o.training = true;
+    auto m = parseCnnFile(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
+    Function &f = m->main();
+    buildTrainStep(f); // the grad pass alone: what the naive sum is defined on
+    // independently, by the names passes/TrainStep.cpp gives the update's nodes
+    const char *updateSuffixes[] = {".decay", ".dir",     ".inertia",   ".lrdir",        ".vel",
+                                    ".w.new", ".b.new",   ".scale.new", ".bias.new",     ".mean.new",
+                                    ".var.new", ".mean.old", ".var.old", ".mean.batch", ".var.batch",
+                                    ".rate_unbiased"};
+    auto endsWith = [](const std::string &s, const std::string &x) {
+      return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+    };
+    std::set<const Node *> grads;
+    for (const auto &n : f.nodes())
+      if (endsWith(n->name, ".dir"))
+        grads.insert(n->operands[0]); // dz/dw: the first operand of dz/dw + decay * w
+    int64_t want = 0, all = 0;
+    for (const auto &n : f.nodes()) {
+      if (n->info().source)
+        continue;
+      all += n->type.bytes();
+      bool update = n->op == OpKind::Update || grads.count(n.get());
+      for (const char *x : updateSuffixes)
+        update = update || endsWith(n->name, x);
+      if (!update)
+        want += n->type.bytes();
+    }
+    CHECK(!grads.empty());
+    CHECK(naiveTrainBytes(f) == want);
+    CHECK(want < all);
   }
 }
