@@ -7,7 +7,9 @@
 #                two instances driven from two threads; the generated code carries LLVM's
 #                ThreadSanitizer pass
 # Needs clang-19 and libclang-rt-19-dev (scripts/install-deps.sh) and the data sets
-# (scripts/fetch-data.sh), as scripts/test.sh does. Excluded tests: none (see TSAN_TESTS for
+# (scripts/fetch-data.sh), as scripts/test.sh does. Excluded from ASan: the torchvision
+# models (label `torchvision`): PyTorch runs inside them, and they exercise the kernels the
+# op and network tests already run under ASan, at ten times the cost (see TSAN_TESTS for
 # what the TSan run covers).
 # Usage: scripts/sanitize.sh [asan] [tsan]   (default: both); CNNC_JOBS overrides -j.
 set -euo pipefail
@@ -46,7 +48,7 @@ run() { # asan | tsan: configure, build, test (`|| return`: set -e is off inside
     ASAN_OPTIONS="$common:detect_leaks=1:check_initialization_order=1:strict_init_order=1" \
     UBSAN_OPTIONS="$common:print_stacktrace=1:halt_on_error=1" \
     LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0" \
-      ctest -j"$jobs" --output-on-failure
+      ctest -j"$jobs" --output-on-failure -LE torchvision
     ;;
   tsan)
     configure "$root/build-tsan" thread || return 1
