@@ -65,7 +65,7 @@ class VGG16(nn.Module):  # examples/vgg16.cnn: the seed's Table 2
         return F.softmax(self.classifier(torch.flatten(self.features(x), 1)), dim=1)
 
 
-class Base(nn.Module):  # examples/mnist_base.cnn, inference (the loss layer is a softmax)
+class BaseT(nn.Module):  # examples/mnist_base.cnn, training: the logits of `loss softmax`
     def __init__(self):
         super().__init__()
         self.c1, self.c2 = nn.Conv2d(1, 20, 5), nn.Conv2d(20, 50, 5)
@@ -74,7 +74,12 @@ class Base(nn.Module):  # examples/mnist_base.cnn, inference (the loss layer is 
     def forward(self, x):
         x = F.max_pool2d(self.c1(x), 2, 2)
         x = F.max_pool2d(self.c2(x), 2, 2)
-        return F.softmax(torch.flatten(self.c4(F.relu(self.c3(x))), 1), dim=1)
+        return torch.flatten(self.c4(F.relu(self.c3(x))), 1)
+
+
+class Base(BaseT):  # examples/mnist_base.cnn, inference (the loss layer is a softmax)
+    def forward(self, x):
+        return F.softmax(super().forward(x), dim=1)
 
 
 class SK(nn.Module):  # examples/mnist_sk.cnn (SK-1), inference: BN with running statistics
@@ -98,18 +103,6 @@ class ConvRelu(nn.Module):  # one VGG-16 layer: 3x3, pad 1, bias, ReLU
 
     def forward(self, x):
         return F.relu(self.conv(x), inplace=True)
-
-
-class BaseT(nn.Module):  # examples/mnist_base.cnn, training: the logits of `loss softmax`
-    def __init__(self):
-        super().__init__()
-        self.c1, self.c2 = nn.Conv2d(1, 20, 5), nn.Conv2d(20, 50, 5)
-        self.c3, self.c4 = nn.Conv2d(50, 500, 4), nn.Conv2d(500, 10, 1)
-
-    def forward(self, x):
-        x = F.max_pool2d(self.c1(x), 2, 2)
-        x = F.max_pool2d(self.c2(x), 2, 2)
-        return torch.flatten(self.c4(F.relu(self.c3(x))), 1)
 
 
 class BnT(nn.Module):  # examples/mnist_bn.cnn, training
