@@ -6,7 +6,9 @@
 //     depend on params alone this runs in the prepare entry, once per change of the
 //     params (Plan::packed), not per call; in a training step it runs per call.
 //  2. The input is copied into a zero-bordered buffer if the conv pads, so that the kernel
-//     has no bounds checks and stride/dilation are address arithmetic.
+//     has no bounds checks and stride/dilation are address arithmetic; channel-blocked
+//     ([N][C/vl][Hp][Wp][vl], ConvGeom::blocked) on AVX2, with the panel [..][C/vl][taps]
+//     [vl][cols] and the reduction block by block, taps inside (docs/codegen.md).
 //  3. The register tile: `tile` consecutive output pixels of one row × mb vectors of
 //     channels accumulate over the whole reduction in registers (bias as the initial
 //     value). Each step loads mb weight vectors from the panel and broadcasts one input
@@ -109,7 +111,11 @@ void emitConvPack(Emitter &e, const Node &n, Value *pack) {
       rows = transposeSquare(e, rows);
       for (int64_t q = 0; q < count; ++q) {
         Value *r = add(e, r0, q);
-        Value *row = add(e, mul(e, b.CreateURem(r, e.c(taps)), g.Cg), b.CreateUDiv(r, e.c(taps)));
+        // r = (c, tap): panel row tap·Cg + c, or blocked ((c/VL)·taps + tap)·VL + c%VL
+        Value *c = b.CreateUDiv(r, e.c(taps)), *tap = b.CreateURem(r, e.c(taps));
+        Value *row = g.blocked ? add(e, mul(e, add(e, mul(e, b.CreateUDiv(c, e.c(VL)), taps), tap), VL),
+                                     b.CreateURem(c, e.c(VL)))
+                               : add(e, mul(e, tap, g.Cg), c);
         b.CreateAlignedStore(rows[q], e.gep(panel, mul(e, row, g.cols)), Align(4));
       }
     };
@@ -140,26 +146,57 @@ void emitConv2d(Emitter &e, const Node &n) {
   // (no scratch at all when x is empty and the weights are prepacked: nothing to pad)
   Value *xp = g.padded && g.bytes > 0 ? e.scratch(&n, g.xpadOff) : x;
 
-  // 2. the zero-padded input (threads: over planes, each zeroed and filled by one thread)
+  // 2. the zero-padded input (threads: over planes, each zeroed and filled by one thread).
+  // Blocked (g.blocked): planes of VL channels, [N][C/VL][Hp][Wp][VL], each row's pixels
+  // transposed in registers (VL planes' VL pixels -> VL pixels' VL channels).
+  const unsigned VL = g.vl;
+  const int64_t PX = g.blocked ? VL : 1; // floats between a plane's neighbouring pixels
   if (g.padded && g.bytes > 0) {
-    Value *planes = b.CreateMul(N, e.c(g.C));
+    const int64_t per = PX; // channels per (padded) plane
+    Value *planes = b.CreateMul(N, e.c(g.C / per));
     e.parallelFor(planes, [&](Value *pl) {
-      Value *plane0 = mul(e, pl, g.Hp * g.Wp);
-      e.vecLoop(e.c(g.Hp * g.Wp),
+      Value *plane0 = mul(e, pl, g.Hp * g.Wp * per);
+      e.vecLoop(e.c(g.Hp * g.Wp * per),
                 [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, add(e, plane0, i)); });
-      e.loop(g.H, [&](Value *h) {
-        Value *src = mul(e, add(e, mul(e, pl, g.H), h), g.W);
-        Value *dst = add(e, mul(e, add(e, mul(e, pl, g.Hp), add(e, h, g.pt)), g.Wp), g.pl);
-        e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
-          e.store(e.load(x, add(e, src, i), wd), xp, add(e, dst, i));
+      if (!g.blocked) {
+        e.loop(g.H, [&](Value *h) {
+          Value *src = mul(e, add(e, mul(e, pl, g.H), h), g.W);
+          Value *dst = add(e, mul(e, add(e, mul(e, pl, g.Hp), add(e, h, g.pt)), g.Wp), g.pl);
+          e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
+            e.store(e.load(x, add(e, src, i), wd), xp, add(e, dst, i));
+          });
         });
+        return;
+      }
+      e.loop(g.H, [&](Value *h) {
+        // VL pixels from w0 of row h in each of the block's VL planes
+        auto chunk = [&](Value *w0, int64_t count) {
+          std::vector<Value *> rows(VL);
+          std::vector<Constant *> mask(VL);
+          for (unsigned q = 0; q < VL; ++q)
+            mask[q] = b.getInt1((int64_t)q < count);
+          for (unsigned l = 0; l < VL; ++l) {
+            Value *src = e.gep(x, add(e, mul(e, add(e, mul(e, add(e, mul(e, pl, VL), l), g.H), h), g.W), w0));
+            rows[l] = count == (int64_t)VL
+                          ? (Value *)b.CreateAlignedLoad(e.vty(VL), src, Align(4))
+                          : b.CreateMaskedLoad(e.vty(VL), src, Align(4), ConstantVector::get(mask),
+                                               e.cfv(0, VL));
+          }
+          rows = transposeSquare(e, rows);
+          Value *dst = add(e, plane0, mul(e, add(e, mul(e, add(e, h, g.pt), g.Wp), add(e, w0, g.pl)), VL));
+          for (int64_t q = 0; q < count; ++q)
+            b.CreateAlignedStore(rows[q], e.gep(xp, add(e, dst, q * VL)), Align(4));
+        };
+        e.loop(g.W / VL, [&](Value *k) { chunk(mul(e, k, VL), VL); });
+        if (g.W % VL)
+          chunk(e.c(g.W / VL * VL), g.W % VL);
       });
     }, xn->type.numel() * g.Hp * g.Wp / std::max<int64_t>(1, g.H * g.W));
   }
 
   // the fused ReLU (relu=1, passes/FuseRelu.cpp) clamps the finished tile in registers
   const bool relu = n.getInt("relu") != 0;
-  const unsigned VL = g.vl, MB = g.mb;
+  const unsigned MB = g.mb;
   const int64_t COLS = g.cols, maxTile = g.tile;
   std::vector<Value *> acc(maxTile * MB);
   for (auto &a : acc)
@@ -197,7 +234,24 @@ void emitConv2d(Emitter &e, const Node &n) {
       });
     };
     const int64_t panelRow = g.Cg * COLS; // one tap's rows of the panel
-    if (g.Cg * g.kh <= 16 && g.kh * g.kw <= 25) {
+    if (g.blocked) {
+      // Blocks of VL channels outermost, then the taps, each tap's VL channels unrolled: a
+      // block's input lines (T·sw pixels × kh rows) are reused from L1 by every tap, and the
+      // panel ([cblock][tap][VL][cols]) is read in order. Taps and channels stay loops
+      // (not unrolled), so that no broadcast is shared between steps (see above).
+      e.loopNoUnroll(g.Cg / VL, [&](Value *cb) {
+        Value *xc = add(e, xbase, mul(e, cb, g.Hp * g.Wp * VL));
+        Value *wc = add(e, wbase, mul(e, cb, g.kh * g.kw * VL * COLS));
+        e.loopNoUnroll(g.kh, [&](Value *i) {
+          e.loopNoUnroll(g.kw, [&](Value *j) {
+            Value *xt = add(e, xc, mul(e, add(e, mul(e, i, g.dh * g.Wp), mul(e, j, g.dw)), VL));
+            Value *wt = add(e, wc, mul(e, add(e, mul(e, i, g.kw), j), VL * COLS));
+            for (unsigned c = 0; c < VL; ++c)
+              step(add(e, xt, c), add(e, wt, c * COLS));
+          });
+        });
+      });
+    } else if (g.Cg * g.kh <= 16 && g.kh * g.kw <= 25) {
       // Few input channels (the first layer: 3): a loop over the kernel's columns j, each
       // iteration every (c, i) unrolled — distinct rows or planes, so again nothing is
       // shared between steps, and the few steps per tap cost no loop each.
@@ -211,11 +265,11 @@ void emitConv2d(Emitter &e, const Node &n) {
     } else if (g.kh * g.kw <= 25) { // taps unrolled: constant offsets
       for (int64_t i = 0; i < g.kh; ++i)
         for (int64_t j = 0; j < g.kw; ++j)
-          tapLoop(add(e, xbase, i * g.dh * g.Wp + j * g.dw), add(e, wbase, (i * g.kw + j) * panelRow));
+          tapLoop(add(e, xbase, (i * g.dh * g.Wp + j * g.dw) * PX), add(e, wbase, (i * g.kw + j) * panelRow));
     } else {
       e.loop(g.kh, [&](Value *i) {
         e.loop(g.kw, [&](Value *j) {
-          Value *xt = add(e, xbase, add(e, mul(e, i, g.dh * g.Wp), mul(e, j, g.dw)));
+          Value *xt = add(e, xbase, mul(e, add(e, mul(e, i, g.dh * g.Wp), mul(e, j, g.dw)), PX));
           Value *wt = add(e, wbase, mul(e, add(e, mul(e, i, g.kw), j), panelRow));
           tapLoop(xt, wt);
         });
@@ -261,16 +315,16 @@ void emitConv2d(Emitter &e, const Node &n) {
     const int64_t nfull = g.nfull;
     std::vector<Value *> off(g.tile);
     for (int64_t p = 0; p < g.tile; ++p)
-      off[p] = e.c(p * g.sw);
+      off[p] = e.c(p * g.sw * PX);
     tiles = b.CreateMul(N, e.c(g.Ho)); // work items: output rows
     runTiles = [&, off, nfull](Value *gi, Value *cb, Value *row) {
       Value *gcb = add(e, mul(e, gi, g.ncb), cb);
       Value *nn = b.CreateUDiv(row, e.c(g.Ho)), *oh = b.CreateURem(row, e.c(g.Ho));
-      Value *rowBase = mul(e, add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.Hp),
-                                  mul(e, oh, g.sh)),
-                           g.Wp);
+      // (blocked: channel c's block starts at (c/VL)·Hp·Wp·VL = c·Hp·Wp for c a multiple of VL)
+      Value *rowBase = add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.Hp * g.Wp),
+                           mul(e, oh, g.sh * g.Wp * PX));
       auto one = [&](int64_t T, Value *ow0) {
-        accumulate(T, gcb, add(e, rowBase, mul(e, ow0, g.sw)), off);
+        accumulate(T, gcb, add(e, rowBase, mul(e, ow0, g.sw * PX)), off);
         storeRow(T, gi, cb, nn, oh, ow0);
       };
       e.loop(nfull, [&](Value *t) { one(g.tile, mul(e, t, g.tile)); });

@@ -43,6 +43,7 @@ struct ConvGeom {
   int64_t nfull;             // tiles of `tile` pixels per row (rows only)
   int64_t tail, ntail;       // then ntail tiles of `tail` pixels (tail = 0: none)
   bool padded;               // input copied into a zero-padded buffer
+  bool blocked;              // ... channel-blocked: [N][C/vl][Hp][Wp][vl] (EmitConv.cpp)
   /// The packed weights, [G][ncb][kh·kw][Cg][cols] (a contiguous panel per column block, zero
   /// past Mg), then the packed bias [G][ncb][cols]; packBytes in all.
   int64_t wpackBytes, packBytes;

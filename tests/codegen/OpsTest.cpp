@@ -78,6 +78,17 @@ std::vector<Case> cases() {
                  b.out(conv(b, b.input("x", {1, 9, 5, 32}), 20, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}}));
                }});
+  // channel-blocked padded inputs (ConvGeom::blocked: Cg a multiple of the lanes): groups,
+  // stride, dilation, uneven pads, rows not a multiple of the lanes, and the looped taps
+  c.push_back({"conv2d channel-blocked input: groups, stride 2, dilation 2", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {2, 32, 11, 13}), 24, {3, 3},
+                            {{"groups", int64_t(2)}, {"stride", Ints{2, 2}},
+                             {"dilation", Ints{2, 2}}, {"pads", Ints{2, 1, 1, 2}}}));
+               }});
+  c.push_back({"conv2d channel-blocked input, 7x7 pad 3 (taps looped), fused relu", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {2, 16, 9, 10}), 17, {7, 7},
+                            {{"pads", Ints{3, 3, 3, 3}}, {"relu", int64_t(1)}}));
+               }});
   c.push_back({"conv2d 7x7 stride 2 pad 3 (taps looped)", [](Builder &b) {
                  b.out(conv(b, b.input("x", {2, 3, 19, 23}), 17, {7, 7},
                             {{"stride", Ints{2, 2}}, {"pads", Ints{3, 3, 3, 3}}}));
