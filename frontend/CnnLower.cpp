@@ -188,9 +188,9 @@ Node *Lowerer::make(const Stmt &s, OpKind op, const std::string &name, std::vect
                     std::map<std::string, Attr> attrs) {
   // Created without a location so that the IR's message is just "%name (op): problem"; we
   // add the .cnn location, the line and the caret ourselves.
-  Node *n = f_.add(op, name, std::move(operands), std::move(attrs));
+  Node *n = nullptr;
   try {
-    n->type = inferType(*n);
+    n = f_.add(op, name, std::move(operands), std::move(attrs)); // (the shape rule runs here)
   } catch (const Error &e) {
     std::string msg = e.what();
     msg = msg.substr(0, msg.find('\n'));

@@ -166,7 +166,6 @@ Node *NodeCtx::emit(OpKind op, const std::string &suffix, std::vector<Node *> op
   Node *n = im.f.add(op, suffix.empty() ? base + ".t" : base + "." + suffix, std::move(operands),
                      std::move(attrs), {}, {}, /*uniquify=*/true);
   n->comment = p.name().empty() ? p.op_type() : fmt::format("{} '{}'", p.op_type(), p.name());
-  n->type = inferType(*n);
   return n;
 }
 
@@ -288,10 +287,7 @@ static void bindInputs(Importer &im, const onnx::GraphProto &g, const std::set<s
   }
 }
 
-OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
-                          const OnnxOptions &opts) {
-  if (opts.batch < 1)
-    throw Error(fmt::format("the batch size must be positive, got {}", opts.batch));
+onnx::ModelProto parseProto(const std::string &bytes, const std::string &filename) {
   onnx::ModelProto m;
   if (bytes.empty())
     throw Error(fmt::format("'{}': empty file, not an ONNX model", filename));
@@ -303,6 +299,13 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
     throw Error(fmt::format("'{}': not a valid ONNX model (no {}; the file is truncated or not "
                             "ONNX)",
                             filename, m.has_graph() ? "IR version" : "graph"));
+  return m;
+}
+
+OnnxModel importProto(const onnx::ModelProto &m, const std::string &filename,
+                      const OnnxOptions &opts) {
+  if (opts.batch < 1)
+    throw Error(fmt::format("the batch size must be positive, got {}", opts.batch));
   std::vector<std::string> problems;
   OnnxModel out;
   out.module = std::make_unique<Module>();
@@ -438,9 +441,7 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
         if (y->op == OpKind::Softmax && y->type.rank() == 2 && y->getInt("axis") % 2 == 1)
           y = y->operands[0]; // the loss applies its own softmax to the logits
         if (y->type.rank() != 2) {
-          Node *flat = f.add(OpKind::Flatten, "loss.flat", {y}, {}, {}, {}, true);
-          flat->type = inferType(*flat);
-          y = flat;
+          y = f.add(OpKind::Flatten, "loss.flat", {y}, {}, {}, {}, true);
         }
         Node *label = f.add(OpKind::Input, "label", {}, {}, TensorType{DType::I32, {n0}}, {}, true);
         loss = f.add(OpKind::SoftmaxXent, "loss", {y, label}, {}, {}, {}, true);
@@ -450,7 +451,6 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
       } else {
         throw Error(fmt::format("unknown loss '{}' (softmax or l2)", opts.loss));
       }
-      loss->type = inferType(*loss);
       f.outputs() = {loss};
     }
   }
@@ -468,11 +468,33 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
 
 OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
                           const OnnxOptions &opts) {
-  return onnximp::importOnnxBytes(bytes, filename, opts);
+  if (opts.batch < 1) // (before reading anything)
+    throw Error(fmt::format("the batch size must be positive, got {}", opts.batch));
+  return onnximp::importProto(onnximp::parseProto(bytes, filename), filename, opts);
 }
 
 OnnxModel importOnnx(const std::string &path, const OnnxOptions &opts) {
   return importOnnxBytes(onnxio::readFileBytes(path), path, opts);
+}
+
+OnnxModel importOnnxForTraining(const std::string &path, const OnnxOptions &opts) {
+  if (opts.batch < 1)
+    throw Error(fmt::format("the batch size must be positive, got {}", opts.batch));
+  const onnx::ModelProto proto = onnximp::parseProto(onnxio::readFileBytes(path), path);
+  OnnxOptions io = opts, to = opts;
+  io.training = false, to.training = true;
+  OnnxModel out = onnximp::importProto(proto, path, io);
+  out.module->main().setRole(FunctionRole::Infer);
+  OnnxModel train = onnximp::importProto(proto, path, to);
+  // Both functions name their params alike (the initializers), so weights and names are the
+  // training import's (a superset: the loss may add inputs, never params).
+  std::unique_ptr<Function> f = train.module->release(train.module->main().name());
+  f->setName("train");
+  out.module->adopt(std::move(f));
+  out.weights = std::move(train.weights);
+  out.irName = std::move(train.irName);
+  out.onnxName = std::move(train.onnxName);
+  return out;
 }
 
 } // namespace cnnc

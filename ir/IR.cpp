@@ -45,7 +45,7 @@ std::string Node::describe() const {
 
 // ---------------------------------------------------------------------------- Function --
 Node *Function::add(OpKind op, std::string name, std::vector<Node *> operands,
-                    std::map<std::string, Attr> attrs, TensorType type, Loc loc, bool uniquify) {
+                    std::map<std::string, Attr> attrs, GivenType type, Loc loc, bool uniquify) {
   if (byName_.count(name)) {
     if (!uniquify)
       throw Error(loc, fmt::format("value %{} is defined twice in function @{}", name, name_));
@@ -62,8 +62,13 @@ Node *Function::add(OpKind op, std::string name, std::vector<Node *> operands,
   n->name = std::move(name);
   n->operands = std::move(operands);
   n->attrs = std::move(attrs);
-  n->type = std::move(type);
   n->loc = std::move(loc);
+  if (type.type)
+    n->type = std::move(*type.type);
+  else if (n->info().source)
+    CNNC_INTERNAL(fmt::format("{}: a source needs its type", n->describe()));
+  else
+    n->type = inferType(*n); // (throws before the node is appended)
   Node *raw = n.get();
   byName_[raw->name] = raw;
   nodes_.push_back(std::move(n));

@@ -121,6 +121,15 @@ struct Node {
 /// and the parser gives @infer and @train_step their roles.
 enum class FunctionRole : uint8_t { Other, Infer, TrainStep };
 
+/// Function::add's type argument: a type, or none (`{}`: derive it by the shape rule).
+struct GivenType {
+  std::optional<TensorType> type;
+  GivenType() = default;
+  GivenType(TensorType t) : type(std::move(t)) {}
+  GivenType(DType d, Shape s) : type(TensorType{d, std::move(s)}) {}
+  GivenType(std::optional<TensorType> t) : type(std::move(t)) {}
+};
+
 class Function {
 public:
   explicit Function(std::string name) : name_(std::move(name)) {}
@@ -135,8 +144,12 @@ public:
 
   /// Appends a node; its name must be new in this function (made unique with a numeric
   /// suffix if `uniquify`, an error otherwise). Returns the node, owned by the function.
+  /// Without a `type`, the op's shape rule derives it from the operands (inferType) before
+  /// the node is appended: a shape error throws cnnc::Error naming the node and adds nothing.
+  /// Sources (input, param, constant) must be given their type; a given type is taken as
+  /// written (the parser's), and verify() checks it against the rule.
   Node *add(OpKind op, std::string name, std::vector<Node *> operands = {},
-            std::map<std::string, Attr> attrs = {}, TensorType type = {}, Loc loc = {},
+            std::map<std::string, Attr> attrs = {}, GivenType type = {}, Loc loc = {},
             bool uniquify = false);
   Node *find(std::string_view name) const; // nullptr if absent
   /// Moves a node without operands (a source) to the start of the function, so that nodes

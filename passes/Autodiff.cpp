@@ -22,7 +22,6 @@ namespace grad {
 Node *Context::make(OpKind op, const std::string &suffix, std::vector<Node *> operands,
                     std::map<std::string, Attr> attrs, const std::string &eq) {
   Node *x = f.add(op, n.name + "." + suffix, std::move(operands), std::move(attrs), {}, n.loc, true);
-  x->type = inferType(*x);
   if (!eq.empty())
     x->comment = eq;
   return x;
@@ -92,7 +91,6 @@ std::map<const Node *, Node *> appendGradients(Function &f, Node *loss, const st
     Node *dy = c->second[0];
     for (size_t i = 1; i < c->second.size(); ++i) {
       dy = f.add(OpKind::Add, n->name + ".grad", {dy, c->second[i]}, {}, {}, n->loc, true);
-      dy->type = inferType(*dy);
       dy->comment = "a value used several times: its gradients add up";
     }
     adjoint[n] = dy;

@@ -38,16 +38,15 @@ bool foldBatchNorm(Function &f) {
     // Appends a node located at the BN and moves it just before the BN (its operands are p's
     // and the BN's, which precede it, or nodes this fold made there).
     auto make = [&](OpKind op, const std::string &suffix, std::vector<Node *> ops,
-                    std::map<std::string, Attr> attrs = {}, TensorType type = {}) {
+                    std::map<std::string, Attr> attrs = {}, std::optional<TensorType> type = {}) {
       Node *n = f.add(op, bn->name + ".fold." + suffix, std::move(ops), std::move(attrs), type,
                       bn->loc, true);
-      if (!n->info().source)
-        n->type = inferType(*n);
       f.moveBefore(n, bn);
       return n;
     };
     auto splat = [&](double v, const std::string &suffix, Shape shape) {
-      return make(OpKind::Constant, suffix, {}, {{"value", std::vector<double>{v}}}, {dt, std::move(shape)});
+      return make(OpKind::Constant, suffix, {}, {{"value", std::vector<double>{v}}},
+                  TensorType{dt, std::move(shape)});
     };
     const Attr eps = bn->get("epsilon");
     auto bnOf = [&](Node *x, Node *bias, Node *mean, const std::string &suffix) {

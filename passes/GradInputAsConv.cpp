@@ -48,9 +48,7 @@ bool rewrite(Function &f, Node &dx) {
     return false;
   std::map<std::string, Attr> fa;
   fa["groups"] = Attr(int64_t(G));
-  const Shape &ws = w->type.shape;
-  Node *wf = f.add(OpKind::FilterFlip, w->name + ".flip", {w}, std::move(fa),
-                   TensorType{w->type.dtype, {ws[1] * G, ws[0] / G, kh, kw}}, dx.loc, true);
+  Node *wf = f.add(OpKind::FilterFlip, w->name + ".flip", {w}, std::move(fa), {}, dx.loc, true);
   f.moveBefore(wf, &dx);
   std::map<std::string, Attr> ca;
   ca["pads"] = Attr(flipped);

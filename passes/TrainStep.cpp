@@ -21,7 +21,6 @@ struct Builder {
   Loc loc;
   Node *node(OpKind op, const std::string &name, std::vector<Node *> ops, const std::string &comment = "") {
     Node *n = f.add(op, name, std::move(ops), {}, {}, loc, true);
-    n->type = inferType(*n);
     n->comment = comment;
     return n;
   }

@@ -73,9 +73,7 @@ struct Builder {
     return f.add(OpKind::Param, name, {}, {}, TensorType{DType::F32, std::move(s)});
   }
   Node *op(OpKind k, std::vector<Node *> operands, std::map<std::string, Attr> attrs = {}) {
-    Node *n = f.add(k, opInfo(k).mnemonic, std::move(operands), std::move(attrs), {}, {}, true);
-    n->type = inferType(*n);
-    return n;
+    return f.add(k, opInfo(k).mnemonic, std::move(operands), std::move(attrs), {}, {}, true);
   }
   Node *out(Node *n) {
     f.outputs().push_back(n);

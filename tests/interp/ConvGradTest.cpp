@@ -40,10 +40,8 @@ void check(const Geo &g) {
   Node *y = f.add(OpKind::Conv2d, "y", {x, w},
                   {{"stride", g.stride}, {"pads", g.pads}, {"dilation", g.dilation},
                    {"groups", g.groups}});
-  y->type = inferType(*y);
   Node *t = f.add(OpKind::Input, "t", {}, {}, y->type);
   Node *loss = f.add(OpKind::L2Loss, "loss", {y, t});
-  loss->type = inferType(*loss);
   f.outputs().push_back(loss);
   auto grads = appendGradients(f, loss, {x, w});
   Node *dx = grads.at(x), *dw = grads.at(w);
@@ -123,10 +121,8 @@ TEST_CASE("fuse-conv-grad leaves a chain alone when an intermediate has another 
   Node *x = f.add(OpKind::Param, "x", {}, {}, TensorType{DType::F32, {2, 3, 6, 6}});
   Node *w = f.add(OpKind::Param, "w", {}, {}, TensorType{DType::F32, {4, 3, 3, 3}});
   Node *y = f.add(OpKind::Conv2d, "y", {x, w});
-  y->type = inferType(*y);
   Node *t = f.add(OpKind::Input, "t", {}, {}, y->type);
   Node *loss = f.add(OpKind::L2Loss, "loss", {y, t});
-  loss->type = inferType(*loss);
   f.outputs().push_back(loss);
   auto grads = appendGradients(f, loss, {x, w});
   // keep phi(x) and the input-gradient product alive as outputs: both must be materialised

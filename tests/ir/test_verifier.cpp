@@ -87,8 +87,13 @@ TEST_CASE("verifier errors name the node and the problem", "[ir][verifier][error
 TEST_CASE("nodes made with the C++ API are checked before shape rules index operands", "[ir][verifier]") {
   Function f("f");
   Node *x = f.add(OpKind::Input, "x", {}, {}, {DType::F32, {1, 2}});
-  Node *bad = f.add(OpKind::Add, "bad", {x});
-  CHECK_THROWS_WITH(inferType(*bad), Catch::Contains("%bad (add): takes operands (a, b), got 1"));
-  Node *bad2 = f.add(OpKind::Softmax, "bad2", {x}, {{"axis", 1.5}});
-  CHECK_THROWS_WITH(inferType(*bad2), Catch::Contains("attribute 'axis' must be int, got 1.5"));
+  // Function::add runs the shape rule: a bad node throws and is not added
+  CHECK_THROWS_WITH(f.add(OpKind::Add, "bad", {x}),
+                    Catch::Contains("%bad (add): takes operands (a, b), got 1"));
+  CHECK(f.find("bad") == nullptr);
+  CHECK_THROWS_WITH(f.add(OpKind::Softmax, "bad2", {x}, {{"axis", 1.5}}),
+                    Catch::Contains("attribute 'axis' must be int, got 1.5"));
+  CHECK(f.nodes().size() == 1);
+  // and a good one comes with its type
+  CHECK(f.add(OpKind::Relu, "r", {x})->type == TensorType{DType::F32, {1, 2}});
 }

@@ -1,5 +1,5 @@
 // A tiny builder of IR functions for the stats tests: each helper adds one node with
-// Function::add and derives its type with inferType, as a frontend would.
+// Function::add, which derives its type by the op's shape rule.
 #pragma once
 
 #include "ir/IR.h"
@@ -16,9 +16,7 @@ struct NetBuilder {
 
   Node *node(OpKind op, const std::string &name, std::vector<Node *> ops,
              std::map<std::string, Attr> attrs = {}) {
-    Node *n = f.add(op, name, std::move(ops), std::move(attrs));
-    n->type = inferType(*n);
-    return n;
+    return f.add(op, name, std::move(ops), std::move(attrs));
   }
   Node *input(const std::string &name, Shape shape) {
     return f.add(OpKind::Input, name, {}, {}, TensorType{DType::F32, std::move(shape)});
