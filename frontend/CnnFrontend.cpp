@@ -38,27 +38,50 @@ static void checkOptions(const CnnOptions &o) {
                 std::to_string(o.inputHW->second));
 }
 
+// One function of m from the parsed statements (a copy: naming writes into them).
+static Function &lower(Module &m, std::vector<cnn::Stmt> stmts, const std::string &filename,
+                       const CnnOptions &opts, cnn::Diag &diag) {
+  cnn::NameAllocator names;
+  cnn::assignNames(stmts, names, opts.training, diag);
+  Function &f = m.addFunction(defaultName(filename));
+  cnn::Lowerer(f, opts, diag, names).run(stmts);
+  verify(f);
+  return f;
+}
+
 std::unique_ptr<Module> parseCnn(std::string_view text, const std::string &filename,
                                  const CnnOptions &opts) {
   checkOptions(opts);
   cnn::Diag diag(filename);
-  std::vector<cnn::Stmt> stmts = cnn::parseStatements(text, diag);
-  cnn::NameAllocator names;
-  cnn::assignNames(stmts, names, opts.training, diag);
   auto m = std::make_unique<Module>();
-  Function &f = m->addFunction(defaultName(filename));
-  cnn::Lowerer(f, opts, diag, names).run(stmts);
-  verify(f);
+  lower(*m, cnn::parseStatements(text, diag), filename, opts, diag);
   return m;
 }
 
-std::unique_ptr<Module> parseCnnFile(const std::string &path, const CnnOptions &opts) {
+static std::string readFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw Error("cannot open '" + path + "'");
   std::ostringstream ss;
   ss << in.rdbuf();
-  return parseCnn(ss.str(), path, opts);
+  return ss.str();
+}
+
+std::unique_ptr<Module> parseCnnFile(const std::string &path, const CnnOptions &opts) {
+  return parseCnn(readFile(path), path, opts);
+}
+
+std::unique_ptr<Module> parseCnnFileForTraining(const std::string &path, const CnnOptions &opts) {
+  const std::string text = readFile(path);
+  CnnOptions io = opts, to = opts;
+  io.training = false, to.training = true;
+  checkOptions(to);
+  cnn::Diag diag(path);
+  const std::vector<cnn::Stmt> stmts = cnn::parseStatements(text, diag);
+  auto m = std::make_unique<Module>();
+  lower(*m, stmts, path, io, diag).setRole(FunctionRole::Infer); // (renamed @infer)
+  lower(*m, stmts, path, to, diag);
+  return m;
 }
 
 } // namespace cnnc

@@ -36,5 +36,10 @@ struct CnnOptions {
 std::unique_ptr<Module> parseCnn(std::string_view text, const std::string &filename,
                                  const CnnOptions &opts = {});
 std::unique_ptr<Module> parseCnnFile(const std::string &path, const CnnOptions &opts = {});
+/// A training build from one read and parse of the file (`opts.training` is ignored): the
+/// module holds @infer (inference mode: running statistics, dropout off, the loss layer's
+/// prediction), then the training-mode function, named after the network (the `grad` pass
+/// makes it @train_step).
+std::unique_ptr<Module> parseCnnFileForTraining(const std::string &path, const CnnOptions &opts = {});
 
 } // namespace cnnc

@@ -52,6 +52,10 @@ struct OnnxModel {
 OnnxModel importOnnx(const std::string &path, const OnnxOptions &opts = {});
 OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
                           const OnnxOptions &opts = {});
+/// A training build from one read and parse of the file (`opts.training` is ignored): the
+/// module holds @infer (an inference import: running statistics, dropout off), then the
+/// training-mode function named "train" (the `grad` pass makes it @train_step).
+OnnxModel importOnnxForTraining(const std::string &path, const OnnxOptions &opts = {});
 
 /// Sanitizes an ONNX name into an IR SSA name (no uniqueness).
 std::string sanitizeOnnxName(const std::string &name);

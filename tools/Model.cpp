@@ -24,13 +24,7 @@ std::unique_ptr<Module> loadModel(const std::string &path, const LoadOptions &op
       return parseCnnFile(path, opts.cnn);
     // A training build holds both functions of the model: @infer (running statistics,
     // dropout off) and the training-mode graph that the `grad` pass makes @train_step.
-    CnnOptions inferOpts = opts.cnn;
-    inferOpts.training = false;
-    auto m = parseCnnFile(path, inferOpts);
-    auto train = parseCnnFile(path, opts.cnn);
-    m->main().setRole(FunctionRole::Infer);
-    m->adopt(train->release(train->main().name()));
-    return m;
+    return parseCnnFileForTraining(path, opts.cnn);
   }
   if (endsWith(path, ".ir")) {
     std::ifstream in(path);
@@ -60,20 +54,9 @@ LoadedModel loadModelFile(const std::string &path, const LoadOptions &opts) {
   o.training = opts.cnn.training;
   o.loss = opts.loss;
   o.constInputs = opts.onnxConstInputs;
-  OnnxModel m = importOnnx(path, o);
+  // As for .cnn, a training build holds @infer and the training-mode function
+  OnnxModel m = o.training ? importOnnxForTraining(path, o) : importOnnx(path, o);
   lm.module = std::move(m.module);
-  if (o.training) {
-    // As for .cnn: @infer (inference import) first, then the training-mode function that
-    // the `grad` pass makes @train_step. Both name their params alike (the initializers).
-    OnnxOptions io = o;
-    io.training = false;
-    OnnxModel inf = importOnnx(path, io);
-    inf.module->main().setRole(FunctionRole::Infer);
-    std::unique_ptr<Function> train = lm.module->release(lm.module->main().name());
-    train->setName("train");
-    inf.module->adopt(std::move(train));
-    lm.module = std::move(inf.module);
-  }
   for (const auto &[name, t] : m.weights) {
     std::vector<size_t> shape(t.shape.begin(), t.shape.end());
     interp::Tensor<double> v = xt::zeros<double>(shape);
