@@ -93,8 +93,6 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   // slower), so it keeps planes.
   g.blocked = vl == 8 && g.padded && g.Cg % vl == 0 && g.Cg * g.kh > 16 && g.Ho * g.Wo != 1 &&
               !storeBound;
-  if (const char *env = std::getenv("CNNC_BLOCKED"); env && *env == '0')
-    g.blocked = false;
   g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
   g.packBytes = g.wpackBytes + align64(g.G * g.mgPad * 4);
   // The padded copy is sized by x's own dim 0, the most images the op ever sees: maxBatch
