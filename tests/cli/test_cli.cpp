@@ -259,7 +259,7 @@ TEST_CASE("usage errors exit 2, --help works on every subcommand", "[cli][errors
   }
 }
 
-TEST_CASE("a mistyped subcommand gets a suggestion; --version says what built cnnc", "[cli][errors]") {
+TEST_CASE("a mistyped subcommand gets a suggestion, and --version says what built cnnc", "[cli][errors]") {
   Result r = runCnnc("traim examples/mnist_base.cnn");
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("'traim' is not a cnnc command (did you mean 'train'?)"));

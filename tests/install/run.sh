@@ -35,8 +35,8 @@ mkdir -p "$work/pc"
 "$cnnc" compile "$root/examples/mnist_base.cnn" -o "$work/pc/libmnist.so" --header "$work/pc/mnist.h" \
   --batch 100 --prefix mnist --weights "$work/init.npz" > "$work/pc/compile.log"
 # shellcheck disable=SC2046
-${CC:-cc} -O2 -Wall -Werror "$root/examples/c/classify.c" $(pkg-config --cflags cnnc) -I"$work/pc" \
-  -L"$work/pc" -lmnist -Wl,-rpath,"$work/pc" -o "$work/pc/classify"
+${CC:-cc} ${CFLAGS:-} -O2 -Wall -Werror "$root/examples/c/classify.c" $(pkg-config --cflags cnnc) -I"$work/pc" \
+  -L"$work/pc" -lmnist -Wl,-rpath,"$work/pc" ${LDFLAGS:-} -o "$work/pc/classify"
 "$work/pc/classify" "$images" "$labels" > "$work/pc.out"
 
 grep -q "^accuracy: " "$work/cmake.out" || { echo "FAIL: no accuracy line"; cat "$work/cmake.out"; exit 1; }

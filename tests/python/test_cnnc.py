@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+os.environ.pop("LD_PRELOAD", None)  # an ASan build preloads its runtime here, not into cnnc
+
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(root, "python"))
 import cnnc  # noqa: E402
