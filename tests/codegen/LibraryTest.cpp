@@ -1,7 +1,7 @@
 // Libraries people ship (issue 17): two models compiled with their own prefixes link into
 // one C program that runs both, each checked against the f64 interpreter; each library
 // exports its prefixed API and nothing else; the generated headers carry the API's contracts
-// and named constants, and compile together; the library reports what compiled it.
+// and named constants, and compile together (C and C++); the library reports what compiled it.
 #include "CodegenTestUtil.h"
 
 #include <catch2/catch.hpp>
@@ -165,6 +165,13 @@ TEST_CASE("two models' libraries, each with its prefix, link into one C program"
     const std::string out = run(cmd);
     INFO(cmd << "\n" << out);
     REQUIRE(out.find("rc=0") != std::string::npos);
+    // the same two headers in a C++ program
+    const std::string cxx = fmt::format(
+        "cd {} && c++ -x c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only two.c 2>&1; echo rc=$?",
+        dir.string());
+    const std::string cxxOut = run(cxx);
+    INFO(cxx << "\n" << cxxOut);
+    CHECK(cxxOut.find("rc=0") != std::string::npos);
     const codegen::TargetInfo host = codegen::describeTarget({});
     for (const Model &md : models) {
       const Function &f = md.m->main();
