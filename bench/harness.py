@@ -245,7 +245,8 @@ def compile_lib(cnnc, case, isa, lib_dir):
     deps = [cnnc, case.model]
     if os.path.exists(lib) and all(os.path.getmtime(lib) > os.path.getmtime(d) for d in deps):
         return lib, None, None
-    argv = [cnnc, "compile", case.model, "-o", lib, "--batch", str(case.batch)]
+    argv = [cnnc, "compile", case.model, "-o", lib, "--batch", str(case.batch),
+            "--prefix", "cnnc"]  # bench_worker.cpp calls the unprefixed cnnc_* API
     if case.kind == "train":
         argv.append("--train")
     if isa == "avx2":

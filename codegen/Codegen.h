@@ -137,7 +137,26 @@ struct AotOptions {
   /// The naive memory of the training step (passes/ModelStats.h naiveTrainBytes), for the
   /// header to report beside the arena; 0: not reported.
   int64_t trainNaiveBytes = 0;
+  /// The library's symbol prefix (a C identifier): it exports `<prefix>_create`, ... only,
+  /// and its header names the macros <PREFIX>_*. Empty: the unprefixed cnnc_* API of
+  /// runtime/CnncApi.h and macros named after the function (what the tests dlopen).
+  std::string prefix;
+  /// The model's name, as cnnc_model_name() answers it; empty: the function's name.
+  std::string modelName;
 };
+
+/// The C API's functions, without their `cnnc_` (runtime/CnncApi.h): what a library
+/// exports, each under its prefix.
+const std::vector<std::string> &apiFunctionNames();
+/// The vector ISA of a target as the library reports it: "AVX-512", "AVX2+FMA", "AVX", "SSE".
+struct TargetInfo {
+  std::string cpu, isa;
+};
+TargetInfo describeTarget(const TargetOptions &o);
+/// The cnnc version compiled into libraries and printed by `cnnc --version`.
+const char *cnncVersion();
+/// The version of the LLVM cnnc links (`cnnc --version`).
+const char *llvmVersion();
 
 /// Compiles `f` to a shared library exposing the C API of runtime/CnncApi.h, linked in
 /// process by lld. Throws cnnc::Error on link failures.
@@ -146,8 +165,10 @@ void compileSharedLibrary(const Function &f, const std::string &soPath, const Ao
 /// With `train`/`tl`, the header also documents the training step (its data inputs, batch,
 /// state).
 /// `trainNaiveBytes` > 0 adds the training step's naive memory beside its arena.
+/// `guard`: the include guard (empty: from the header's file name); `o` gives the prefix, the model's name, the header's path and whether weights are
+/// embedded; `ti` what the library was compiled for.
 std::string generateHeader(const Function &f, const Layout &l, const std::string &guard,
-                           const Function *train = nullptr, const Layout *tl = nullptr,
-                           int64_t trainNaiveBytes = 0);
+                           const AotOptions &o = {}, const Layout *tl = nullptr,
+                           const TargetInfo &ti = {});
 
 } // namespace cnnc::codegen

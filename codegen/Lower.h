@@ -22,6 +22,8 @@ struct Target {
   bool sanitizeThread = false;   // TargetOptions::sanitizeThread
 };
 Target makeTarget(const TargetOptions &o);
+/// The vector ISA the library reports (TargetInfo::isa).
+std::string isaName(const Target &t);
 
 struct Lowered {
   std::unique_ptr<llvm::Module> mod;

@@ -4,6 +4,7 @@
 #include "codegen/Lower.h"
 
 #include <fmt/format.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
@@ -64,6 +65,23 @@ Target makeTarget(const TargetOptions &o) {
     t.vl = o.vectorWidth;
   }
   return t;
+}
+
+std::string isaName(const Target &t) {
+  const MCSubtargetInfo *sti = t.tm->getMCSubtargetInfo();
+  return sti->checkFeatures("+avx512f")               ? "AVX-512"
+         : sti->checkFeatures("+avx2,+fma")           ? "AVX2+FMA"
+         : sti->checkFeatures("+avx")                 ? "AVX"
+                                                      : "SSE";
+}
+
+const char *llvmVersion() {
+  return LLVM_VERSION_STRING;
+}
+
+TargetInfo describeTarget(const TargetOptions &o) {
+  Target t = makeTarget(o);
+  return {t.cpu, isaName(t)};
 }
 
 // LLVM's AddressSanitizer pass (docs/hardening.md), as clang runs it: after the

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The API's cnnc_* names; codegen/Aot.cpp's link exports them under the library's prefix
+ * (aliases) and keeps everything else local (a version script). */
 #define API __attribute__((visibility("default")))
 
 /* The instance's state: one array per distinct param name over both entries (@infer's
@@ -42,6 +44,13 @@ static int fail(const cnnc_instance *inst, int code, const char *fmt, ...) {
   return code;
 }
 
+/* What compiled the library (codegen/Aot.cpp defines them beside the generated code; weak, so
+ * that a runtime linked without them, such as the fuzzers' stand-in model, answers "unknown"). */
+extern const char cnnc_build_version[] __attribute__((weak, visibility("hidden")));
+extern const char cnnc_build_cpu[] __attribute__((weak, visibility("hidden")));
+extern const char cnnc_build_isa[] __attribute__((weak, visibility("hidden")));
+extern const char cnnc_build_model[] __attribute__((weak, visibility("hidden")));
+
 /* The training entry is linked only into libraries compiled with `cnnc compile --train`. */
 extern const cnnc_model_desc cnnc_train_desc __attribute__((weak, visibility("hidden")));
 
@@ -62,6 +71,18 @@ API int64_t cnnc_max_batch(void) {
 }
 API int64_t cnnc_min_batch(void) {
   return D()->min_batch;
+}
+API const char *cnnc_model_name(void) {
+  return cnnc_build_model ? cnnc_build_model : D()->name;
+}
+API const char *cnnc_version(void) {
+  return cnnc_build_version ? cnnc_build_version : "unknown";
+}
+API const char *cnnc_target_cpu(void) {
+  return cnnc_build_cpu ? cnnc_build_cpu : "unknown";
+}
+API const char *cnnc_target_isa(void) {
+  return cnnc_build_isa ? cnnc_build_isa : "unknown";
 }
 API int cnnc_has_train_step(void) {
   return T() != NULL;

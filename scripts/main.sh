@@ -28,7 +28,7 @@ step "cnnc train examples/mnist_base.cnn: BASE on real MNIST (7,996 train / 2,00
 
 step "cnnc compile examples/mnist_base.cnn -> libmnist_base.so + mnist.h, the trained weights embedded"
 "$cnnc" compile "$root/examples/mnist_base.cnn" -o "$out/libmnist_base.so" --header "$out/mnist.h" --batch 100 \
-  --weights "$out/mnist_base/weights.npz"
+  --prefix mnist --weights "$out/mnist_base/weights.npz"
 ls -l "$out/libmnist_base.so"
 
 step "examples/c/classify.c, linked against the .so, classifies the test digits (raw pixels in)"

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <iostream>
 #include <fstream>
 
 namespace cnnc::tools {
@@ -123,23 +125,69 @@ static void embedWeights(const Function &f, const CompileRequest &r, codegen::Ao
   }
 }
 
-void compileTrainModel(const Function &infer, const Function &trainStep, const CompileRequest &r) {
-  codegen::AotOptions o;
-  o.target = r.target;
-  o.headerPath = r.header;
-  o.trainStep = &trainStep;
-  o.trainNaiveBytes = r.trainNaiveBytes;
-  embedWeights(infer, r, o);
-  codegen::compileSharedLibrary(infer, r.output, o);
+std::string cIdentifier(const std::string &name) {
+  std::string r;
+  for (char c : name)
+    r += std::isalnum((unsigned char)c) ? c : '_';
+  if (r.empty() || std::isdigit((unsigned char)r[0]))
+    r = "m_" + r;
+  return r;
 }
 
-void compileModel(const Function &f, const CompileRequest &r) {
+static std::string fileSize(const std::string &path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path, ec);
+  if (ec)
+    return "?";
+  return n >= 10 << 20 ? fmt::format("{:.1f} MB", (double)n / (1 << 20))
+         : n >= 10 << 10 ? fmt::format("{:.1f} KB", (double)n / (1 << 10))
+                        : fmt::format("{} B", n);
+}
+
+// The shared library (and header) of `f`, reported as `cnnc compile` prints it.
+static void compileLibrary(const Function &f, const CompileRequest &r, codegen::AotOptions &o,
+                           std::ostream *report) {
+  o.target = r.target;
+  o.headerPath = r.header;
+  o.prefix = r.prefix;
+  o.modelName = r.modelName;
+  embedWeights(f, r, o);
+  codegen::compileSharedLibrary(f, r.output, o);
+  if (!report)
+    return;
+  int64_t params = 0, floats = 0;
+  for (const auto &n : f.nodes())
+    if (n->op == OpKind::Param)
+      ++params, floats += n->type.numel();
+  const std::string p = r.prefix.empty() ? "cnnc" : r.prefix;
+  *report << fmt::format("wrote {} ({}): exports {}_create, {}_infer, ... ({} functions{})\n",
+                         r.output, fileSize(r.output), p, p, codegen::apiFunctionNames().size(),
+                         o.trainStep ? ", with a training step" : "");
+  if (!r.header.empty())
+    *report << fmt::format("wrote {} ({}): the C API, shapes and constants of {}\n", r.header,
+                           fileSize(r.header), r.output);
+  if (!o.embeddedWeights.empty())
+    *report << fmt::format("weights: embedded ({} params, {} floats{})\n", params, floats,
+                           r.weights.empty() ? ", the model file's own" : ", from " + r.weights);
+  else if (params > 0)
+    std::cerr << fmt::format(
+        "warning: no weights embedded: an instance of {} starts from zero parameters ({} params, "
+        "{} floats); pass --weights FILE.npz, or call {}_load_weights / {}_set_param before {}_infer\n",
+        r.output, params, floats, p, p, p);
+}
+
+void compileTrainModel(const Function &infer, const Function &trainStep, const CompileRequest &r,
+                       std::ostream *report) {
+  codegen::AotOptions o;
+  o.trainStep = &trainStep;
+  o.trainNaiveBytes = r.trainNaiveBytes;
+  compileLibrary(infer, r, o, report);
+}
+
+void compileModel(const Function &f, const CompileRequest &r, std::ostream *report) {
   if (r.emit == "so") {
     codegen::AotOptions o;
-    o.target = r.target;
-    o.headerPath = r.header;
-    embedWeights(f, r, o);
-    codegen::compileSharedLibrary(f, r.output, o);
+    compileLibrary(f, r, o, report);
     return;
   }
   const codegen::EmitKind k = r.emit == "llvm"  ? codegen::EmitKind::LLVM

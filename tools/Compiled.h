@@ -47,11 +47,19 @@ struct CompileRequest {
   Feeds fileWeights;   // else these (an ONNX model's initializers), when not empty
   codegen::TargetOptions target;
   int64_t trainNaiveBytes = 0; // --train --header: the naive sum the header reports (0: none)
+  std::string prefix;          // --prefix: the library's symbol prefix
+  std::string modelName;       // what the library's <prefix>_model_name() answers
 };
-void compileModel(const Function &f, const CompileRequest &r);
+/// The default --prefix: `name` made a C identifier (other characters become '_').
+std::string cIdentifier(const std::string &name);
+/// Compiles; for a shared library, prints what it wrote to `report` (files, sizes, the
+/// exported prefix, weights embedded or not) and warns on stderr when an instance will start
+/// from zero weights.
+void compileModel(const Function &f, const CompileRequest &r, std::ostream *report = nullptr);
 /// `cnnc compile --train`: one .so holding @infer (cnnc_infer) and @train_step
 /// (cnnc_train_step, checkpoints); `trainStep` is the module's @train_step.
-void compileTrainModel(const Function &infer, const Function &trainStep, const CompileRequest &r);
+void compileTrainModel(const Function &infer, const Function &trainStep, const CompileRequest &r,
+                       std::ostream *report = nullptr);
 
 /// A compiled @train_step (docs/training.md, docs/codegen.md "Training"), the JIT twin of
 /// interp::trainStep: it owns the model state (weights, momentum buffers, BN running

@@ -7,7 +7,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string_view>
 #include <unordered_set>
 
@@ -53,7 +55,8 @@ static rt::Array readIdxIn(const std::string &dir, const std::string &stem) {
 }
 
 static Split readSplit(const std::string &dir, const std::string &prefix,
-                       std::vector<int64_t> &shape, int64_t keep) {
+                       std::vector<int64_t> &shape, int64_t keep, Subset subset = Subset::First,
+                       uint64_t seed = 0, std::string *note = nullptr) {
   rt::Array im = readIdxIn(dir, prefix + "-images-idx3-ubyte");
   rt::Array lb = readIdxIn(dir, prefix + "-labels-idx1-ubyte");
   if (im.shape.size() < 2 || lb.shape.size() != 1 || im.shape[0] != lb.shape[0])
@@ -70,19 +73,72 @@ static Split readSplit(const std::string &dir, const std::string &prefix,
     if (keep > s.n)
       throw Error(fmt::format("'{}' holds {} {} examples, fewer than the {} asked for", dir, s.n,
                               prefix, keep));
-    s.n = keep;
   }
   const int64_t pixels = im.numel() / std::max<int64_t>(im.shape[0], 1);
+  if (keep > 0 && keep < s.n && subset == Subset::Stratified) {
+    const std::vector<int32_t> all(lb.data.begin(), lb.data.end());
+    const std::vector<int64_t> pick = stratifiedSubset(all, keep, seed);
+    std::map<int32_t, int64_t> perClass;
+    for (int64_t i : pick) {
+      s.images.insert(s.images.end(), im.data.begin() + i * pixels, im.data.begin() + (i + 1) * pixels);
+      s.labels.push_back(all[(size_t)i]);
+      ++perClass[all[(size_t)i]];
+    }
+    s.n = keep;
+    if (note) {
+      std::string counts;
+      for (auto [c, k] : perClass)
+        counts += fmt::format("{}{}: {}", counts.empty() ? "" : ", ", c, k);
+      *note = fmt::format("a stratified subset of {} of the {} training examples (seed {}; per "
+                          "class {}); --train-subset first keeps the first {} in file order",
+                          keep, all.size(), seed, counts, keep);
+    }
+    return s;
+  }
+  if (keep > 0) {
+    if (note)
+      *note = fmt::format("the first {} of the {} training examples in file order", std::min(keep, s.n), s.n);
+    s.n = std::min(keep, s.n);
+  }
   s.images.assign(im.data.begin(), im.data.begin() + s.n * pixels);
   s.labels.assign(lb.data.begin(), lb.data.begin() + s.n);
   return s;
 }
 
-Dataset loadDataset(const std::string &spec, int64_t trainSize, int64_t testSize) {
+std::vector<int64_t> stratifiedSubset(const std::vector<int32_t> &labels, int64_t n, uint64_t seed) {
+  std::map<int32_t, std::vector<int64_t>> byClass;
+  for (size_t i = 0; i < labels.size(); ++i)
+    byClass[labels[i]].push_back((int64_t)i);
+  const int64_t total = (int64_t)labels.size();
+  // quotas: floor(n * count / total), the rest to the largest remainders (then lower labels)
+  std::vector<std::pair<int64_t, int32_t>> rem; // (-remainder, class)
+  std::map<int32_t, int64_t> quota;
+  int64_t given = 0;
+  for (const auto &[c, idx] : byClass) {
+    const __int128 num = (__int128)n * (int64_t)idx.size();
+    quota[c] = (int64_t)(num / total);
+    given += quota[c];
+    rem.push_back({-(int64_t)(num % total), c});
+  }
+  std::sort(rem.begin(), rem.end());
+  for (size_t k = 0; given < n && k < rem.size(); ++k, ++given)
+    ++quota[rem[k].second];
+  std::vector<int64_t> pick;
+  for (auto &[c, idx] : byClass) { // each class's examples in a seeded order (epochOrder's)
+    const std::vector<int64_t> order = epochOrder(seed ^ (uint64_t)(uint32_t)c, 0, (int64_t)idx.size());
+    for (int64_t k = 0; k < quota[c]; ++k)
+      pick.push_back(idx[(size_t)order[(size_t)k]]);
+  }
+  std::sort(pick.begin(), pick.end());
+  return pick;
+}
+
+Dataset loadDataset(const std::string &spec, int64_t trainSize, int64_t testSize, Subset subset,
+                    uint64_t seed, std::string *note) {
   Dataset d;
   d.name = spec;
   d.dir = resolveDataDir(spec);
-  d.train = readSplit(d.dir, "train", d.exampleShape, trainSize);
+  d.train = readSplit(d.dir, "train", d.exampleShape, trainSize, subset, seed, note);
   d.test = readSplit(d.dir, "t10k", d.exampleShape, testSize);
   d.pixels = 1;
   for (int64_t s : d.exampleShape)

@@ -30,10 +30,21 @@ struct Dataset {
 /// else is a directory. Throws cnnc::Error listing where it looked.
 std::string resolveDataDir(const std::string &spec);
 
+/// Which N training examples `--train-size N` keeps (`--train-subset`).
+enum class Subset {
+  First,      // the first N in file order (what the seed's Exercise 6 asks)
+  Stratified, // per class in proportion to its count (largest remainders), each class's
+              // examples chosen by a seeded shuffle, kept in file order
+};
+
 /// Reads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. Checks images against labels
-/// (counts, label range) and counts train/test overlap. trainSize/testSize > 0 keep only the
-/// first N examples of each split (an error if the split holds fewer).
-Dataset loadDataset(const std::string &spec, int64_t trainSize = 0, int64_t testSize = 0);
+/// (counts, label range) and counts train/test overlap. trainSize/testSize > 0 keep only N
+/// examples of each split (an error if the split holds fewer): the test split's first N, the
+/// training split's by `subset` (seeded by `seed`); `note`, if given, says which.
+Dataset loadDataset(const std::string &spec, int64_t trainSize = 0, int64_t testSize = 0,
+                    Subset subset = Subset::First, uint64_t seed = 0, std::string *note = nullptr);
+/// The indices (ascending) of the stratified subset of `n` examples of `labels`.
+std::vector<int64_t> stratifiedSubset(const std::vector<int32_t> &labels, int64_t n, uint64_t seed);
 
 /// The order of the training examples in epoch `epoch` (1-based): a Fisher-Yates shuffle of
 /// 0..n-1 driven by SplitMix64 seeded with seed + epoch * 0x9E3779B97F4A7C15 (mod 2^64);

@@ -297,7 +297,8 @@ Checkpoint readCheckpoint(const std::string &path) {
 TrainResult train(const TrainOptions &o, std::ostream &out) {
   if (o.epochs < 1)
     throw Error("--epochs must be at least 1");
-  Dataset d = loadDataset(o.data, o.trainSize, o.testSize);
+  std::string subsetNote;
+  Dataset d = loadDataset(o.data, o.trainSize, o.testSize, o.trainSubset, o.seed, &subsetNote);
   if (d.overlap)
     std::fprintf(stderr, "warning: %lld test images of '%s' are identical to training images\n",
                  (long long)d.overlap, d.dir.c_str());
@@ -369,6 +370,8 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
   out << fmt::format("  epochs {}, batch {}, lr {:g}, momentum {:g}, weight decay {:g}, seed {}\n",
                      o.epochs, o.model.batch, o.hyper.lr, o.hyper.momentum, o.hyper.weightDecay,
                      o.seed);
+  if (!subsetNote.empty())
+    out << "  training examples: " << subsetNote << "\n";
   if (o.resume.empty() && !m.weights.empty())
     out << fmt::format("  starting from the model's own weights ({} initializers)\n", m.weights.size());
   out.flush();

@@ -19,7 +19,8 @@ struct TrainOptions {
   int64_t epochs = 20;
   interp::Hyper hyper;                 // lr 0.001, momentum 0.9, weight decay 5e-4
   uint64_t seed = 0;                   // initial weights and the data order
-  int64_t trainSize = 0, testSize = 0; // > 0: only the first N examples
+  int64_t trainSize = 0, testSize = 0; // > 0: only N examples (the test split's first N)
+  Subset trainSubset = Subset::Stratified; // which N training examples (seeded by `seed`)
   std::string resume;                  // a checkpoint.npz to continue from
   std::string outDir;                  // log.csv, plot.png, checkpoint.npz, weights.npz
   std::string progress = "auto";       // auto (a bar on a TTY, else lines) | bar | lines | none

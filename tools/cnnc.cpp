@@ -11,6 +11,7 @@
 #include "tools/Model.h"
 #include "tools/Preprocess.h"
 #include "tools/Train.h"
+#include "tools/GitVersion.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -308,6 +309,13 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
 int cmdCompile(const ModelArgs &m, CompileRequest r) {
   LoadedModel lm = loadModelFile(m.path, m.options());
   auto &mod = lm.module;
+  // the model's name: its network / graph name, or the file's when that is only a role
+  // (@infer of a training build)
+  r.modelName = mod->main().name();
+  if (roleOfName(r.modelName) != FunctionRole::Other)
+    r.modelName = std::filesystem::path(m.path).stem().string();
+  if (r.prefix.empty())
+    r.prefix = cIdentifier(r.modelName);
   if (r.weights.empty()) // an ONNX model's initializers are embedded unless --weights is given
     r.fileWeights = std::move(lm.weights);
   m.preprocess(*mod, r.weights);
@@ -325,10 +333,10 @@ int cmdCompile(const ModelArgs &m, CompileRequest r) {
       throw Error("cnnc compile --train writes a shared library (--emit so)");
     if (!r.header.empty())
       r.trainNaiveBytes = naiveTrainBytesOf(m, r.weights);
-    compileTrainModel(*inf, *ts, r);
+    compileTrainModel(*inf, *ts, r, &std::cout);
     return 0;
   }
-  compileModel(mod->main(), r);
+  compileModel(mod->main(), r, &std::cout);
   return 0;
 }
 
@@ -374,12 +382,43 @@ int cmdTrain(TrainOptions o, const std::string &backend) {
   return sig ? 128 + sig : 0;
 }
 
+// `cnnc --version`: what a bug report needs (the commit, the LLVM, the host's CPU and ISA).
+std::string versionText() {
+  const codegen::TargetInfo host = codegen::describeTarget({});
+  return fmt::format("cnnc {} (git {})\nLLVM {}\nhost CPU {} ({})", codegen::cnncVersion(),
+                     CNNC_GIT_DESCRIBE, codegen::llvmVersion(), host.cpu, host.isa);
+}
+
+// The closest subcommand to a mistyped one (Levenshtein distance at most 2), or "".
+std::string closestCommand(const CLI::App &app, const std::string &word) {
+  std::string best; // the word itself when it is a command
+  size_t bestD = 3;
+  for (const CLI::App *sc : app.get_subcommands({})) {
+    const std::string &n = sc->get_name();
+    std::vector<size_t> d(n.size() + 1);
+    for (size_t j = 0; j <= n.size(); ++j)
+      d[j] = j;
+    for (size_t i = 1; i <= word.size(); ++i) {
+      size_t diag = d[0];
+      d[0] = i;
+      for (size_t j = 1; j <= n.size(); ++j) {
+        const size_t up = d[j];
+        d[j] = std::min({d[j] + 1, d[j - 1] + 1, diag + (word[i - 1] != n[j - 1])});
+        diag = up;
+      }
+    }
+    if (d[n.size()] < bestD)
+      bestD = d[n.size()], best = n;
+  }
+  return best;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   CLI::App app{"cnnc: a static compute-graph compiler for convolutional neural networks"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "cnnc 0.1");
+  app.set_version_flag("--version", [] { return versionText(); });
 
   ModelArgs info, dump, run, init;
   std::string rfTarget, emit = "final", format = "text", weights, backend = "interp", precision = "f32",
@@ -428,6 +467,7 @@ int main(int argc, char **argv) {
   cc->add_option("--emit", creq.emit, "so (shared library), llvm, asm or obj")
       ->check(CLI::IsMember({"so", "llvm", "asm", "obj"}))->default_val("so");
   cc->add_option("--header", creq.header, "also write a C header for the shared library");
+  cc->add_option("--prefix", creq.prefix, "the library's symbol prefix: it exports PREFIX_create, PREFIX_infer, ... (default: the model's name as a C identifier)");
   cc->add_option("--weights,-w", creq.weights, "parameters (.npz) to embed in the shared library (default: an ONNX model's initializers)");
   cc->add_option("--target-cpu", creq.target.cpu, "LLVM CPU name (default: the host, e.g. znver4); x86-64-v3 = AVX2");
   cc->add_option("--target-features", creq.target.features, "LLVM features, e.g. +avx2,+fma (default: the host's)");
@@ -452,7 +492,10 @@ int main(int argc, char **argv) {
   ct->add_option("--momentum", topt.hyper.momentum, "momentum")->default_val(0.9);
   ct->add_option("--weight-decay", topt.hyper.weightDecay, "weight decay (L2, MatConvNet's)")->default_val(5e-4);
   ct->add_option("--seed", topt.seed, "seed of the initial weights and of the data order")->default_val(0);
-  ct->add_option("--train-size", topt.trainSize, "use the first N training examples (default: all)")->check(CLI::PositiveNumber);
+  ct->add_option("--train-size", topt.trainSize, "use N training examples (default: all), chosen by --train-subset")->check(CLI::PositiveNumber);
+  ct->add_option("--train-subset", topt.trainSubset, "which N: stratified (per class in proportion, seeded by --seed) or first (file order)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, Subset>{{"stratified", Subset::Stratified}, {"first", Subset::First}}))
+      ->default_str("stratified");
   ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(CLI::PositiveNumber);
   ct->add_option("--max-memory", maxMemory, "refuse to train when the model state and workspace need more than this (8G, 512M, bytes; default: the physical memory)");
   ct->add_option("--resume", topt.resume, "continue from a checkpoint (DIR/checkpoint.npz of an earlier run)");
@@ -471,6 +514,14 @@ int main(int argc, char **argv) {
   auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
   co->add_flag("--markdown", markdown, "print docs/ops.md");
 
+  // a mistyped subcommand: name the closest one (CLI11 would only say the argument was not
+  // expected)
+  const std::string near = argc > 1 && argv[1][0] != '-' ? closestCommand(app, argv[1]) : "";
+  if (argc > 1 && argv[1][0] != '-' && near != argv[1]) {
+    std::cerr << fmt::format("error: '{}' is not a cnnc command{}; run `cnnc --help` for the list\n",
+                             argv[1], near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near));
+    return 2;
+  }
   try {
     app.parse(argc, argv);
     if (!maxMemory.empty())

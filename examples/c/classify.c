@@ -2,14 +2,16 @@
  *
  *   cnnc train examples/mnist_base.cnn --out run                  # trained weights + mean
  *   cnnc compile examples/mnist_base.cnn -o libmnist.so --header mnist.h --batch 100 \
- *        --weights run/weights.npz                               # embeds them
+ *        --prefix mnist --weights run/weights.npz                # embeds them
  *   cc -O2 classify.c -I. -L. -lmnist -Wl,-rpath,'$ORIGIN' -o classify
  *   ./classify data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
  *
  * The images go in as raw 0-255 pixels: the library subtracts the training mean itself
  * (it is a parameter, %data.mean, saved by `cnnc train`). An optional third argument loads
  * weights from a .npz at run time instead of the embedded ones.
- * Only the C library and the generated header: no cnnc code. */
+ * Only the C library and the generated header: no cnnc code. The library exports its API
+ * under the prefix `mnist` (mnist_create, mnist_infer, ...), so that it can share a program
+ * with other models' libraries; the header documents every function. */
 #include "mnist.h"
 
 #include <stdio.h>
@@ -47,9 +49,9 @@ static unsigned char *read_idx(const char *path, long *count, long *per_item) {
   return data;
 }
 
-static void check(int rc, cnnc_instance *inst, const char *what) {
+static void check(int rc, mnist_instance *inst, const char *what) {
   if (rc != CNNC_OK) {
-    fprintf(stderr, "%s failed: %s\n", what, cnnc_last_error(inst));
+    fprintf(stderr, "%s failed: %s\n", what, mnist_last_error(inst));
     exit(1);
   }
 }
@@ -60,9 +62,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   enum {
-    B = MNIST_BASE_MAX_BATCH,
-    PIXELS = MNIST_BASE_INPUT_0_PER_EXAMPLE,
-    CLASSES = MNIST_BASE_OUTPUT_0_PER_EXAMPLE
+    B = MNIST_MAX_BATCH,
+    PIXELS = MNIST_INPUT_0_PER_EXAMPLE,
+    CLASSES = MNIST_OUTPUT_0_PER_EXAMPLE
   };
   long n, pixels, nl, one;
   unsigned char *images = read_idx(argv[1], &n, &pixels);
@@ -72,10 +74,10 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  cnnc_instance *inst = NULL;
-  check(cnnc_create(&inst), NULL, "cnnc_create");
+  mnist_instance *inst = NULL;
+  check(mnist_create(&inst), NULL, "mnist_create");
   if (argc > 3)
-    check(cnnc_load_weights(inst, argv[3]), inst, "cnnc_load_weights");
+    check(mnist_load_weights(inst, argv[3]), inst, "mnist_load_weights");
 
   static float x[B * PIXELS], prob[B * CLASSES];
   long correct = 0, confusion[CLASSES][CLASSES];
@@ -86,7 +88,7 @@ int main(int argc, char **argv) {
       x[i] = images[b * PIXELS + i]; /* raw 0-255 */
     const void *in[] = {x};
     float *out[] = {prob};
-    check(cnnc_infer(inst, k, in, out), inst, "cnnc_infer");
+    check(mnist_infer(inst, k, in, out), inst, "mnist_infer");
     for (long i = 0; i < k; ++i) {
       int best = 0;
       for (int c = 1; c < CLASSES; ++c)
@@ -107,7 +109,7 @@ int main(int argc, char **argv) {
       printf("%5ld", confusion[r][c]);
     printf("\n");
   }
-  cnnc_destroy(inst);
+  mnist_destroy(inst);
   free(images);
   free(labels);
   return 0;

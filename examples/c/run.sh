@@ -13,7 +13,7 @@ mkdir -p "$work"
 cd "$root"
 "$cnnc" train examples/mnist_base.cnn --data mnist --epochs 1 --out "$work/run" --progress none --no-plot | tee "$work/train.log"
 "$cnnc" compile examples/mnist_base.cnn -o "$work/libmnist.so" --header "$work/mnist.h" --batch 100 \
-  --weights "$work/run/weights.npz"
+  --prefix mnist --weights "$work/run/weights.npz"
 ${CC:-cc} -O2 -Wall -Wextra -Werror examples/c/classify.c -I"$work" -L"$work" -lmnist -Wl,-rpath,"$work" -o "$work/classify"
 "$work/classify" data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte | tee "$work/classify.log"
 want=$(sed -n 's/^final test error: \([0-9.]*\)%.*/\1/p' "$work/train.log")

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Classifies MNIST digits with a network compiled by cnnc, from Python: ctypes + numpy only.
+"""Classifies MNIST digits with a network compiled by cnnc, from Python (the cnnc module:
+python/cnnc, ctypes + numpy, nothing to build).
 
     cnnc train examples/mnist_base.cnn --out run                      # weights + input mean
     cnnc compile examples/mnist_base.cnn -o libmnist.so --batch 100 --weights run/weights.npz
@@ -7,21 +8,25 @@
 
 The library takes raw 0-255 pixels (it subtracts the training mean itself, the parameter
 %data.mean saved by `cnnc train`). With --train-lib LIB (a library built by
-`cnnc compile --train --input-mean`, exporting cnnc_train_step) and --init W.npz (from
-`cnnc init --input-mean`), it also trains from scratch for a few SGD steps from Python,
-setting the model's %data.mean to the training mean, and shows the loss going down:
+`cnnc compile --train --input-mean`) and --init W.npz (from `cnnc init --input-mean`), it
+also trains from scratch for a few SGD steps from Python, setting the model's %data.mean to
+the training mean, and shows the loss going down:
 
     cnnc init examples/mnist_base.cnn --input-mean --seed 0 -o init.npz
     cnnc compile examples/mnist_base.cnn --train --input-mean -o libmnist_train.so --batch 100
     /usr/bin/python3 examples/python/mnist.py libmnist.so data/mnist --train-lib libmnist_train.so --init init.npz
+
+The module is found in the source tree (python/) or where `cmake --install` put it.
 """
 import argparse
-import ctypes as C
 import gzip
 import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import cnnc  # noqa: E402
 
 
 def read_idx(path):
@@ -40,57 +45,10 @@ def read_idx(path):
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 
-class Library:
-    """A cnnc-compiled shared library (runtime/CnncApi.h) and one instance of it."""
-
-    def __init__(self, path):
-        self.lib = lib = C.CDLL(os.path.abspath(path))
-        lib.cnnc_create.argtypes = [C.POINTER(C.c_void_p)]
-        lib.cnnc_destroy.argtypes = [C.c_void_p]
-        lib.cnnc_last_error.argtypes = [C.c_void_p]
-        lib.cnnc_last_error.restype = C.c_char_p
-        lib.cnnc_load_weights.argtypes = [C.c_void_p, C.c_char_p]
-        lib.cnnc_infer.argtypes = [C.c_void_p, C.c_int64, C.POINTER(C.c_void_p), C.POINTER(C.c_void_p)]
-        lib.cnnc_max_batch.restype = C.c_int64
-        lib.cnnc_num_buffers.argtypes = [C.c_int]
-        lib.cnnc_buffer_info.argtypes = [C.c_int, C.c_int, C.POINTER(C.c_char_p), C.POINTER(C.c_int),
-                                         C.POINTER(C.c_int64), C.POINTER(C.c_int64)]
-        self.inst = C.c_void_p()
-        self.check(lib.cnnc_create(C.byref(self.inst)), "cnnc_create")
-        self.max_batch = lib.cnnc_max_batch()
-
-    def buffers(self, kind):
-        """(name, shape at max batch, per-example size) of each buffer of a kind: 0 input, 1 param, 2 output."""
-        out = []
-        for i in range(self.lib.cnnc_num_buffers(kind)):
-            name, rank, shape, per = C.c_char_p(), C.c_int(), (C.c_int64 * 8)(), C.c_int64()
-            self.lib.cnnc_buffer_info(kind, i, C.byref(name), C.byref(rank), shape, C.byref(per))
-            out.append((name.value.decode(), tuple(shape[: rank.value]), per.value))
-        return out
-
-    def check(self, rc, what):
-        if rc != 0:
-            raise RuntimeError(f"{what}: {self.lib.cnnc_last_error(self.inst).decode()}")
-
-    def infer(self, x):
-        """Class scores for a batch of raw images x [n, ...] (float32)."""
-        x = np.ascontiguousarray(x, np.float32)
-        classes = self.buffers(2)[0][2]
-        out = np.empty((len(x), classes), np.float32)
-        ins = (C.c_void_p * 1)(x.ctypes.data)
-        outs = (C.c_void_p * 1)(out.ctypes.data)
-        self.check(self.lib.cnnc_infer(self.inst, len(x), ins, outs), "cnnc_infer")
-        return out
-
-    def __del__(self):
-        if getattr(self, "inst", None):
-            self.lib.cnnc_destroy(self.inst)
-
-
-def classify(lib, images, labels):
-    predictions = np.concatenate([lib.infer(images[b:b + lib.max_batch]).argmax(1)
-                                  for b in range(0, len(images), lib.max_batch)])
-    return float((predictions != labels).mean())
+def test_set(data, lib):
+    images = read_idx(os.path.join(data, "t10k-images-idx3-ubyte")).astype(np.float32)
+    labels = read_idx(os.path.join(data, "t10k-labels-idx1-ubyte")).astype(np.int64)
+    return images.reshape((len(images),) + lib.inputs[0].shape[1:]), labels  # [n, 1, 28, 28]
 
 
 def main():
@@ -98,67 +56,51 @@ def main():
     ap.add_argument("lib", help="shared library from `cnnc compile` (with embedded weights, or pass --weights)")
     ap.add_argument("data", help="directory with the MNIST IDX files (e.g. data/mnist)")
     ap.add_argument("--weights", help="load these weights (.npz) instead of the embedded ones")
-    ap.add_argument("--train-lib", help="a library from `cnnc compile --train` (cnnc_train_step): run a few steps")
+    ap.add_argument("--train-lib", help="a library from `cnnc compile --train`: run a few SGD steps")
     ap.add_argument("--init", help="initial weights for --train-lib (.npz, e.g. `cnnc init --input-mean`)")
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
 
-    images = read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte")).astype(np.float32)
-    labels = read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64)
-    lib = Library(args.lib)
+    lib = cnnc.load(args.lib)
     if args.weights:
-        lib.check(lib.lib.cnnc_load_weights(lib.inst, args.weights.encode()), "cnnc_load_weights")
-    name, shape, per = lib.buffers(0)[0]
-    images = images.reshape((len(images),) + shape[1:])  # [n, 1, 28, 28], raw 0-255
-    print(f"input %{name} {shape[1:]}, max batch {lib.max_batch}; params:",
-          ", ".join(n for n, _, _ in lib.buffers(1)))
-    first = lib.infer(images[:10])
-    for i, p in enumerate(first):
-        print(f"image {i}: label {labels[i]}, predicted {p.argmax()} (p = {p.max():.3f})")
-    err = classify(lib, images, labels)
-    print(f"test error: {100 * err:.2f}% on {len(images)} digits")
+        lib.load_weights(args.weights)
+    print(f"{lib!r}; input %{lib.inputs[0].name} {lib.inputs[0].shape[1:]}; params:",
+          ", ".join(b.name for b in lib.params))
+    images, labels = test_set(args.data, lib)
+    prob = lib.infer(images)  # every digit: the module splits them into calls of max_batch
+    for i in range(10):
+        print(f"image {i}: label {labels[i]}, predicted {prob[i].argmax()} (p = {prob[i].max():.3f})")
+    print(f"test error: {100 * float((prob.argmax(1) != labels).mean()):.2f}% on {len(images)} digits")
 
     if args.train_lib:
         train_steps(args)
 
 
 def train_steps(args):
-    """SGD steps from Python through the library's cnnc_train_step (runtime/CnncApi.h): the
-    seed's Exercise 6 hyperparameters, mini-batches of cnnc_train_batch() training digits."""
-    tl = Library(args.train_lib)
-    lib = tl.lib
-    if not hasattr(lib, "cnnc_train_step") or not lib.cnnc_has_train_step():
+    """SGD steps from Python through the library's training step: the seed's Exercise 6
+    hyperparameters, mini-batches of train_batch training digits."""
+    tl = cnnc.load(args.train_lib)
+    if not tl.has_train_step:
         print(f"{args.train_lib} has no training step (compile it with `cnnc compile --train`)")
         return
-    lib.cnnc_train_batch.restype = C.c_int64
-    lib.cnnc_set_param.argtypes = [C.c_void_p, C.c_char_p, C.c_void_p, C.c_int64]
-    lib.cnnc_train_step.argtypes = [C.c_void_p, C.c_int64, C.POINTER(C.c_void_p), C.c_float, C.c_float,
-                                    C.c_float, C.POINTER(C.c_float), C.POINTER(C.c_int64)]
     if args.init:
-        tl.check(lib.cnnc_load_weights(tl.inst, args.init.encode()), "cnnc_load_weights")
+        tl.load_weights(args.init)
     x = read_idx(os.path.join(args.data, "train-images-idx3-ubyte")).astype(np.float32)
     y = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte")).astype(np.int32)
-    params = [n for n, _, _ in tl.buffers(1)]
-    if "data.mean" in params:  # the model's own preprocessing: the per-pixel training mean
-        mean = np.ascontiguousarray(x.astype(np.float64).mean(0).astype(np.float32))
-        tl.check(lib.cnnc_set_param(tl.inst, b"data.mean", mean.ctypes.data, mean.size), "cnnc_set_param")
-    n = lib.cnnc_train_batch()
+    if "data.mean" in tl.param_names():  # the model's own preprocessing: the per-pixel mean
+        tl.set_param("data.mean", x.astype(np.float64).mean(0).astype(np.float32))
+    n = tl.train_batch
     order = np.random.default_rng(0).permutation(len(x))
+    shape = tl.train_inputs[0].shape[1:]
     print(f"training {args.steps} steps of {n} digits from Python (lr 0.001, momentum 0.9, weight decay 5e-4):")
     for step in range(args.steps):
         idx = order[(step * n) % len(x):][:n]  # a pass's last batch may be shorter: fine
-        m = len(idx)
-        xb = np.ascontiguousarray(x[idx].reshape((m,) + tl.buffers(0)[0][1][1:]))
-        yb = np.ascontiguousarray(y[idx])
-        ins = (C.c_void_p * 2)(xb.ctypes.data, yb.ctypes.data)
-        loss, correct = C.c_float(), C.c_int64()
-        tl.check(lib.cnnc_train_step(tl.inst, m, ins, 0.001, 0.9, 5e-4, C.byref(loss), C.byref(correct)),
-                 "cnnc_train_step")
-        print(f"  step {step + 1:>3}: loss {loss.value:.4f}, {correct.value}/{m} correct")
-    images = read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte")).astype(np.float32)
-    labels = read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte")).astype(np.int64)
-    images = images.reshape((len(images),) + tl.buffers(0)[0][1][1:])
-    print(f"test error after {args.steps} steps: {100 * classify(tl, images, labels):.2f}%")
+        loss, correct = tl.train_step(x[idx].reshape((len(idx),) + shape), y[idx],
+                                      lr=0.001, momentum=0.9, weight_decay=5e-4)
+        print(f"  step {step + 1:>3}: loss {loss:.4f}, {correct}/{len(idx)} correct")
+    images, labels = test_set(args.data, tl)
+    err = float((tl.infer(images).argmax(1) != labels).mean())
+    print(f"test error after {args.steps} steps: {100 * err:.2f}%")
 
 
 if __name__ == "__main__":

@@ -90,8 +90,8 @@ TEST_CASE("info --train and the --train header report the arena beside the naive
                                  (d / "bn.so").string(), (d / "bn.h").string()));
   REQUIRE(c.code == 0);
   const std::string h = slurp(d / "bn.h");
-  CHECK_THAT(h, Catch::Contains(fmt::format("#define INFER_TRAIN_WORKSPACE_BYTES {}\n", arena)));
-  CHECK_THAT(h, Catch::Contains(fmt::format("#define INFER_TRAIN_NAIVE_BYTES {}\n", naive)));
+  CHECK_THAT(h, Catch::Contains(fmt::format("#define MNIST_BN_TRAIN_WORKSPACE_BYTES {}\n", arena)));
+  CHECK_THAT(h, Catch::Contains(fmt::format("#define MNIST_BN_TRAIN_NAIVE_BYTES {}\n", naive)));
 }
 
 TEST_CASE("dump prints IR that parses back, after every pass and as DOT", "[cli]") {
@@ -257,6 +257,51 @@ TEST_CASE("usage errors exit 2, --help works on every subcommand", "[cli][errors
     CHECK(r.code == 0);
     CHECK_THAT(r.out, Catch::Contains("Usage"));
   }
+}
+
+TEST_CASE("a mistyped subcommand gets a suggestion, and --version says what built cnnc", "[cli][errors]") {
+  Result r = runCnnc("traim examples/mnist_base.cnn");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("'traim' is not a cnnc command (did you mean 'train'?)"));
+  r = runCnnc("xyzzy");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("'xyzzy' is not a cnnc command;") && !Catch::Contains("did you mean"));
+  r = runCnnc("--version");
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("cnnc 0.1 (git ") && Catch::Contains("\nLLVM 19.") &&
+                        Catch::Contains("\nhost CPU "));
+  CHECK_THAT(r.out, !Catch::Contains("(git unknown)"));
+}
+
+TEST_CASE("compile reports what it wrote, the prefix it exports, and warns without weights", "[cli]") {
+  fs::path d = tmpDir();
+  Result r = runCnnc(fmt::format("compile examples/mnist_base.cnn --batch 2 -o {} --header {}",
+                                 (d / "libm.so").string(), (d / "m.h").string()));
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("libm.so (") && Catch::Contains("exports mnist_base_create, mnist_base_infer") &&
+                        Catch::Contains("m.h ("));
+  CHECK_THAT(r.err, Catch::Contains("warning: no weights embedded") &&
+                        Catch::Contains("mnist_base_load_weights"));
+  std::string syms;
+  {
+    FILE *p = popen(fmt::format("nm -D --defined-only {}", (d / "libm.so").string()).c_str(), "r");
+    REQUIRE(p);
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p))
+      syms.append(buf, n);
+    pclose(p);
+  }
+  CHECK_THAT(syms, Catch::Contains(" T mnist_base_infer\n") && !Catch::Contains("cnnc_"));
+  Result w = runCnnc(fmt::format("init examples/mnist_base.cnn -o {}", (d / "w.npz").string()));
+  REQUIRE(w.code == 0);
+  r = runCnnc(fmt::format("compile examples/mnist_base.cnn --batch 2 -o {} --prefix digits --weights {}",
+                          (d / "libm.so").string(), (d / "w.npz").string()));
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("exports digits_create") && Catch::Contains("weights: embedded (8 params"));
+  CHECK(r.err.empty());
+  r = runCnnc(fmt::format("compile examples/mnist_base.cnn -o {} --prefix 'no-good'", (d / "libm.so").string()));
+  CHECK(r.code == 1);
+  CHECK_THAT(r.err, Catch::Contains("--prefix 'no-good' is not a C identifier"));
 }
 
 TEST_CASE("docs/ops.md is the op table's current rendering", "[cli][docs]") {

@@ -118,7 +118,7 @@ def check(name, cnnc, tmp, backends):
         try:
             if backend == "so":
                 so = os.path.join(tmp, f"{name}.so")
-                run([cnnc, "compile", onnx, "-o", so, "--batch", str(BATCH)])
+                run([cnnc, "compile", onnx, "-o", so, "--batch", str(BATCH), "--prefix", "cnnc"])
                 lib = SharedLib(so)
                 got = lib.infer(x.numpy()).reshape(want.shape)
                 lib.close()
@@ -161,7 +161,7 @@ def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
                           do_constant_folding=False)
     so = os.path.join(tmp, f"{name}.train.so")
     t0 = time.time()
-    run([cnnc, "compile", onnx, "--train", "--loss", "softmax", "-o", so, "--batch", "4"])
+    run([cnnc, "compile", onnx, "--train", "--loss", "softmax", "-o", so, "--batch", "4", "--prefix", "cnnc"])
     compile_s = time.time() - t0
     lib = C.CDLL(os.path.abspath(so))
     lib.cnnc_create.argtypes = [C.POINTER(C.c_void_p)]

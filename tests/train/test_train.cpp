@@ -20,6 +20,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <algorithm>
+#include <map>
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
@@ -148,6 +150,41 @@ TEST_CASE("IDX files: plain and gzipped read the same and bad files are errors n
                     Catch::Contains("promises 24 bytes of data, the file has 23"));
   writePlain(d / "magic", "\x01\x02\x08\x01");
   CHECK_THROWS_WITH(rt::readIdx((d / "magic").string()), Catch::Contains("bad magic number"));
+}
+
+TEST_CASE("train-size: a seeded stratified subset by default, the first N on request",
+          "[train][data]") {
+  // sorted by class like data/mnist: 50 of class 0, 30 of class 1, 20 of class 2
+  std::vector<int32_t> labels;
+  for (auto [c, k] : {std::pair{0, 50}, {1, 30}, {2, 20}})
+    labels.insert(labels.end(), (size_t)k, c);
+  const std::vector<int64_t> pick = stratifiedSubset(labels, 7, 3);
+  // quotas 3.5, 2.1, 1.4 -> 3, 2, 1 and the largest remainder (class 0) gets the 7th
+  std::map<int32_t, int> per;
+  for (int64_t i : pick)
+    ++per[labels[(size_t)i]];
+  CHECK(per == std::map<int32_t, int>{{0, 4}, {1, 2}, {2, 1}});
+  CHECK(std::is_sorted(pick.begin(), pick.end()));
+  CHECK(std::adjacent_find(pick.begin(), pick.end()) == pick.end());
+  CHECK(stratifiedSubset(labels, 7, 3) == pick);  // seeded: the same again
+  CHECK(stratifiedSubset(labels, 7, 4) != pick);  // another seed, other examples
+  CHECK(stratifiedSubset(labels, 100, 3).size() == 100);
+  // the real digits: the first 1000 hold only 0s and 1s; the stratified 1000 hold every digit
+  // in proportion (within one example of 1000 * its share)
+  std::string note;
+  Dataset first = loadDataset("mnist", 1000, 0, Subset::First, 0, &note);
+  CHECK(std::set<int32_t>(first.train.labels.begin(), first.train.labels.end()) == std::set<int32_t>{0, 1});
+  CHECK_THAT(note, Catch::Contains("the first 1000 of the 7996 training examples in file order"));
+  Dataset all = loadDataset("mnist");
+  Dataset strat = loadDataset("mnist", 1000, 0, Subset::Stratified, 0, &note);
+  REQUIRE(strat.train.n == 1000);
+  CHECK_THAT(note, Catch::Contains("a stratified subset of 1000 of the 7996 training examples (seed 0"));
+  for (int32_t c = 0; c < 10; ++c) {
+    const auto n = std::count(strat.train.labels.begin(), strat.train.labels.end(), c);
+    const double want = 1000.0 * (double)std::count(all.train.labels.begin(), all.train.labels.end(), c) / all.train.n;
+    INFO("digit " << c << ": " << n << " vs " << want);
+    CHECK(std::abs((double)n - want) < 1.0);
+  }
 }
 
 TEST_CASE("a data directory of four IDX files (mixed plain and gzipped) and --train-size keeps the "
@@ -540,7 +577,7 @@ TEST_CASE("cnnc compile MODEL.onnx embeds the initializers: the .so computes wha
   const std::string onnx = exportedBase();
   fs::path d = tmpDir("onnx-compile");
   const std::string so = (d / "base.so").string();
-  Result r = runCnnc(fmt::format("compile {} --batch 4 -o {}", onnx, so));
+  Result r = runCnnc(fmt::format("compile {} --batch 4 -o {} --prefix cnnc", onnx, so));
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
 
