@@ -64,6 +64,15 @@ struct TargetOptions {
 #endif
 };
 
+/// The descriptor as generated code lays it out for a target: the byte offset of every field
+/// of runtime/CnncModel.h's cnnc_buffer_desc and cnnc_model_desc, in order, and their sizes.
+/// (The ABI is declared once, in that header; AbiTest compares this with the C compiler's.)
+struct DescriptorLayout {
+  std::vector<uint64_t> buffer, model;
+  uint64_t bufferSize = 0, modelSize = 0;
+};
+DescriptorLayout descriptorLayout(const TargetOptions &o);
+
 enum class BufferKind : uint8_t { Input, Param, Output };
 struct BufferSlot {
   std::string name; // SSA name of the input/param/output node

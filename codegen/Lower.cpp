@@ -276,6 +276,21 @@ GlobalVariable *addGlobal(llvm::Module &m, Constant *init, const std::string &na
   return g;
 }
 
+} // namespace
+
+// runtime/CnncModel.h's structs, field by field (AbiTest compares their layout with the C
+// compiler's offsetof).
+StructType *bufferDescType(LLVMContext &ctx) {
+  Type *i32 = Type::getInt32Ty(ctx), *i64 = Type::getInt64Ty(ctx), *ptr = PointerType::getUnqual(ctx);
+  return StructType::get(ctx, {ptr, i32, i32, i32, i32, ArrayType::get(i64, 8), i64, i64});
+}
+StructType *modelDescType(LLVMContext &ctx) {
+  Type *i32 = Type::getInt32Ty(ctx), *i64 = Type::getInt64Ty(ctx), *ptr = PointerType::getUnqual(ctx);
+  return StructType::get(ctx, {i32, i32, i64, i64, i64, ptr, ptr, ptr, ptr, ptr});
+}
+
+namespace {
+
 // The descriptor: struct cnnc_model_desc of runtime/CnncModel.h.
 void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Function *entry,
                    llvm::Function *prepare, const std::map<std::string, std::vector<float>> *weights, const char *descName) {
@@ -283,7 +298,7 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
   Type *i32 = Type::getInt32Ty(ctx), *i64 = Type::getInt64Ty(ctx),
        *ptr = PointerType::getUnqual(ctx);
   auto *shapeTy = ArrayType::get(i64, 8);
-  auto *bufTy = StructType::get(ctx, {ptr, i32, i32, i32, i32, shapeTy, i64, i64});
+  StructType *bufTy = bufferDescType(ctx);
   std::vector<Constant *> bufs;
   std::vector<float> blob;
   for (const BufferSlot &s : p.layout.buffers) {
@@ -316,7 +331,7 @@ void addDescriptor(llvm::Module &m, const Function &f, const Plan &p, llvm::Func
   if (weights)
     wptr = addGlobal(m, constantData(ctx, blob.empty() ? std::vector<float>{0.f} : blob),
                      "cnnc.weights");
-  auto *descTy = StructType::get(ctx, {i32, i32, i64, i64, i64, ptr, ptr, ptr, ptr, ptr});
+  StructType *descTy = modelDescType(ctx);
   const Layout &l = p.layout;
   auto *desc = ConstantStruct::get(
       descTy, {ConstantInt::get(i32, 3), ConstantInt::get(i32, (int)l.buffers.size()),
@@ -543,6 +558,22 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
 
 std::string prepareName(const std::string &entryName) {
   return entryName + "_prepare";
+}
+
+DescriptorLayout descriptorLayout(const TargetOptions &o) {
+  const Target t = makeTarget(o);
+  const DataLayout dl = t.tm->createDataLayout();
+  LLVMContext ctx;
+  auto offsets = [&](StructType *st, std::vector<uint64_t> &out, uint64_t &size) {
+    const StructLayout *l = dl.getStructLayout(st);
+    for (unsigned i = 0; i < st->getNumElements(); ++i)
+      out.push_back(l->getElementOffset(i));
+    size = l->getSizeInBytes();
+  };
+  DescriptorLayout d;
+  offsets(bufferDescType(ctx), d.buffer, d.bufferSize);
+  offsets(modelDescType(ctx), d.model, d.modelSize);
+  return d;
 }
 
 } // namespace cnnc::codegen

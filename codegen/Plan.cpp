@@ -1,7 +1,6 @@
 // The buffer ABI, the batch analysis and the workspace plan (see Plan.h, docs/codegen.md).
 #include "codegen/Plan.h"
 
-#include <cstdlib>
 
 #include <fmt/format.h>
 

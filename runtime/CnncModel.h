@@ -1,5 +1,6 @@
 /* The descriptor that generated code defines (codegen/Lower.cpp emits it with exactly this
- * layout) and the runtime reads: internal to a compiled .so, not part of the public API. */
+ * layout, tests/codegen/AbiTest.cpp checks it on every target) and the runtime reads:
+ * internal to a compiled .so, not part of the public API. */
 #ifndef CNNC_RUNTIME_CNNCMODEL_H
 #define CNNC_RUNTIME_CNNCMODEL_H
 
