@@ -14,16 +14,21 @@
 //   4. the accumulators, kept in a [g][mb][c][tap][bw] buffer between blocks, are written
 //      to dW [M][Cg][kh][kw].
 //   Each dW element sums its pixels in the order (n, oh, ow) whatever the thread count.
-// conv2d_grad_input, dX = row2im(dY Fᵀ) (seed eqs. 45-46), when the stride is not 1 (at
-//   stride 1, passes/GradInputAsConv.cpp makes it a conv2d with the flipped filter, which
-//   runs on the forward kernel): rows = pixels, columns r (vectorised over the packed
-//   weight rows, zero-padded to whole blocks), the reduction over the group's Mg output
-//   channels; each finished PT × (MB·vl) tile is scatter-added at once to the (zero-padded)
-//   dX by its pixels' and columns' offsets — row2im on the tile — in a fixed order (tiles,
-//   then column blocks, then rows, then columns); tail rows are recomputed from the last
-//   row but never scattered. Padding is cropped at the end. Threads: one image each (an
-//   image scatters into its own planes only), or several when an image has fewer pixels
-//   than a tile has rows.
+// conv2d_grad_input, dX = row2im(dY Fᵀ) (seed eqs. 45-46), where passes/GradInputAsConv.cpp
+//   left it (strides, and "valid" convolutions, whose flipped conv would multiply mostly
+//   padding zeros). Two kernels:
+//   - rows (stride 1 along rows, dY rows of 4 pixels or more; emitGradInputRows): vectors
+//     over consecutive output pixels of a row, so that row2im of column r = (c, i, j) is one
+//     vector add into the (zero-padded) dX per vector; a tile of RT columns × PV vectors
+//     sums over the output channels in registers. Threads: one image each.
+//   - scatter (the rest: strided rows, rows of 1-3 pixels): rows = pixels, columns r
+//     (vectorised over the packed weight rows, zero-padded to whole blocks), the reduction
+//     over the group's Mg output channels; each finished PT × (MB·vl) tile is scatter-added
+//     element by element to the (zero-padded) dX by its pixels' and columns' offsets in a
+//     fixed order (tiles, then column blocks, then rows, then columns); tail rows are
+//     recomputed from the last row but never scattered. Threads: one image each, or several
+//     when an image has fewer pixels than a tile has rows.
+//   Padding is cropped at the end.
 // Scratch (convGradScratchBytes): about the size of x plus dY, never N·P × R. The batch N is
 // the runtime one (every stride is independent of it, NCHW). Results do not depend on the
 // thread count: every element is summed in one fixed order.
@@ -48,6 +53,12 @@ struct Geom {
   // the register tile: PT pixels × MB vectors of vl lanes over the R columns, padded to
   // whole MB·vl blocks (colsPad)
   int64_t VL, MB, PT, colsPad;
+  // the row kernel (emitGradInputRows), when the stride along rows is 1 and dY's rows have
+  // 4 pixels or more: vectors of `lanes` (Wo rounded up to a power of two, at most vl)
+  // consecutive output pixels of one row
+  // (nseg per row, the last one partial when Wo % lanes), RT columns × PV such vectors
+  bool rows;
+  int64_t lanes, nseg, RT, PV, nrb;
   int64_t xpadOff, packOff, offsOff, bytes;
 };
 
@@ -71,9 +82,18 @@ Geom geom(const Node &n, unsigned vl) {
   g.PT = (vl >= 16 ? 2 : 1) * (g.MB == 3 ? 4 : g.MB == 2 ? 6 : 8);
   const int64_t bw = g.MB * vl;
   g.colsPad = (g.R + bw - 1) / bw * bw;
+  g.lanes = 1;
+  while (g.lanes < g.Wo && g.lanes < (int64_t)vl)
+    g.lanes *= 2;
+  g.rows = g.sw == 1 && g.Wo >= 4;
+  g.nseg = (g.Wo + g.lanes - 1) / g.lanes;
+  // accumulators: 24 of AVX-512's 32 registers, beside PV dY vectors (the weights'
+  // broadcasts fold into the FMAs); 12 of AVX2's 16, beside PV vectors and a broadcast
+  g.RT = vl >= 16 ? 6 : 4, g.PV = vl >= 16 ? 4 : 3;
+  g.nrb = (g.R + g.RT - 1) / g.RT;
   int64_t off = 0;
   g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
-  g.packOff = off, off += align64(g.Mg * g.colsPad * 4);
+  g.packOff = off, off += align64(g.Mg * std::max(g.colsPad, g.nrb * g.RT) * 4);
   g.offsOff = off, off += align64(g.R * 4);
   g.bytes = off;
   // the offset table holds i32: every position in the padded input must fit
@@ -349,8 +369,131 @@ void emitGradFilter(Emitter &e, const Node &n) {
   }, g.M * g.Cg * g.taps);
 }
 
+// dX = the interior of the zero-padded accumulator xp (threads: one plane each)
+void cropPadding(Emitter &e, const Geom &g, Value *xp, Value *dX, Value *N) {
+  if (!g.padded)
+    return;
+  Ops o{e};
+  e.parallelFor(o.mul(N, g.C), [&](Value *pl) {
+    e.loop(g.H, [&](Value *h) {
+      Value *dst = o.mul(o.add(o.mul(pl, g.H), h), g.W);
+      Value *src = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
+      e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
+        e.store(e.load(xp, o.add(src, i), wd), dX, o.add(dst, i));
+      });
+    });
+  }, g.N * g.C * g.H * g.W);
+}
+
+// ---- conv2d_grad_input along rows: dX = row2im(dY Fᵀ) (seed eqs. 45-46) with vectors over
+// output pixels. For column r = (c, i, j) of Fᵀ and `lanes` consecutive output pixels
+// (oh, ow..ow+lanes-1) of one dY row, the products land on consecutive input pixels
+// (oh·sh + i·dh, ow + j·dw ..): row2im of a whole vector is one vector add, where the pixel-
+// major tile of emitGradInput scatters element by element. Per image and group, a tile of
+// RT columns × PV pixel vectors sums over the Mg output channels in order (PV dY vectors
+// loaded, RT weights broadcast from a panel [rb][m][RT]), then adds into the zero-padded
+// dX column by column, vector by vector: a fixed order at any thread count (threads: one
+// image each).
+void emitGradInputRows(Emitter &e, const Node &n, const Geom &g) {
+  auto &b = e.b;
+  Ops o{e};
+  Value *dy = e.ptr(n.operands[0]), *w = e.ptr(n.operands[1]), *dX = e.ptr(&n);
+  Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : dX, *wpack = e.scratch(&n, g.packOff),
+        *offs = e.scratch(&n, g.offsOff);
+  Value *N = e.dim(n.operands[0], 0);
+  const int64_t L = g.lanes, RT = g.RT, PV = g.PV, nq = g.Ho * g.nseg, HpWp = g.Hp * g.Wp;
+  const int64_t npb = (nq + PV - 1) / PV, tailLanes = g.Wo - (g.nseg - 1) * L;
+  Type *vt = e.vty(unsigned(L));
+  o.offsets(g, offs);
+  std::vector<Value *> acc(RT * PV);
+  for (auto &a : acc)
+    a = e.entryAlloca(vt, "giracc");
+  // the lanes of a partial last vector of a row (none when lanes divides Wo)
+  std::vector<Constant *> tm(L);
+  for (int64_t l = 0; l < L; ++l)
+    tm[l] = b.getInt1(l < tailLanes);
+  Value *tailMask = ConstantVector::get(tm);
+  e.loop(g.G, [&](Value *gi) {
+    // wpack[rb][m][t] = F[g·Mg + m][rb·RT + t], zero past R
+    e.loop(g.nrb, [&](Value *rb) {
+      e.loop(g.Mg, [&](Value *m) {
+        Value *src = o.mul(o.add(o.mul(gi, g.Mg), m), g.R);
+        Value *dst = o.mul(o.add(o.mul(rb, g.Mg), m), RT);
+        for (int64_t t = 0; t < RT; ++t) {
+          Value *r = o.addc(o.mul(rb, RT), t), *in = b.CreateICmpSLT(r, e.c(g.R));
+          Value *v = e.load(w, o.add(src, e.smin(r, e.c(g.R - 1))));
+          e.store(b.CreateSelect(in, v, e.cf(0)), wpack, o.addc(dst, t));
+        }
+      });
+    });
+    e.parallelFor(N, [&](Value *nn) {
+      Value *dyImg = e.gep(dy, o.mul(o.add(o.mul(nn, g.M), o.mul(gi, g.Mg)), g.P));
+      Value *xImg = e.gep(xp, o.mul(o.add(o.mul(nn, g.C), o.mul(gi, g.Cg)), HpWp));
+      o.zero(xImg, g.Cg * HpWp);
+      e.loop(g.nrb, [&](Value *rb) {
+        Value *panel = e.gep(wpack, o.mul(rb, g.Mg * RT));
+        e.loop(npb, [&](Value *pb) {
+          std::vector<Value *> dyOff(PV), dst(PV), valid(PV), tail(PV);
+          for (int64_t v = 0; v < PV; ++v) {
+            Value *q = o.addc(o.mul(pb, PV), v), *qc = e.smin(q, e.c(nq - 1));
+            Value *oh = b.CreateUDiv(qc, e.c(g.nseg)), *ow = o.mul(b.CreateURem(qc, e.c(g.nseg)), L);
+            valid[v] = b.CreateICmpSLT(q, e.c(nq));
+            tail[v] = b.CreateICmpEQ(b.CreateURem(qc, e.c(g.nseg)), e.c(g.nseg - 1));
+            dyOff[v] = o.add(o.mul(oh, g.Wo), ow);
+            dst[v] = o.add(o.mul(oh, g.sh * g.Wp), ow);
+          }
+          // a partial vector loads and stores its real lanes only (dY's last row ends the buffer)
+          auto loadV = [&](Value *p, int64_t v) -> Value * {
+            if (tailLanes == L)
+              return b.CreateAlignedLoad(vt, p, Align(4));
+            Value *mask = b.CreateSelect(tail[v], tailMask, Constant::getAllOnesValue(tailMask->getType()));
+            return b.CreateMaskedLoad(vt, p, Align(4), mask, e.cfv(0, unsigned(L)));
+          };
+          auto storeV = [&](Value *x, Value *p, int64_t v) {
+            if (tailLanes == L) {
+              b.CreateAlignedStore(x, p, Align(4));
+              return;
+            }
+            Value *mask = b.CreateSelect(tail[v], tailMask, Constant::getAllOnesValue(tailMask->getType()));
+            b.CreateMaskedStore(x, p, Align(4), mask);
+          };
+          for (auto *a : acc)
+            b.CreateStore(e.cfv(0, unsigned(L)), a);
+          e.loop(g.Mg, [&](Value *m) {
+            std::vector<Value *> dv(PV);
+            for (int64_t v = 0; v < PV; ++v)
+              dv[v] = loadV(e.gep(dyImg, o.add(o.mul(m, g.P), dyOff[v])), v);
+            for (int64_t t = 0; t < RT; ++t) {
+              Value *wv = e.splat(e.load(panel, o.addc(o.mul(m, RT), t)), unsigned(L));
+              for (int64_t v = 0; v < PV; ++v) {
+                Value *a = acc[t * PV + v];
+                b.CreateStore(e.fma(wv, dv[v], b.CreateLoad(vt, a)), a);
+              }
+            }
+          });
+          // row2im: column by column, vector by vector
+          for (int64_t t = 0; t < RT; ++t) {
+            Value *r = o.addc(o.mul(rb, RT), t);
+            e.ifThen(b.CreateICmpSLT(r, e.c(g.R)), [&] {
+              Value *col = e.gep(xImg, o.off(offs, r));
+              for (int64_t v = 0; v < PV; ++v)
+                e.ifThen(valid[v], [&] {
+                  Value *p = e.gep(col, dst[v]);
+                  storeV(b.CreateFAdd(loadV(p, v), b.CreateLoad(vt, acc[t * PV + v])), p, v);
+                });
+            });
+          }
+        });
+      });
+    }, g.N * g.P * g.R * g.Mg);
+  });
+  cropPadding(e, g, xp, dX, N);
+}
+
 void emitGradInput(Emitter &e, const Node &n) {
   const Geom g = geom(n, e.vl);
+  if (g.rows)
+    return emitGradInputRows(e, n, g);
   auto &b = e.b;
   Ops o{e};
   Value *dy = e.ptr(n.operands[0]), *w = e.ptr(n.operands[1]), *dX = e.ptr(&n);
@@ -432,17 +575,7 @@ void emitGradInput(Emitter &e, const Node &n) {
     });
     }, g.N * g.P * g.R * g.Mg);
   });
-  // crop the padding: dX = the interior of the padded accumulator
-  if (g.padded)
-    e.parallelFor(o.mul(N, g.C), [&](Value *pl) { // threads: one plane each
-      e.loop(g.H, [&](Value *h) {
-        Value *dst = o.mul(o.add(o.mul(pl, g.H), h), g.W);
-        Value *src = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
-        e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
-          e.store(e.load(xp, o.add(src, i), wd), dX, o.add(dst, i));
-        });
-      });
-    }, g.N * g.C * g.H * g.W);
+  cropPadding(e, g, xp, dX, N);
 }
 
 } // namespace

@@ -41,7 +41,54 @@ PoolG poolG(const Node &n, const Shape &x) {
 
 } // namespace
 
+// Tiled windows (EmitOps.h, TiledPool): each input position belongs to at most one window,
+// so dx is written once, without a zeroing pass or a read-modify-write: per tap row, the w
+// windows' winners and dy repeated kw times against the lanes' taps, one select per vector.
+// Positions of no window (past Ho·kh, Wo·kw) are zeroed.
+namespace {
+void emitTiledMaxPoolGrad(Emitter &e, const Node &n, const TiledPool &g) {
+  auto &b = e.b;
+  Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);
+  const int64_t rest = g.W - g.Wo * g.kw;
+  e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
+    Value *plane = b.CreateMul(nc, e.c(g.H * g.W));
+    e.loop(g.Ho, [&](Value *oh) {
+      Value *orow = b.CreateMul(b.CreateAdd(b.CreateMul(nc, e.c(g.Ho)), oh), e.c(g.Wo));
+      e.vecLoop(e.c(g.Wo), [&](Value *ow, unsigned w) {
+        Value *best, *win;
+        maxWindows(e, g, x, plane, oh, ow, w, best, win);
+        const unsigned L = w * unsigned(g.kw);
+        Value *winL = repeatLanes(e, win, unsigned(g.kw));
+        Value *dyL = repeatLanes(e, e.load(dy, b.CreateAdd(orow, ow), w), unsigned(g.kw));
+        Value *col = b.CreateAdd(plane, b.CreateMul(ow, e.c(g.kw)));
+        for (int64_t i = 0; i < g.kh; ++i) {
+          std::vector<Constant *> taps(L); // lane l of the row's run is tap (i, l mod kw)
+          for (unsigned l = 0; l < L; ++l)
+            taps[l] = b.getInt32(uint32_t(i * g.kw + l % g.kw));
+          Value *tap = L == 1 ? taps[0] : ConstantVector::get(taps);
+          Value *v = b.CreateSelect(b.CreateICmpEQ(winL, tap), dyL, e.cfv(0, L));
+          Value *ih = b.CreateAdd(b.CreateMul(oh, e.c(g.kh)), e.c(i));
+          e.store(v, dx, b.CreateAdd(col, b.CreateMul(ih, e.c(g.W))));
+        }
+      }, g.w);
+      if (rest)
+        for (int64_t i = 0; i < g.kh; ++i) {
+          Value *ih = b.CreateAdd(b.CreateMul(oh, e.c(g.kh)), e.c(i));
+          zeroFill(e, e.gep(dx, b.CreateAdd(plane, b.CreateAdd(b.CreateMul(ih, e.c(g.W)),
+                                                                e.c(g.Wo * g.kw)))),
+                   e.c(rest));
+        }
+    });
+    if (g.H > g.Ho * g.kh)
+      zeroFill(e, e.gep(dx, b.CreateAdd(plane, e.c(g.Ho * g.kh * g.W))),
+               e.c((g.H - g.Ho * g.kh) * g.W));
+  }, n.type.numel() * 2);
+}
+} // namespace
+
 void emitMaxPoolGrad(Emitter &e, const Node &n) {
+  if (TiledPool tg; tiledMaxPool(n, e.vl, tg))
+    return emitTiledMaxPoolGrad(e, n, tg);
   auto &b = e.b;
   const PoolG g = poolG(n, n.type.shape);
   Value *dy = e.ptr(n.operands[0]), *x = e.ptr(n.operands[1]), *dx = e.ptr(&n);

@@ -3,9 +3,11 @@
 // are i32/i64 inputs or integral f32 values; a bad label sets the entry's status.
 // Threads: softmax_xent and count_correct compute each example's term on any thread into
 // scratch, then one thread adds the terms in example order (the same sum as one thread);
-// the gradients split their rows. l2_loss's single sum and softmax_xent_nd stay on one thread.
+// the gradients split their rows. l2_loss sums fixed chunks on any thread, softmax_xent_nd
+// its labels' terms, and one thread adds those in order: bitwise the same at any count.
 #include "codegen/EmitOps.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -58,15 +60,33 @@ void emitSoftmaxXent(Emitter &e, const Node &n) { // mean over the batch of logs
   e.store(e.b.CreateFDiv(e.b.CreateLoad(e.f32, total), toF32(e, N)), e.ptr(&n), e.c(0));
 }
 
+// l2_loss sums in chunks of a fixed size, whatever the thread count: each chunk's partial sum
+// (SIMD partial sums, as sumOver) goes to scratch, then one thread adds the chunks in order.
+constexpr int64_t kL2Chunk = 4096;
+
 void emitL2Loss(Emitter &e, const Node &n) { // 1/2 ||t - x||^2 averaged over dim 0 (seed eq. 6)
+  auto &b = e.b;
   const Node *pn = n.operands[0];
-  Value *x = e.ptr(pn), *t = e.ptr(n.operands[1]);
-  Value *s = sumOver(e, e.numel(pn), [&](Value *i, unsigned w) {
-    Value *d = e.b.CreateFSub(e.load(t, i, w), e.load(x, i, w));
-    return e.b.CreateFMul(d, d);
+  Value *x = e.ptr(pn), *t = e.ptr(n.operands[1]), *parts = e.scratch(&n, 0);
+  Value *numel = e.numel(pn), *total = e.entryAlloca(e.f32);
+  Value *chunks = b.CreateUDiv(b.CreateAdd(numel, e.c(kL2Chunk - 1)), e.c(kL2Chunk));
+  e.parallelFor(chunks, [&](Value *k) { // threads: over chunks
+    Value *lo = b.CreateMul(k, e.c(kL2Chunk));
+    Value *len = e.smin(e.c(kL2Chunk), b.CreateSub(numel, lo));
+    Value *s = sumOver(e, len, [&](Value *i, unsigned w) {
+      Value *at = b.CreateAdd(lo, i);
+      Value *d = b.CreateFSub(e.load(t, at, w), e.load(x, at, w));
+      return b.CreateFMul(d, d);
+    });
+    e.store(s, parts, k);
+  }, pn->type.numel() * 2);
+  b.CreateStore(e.cf(0), total);
+  e.loop(chunks, [&](Value *k) {
+    b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, total), e.load(parts, k)), total);
   });
   Value *N = pn->type.rank() ? e.dim(pn, 0) : e.c(1);
-  e.store(e.b.CreateFDiv(e.b.CreateFMul(s, e.cf(0.5)), toF32(e, N)), e.ptr(&n), e.c(0));
+  e.store(b.CreateFDiv(b.CreateFMul(b.CreateLoad(e.f32, total), e.cf(0.5)), toF32(e, N)),
+          e.ptr(&n), e.c(0));
 }
 
 namespace {
@@ -170,12 +190,20 @@ void emitCountCorrect(Emitter &e, const Node &n) {
   b.CreateStore(b.CreateLoad(e.i32, cnt), b.CreateInBoundsGEP(e.i32, e.ptr(&n), e.c(0)));
 }
 
-/// Scratch of the per-example partial results that one thread adds up in order afterwards.
+/// Scratch of the partial results that one thread adds up in order afterwards: one per
+/// example (softmax_xent, count_correct), per chunk (l2_loss), or a term and a weight per
+/// label (softmax_xent_nd).
 int64_t lossScratchBytes(const Node &n) {
-  if (n.op != OpKind::SoftmaxXent && n.op != OpKind::CountCorrect)
+  if (n.op != OpKind::SoftmaxXent && n.op != OpKind::CountCorrect && n.op != OpKind::L2Loss &&
+      n.op != OpKind::SoftmaxXentNd)
     return 0;
   const Shape &s = n.operands[0]->type.shape;
-  return s.empty() || s[0] == 0 ? 0 : (s[0] * 4 + 63) / 64 * 64;
+  auto bytes = [](int64_t count) { return (std::max<int64_t>(count, 1) * 4 + 63) / 64 * 64; };
+  if (n.op == OpKind::SoftmaxXent || n.op == OpKind::CountCorrect)
+    return s.empty() || s[0] == 0 ? 0 : bytes(s[0]);
+  if (n.op == OpKind::L2Loss)
+    return bytes((n.operands[0]->type.numel() + kL2Chunk - 1) / kL2Chunk);
+  return 2 * bytes(n.operands[1]->type.numel()); // softmax_xent_nd
 }
 
 void emitSoftmaxXentNd(Emitter &e, const Node &n) {
@@ -189,55 +217,62 @@ void emitSoftmaxXentNd(Emitter &e, const Node &n) {
   Value *x = e.ptr(ln), *out = e.ptr(&n);
   Value *total = e.entryAlloca(e.f32), *wsum = e.entryAlloca(e.f32), *mx = e.entryAlloca(e.f32),
         *sum = e.entryAlloca(e.f32);
-  b.CreateStore(e.cf(0), total);
-  b.CreateStore(e.cf(0), wsum);
-  e.loop(N, [&](Value *nn) {
-    e.loop(inner, [&](Value *k) {
-      Value *li = b.CreateAdd(b.CreateMul(nn, e.c(inner)), k);
-      Value *ign = b.getFalse();
-      if (!ignore.empty()) {
-        Value *raw;
-        if (lab->type.dtype == DType::I32)
-          raw =
-              b.CreateSExt(b.CreateLoad(e.i32, b.CreateInBoundsGEP(e.i32, e.ptr(lab), li)), e.i64);
-        else if (lab->type.dtype == DType::I64)
-          raw = b.CreateLoad(e.i64, b.CreateInBoundsGEP(e.i64, e.ptr(lab), li));
-        else {
-          Value *lf = e.load(e.ptr(lab), li);
-          ign = b.CreateFCmpOEQ(lf, e.cf((double)ignore[0]));
-          raw = nullptr;
-        }
-        if (raw)
-          ign = b.CreateICmpEQ(raw, e.c(ignore[0]));
+  // one term and one weight per label (lossScratchBytes), on any thread; then one thread
+  // adds them in label order (the same sum as one thread)
+  const int64_t labels = N * inner;
+  Value *terms = e.scratch(&n, 0),
+        *weights = e.scratch(&n, (std::max<int64_t>(labels, 1) * 4 + 63) / 64 * 64);
+  e.parallelFor(e.c(labels), [&](Value *li) { // threads: over labels (rows of C logits)
+    Value *nn = b.CreateUDiv(li, e.c(std::max<int64_t>(inner, 1)));
+    Value *k = b.CreateURem(li, e.c(std::max<int64_t>(inner, 1)));
+    Value *ign = b.getFalse();
+    if (!ignore.empty()) {
+      Value *raw;
+      if (lab->type.dtype == DType::I32)
+        raw = b.CreateSExt(b.CreateLoad(e.i32, b.CreateInBoundsGEP(e.i32, e.ptr(lab), li)), e.i64);
+      else if (lab->type.dtype == DType::I64)
+        raw = b.CreateLoad(e.i64, b.CreateInBoundsGEP(e.i64, e.ptr(lab), li));
+      else {
+        Value *lf = e.load(e.ptr(lab), li);
+        ign = b.CreateFCmpOEQ(lf, e.cf((double)ignore[0]));
+        raw = nullptr;
       }
-      auto [l, ok] = loadLabel(e, lab, li, C);
-      badLabelUnless(e, b.CreateOr(ign, ok));
-      Value *base = b.CreateAdd(b.CreateMul(nn, e.c(C * inner)), k);
-      auto at = [&](Value *c) { return b.CreateAdd(base, b.CreateMul(c, e.c(inner))); };
-      b.CreateStore(e.cf(-std::numeric_limits<float>::infinity()), mx);
-      e.loop(C, [&](Value *c) {
-        b.CreateStore(e.maxnum(b.CreateLoad(e.f32, mx), e.load(x, at(c))), mx);
-      });
-      Value *m = b.CreateLoad(e.f32, mx);
-      b.CreateStore(e.cf(0), sum);
-      e.loop(C, [&](Value *c) {
-        b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, sum),
-                                   e.unary(Intrinsic::exp, b.CreateFSub(e.load(x, at(c)), m))),
-                      sum);
-      });
-      Value *w = wn ? e.load(e.ptr(wn), l) : e.cf(1);
-      Value *term = b.CreateFMul(w, b.CreateFSub(e.unary(Intrinsic::log, b.CreateLoad(e.f32, sum)),
-                                                 b.CreateFSub(e.load(x, at(l)), m)));
-      term = b.CreateSelect(ok, term, e.cf(std::numeric_limits<float>::quiet_NaN()));
-      term = b.CreateSelect(ign, e.cf(0), term);
-      w = b.CreateSelect(ign, e.cf(0), w);
-      if (red == "none")
-        e.store(term, out, li);
-      b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, total), term), total);
-      b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, wsum), w), wsum);
+      if (raw)
+        ign = b.CreateICmpEQ(raw, e.c(ignore[0]));
+    }
+    auto [l, ok] = loadLabel(e, lab, li, C);
+    badLabelUnless(e, b.CreateOr(ign, ok));
+    Value *base = b.CreateAdd(b.CreateMul(nn, e.c(C * inner)), k);
+    auto at = [&](Value *c) { return b.CreateAdd(base, b.CreateMul(c, e.c(inner))); };
+    b.CreateStore(e.cf(-std::numeric_limits<float>::infinity()), mx);
+    e.loop(C, [&](Value *c) {
+      b.CreateStore(e.maxnum(b.CreateLoad(e.f32, mx), e.load(x, at(c))), mx);
     });
-  });
+    Value *m = b.CreateLoad(e.f32, mx);
+    b.CreateStore(e.cf(0), sum);
+    e.loop(C, [&](Value *c) {
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, sum),
+                                 e.unary(Intrinsic::exp, b.CreateFSub(e.load(x, at(c)), m))),
+                    sum);
+    });
+    Value *w = wn ? e.load(e.ptr(wn), l) : e.cf(1);
+    Value *term = b.CreateFMul(w, b.CreateFSub(e.unary(Intrinsic::log, b.CreateLoad(e.f32, sum)),
+                                               b.CreateFSub(e.load(x, at(l)), m)));
+    term = b.CreateSelect(ok, term, e.cf(std::numeric_limits<float>::quiet_NaN()));
+    term = b.CreateSelect(ign, e.cf(0), term);
+    w = b.CreateSelect(ign, e.cf(0), w);
+    if (red == "none")
+      e.store(term, out, li);
+    e.store(term, terms, li);
+    e.store(w, weights, li);
+  }, ln->type.numel() * 4);
   if (red != "none") {
+    b.CreateStore(e.cf(0), total);
+    b.CreateStore(e.cf(0), wsum);
+    e.loop(labels, [&](Value *li) {
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, total), e.load(terms, li)), total);
+      b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32, wsum), e.load(weights, li)), wsum);
+    });
     Value *t = b.CreateLoad(e.f32, total);
     e.store(red == "sum" ? t : b.CreateFDiv(t, b.CreateLoad(e.f32, wsum)), out, e.c(0));
   }

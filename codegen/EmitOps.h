@@ -40,6 +40,23 @@ void copyInner(Emitter &e, llvm::Value *y, llvm::Value *x, const std::vector<llv
 std::vector<llvm::Value *> transposeSquare(Emitter &e, std::vector<llvm::Value *> rows);
 /// The first n lanes of v stored at p (a masked store when n < the vector's lanes).
 void storePrefix(Emitter &e, llvm::Value *v, llvm::Value *p, int64_t n);
+/// Max pooling whose windows tile the plane: kernel = stride, no padding, no dilation, every
+/// window inside (rows past Ho·kh and columns past Wo·kw belong to none). maxpool and
+/// maxpool_grad then run vectorised over w windows of a row at once (EmitReduce.cpp).
+struct TiledPool {
+  int64_t H, W, Ho, Wo, kh, kw;
+  unsigned w; // windows per vector: the largest power of two with w·kw <= vl
+};
+/// Whether maxpool / maxpool_grad `n` tiles its input, and its geometry.
+bool tiledMaxPool(const Node &n, unsigned vl, TiledPool &g);
+/// PyTorch's scan (Emitter::maxScanTakes) over the windows of output row oh, columns
+/// [ow, ow + w) (w = g.w or 1): their maxima and the winning taps (i32, i·kw + j: the last
+/// NaN, else the first maximum).
+void maxWindows(Emitter &e, const TiledPool &g, llvm::Value *x, llvm::Value *plane,
+                llvm::Value *oh, llvm::Value *ow, unsigned w, llvm::Value *&best,
+                llvm::Value *&win);
+/// v's lanes each repeated k times (a scalar: splat to k lanes).
+llvm::Value *repeatLanes(Emitter &e, llvm::Value *v, unsigned k);
 /// out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows (EmitMatMul.cpp).
 void emitDotRows(Emitter &e, llvm::Value *A, llvm::Value *rows, int64_t rowsMax, int64_t K,
                  llvm::Value *B, int64_t M, llvm::Value *bias, llvm::Value *out, bool relu = false);

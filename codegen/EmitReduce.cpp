@@ -110,10 +110,90 @@ PoolGeom poolGeom(const Node &n) {
 
 } // namespace
 
+// ------------------------------------------------------------------ tiled max pooling
+// MNIST's and VGG's 2×2 stride-2 pooling: the windows of one output row read kh input rows,
+// each a contiguous run of w·kw values, so w windows are one vector load per tap row and a
+// lane shuffle per tap. The scan is PyTorch's, tap by tap in row-major window order, so the
+// maxima and the winning taps are those of the scalar loop (and of the interpreter).
+bool tiledMaxPool(const Node &n, unsigned vl, TiledPool &g) {
+  const bool fwd = n.op == OpKind::MaxPool;
+  const Shape &x = fwd ? n.operands[0]->type.shape : n.type.shape;
+  const Shape &y = fwd ? n.type.shape : n.operands[0]->type.shape;
+  auto k = n.getInts("kernel"), s = n.getInts("stride"), p = n.getInts("pads"),
+       d = n.getInts("dilation");
+  if (x.size() != 4 || k != s || p != std::vector<int64_t>{0, 0, 0, 0} ||
+      d != std::vector<int64_t>{1, 1})
+    return false;
+  g = TiledPool{x[2], x[3], y[2], y[3], k[0], k[1], 1};
+  if (g.Ho * g.kh > g.H || g.Wo * g.kw > g.W) // ceil mode: a last window sticks out
+    return false;
+  while (2 * g.w * g.kw <= vl)
+    g.w *= 2;
+  return true;
+}
+
+Value *repeatLanes(Emitter &e, Value *v, unsigned k) {
+  if (k == 1)
+    return v;
+  auto *vt = dyn_cast<FixedVectorType>(v->getType());
+  if (!vt)
+    return e.b.CreateVectorSplat(k, v);
+  std::vector<int> mask;
+  for (unsigned l = 0; l < vt->getNumElements(); ++l)
+    mask.insert(mask.end(), k, int(l));
+  return e.b.CreateShuffleVector(v, mask);
+}
+
+void maxWindows(Emitter &e, const TiledPool &g, Value *x, Value *plane, Value *oh, Value *ow,
+                unsigned w, Value *&best, Value *&win) {
+  auto &b = e.b;
+  const unsigned L = w * unsigned(g.kw);
+  Value *col = b.CreateAdd(plane, b.CreateMul(ow, e.c(g.kw)));
+  for (int64_t i = 0; i < g.kh; ++i) {
+    Value *ih = b.CreateAdd(b.CreateMul(oh, e.c(g.kh)), e.c(i));
+    Value *r = e.load(x, b.CreateAdd(col, b.CreateMul(ih, e.c(g.W))), L);
+    for (int64_t j = 0; j < g.kw; ++j) {
+      Value *v = r; // tap (i, j) of each window: lanes j, j + kw, ... of the row's run
+      if (L > 1 && w == 1)
+        v = b.CreateExtractElement(r, uint64_t(j));
+      else if (L > 1 && g.kw > 1) {
+        std::vector<int> m(w);
+        for (unsigned l = 0; l < w; ++l)
+          m[l] = int(j + l * g.kw);
+        v = b.CreateShuffleVector(r, m);
+      }
+      Value *t = b.getInt32(uint32_t(i * g.kw + j));
+      if (w > 1)
+        t = b.CreateVectorSplat(w, t);
+      if (i == 0 && j == 0) { // the first tap always wins its comparison with -inf (or ties it)
+        best = v, win = t;
+        continue;
+      }
+      Value *take = e.maxScanTakes(best, v);
+      best = b.CreateSelect(take, v, best);
+      win = b.CreateSelect(take, t, win);
+    }
+  }
+}
+
 void emitPool(Emitter &e, const Node &n) {
   const PoolGeom g = poolGeom(n);
   const bool isMax = n.op == OpKind::MaxPool, cip = !isMax && n.getInt("count_include_pad");
   Value *x = e.ptr(n.operands[0]), *y = e.ptr(&n);
+  if (TiledPool tg; isMax && tiledMaxPool(n, e.vl, tg)) {
+    e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
+      Value *plane = e.b.CreateMul(nc, e.c(g.H * g.W));
+      e.loop(e.c(g.Ho), [&](Value *oh) {
+        Value *orow = e.b.CreateMul(e.b.CreateAdd(e.b.CreateMul(nc, e.c(g.Ho)), oh), e.c(g.Wo));
+        e.vecLoop(e.c(g.Wo), [&](Value *ow, unsigned w) {
+          Value *best, *win;
+          maxWindows(e, tg, x, plane, oh, ow, w, best, win);
+          e.store(best, y, e.b.CreateAdd(orow, ow));
+        }, tg.w);
+      });
+    }, n.type.numel() * g.kh * g.kw);
+    return;
+  }
   Value *acc = e.entryAlloca(e.f32);
   // threads: over (image, channel) planes
   e.parallelFor(e.extent(&n, 0, 2), [&](Value *nc) {

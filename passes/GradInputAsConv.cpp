@@ -18,7 +18,8 @@
 // ResNet's 3×3 pad 1: as many pixels) but not for a "valid" one (measured on Zen 4, 2
 // threads, batch 100: MNIST SK's 3×3 on 26×26, 1.17× the pixels, 3.7 ms as a conv vs 5.2
 // scattered; MNIST BASE's 5×5 on 12×12, 2.25×, 5.5 vs 2.3; its 4×4 "fc" on a 1×1 dY, 16×,
-// far slower). Everything else keeps the scatter kernel.
+// far slower). Everything else keeps conv2d_grad_input, whose row kernel
+// (codegen/EmitConvGrad.cpp) vectorises over dY's rows.
 // Guarantees: dx keeps its name, position and type (its users and the outputs are
 // untouched); the sum is the same up to its order (the interpreter's conv2d sums over
 // (m, i', j'), the scatter over pixels, so f32 results differ by rounding only; the test

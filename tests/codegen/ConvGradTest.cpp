@@ -92,6 +92,11 @@ std::vector<Geo> geos() {
       {{1, 5, 7, 9}, {6, 5, 3, 2}, one, {1, 0, 1, 1}, one, 1},
       // a pixel count that is not a multiple of the vector width (the transpose's tail)
       {{3, 19, 5, 3}, {21, 19, 3, 3}, one, {0, 1, 0, 1}, one, 1},
+      // the input gradient's row kernel: rows of 19 pixels (whole vectors and a partial
+      // one), R = 63 columns (not a multiple of the register tile's), a partial last block
+      // of pixel vectors; rows of 5 under a vertical stride, padded
+      {{2, 7, 13, 21}, {5, 7, 3, 3}, one, nopad, one, 1},
+      {{2, 3, 9, 6}, {4, 3, 3, 3}, {2, 1}, {1, 0, 0, 1}, one, 1},
   };
 }
 

@@ -9,6 +9,7 @@
 #include <xtensor/xbuilder.hpp>
 
 #include <cmath>
+#include <functional>
 
 using namespace cnnc;
 using namespace cnnc::cgtest;
@@ -90,43 +91,73 @@ void checkNanAware(const interp::Tensor<double> &got, const interp::Tensor<doubl
 
 } // namespace
 
+// Overlapping padded windows (the scalar scan) and tiled 2x2 windows (the vectorised scan of
+// EmitReduce.cpp's TiledPool: 18 windows a row, vectors plus a tail, an uncovered last row
+// and column, whose NaN no window reads).
 TEST_CASE("max pooling propagates NaN as PyTorch does: forward and gradient, interpreter and JIT",
           "[codegen][nan]") {
-  const int64_t k = 2, s = 1, pad = 1; // overlapping windows, padding: every case of the scan
-  Builder b;
-  Node *x = b.input("x", {1, 2, 4, 5});
-  std::map<std::string, Attr> attrs{{"kernel", Ints{k, k}}, {"stride", Ints{s, s}},
-                                    {"pads", Ints{pad, pad, pad, pad}}};
-  Node *y = b.out(b.op(OpKind::MaxPool, {x}, attrs));
-  Node *dy = b.input("dy", y->type.shape);
-  Node *dx = b.out(b.op(OpKind::MaxPoolGrad, {dy, x}, attrs));
-  verify(b.f);
-  Feeds feeds = randomFeeds(b.f, 7);
-  auto &xv = feeds["x"];
-  xv(0, 0, 1, 1) = NAN; // two NaNs in shared windows: the later one takes the gradient
-  xv(0, 0, 1, 2) = NAN;
-  xv(0, 0, 3, 4) = NAN; // a corner: its windows are mostly padding
-  xv(0, 1, 2, 3) = INFINITY;
-  xv(0, 1, 0, 0) = -INFINITY;
-  xv(0, 1, 3, 0) = -INFINITY; // with its neighbours below: a window of -inf and padding
-  xv(0, 1, 2, 0) = -INFINITY;
+  struct Config {
+    int64_t k, s, pad, H, W;
+    std::function<void(interp::Tensor<double> &)> poison;
+  };
+  const std::vector<Config> configs{
+      {2, 1, 1, 4, 5, // overlapping windows, padding: every case of the scan
+       [](interp::Tensor<double> &xv) {
+         xv(0, 0, 1, 1) = NAN; // two NaNs in shared windows: the later one takes the gradient
+         xv(0, 0, 1, 2) = NAN;
+         xv(0, 0, 3, 4) = NAN; // a corner: its windows are mostly padding
+         xv(0, 1, 2, 3) = INFINITY;
+         xv(0, 1, 0, 0) = -INFINITY;
+         xv(0, 1, 3, 0) = -INFINITY; // with its neighbours below: a window of -inf and padding
+         xv(0, 1, 2, 0) = -INFINITY;
+       }},
+      {2, 2, 0, 5, 37,
+       [](interp::Tensor<double> &xv) {
+         xv(0, 0, 0, 3) = NAN; // two NaNs in one window: the later one (row-major) wins
+         xv(0, 0, 1, 2) = NAN;
+         xv(0, 0, 3, 17) = NAN; // a window's last tap, in the vector part
+         xv(0, 0, 2, 35) = NAN; // the scalar tail
+         xv(0, 0, 4, 7) = NAN;  // the uncovered last row and column: read by no window
+         xv(0, 1, 1, 36) = NAN;
+         xv(0, 1, 2, 3) = INFINITY;
+         for (int64_t i = 0; i < 2; ++i) // a window of -inf only: its first tap wins
+           for (int64_t j = 10; j < 12; ++j)
+             xv(0, 1, i, j) = -INFINITY;
+         xv(0, 1, 2, 20) = -INFINITY; // -inf beside finite values
+       }}};
+  for (const Config &cf : configs) {
+    INFO("kernel " << cf.k << " stride " << cf.s << " pad " << cf.pad);
+    Builder b;
+    Node *x = b.input("x", {1, 2, cf.H, cf.W});
+    std::map<std::string, Attr> attrs{{"kernel", Ints{cf.k, cf.k}}, {"stride", Ints{cf.s, cf.s}},
+                                      {"pads", Ints{cf.pad, cf.pad, cf.pad, cf.pad}}};
+    Node *y = b.out(b.op(OpKind::MaxPool, {x}, attrs));
+    Node *dy = b.input("dy", y->type.shape);
+    Node *dx = b.out(b.op(OpKind::MaxPoolGrad, {dy, x}, attrs));
+    verify(b.f);
+    Feeds feeds = randomFeeds(b.f, 7);
+    auto &xv = feeds["x"];
+    cf.poison(xv);
 
-  const int64_t Ho = y->type.shape[2], Wo = y->type.shape[3];
-  using Dims = std::vector<size_t>;
-  interp::Tensor<double> wantY = xt::zeros<double>(Dims(y->type.shape.begin(), y->type.shape.end()));
-  interp::Tensor<double> wantDx = xt::zeros<double>(Dims{1, 2, 4, 5});
-  for (int64_t nc = 0; nc < 2; ++nc)
-    for (int64_t oh = 0; oh < Ho; ++oh)
-      for (int64_t ow = 0; ow < Wo; ++ow) {
-        Window w = pyTorchMaxScan(xv, nc, oh, ow, k, s, pad);
-        wantY.data()[(nc * Ho + oh) * Wo + ow] = w.value;
-        wantDx.data()[nc * 20 + w.at] += feeds["dy"].data()[(nc * Ho + oh) * Wo + ow];
-      }
-  for (const char *backend : {"interp", "jit"}) {
-    INFO(backend);
-    Results got = std::string(backend) == "interp" ? oracle(b.f, feeds) : tools::runJit(b.f, feeds);
-    checkNanAware(got.at(y->name), wantY);
-    checkNanAware(got.at(dx->name), wantDx);
+    const int64_t Ho = y->type.shape[2], Wo = y->type.shape[3], HW = cf.H * cf.W;
+    using Dims = std::vector<size_t>;
+    interp::Tensor<double> wantY =
+        xt::zeros<double>(Dims(y->type.shape.begin(), y->type.shape.end()));
+    interp::Tensor<double> wantDx = xt::zeros<double>(Dims{1, 2, size_t(cf.H), size_t(cf.W)});
+    for (int64_t nc = 0; nc < 2; ++nc)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          Window w = pyTorchMaxScan(xv, nc, oh, ow, cf.k, cf.s, cf.pad);
+          wantY.data()[(nc * Ho + oh) * Wo + ow] = w.value;
+          wantDx.data()[nc * HW + w.at] += feeds["dy"].data()[(nc * Ho + oh) * Wo + ow];
+        }
+    for (const char *backend : {"interp", "jit"}) {
+      INFO(backend);
+      Results got =
+          std::string(backend) == "interp" ? oracle(b.f, feeds) : tools::runJit(b.f, feeds);
+      checkNanAware(got.at(y->name), wantY);
+      checkNanAware(got.at(dx->name), wantDx);
+    }
   }
 }
 

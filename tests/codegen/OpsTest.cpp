@@ -101,6 +101,17 @@ std::vector<Case> cases() {
                  b.out(b.op(K::MaxPool, {b.input("x", {2, 3, 8, 9})},
                             {{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}}));
                }});
+  // tiled windows (EmitReduce.cpp, TiledPool): vectors of windows, a scalar tail, uncovered
+  // last rows and columns; kernels 2x2 (MNIST, VGG), 3x2 and 1x3 (vectors of 6 or 12 lanes)
+  c.push_back({"maxpool tiled 2x2 wide", [](Builder &b) {
+                 b.out(b.op(K::MaxPool, {b.input("x", {2, 3, 9, 37})},
+                            {{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}}));
+               }});
+  c.push_back({"maxpool tiled 3x2 and 1x3", [](Builder &b) {
+                 Node *x = b.input("x", {2, 2, 10, 45});
+                 b.out(b.op(K::MaxPool, {x}, {{"kernel", Ints{3, 2}}, {"stride", Ints{3, 2}}}));
+                 b.out(b.op(K::MaxPool, {x}, {{"kernel", Ints{1, 3}}, {"stride", Ints{1, 3}}}));
+               }});
   c.push_back({"maxpool pads dilation ceil", [](Builder &b) {
                  b.out(b.op(K::MaxPool, {b.input("x", {2, 3, 9, 10})},
                             {{"kernel", Ints{3, 2}},

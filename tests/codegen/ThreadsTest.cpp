@@ -3,8 +3,9 @@
 // tests compare bytes, not tolerances: parameters after k training steps at 1 and 2 threads
 // (BASE, BN, BN + dropout, SK and the residual net, at batch 4 and batch 1, JIT; BASE and
 // BN + dropout as a .so), inference at 1/2/3 threads, and two instances of one .so driven
-// from two threads at once against each run alone; and each step against the f64
-// interpreter at both counts (same bytes, and right). Codegen is asked to parallelise even tiny ops
+// from two threads at once against each run alone; the split losses (l2_loss,
+// softmax_xent_nd); and each step against the f64 interpreter at both counts (same bytes,
+// and right). Codegen is asked to parallelise even tiny ops
 // (parallelTarget) so that small, quick batches still exercise every split; one .so keeps
 // the default threshold at MNIST's real batch of 100.
 #include "CodegenTestUtil.h"
@@ -133,6 +134,29 @@ TEST_CASE("inference gives the same bytes at 1, 2 and 3 threads (JIT)", "[codege
         REQUIRE(rn.at(name).size() == t.size());
         CHECK(std::memcmp(rn.at(name).data(), t.data(), t.size() * sizeof(double)) == 0);
       }
+    }
+  }
+}
+
+// The losses whose single sum is split (codegen/EmitLoss.cpp): l2_loss over fixed chunks (3
+// here), softmax_xent_nd over its labels; one thread adds the parts in order.
+TEST_CASE("l2_loss and softmax_xent_nd: the same bytes at 1, 2 and 3 threads, and right (JIT)",
+          "[codegen][threads]") {
+  Builder b;
+  b.out(b.op(OpKind::L2Loss, {b.input("x", {37, 301}), b.input("t", {37, 301})}));
+  Node *z = b.input("z", {6, 10, 7}), *label = b.input("label", {6, 7}, DType::I32);
+  for (const char *red : {"mean", "none"})
+    b.out(b.op(OpKind::SoftmaxXentNd, {z, label}, {{"reduction", std::string(red)}}));
+  verify(b.f);
+  const Feeds feeds = randomFeeds(b.f, 4);
+  const Results r1 = tools::runJit(b.f, feeds, parallelTarget(), nullptr, 1);
+  compareAll(oracle(b.f, feeds), r1, "losses");
+  for (int threads : {2, 3}) {
+    const Results rn = tools::runJit(b.f, feeds, parallelTarget(), nullptr, threads);
+    for (const auto &[name, t] : r1) {
+      INFO("output %" << name << " at " << threads << " threads");
+      REQUIRE(rn.at(name).size() == t.size());
+      CHECK(std::memcmp(rn.at(name).data(), t.data(), t.size() * sizeof(double)) == 0);
     }
   }
 }

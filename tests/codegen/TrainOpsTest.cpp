@@ -122,6 +122,15 @@ std::vector<Case> cases() {
                  Node *y = b.op(K::MaxPool, {x}, a);
                  b.out(b.op(K::MaxPoolGrad, {b.input("dy", y->type.shape), x}, a));
                }});
+  // tiled windows (EmitGrad.cpp): ReLU's zeros tie; vectors and a tail of windows; the
+  // uncovered last row and column must come out zero
+  for (Ints k : {Ints{2, 2}, Ints{3, 2}, Ints{1, 3}})
+    c.push_back({fmt::format("maxpool_grad tiled {}x{} with ties", k[0], k[1]), [k](Builder &b) {
+                   std::map<std::string, Attr> a{{"kernel", k}, {"stride", k}};
+                   Node *x = b.op(K::Relu, {b.input("x", {2, 3, 10, 37})});
+                   Node *y = b.op(K::MaxPool, {x}, a);
+                   b.out(b.op(K::MaxPoolGrad, {b.input("dy", y->type.shape), x}, a));
+                 }});
   for (int cip = 0; cip < 2; ++cip)
     c.push_back({fmt::format("avgpool_grad ceil count_include_pad={}", cip), [cip](Builder &b) {
                    std::map<std::string, Attr> a{{"kernel", Ints{3, 3}},
