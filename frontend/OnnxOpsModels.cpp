@@ -1,5 +1,6 @@
 // The ONNX operators that published CNNs add to the core table (OnnxOps.cpp): bounded and
-// leaky activations (Clip, HardSigmoid, HardSwish, LeakyRelu), padding, reductions
+// leaky activations (Clip, HardSigmoid, HardSwish, LeakyRelu, Elu, Selu), variadic
+// elementwise ops (Max, Min, Sum, Mean), padding, reductions
 // (ReduceMean, ReduceSum), shape movement (Transpose, Slice, Split, Squeeze, Unsqueeze,
 // Expand), and the static-shape subgraphs PyTorch's exporter leaves behind (Shape, Gather,
 // Cast, ConstantOfShape, Range, and Concat/Slice/Squeeze/Unsqueeze of their results), which
@@ -109,6 +110,47 @@ void lowerHardSigmoid(NodeCtx &c) {
   c.ignore("consumed_inputs");
   c.out(0, c.emit(OpKind::HardSigmoid, "", {c.in(0)},
                   {{"alpha", c.getFloat("alpha", 0.2)}, {"beta", c.getFloat("beta", 0.5)}}));
+}
+
+// Before opset 7 a slope of one value per channel applies along axis 1 (PyTorch's old
+// exporter writes it as [C]); from 7 on it broadcasts numpy-style, so [C] becomes [C,1,...,1].
+void lowerPRelu(NodeCtx &c) {
+  Node *x = c.in(0), *s = c.in(1);
+  const Shape &xs = x->type.shape, &ss = s->type.shape;
+  if (c.opset() < 7 && ss.size() == 1 && xs.size() > 2 && ss[0] == xs[1] && ss[0] != xs.back()) {
+    Shape per(xs.size() - 1, 1);
+    per[0] = ss[0];
+    s = c.emit(OpKind::Reshape, "slope", {s}, reshapeAttrs(per));
+  }
+  c.ignore("consumed_inputs");
+  c.out(0, c.emit(OpKind::PRelu, "", {x, s}));
+}
+
+void lowerElu(NodeCtx &c) {
+  c.out(0, c.emit(OpKind::Elu, "", {c.in(0)}, {{"alpha", c.getFloat("alpha", 1.0)}}));
+}
+
+// ONNX's defaults are these f32 constants (PyTorch's selu, rounded to float).
+void lowerSelu(NodeCtx &c) {
+  c.out(0, c.emit(OpKind::Selu, "", {c.in(0)},
+                  {{"alpha", c.getFloat("alpha", 1.67326319217681884765625)},
+                   {"gamma", c.getFloat("gamma", 1.05070102214813232421875)}}));
+}
+
+// Max/Min/Sum/Mean of one or more inputs, broadcasting: a left-to-right chain of the binary
+// op (numpy broadcasting is associative in shape), Mean scaled by 1/count afterwards.
+void lowerVariadic(NodeCtx &c, OpKind op, bool mean) {
+  const int k = c.numInputs();
+  if (k < 1)
+    c.unsupported("needs at least one input");
+  Node *acc = c.in(0);
+  for (int i = 1; i < k; ++i)
+    acc = c.emit(op, fmt::format("{}", i), {acc, c.in(i)});
+  if (mean && k > 1)
+    acc = c.emit(OpKind::Mul, "", {acc, c.scalar(1.0 / k, acc->type.dtype)});
+  if (k == 1)
+    acc = c.emit(OpKind::Identity, "", {acc});
+  c.out(0, acc);
 }
 
 void lowerLeakyRelu(NodeCtx &c) {
@@ -481,6 +523,15 @@ void addModelLowerings(std::map<std::string, LowerFn> &t) {
   t["Clip"] = lowerClip;
   t["HardSigmoid"] = lowerHardSigmoid;
   t["LeakyRelu"] = lowerLeakyRelu;
+  t["Resize"] = lowerResize;
+  t["Upsample"] = lowerResize;
+  t["Elu"] = lowerElu;
+  t["PRelu"] = lowerPRelu;
+  t["Selu"] = lowerSelu;
+  t["Max"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Max, false); };
+  t["Min"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Min, false); };
+  t["Sum"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Add, false); };
+  t["Mean"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Add, true); };
   t["Pad"] = lowerPad;
   t["ReduceMean"] = [](NodeCtx &c) { lowerReduce(c, true); };
   t["ReduceSum"] = [](NodeCtx &c) { lowerReduce(c, false); };
