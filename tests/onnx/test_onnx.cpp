@@ -124,6 +124,24 @@ struct ModelBuilder {
   std::string bytes() const { return m.SerializeAsString(); }
 };
 
+// A reimported model computes the same: op by op, the same kinds, attributes and types.
+void checkSameOps(const Function &f, const Function &g) {
+  std::vector<const Node *> ops1, ops2;
+  for (const auto &n : f.nodes())
+    if (!n->info().source)
+      ops1.push_back(n.get());
+  for (const auto &n : g.nodes())
+    if (!n->info().source)
+      ops2.push_back(n.get());
+  REQUIRE(ops1.size() == ops2.size());
+  for (size_t i = 0; i < ops1.size(); ++i) {
+    INFO(ops1[i]->describe());
+    CHECK(ops1[i]->op == ops2[i]->op);
+    CHECK(ops1[i]->type == ops2[i]->type);
+    CHECK(ops1[i]->attrs == ops2[i]->attrs);
+  }
+}
+
 interp::Tensor<float> randomTensor(const Shape &s, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -533,20 +551,7 @@ TEST_CASE("torchvision's operators import, fold static shapes and export back", 
   OnnxModel back = importOnnxBytes(bytes, "tv2.onnx", oo);
   const Function &g = back.module->main();
   // The same computation: op by op, the same kinds, attributes and types.
-  std::vector<const Node *> ops1, ops2;
-  for (const auto &n : f.nodes())
-    if (!n->info().source)
-      ops1.push_back(n.get());
-  for (const auto &n : g.nodes())
-    if (!n->info().source)
-      ops2.push_back(n.get());
-  REQUIRE(ops1.size() == ops2.size());
-  for (size_t i = 0; i < ops1.size(); ++i) {
-    INFO(ops1[i]->describe());
-    CHECK(ops1[i]->op == ops2[i]->op);
-    CHECK(ops1[i]->type == ops2[i]->type);
-    CHECK(ops1[i]->attrs == ops2[i]->attrs);
-  }
+  checkSameOps(f, g);
   std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({2, 4, 6, 6}, 3)}};
   auto want = interp::run<float>(f, feeds), got = interp::run<float>(g, feeds);
   REQUIRE(want.size() == got.size());
@@ -602,20 +607,7 @@ TEST_CASE("elu, selu, prelu, erf, exp, log, sqrt, reciprocal, neg, abs, pow and 
   oo.batch = 2;
   OnnxModel back = importOnnxBytes(bytes, "math2.onnx", oo);
   const Function &g = back.module->main();
-  std::vector<const Node *> ops1, ops2;
-  for (const auto &n : f.nodes())
-    if (!n->info().source)
-      ops1.push_back(n.get());
-  for (const auto &n : g.nodes())
-    if (!n->info().source)
-      ops2.push_back(n.get());
-  REQUIRE(ops1.size() == ops2.size());
-  for (size_t i = 0; i < ops1.size(); ++i) {
-    INFO(ops1[i]->describe());
-    CHECK(ops1[i]->op == ops2[i]->op);
-    CHECK(ops1[i]->type == ops2[i]->type);
-    CHECK(ops1[i]->attrs == ops2[i]->attrs);
-  }
+  checkSameOps(f, g);
   std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({2, 3, 4, 4}, 4)}};
   for (const auto &[name, t] : m.weights) { // the PRelu slope
     interp::Tensor<float> v = interp::Tensor<float>::from_shape(std::vector<size_t>(t.shape.begin(), t.shape.end()));
