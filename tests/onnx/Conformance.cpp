@@ -84,14 +84,19 @@ const std::set<std::string> kOps = {"Conv",
                                     "Mean",
                                     "ConvTranspose",
                                     "Resize",
-                                    "Upsample"};
+                                    "Upsample",
+                                    "ReduceL2",
+                                    "DepthToSpace",
+                                    "SpaceToDepth",
+                                    "Tile"};
 
 // Inputs an operator needs at compile time (cnnc's shapes and attributes are static), bound
 // from the first data set: shapes, axes, pads, slice bounds, Clip's bounds.
 bool compileTimeInput(const onnx::NodeProto &n, int i) {
   static const std::set<std::string> shapeOps = {"Reshape", "Pad",       "Slice",     "Split",
                                                  "Squeeze", "Unsqueeze", "ReduceSum", "Expand",
-                                                 "Clip",    "Resize",    "Upsample"};
+                                                 "Clip",    "Resize",    "Upsample", "Tile",
+                                                 "ReduceL2"};
   return i >= 1 && shapeOps.count(n.op_type());
 }
 // Of those, the integer ones (Clip's bounds and Pad's constant_value are float).

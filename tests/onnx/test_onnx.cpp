@@ -660,6 +660,32 @@ TEST_CASE("Resize: linear as products by constant matrices, nearest x2 as a repe
   CHECK(want.at("rep")(0, 1, 5, 7) == feeds.at("x")(0, 1, 2, 3));
 }
 
+// Data movement and ReduceL2 import as compositions of existing ops and export back to them.
+TEST_CASE("DepthToSpace, SpaceToDepth, Tile and ReduceL2 import as compositions and export back",
+          "[onnx][export]") {
+  ModelBuilder b;
+  b.input("x", {1, 8, 2, 3});
+  ModelBuilder::attr(b.node("DepthToSpace", {"x"}, {"d2s"}), "blocksize", int64_t(2));
+  ModelBuilder::attr(b.node("SpaceToDepth", {"d2s"}, {"s2d"}), "blocksize", int64_t(2));
+  b.constant("reps", {4}, {1, 2, 1, 3});
+  b.node("Tile", {"x", "reps"}, {"tile"});
+  ModelBuilder::attrInts(b.node("ReduceL2", {"x"}, {"l2"}), "axes", {1});
+  b.output("s2d", {1, 8, 2, 3});
+  b.output("tile", {1, 16, 2, 9});
+  b.output("l2", {1, 1, 2, 3});
+  OnnxModel m = importOnnxBytes(b.bytes(), "move.onnx");
+  const Function &f = m.module->main();
+  CHECK(f.find("d2s")->type.str() == "f32[1,2,4,6]");
+  CHECK(f.find("l2")->op == OpKind::Sqrt);
+  std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({1, 8, 2, 3}, 8)}};
+  auto want = interp::run<float>(f, feeds);
+  const bool roundTrip = want.at("s2d") == feeds.at("x"); // SpaceToDepth undoes DepthToSpace (DCR)
+  CHECK(roundTrip);
+  CHECK(want.at("tile")(0, 13, 1, 8) == feeds.at("x")(0, 5, 1, 2)); // channel 13 = 8 + 5, column 8 = 6 + 2
+  OnnxModel back = importOnnxBytes(exportOnnxBytes(f, m.weights), "move2.onnx");
+  checkSameOps(f, back.module->main());
+}
+
 TEST_CASE("unsupported forms of the new operators are listed with their nodes", "[onnx]") {
   ModelBuilder b;
   b.input("x", {1, 2, 4, 4});
