@@ -60,11 +60,11 @@ void emitCopy(Emitter &e, const Node &n) {
 
 // a (op) b with numpy broadcasting: a loop nest over the output's dims with per-operand
 // strides (0 along broadcast dims), adjacent dims merged where both operands allow it.
-void emitBinary(Emitter &e, const Node &n, Instruction::BinaryOps op) {
+using CombineFn = std::function<Value *(Value *a, Value *b)>;
+void emitBroadcast(Emitter &e, const Node &n, const CombineFn &combine) {
   const Shape &S = n.type.shape;
   const int r = (int)S.size();
   Value *y = e.ptr(&n), *src[2] = {e.ptr(n.operands[0]), e.ptr(n.operands[1])};
-  auto combine = [&](Value *a, Value *b) { return e.b.CreateBinOp(op, a, b); };
   if (r == 0) {
     e.store(combine(e.load(src[0], e.c(0)), e.load(src[1], e.c(0))), y, e.c(0));
     return;
@@ -126,6 +126,33 @@ void emitBinary(Emitter &e, const Node &n, Instruction::BinaryOps op) {
     d == 0 ? e.parallelFor(extent, outer, n.type.numel()) : e.loop(extent, outer);
   };
   nest(0, e.c(0), e.c(0), e.c(0));
+}
+
+void emitBinary(Emitter &e, const Node &n, Instruction::BinaryOps op) {
+  emitBroadcast(e, n, [&](Value *a, Value *b) { return e.b.CreateBinOp(op, a, b); });
+}
+
+// s x above 0, s alpha (exp(x) - 1) at or below: elu (s = 1) and selu (s = gamma). exp(x) - 1
+// loses the low bits near 0, where expm1's series x + x^2/2 + x^3/6 + x^4/24 (relative error
+// < 1e-6 for |x| < 0.1) takes over; both sides stay in vectors (no scalar expm1f).
+Value *expLinear(Emitter &e, Value *x, double s, double alpha, unsigned w) {
+  auto &b = e.b;
+  Value *em1 = b.CreateFSub(e.unary(Intrinsic::exp, x), e.cfv(1, w));
+  Value *series = e.cfv(1.0 / 24, w);
+  for (double k : {1.0 / 6, 0.5, 1.0})
+    series = b.CreateFAdd(b.CreateFMul(series, x), e.cfv(k, w));
+  series = b.CreateFMul(series, x);
+  Value *small = b.CreateFCmpOLT(e.unary(Intrinsic::fabs, x), e.cfv(0.1, w));
+  Value *below = b.CreateFMul(b.CreateSelect(small, series, em1), e.cfv(s * alpha, w));
+  Value *above = s == 1 ? x : b.CreateFMul(x, e.cfv(s, w));
+  return b.CreateSelect(b.CreateFCmpOGT(x, e.cfv(0, w)), above, below);
+}
+
+// max/min with NaN winning (ONNX, numpy and PyTorch): `a wins || isnan(a) ? a : b`, and a NaN
+// in b wins because comparisons with it are false.
+Value *pickNaN(Emitter &e, Value *a, Value *b, bool isMax) {
+  Value *wins = isMax ? e.b.CreateFCmpOGT(a, b) : e.b.CreateFCmpOLT(a, b);
+  return e.b.CreateSelect(e.b.CreateOr(wins, e.b.CreateFCmpUNO(a, a)), a, b);
 }
 
 // ------------------------------------------------------------------ dropout (training)
@@ -226,6 +253,56 @@ OpEmitter opEmitter(OpKind k) {
         return e.b.CreateSelect(e.b.CreateFCmpOGT(x, e.cfv(0, w)), x,
                                 e.b.CreateFMul(x, e.cfv(a, w)));
       });
+    };
+  case OpKind::Elu:
+  case OpKind::Selu:
+    return [](Emitter &e, const Node &n) {
+      const double a = n.getFloat("alpha"), s = n.op == OpKind::Selu ? n.getFloat("gamma") : 1.0;
+      emitMapOf(e, n, [&](Value *x, unsigned w) { return expLinear(e, x, s, a, w); });
+    };
+  case OpKind::Erf: // erff: scalar, no vector form without a vector libm
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned) { return e.libm("erff", x); }, 1);
+    };
+  case OpKind::Exp:
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned) { return e.unary(Intrinsic::exp, x); });
+    };
+  case OpKind::Log:
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned) { return e.unary(Intrinsic::log, x); });
+    };
+  case OpKind::Sqrt:
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned) { return e.unary(Intrinsic::sqrt, x); });
+    };
+  case OpKind::Reciprocal:
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned w) { return e.b.CreateFDiv(e.cfv(1, w), x); });
+    };
+  case OpKind::Neg:
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned) { return e.b.CreateFNeg(x); });
+    };
+  case OpKind::Abs:
+    return [](Emitter &e, const Node &n) {
+      emitMap(e, n, [](Emitter &e, Value *x, unsigned) { return e.unary(Intrinsic::fabs, x); });
+    };
+  case OpKind::PRelu: // x > 0 ? x : slope x, the slope broadcast
+    return [](Emitter &e, const Node &n) {
+      emitBroadcast(e, n, [&](Value *x, Value *s) {
+        Value *zero = Constant::getNullValue(x->getType());
+        return e.b.CreateSelect(e.b.CreateFCmpOGT(x, zero), x, e.b.CreateFMul(x, s));
+      });
+    };
+  case OpKind::Pow: // powf per lane (LLVM scalarises llvm.pow without a vector libm)
+    return [](Emitter &e, const Node &n) {
+      emitBroadcast(e, n, [&](Value *a, Value *b) { return e.b.CreateBinaryIntrinsic(Intrinsic::pow, a, b); });
+    };
+  case OpKind::Max:
+  case OpKind::Min:
+    return [](Emitter &e, const Node &n) {
+      emitBroadcast(e, n, [&](Value *a, Value *b) { return pickNaN(e, a, b, n.op == OpKind::Max); });
     };
   case OpKind::ClipGrad: // eq. 14 with two bounds: dy where min < x < max
     return [](Emitter &e, const Node &n) {

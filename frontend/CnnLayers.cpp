@@ -35,12 +35,18 @@ CnnForm cnnForm(OpKind k) {
     return simple("hardswish");
   case OpKind::HardSigmoid:
     return simple("hardsigmoid"); // ONNX's default slope 0.2; PyTorch's is 1/6 (import it)
+  case OpKind::Elu:
+    return simple("elu"); // alpha 1, PyTorch's nn.ELU()
+  case OpKind::Selu:
+    return simple("selu");
   case OpKind::Clip:
     return layer("relu6");
   case OpKind::LeakyRelu:
     return layer("leakyrelu");
   case OpKind::Pad:
     return layer("pad");
+  case OpKind::Conv2dGradInput: // also the backward op of conv
+    return layer("deconv");
   case OpKind::Input:
     return layer("input");
   case OpKind::Param: // the layers' weights
@@ -94,11 +100,21 @@ CnnForm cnnForm(OpKind k) {
   case OpKind::SoftmaxXentGrad:
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:
-  case OpKind::Conv2dGradInput:
   case OpKind::FilterFlip:
   case OpKind::Update:
   case OpKind::ClipGrad:
   case OpKind::PadGrad:
+  case OpKind::PRelu: // a learned slope: import it from ONNX
+  case OpKind::Erf:
+  case OpKind::Exp:
+  case OpKind::Log:
+  case OpKind::Sqrt:
+  case OpKind::Reciprocal:
+  case OpKind::Neg:
+  case OpKind::Abs:
+  case OpKind::Pow:
+  case OpKind::Max:
+  case OpKind::Min:
     return none; // no .cnn syntax
   }
   CNNC_INTERNAL("bad op kind");
@@ -189,6 +205,93 @@ Node *Lowerer::conv(const Stmt &s, Node *x) {
   if (groups != 1)
     attrs["groups"] = groups;
   return make(s, OpKind::Conv2d, s.nodeName, ops, attrs);
+}
+
+// deconv C KxK: the transposed convolution (PyTorch's ConvTranspose2d), i.e. the input
+// gradient of a conv (seed eqs. 45-46) applied as a forward op, conv2d_grad_input, whose
+// output is the conv's input: s (H - 1) + outpad + (K - 1) + 1 - pads per axis. The weight
+// is [Cin, C/groups, Kh, Kw] (the conv's layout with its roles swapped); the bias [C] is
+// added reshaped to [C, 1, 1].
+Node *Lowerer::deconv(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  const Token &cTok = a.take("its output channels and kernel, e.g. 'deconv 64 2x2 stride 2'");
+  int64_t cout = a.positive(cTok, "channel count");
+  const Token &kTok = a.take("a kernel size, e.g. 'deconv 64 2x2 stride 2'");
+  auto k = a.pair(kTok, "kernel size", false);
+  std::array<int64_t, 2> stride{1, 1};
+  PadSpec pad;
+  int64_t groups = 1, outpad = 0;
+  const Token *groupsTok = &s.kind, *outpadTok = nullptr;
+  bool bias = true;
+  std::string init = "gauss(0.01)";
+  while (!a.done()) {
+    const Token &o = a.option();
+    if (o.text == "stride")
+      stride = a.pair(a.value(o), "stride", true);
+    else if (o.text == "pad") {
+      const Token &v = a.value(o);
+      pad = a.pads(v);
+      if (pad.same)
+        d_.error(s, v, "'pad same' is a conv's rule; give deconv's pads as numbers");
+    } else if (o.text == "outpad") {
+      outpadTok = &a.value(o);
+      double v = a.number(*outpadTok, "outpad");
+      if (v < 0 || v != (double)(int64_t)v)
+        d_.error(s, *outpadTok, "outpad must be a non-negative integer, got " + outpadTok->text);
+      outpad = (int64_t)v;
+    } else if (o.text == "groups")
+      groupsTok = &a.value(o), groups = a.positive(*groupsTok, "groups");
+    else if (o.text == "init")
+      init = a.initScheme(a.value(o));
+    else if (o.text == "nobias")
+      bias = false;
+    else
+      a.unknownOption(o, {"stride", "pad", "outpad", "groups", "init", "nobias"});
+  }
+  requireImage(s, x);
+  const int64_t cin = x->type.shape[1];
+  if (cin % groups || cout % groups)
+    d_.error(s, *groupsTok,
+             "groups=" + std::to_string(groups) + " must divide both the input channels (" +
+                 std::to_string(cin) + ") and the output channels (" + std::to_string(cout) + ")");
+  if (outpadTok && outpad >= std::min(stride[0], stride[1]))
+    d_.error(s, *outpadTok, "outpad must be smaller than the stride");
+  const std::array<int64_t, 4> &p = pad.pads;
+  std::array<int64_t, 2> out{};
+  for (int i = 0; i < 2; ++i) {
+    out[i] = stride[i] * (x->type.shape[2 + i] - 1) + outpad + k[i] - p[i] - p[i + 2];
+    if (out[i] < 1)
+      d_.error(s, kTok, "the pads leave no output (" + std::to_string(out[i]) + " " +
+                            (i ? "columns" : "rows") + ")");
+  }
+  Node *w = param(s, s.nodeName + ".w", {cin, cout / groups, k[0], k[1]}, init);
+  auto attrs = windowAttrs(stride, p);
+  attrs["input_shape"] = Shape{x->type.shape[0], cout, out[0], out[1]};
+  if (groups != 1)
+    attrs["groups"] = groups;
+  if (!bias)
+    return make(s, OpKind::Conv2dGradInput, s.nodeName, {x, w}, attrs);
+  Node *t = make(s, OpKind::Conv2dGradInput, s.nodeName + ".t", {x, w}, attrs);
+  Node *b = param(s, s.nodeName + ".b", {cout}, "zeros");
+  Node *b3 = make(s, OpKind::Reshape, s.nodeName + ".b3", {b}, reshapeAttrs({cout, 1, 1}));
+  return make(s, OpKind::Add, s.nodeName, {t, b3});
+}
+
+// upsample K (or KhxKw): nearest-neighbour upsampling by integer factors, each pixel repeated
+// Kh x Kw times (PyTorch's nn.Upsample(scale_factor=K), ONNX Resize nearest/asymmetric):
+// reshape [N,C,H,1,W,1] -> expand [N,C,H,Kh,W,Kw] -> reshape [N,C,H*Kh,W*Kw]. Its gradient
+// sums each block (expand's adjoint).
+Node *Lowerer::upsample(const Stmt &s, Node *x) {
+  Args a(s, d_);
+  auto k = a.pair(a.take("a factor, e.g. 'upsample 2'"), "factor", true);
+  if (!a.done())
+    a.unknownOption(a.option(), {});
+  requireImage(s, x);
+  const Shape &xs = x->type.shape;
+  Node *r = make(s, OpKind::Reshape, s.nodeName + ".r6", {x}, reshapeAttrs({xs[0], xs[1], xs[2], 1, xs[3], 1}));
+  Node *e = make(s, OpKind::Expand, s.nodeName + ".rep", {r},
+                 {{"shape", Shape{xs[0], xs[1], xs[2], k[0], xs[3], k[1]}}});
+  return make(s, OpKind::Reshape, s.nodeName, {e}, reshapeAttrs({xs[0], xs[1], xs[2] * k[0], xs[3] * k[1]}));
 }
 
 Node *Lowerer::pool(const Stmt &s, Node *x) {

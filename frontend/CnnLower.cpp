@@ -21,7 +21,8 @@ static bool tooLarge(const Shape &s) {
 // The layers with arguments (CnnLayers.cpp) and the merges; the parameterless one-input
 // layers come from the per-op table (cnnForm).
 static const std::vector<std::string> kArgLayers = {"conv", "pool", "fc", "bn", "dropout", "loss",
-                                                     "relu6", "leakyrelu", "pad"};
+                                                     "relu6", "leakyrelu", "pad", "deconv",
+                                                     "upsample"};
 
 // The keywords `layer` understands, for "did you mean" hints.
 static std::vector<std::string> layerKinds() {
@@ -126,6 +127,10 @@ void Lowerer::layer(const Stmt &s) {
     Node *x = xs[0];
     if (k == "conv")
       out = conv(s, x);
+    else if (k == "deconv")
+      out = deconv(s, x);
+    else if (k == "upsample")
+      out = upsample(s, x);
     else if (k == "pool")
       out = pool(s, x);
     else if (k == "fc")

@@ -41,6 +41,8 @@ private:
 
   // One per layer keyword (CnnLayers.cpp); each returns the layer's result node.
   Node *conv(const Stmt &s, Node *x);
+  Node *deconv(const Stmt &s, Node *x);
+  Node *upsample(const Stmt &s, Node *x);
   Node *pool(const Stmt &s, Node *x);
   Node *fc(const Stmt &s, Node *x);
   Node *bn(const Stmt &s, Node *x);

@@ -140,7 +140,8 @@ static std::string autoBase(const std::string &kind) {
   static const std::map<std::string, std::string> bases = {
       {"conv", "conv"}, {"pool", "pool"}, {"fc", "fc"},         {"bn", "bn"},
       {"dropout", "drop"}, {"add", "add"}, {"concat", "concat"}, {"relu6", "clip"},
-      {"leakyrelu", "leaky"}, {"pad", "pad"}};
+      {"leakyrelu", "leaky"}, {"pad", "pad"}, {"deconv", "deconv"},
+      {"upsample", "up"}};
   if (auto it = bases.find(kind); it != bases.end())
     return it->second;
   for (const std::string &k : simpleLayerKeywords()) // relu, gap, ...: the keyword itself

@@ -159,6 +159,21 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     e.i(p, "group", n.getInt("groups"));
     fusedRelu();
     return;
+  } else if (n.op == OpKind::Conv2dGradInput) { // ConvTranspose (OnnxOps.cpp's import)
+    auto &p = e.node("ConvTranspose", in, y);
+    const Shape &w = n.operands[1]->type.shape, &x = n.operands[0]->type.shape;
+    const Shape out = n.getInts("input_shape"), s = n.getInts("stride"), d = n.getInts("dilation"),
+                pads = n.getInts("pads");
+    std::vector<int64_t> op(2);
+    for (int i = 0; i < 2; ++i)
+      op[i] = out[2 + i] - (s[i] * (x[2 + i] - 1) + (w[2 + i] - 1) * d[i] + 1 - pads[i] - pads[i + 2]);
+    e.ints(p, "kernel_shape", {w[2], w[3]});
+    e.ints(p, "strides", s);
+    e.ints(p, "pads", pads);
+    e.ints(p, "dilations", d);
+    e.ints(p, "output_padding", op);
+    e.i(p, "group", n.getInt("groups"));
+    return;
   } else if (n.op == OpKind::MaxPool) {
     window(e.node("MaxPool", in, y), true);
     return;
@@ -250,6 +265,20 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     return;
   } else if (n.op == OpKind::LeakyRelu) {
     e.f(e.node("LeakyRelu", in, y), "alpha", n.getFloat("alpha"));
+    return;
+  } else if (n.op == OpKind::Elu) {
+    e.f(e.node("Elu", in, y), "alpha", n.getFloat("alpha"));
+    return;
+  } else if (n.op == OpKind::Selu) {
+    auto &p = e.node("Selu", in, y);
+    e.f(p, "alpha", n.getFloat("alpha"));
+    e.f(p, "gamma", n.getFloat("gamma"));
+    return;
+  } else if (n.op == OpKind::PRelu) {
+    e.node("PRelu", in, y);
+    return;
+  } else if (n.op == OpKind::Max || n.op == OpKind::Min) { // two of ONNX's variadic inputs
+    e.node(n.op == OpKind::Max ? "Max" : "Min", in, y);
     return;
   } else if (n.op == OpKind::Pad) {
     const Shape p = n.getInts("pads");

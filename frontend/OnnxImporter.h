@@ -65,6 +65,8 @@ using LowerFn = std::function<void(NodeCtx &)>;
 const std::map<std::string, LowerFn> &loweringTable();
 /// The operators of published CNNs (OnnxOpsModels.cpp), added to the table by loweringTable.
 void addModelLowerings(std::map<std::string, LowerFn> &t);
+/// Resize and Upsample (OnnxResize.cpp), added by addModelLowerings.
+void lowerResize(NodeCtx &c);
 
 /// What an op of ir/Ops.def is in ONNX: the per-op table (onnxForm, OnnxOps.cpp; one entry
 /// per op, a missing one fails the build). Direct ops map one to one onto an ONNX operator

@@ -79,6 +79,65 @@ void lowerConv(NodeCtx &c) {
                {{"stride", s}, {"pads", pads}, {"dilation", d}, {"groups", c.getInt("group", 1)}}));
 }
 
+// ConvTranspose is the input gradient of a convolution (seed eqs. 45-46: dX = row2im(dY F^T)),
+// so it imports as conv2d_grad_input of x with the weight [C, M/group, kh, kw] (the conv's
+// [M', C'/group, kh, kw] with M' = C): the output is the conv's input shape,
+// s (H - 1) + output_padding + (k - 1) d + 1 - pads per axis. output_shape (or auto_pad)
+// fixes the total padding instead, split as the ONNX specification says. The bias is added
+// as [M, 1, 1].
+void lowerConvTranspose(NodeCtx &c) {
+  require4D(c, 0, "transposed convolution");
+  require4D(c, 1, "transposed convolution");
+  const Shape &x = c.typeIn(0).shape, &w = c.typeIn(1).shape;
+  auto ks = c.getInts("kernel_shape", {w[2], w[3]});
+  if (ks != std::vector<int64_t>{w[2], w[3]})
+    c.unsupported(fmt::format("attribute 'kernel_shape' {} differs from the weight's {}x{}",
+                              listStr(ks), w[2], w[3]));
+  auto s = pair(c, "strides", 1), d = pair(c, "dilations", 1), op = pair(c, "output_padding", 0);
+  const int64_t g = c.getInt("group", 1);
+  std::vector<int64_t> pads = c.getInts("pads", {0, 0, 0, 0});
+  if (pads.size() != 4)
+    c.unsupported(fmt::format("attribute 'pads' {} needs 4 values for a 2-D window", listStr(pads)));
+  const std::string autoPad = c.getStr("auto_pad", "NOTSET");
+  std::vector<int64_t> outShape = c.getInts("output_shape", {});
+  if (outShape.empty() && (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER"))
+    outShape = {x[2] * s[0], x[3] * s[1]};
+  else if (autoPad == "VALID")
+    pads = {0, 0, 0, 0};
+  else if (autoPad != "NOTSET" && autoPad != "SAME_UPPER" && autoPad != "SAME_LOWER")
+    c.unsupported(fmt::format("attribute 'auto_pad' = '{}' is not supported", autoPad));
+  if (outShape.size() > 2) // [N, C, H, W] is allowed too
+    outShape.erase(outShape.begin(), outShape.end() - 2);
+  if (!outShape.empty() && outShape.size() != 2)
+    c.unsupported(fmt::format("attribute 'output_shape' {} needs 2 values", listStr(outShape)));
+  std::vector<int64_t> y(2);
+  for (int i = 0; i < 2; ++i) {
+    const int64_t full = s[i] * (x[2 + i] - 1) + op[i] + (w[2 + i] - 1) * d[i] + 1;
+    if (!outShape.empty()) { // the specification's split, in floor division
+      const int64_t total = full - outShape[i], half = total >= 0 ? total / 2 : -((1 - total) / 2);
+      pads[i] = autoPad == "SAME_UPPER" ? half : total - half;
+      pads[i + 2] = total - pads[i];
+      if (pads[i] < 0)
+        c.unsupported(fmt::format("output_shape {} needs negative leading padding", listStr(outShape)));
+    }
+    y[i] = full - pads[i] - pads[i + 2];
+    pads[i + 2] = std::max<int64_t>(pads[i + 2], 0); // a negative end pad: zero rows past the
+                                                     // last window (as output_padding)
+  }
+  for (int i = 0; i < 2; ++i)
+    if (op[i] >= s[i])
+      c.unsupported(fmt::format("output_padding {} must be smaller than the stride {}", listStr(op),
+                                listStr(s)));
+  const Shape inShape{x[0], w[1] * g, y[0], y[1]};
+  Node *out = c.emit(OpKind::Conv2dGradInput, c.hasInput(2) ? "t" : "", {c.in(0), c.in(1)},
+                     {{"input_shape", inShape}, {"stride", s}, {"pads", pads}, {"dilation", d}, {"groups", g}});
+  if (c.hasInput(2)) {
+    Node *b = c.emit(OpKind::Reshape, "b", {c.in(2)}, reshapeAttrs({inShape[1], 1, 1}));
+    out = c.emit(OpKind::Add, "", {out, b});
+  }
+  c.out(0, out);
+}
+
 void lowerPool(NodeCtx &c, bool max) {
   require4D(c, 0, "pooling");
   auto k = c.getInts("kernel_shape");
@@ -106,8 +165,12 @@ void lowerGlobalAvgPool(NodeCtx &c) {
   c.out(0, c.emit(OpKind::GlobalAvgPool, "", {c.in(0)}));
 }
 
-void unary(NodeCtx &c, OpKind op) {
-  c.out(0, c.emit(op, "", {c.in(0)}));
+// A Direct op: one ONNX input per operand, in order (the shape rule checks the count).
+void direct(NodeCtx &c, OpKind op) {
+  std::vector<Node *> ops;
+  for (int i = 0; i < c.numInputs(); ++i)
+    ops.push_back(c.in(i));
+  c.out(0, c.emit(op, "", ops));
 }
 
 // ---- import-time folding of elementwise arithmetic on constants ----------------------------
@@ -489,6 +552,22 @@ OnnxForm onnxForm(OpKind k) {
     return direct("Softplus");
   case OpKind::HardSwish: // opset 14 (exportOpset)
     return direct("HardSwish");
+  case OpKind::Erf:
+    return direct("Erf");
+  case OpKind::Exp:
+    return direct("Exp");
+  case OpKind::Log:
+    return direct("Log");
+  case OpKind::Sqrt:
+    return direct("Sqrt");
+  case OpKind::Reciprocal:
+    return direct("Reciprocal");
+  case OpKind::Neg:
+    return direct("Neg");
+  case OpKind::Abs:
+    return direct("Abs");
+  case OpKind::Pow:
+    return direct("Pow");
   case OpKind::Input:    // graph inputs
   case OpKind::Param:    // initializers
   case OpKind::Constant: // Constant nodes
@@ -521,6 +600,12 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::Expand:
   case OpKind::ReduceSum:   // also ReduceMean on import (reduce_sum times 1/count)
   case OpKind::Slice:
+  case OpKind::Conv2dGradInput: // ConvTranspose
+  case OpKind::PRelu:       // opset 6's per-channel slope
+  case OpKind::Elu:         // alpha
+  case OpKind::Selu:        // alpha, gamma
+  case OpKind::Max:         // variadic on import: a chain of binary max
+  case OpKind::Min:
     return custom;
   case OpKind::BnMean:
   case OpKind::BnVar:
@@ -546,7 +631,6 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::SoftmaxXentGrad:
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:
-  case OpKind::Conv2dGradInput:
   case OpKind::FilterFlip:
   case OpKind::ClipGrad:
   case OpKind::PadGrad:
@@ -559,6 +643,7 @@ const std::map<std::string, LowerFn> &loweringTable() {
   static const std::map<std::string, LowerFn> t = [] {
     std::map<std::string, LowerFn> t = {
       {"Conv", lowerConv},
+      {"ConvTranspose", lowerConvTranspose},
       {"MaxPool", [](NodeCtx &c) { lowerPool(c, true); }},
       {"AveragePool", [](NodeCtx &c) { lowerPool(c, false); }},
       {"GlobalAveragePool", lowerGlobalAvgPool},
@@ -583,8 +668,8 @@ const std::map<std::string, LowerFn> &loweringTable() {
     for (const OpInfo &op : allOps()) // the Direct ops of onnxForm
       if (OnnxForm form = onnxForm(op.kind); form.kind == OnnxForm::Direct)
         t[form.opType] = [k = op.kind](NodeCtx &c) {
-          c.ignore("consumed_inputs"); // opset 6's, for Relu, Sigmoid, Tanh
-          unary(c, k);
+          c.ignore("consumed_inputs"); // opset 6's, for Relu, Sigmoid, Tanh, Neg, ...
+          direct(c, k);
         };
     return t;
   }();

@@ -1,5 +1,6 @@
 // The ONNX operators that published CNNs add to the core table (OnnxOps.cpp): bounded and
-// leaky activations (Clip, HardSigmoid, HardSwish, LeakyRelu), padding, reductions
+// leaky activations (Clip, HardSigmoid, HardSwish, LeakyRelu, Elu, Selu), variadic
+// elementwise ops (Max, Min, Sum, Mean), padding, reductions
 // (ReduceMean, ReduceSum), shape movement (Transpose, Slice, Split, Squeeze, Unsqueeze,
 // Expand), and the static-shape subgraphs PyTorch's exporter leaves behind (Shape, Gather,
 // Cast, ConstantOfShape, Range, and Concat/Slice/Squeeze/Unsqueeze of their results), which
@@ -111,6 +112,47 @@ void lowerHardSigmoid(NodeCtx &c) {
                   {{"alpha", c.getFloat("alpha", 0.2)}, {"beta", c.getFloat("beta", 0.5)}}));
 }
 
+// Before opset 7 a slope of one value per channel applies along axis 1 (PyTorch's old
+// exporter writes it as [C]); from 7 on it broadcasts numpy-style, so [C] becomes [C,1,...,1].
+void lowerPRelu(NodeCtx &c) {
+  Node *x = c.in(0), *s = c.in(1);
+  const Shape &xs = x->type.shape, &ss = s->type.shape;
+  if (c.opset() < 7 && ss.size() == 1 && xs.size() > 2 && ss[0] == xs[1] && ss[0] != xs.back()) {
+    Shape per(xs.size() - 1, 1);
+    per[0] = ss[0];
+    s = c.emit(OpKind::Reshape, "slope", {s}, reshapeAttrs(per));
+  }
+  c.ignore("consumed_inputs");
+  c.out(0, c.emit(OpKind::PRelu, "", {x, s}));
+}
+
+void lowerElu(NodeCtx &c) {
+  c.out(0, c.emit(OpKind::Elu, "", {c.in(0)}, {{"alpha", c.getFloat("alpha", 1.0)}}));
+}
+
+// ONNX's defaults are these f32 constants (PyTorch's selu, rounded to float).
+void lowerSelu(NodeCtx &c) {
+  c.out(0, c.emit(OpKind::Selu, "", {c.in(0)},
+                  {{"alpha", c.getFloat("alpha", 1.67326319217681884765625)},
+                   {"gamma", c.getFloat("gamma", 1.05070102214813232421875)}}));
+}
+
+// Max/Min/Sum/Mean of one or more inputs, broadcasting: a left-to-right chain of the binary
+// op (numpy broadcasting is associative in shape), Mean scaled by 1/count afterwards.
+void lowerVariadic(NodeCtx &c, OpKind op, bool mean) {
+  const int k = c.numInputs();
+  if (k < 1)
+    c.unsupported("needs at least one input");
+  Node *acc = c.in(0);
+  for (int i = 1; i < k; ++i)
+    acc = c.emit(op, fmt::format("{}", i), {acc, c.in(i)});
+  if (mean && k > 1)
+    acc = c.emit(OpKind::Mul, "", {acc, c.scalar(1.0 / k, acc->type.dtype)});
+  if (k == 1)
+    acc = c.emit(OpKind::Identity, "", {acc});
+  c.out(0, acc);
+}
+
 void lowerLeakyRelu(NodeCtx &c) {
   c.ignore("consumed_inputs");
   c.out(0, c.emit(OpKind::LeakyRelu, "", {c.in(0)}, {{"alpha", c.getFloat("alpha", 0.01)}}));
@@ -150,11 +192,11 @@ void lowerPad(NodeCtx &c) {
 // ---- reductions -------------------------------------------------------------------------------
 // ReduceMean = reduce_sum times 1/count: the mean of the seed's global average pooling
 // without a new kernel (and the same gradient, through reduce_sum and mul).
-void lowerReduce(NodeCtx &c, bool mean) {
+void lowerReduce(NodeCtx &c, bool mean, bool l2 = false) {
   Node *x = c.in(0);
   const int64_t r = x->type.rank();
   bool keep = c.getInt("keepdims", 1) != 0;
-  std::optional<Ints> axes = axesOf(c, mean ? 18 : 13);
+  std::optional<Ints> axes = axesOf(c, mean || l2 ? 18 : 13);
   if (!mean && c.opset() >= 13 && c.getInt("noop_with_empty_axes", 0) && (!axes || axes->empty())) {
     c.out(0, c.emit(OpKind::Identity, "", {x}));
     return;
@@ -171,14 +213,68 @@ void lowerReduce(NodeCtx &c, bool mean) {
     count *= x->type.shape[a];
   if (mean && count == 0)
     c.unsupported(fmt::format("the mean over an empty extent of {} is undefined", x->type.str()));
-  Node *y = c.emit(OpKind::ReduceSum, mean ? "sum" : "", {x},
+  if (l2) // ReduceL2: sqrt(sum x^2)
+    x = c.emit(OpKind::Mul, "sq", {x, x});
+  Node *y = c.emit(OpKind::ReduceSum, mean || l2 ? "sum" : "", {x},
                    {{"axes", ax}, {"keepdims", int64_t(keep)}});
+  if (l2)
+    y = c.emit(OpKind::Sqrt, "", {y});
   if (mean)
     y = c.emit(OpKind::Mul, "", {y, c.scalar(1.0 / (double)count, x->type.dtype)});
   c.out(0, y);
 }
 
 // ---- shape movement ---------------------------------------------------------------------------
+// DepthToSpace / SpaceToDepth / Tile are data movement: reshape -> transpose/expand -> reshape
+// (exact, differentiable through the existing ops, exported as those ops).
+void lowerDepthToSpace(NodeCtx &c, bool toSpace) {
+  Node *x = c.in(0);
+  if (x->type.rank() != 4)
+    c.unsupported(fmt::format("needs a 4-D input, got {}", x->type.str()));
+  const Shape &s = x->type.shape;
+  const int64_t b = c.getInt("blocksize", 0), n = s[0], ch = s[1], h = s[2], w = s[3];
+  if (b < 1)
+    c.unsupported(fmt::format("blocksize {} must be >= 1", b));
+  Node *y;
+  if (toSpace) {
+    const bool crd = c.getStr("mode", "DCR") == "CRD";
+    if (ch % (b * b))
+      c.unsupported(fmt::format("{} channels are not a multiple of blocksize^2 = {}", ch, b * b));
+    const int64_t cb = ch / (b * b);
+    Node *r = c.emit(OpKind::Reshape, "r6", {x}, reshapeAttrs(crd ? Shape{n, cb, b, b, h, w} : Shape{n, b, b, cb, h, w}));
+    Node *t = c.emit(OpKind::Transpose, "t", {r}, {{"perm", crd ? Ints{0, 1, 4, 2, 5, 3} : Ints{0, 3, 4, 1, 5, 2}}});
+    y = c.emit(OpKind::Reshape, "", {t}, reshapeAttrs({n, cb, h * b, w * b}));
+  } else {
+    if (h % b || w % b)
+      c.unsupported(fmt::format("{}x{} is not a multiple of blocksize {}", h, w, b));
+    Node *r = c.emit(OpKind::Reshape, "r6", {x}, reshapeAttrs({n, ch, h / b, b, w / b, b}));
+    Node *t = c.emit(OpKind::Transpose, "t", {r}, {{"perm", Ints{0, 3, 5, 1, 2, 4}}});
+    y = c.emit(OpKind::Reshape, "", {t}, reshapeAttrs({n, ch * b * b, h / b, w / b}));
+  }
+  c.out(0, y);
+}
+
+// Tile: each dim d repeated k_d times as a whole: [d0, d1] -> [1, d0, 1, d1] -> expand
+// [k0, d0, k1, d1] -> [k0*d0, k1*d1].
+void lowerTile(NodeCtx &c) {
+  Node *x = c.in(0);
+  const Shape &s = x->type.shape;
+  Ints k = intsIn(c, 1, "repeats");
+  if (k.size() != s.size())
+    c.unsupported(fmt::format("repeats {} needs one value per dim of {}", listStr(k), x->type.str()));
+  Shape split, rep, out;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (k[d] < 0)
+      c.unsupported(fmt::format("repeats {} must be non-negative", listStr(k)));
+    split.insert(split.end(), {1, s[d]});
+    rep.insert(rep.end(), {k[d], s[d]});
+    out.push_back(k[d] * s[d]);
+  }
+  Node *r = c.emit(OpKind::Reshape, "split", {x}, reshapeAttrs(split));
+  Node *e = c.emit(OpKind::Expand, "rep", {r}, {{"shape", rep}});
+  c.out(0, c.emit(OpKind::Reshape, "", {e}, reshapeAttrs(out)));
+}
+
 void lowerTranspose(NodeCtx &c) {
   Shape xs = shapeIn(c, 0);
   Ints perm = c.getInts("perm", {});
@@ -481,9 +577,22 @@ void addModelLowerings(std::map<std::string, LowerFn> &t) {
   t["Clip"] = lowerClip;
   t["HardSigmoid"] = lowerHardSigmoid;
   t["LeakyRelu"] = lowerLeakyRelu;
+  t["Resize"] = lowerResize;
+  t["Upsample"] = lowerResize;
+  t["Elu"] = lowerElu;
+  t["PRelu"] = lowerPRelu;
+  t["Selu"] = lowerSelu;
+  t["Max"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Max, false); };
+  t["Min"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Min, false); };
+  t["Sum"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Add, false); };
+  t["Mean"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Add, true); };
   t["Pad"] = lowerPad;
   t["ReduceMean"] = [](NodeCtx &c) { lowerReduce(c, true); };
   t["ReduceSum"] = [](NodeCtx &c) { lowerReduce(c, false); };
+  t["ReduceL2"] = [](NodeCtx &c) { lowerReduce(c, false, true); };
+  t["DepthToSpace"] = [](NodeCtx &c) { lowerDepthToSpace(c, true); };
+  t["SpaceToDepth"] = [](NodeCtx &c) { lowerDepthToSpace(c, false); };
+  t["Tile"] = lowerTile;
   t["Transpose"] = lowerTranspose;
   t["Squeeze"] = lowerSqueeze;
   t["Unsqueeze"] = lowerUnsqueeze;

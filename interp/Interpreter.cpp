@@ -145,6 +145,27 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return Tensor<T>(*in[0] * clipValues(Tensor<T>(*in[0] + T(3)), T(0), T(6)) / T(6));
   case OpKind::LeakyRelu:
     return Tensor<T>(xt::where(*in[0] > T(0), *in[0], *in[0] * T(n.getFloat("alpha"))));
+  case OpKind::Elu:
+  case OpKind::Selu: { // s x above 0, s alpha (exp(x) - 1) below, by expm1 as PyTorch
+    const T alpha = T(n.getFloat("alpha")), s = T(n.op == OpKind::Selu ? n.getFloat("gamma") : 1.0);
+    return Tensor<T>(s * xt::where(*in[0] > T(0), *in[0], alpha * xt::expm1(*in[0])));
+  }
+  case OpKind::PRelu: // the slope broadcasts to x (the shape rule checked it)
+    return Tensor<T>(xt::where(*in[0] > T(0), *in[0], *in[0] * *in[1]));
+  case OpKind::Erf:
+    return Tensor<T>(xt::erf(*in[0]));
+  case OpKind::Exp:
+    return Tensor<T>(xt::exp(*in[0]));
+  case OpKind::Log:
+    return Tensor<T>(xt::log(*in[0]));
+  case OpKind::Sqrt:
+    return Tensor<T>(xt::sqrt(*in[0]));
+  case OpKind::Reciprocal:
+    return Tensor<T>(T(1) / *in[0]);
+  case OpKind::Neg:
+    return Tensor<T>(-*in[0]);
+  case OpKind::Abs:
+    return Tensor<T>(xt::abs(*in[0]));
   case OpKind::Pad:
     return padKernel(*in[0], n.getInts("pads"), n.getStr("mode"), n.getFloat("value"));
   case OpKind::PadGrad:
@@ -162,6 +183,12 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return Tensor<T>(*in[0] * *in[1]);
   case OpKind::Div:
     return Tensor<T>(*in[0] / *in[1]);
+  case OpKind::Pow:
+    return Tensor<T>(xt::pow(*in[0], *in[1]));
+  case OpKind::Max: // a NaN in a wins by the isnan test, one in b because a > NaN is false
+    return Tensor<T>(xt::where(xt::greater(*in[0], *in[1]) || xt::isnan(*in[0]), *in[0], *in[1]));
+  case OpKind::Min:
+    return Tensor<T>(xt::where(xt::less(*in[0], *in[1]) || xt::isnan(*in[0]), *in[0], *in[1]));
   case OpKind::Concat:
     return concat(in, axisOf(n, in[0]->dimension()));
   case OpKind::Flatten: // the shape rules derived the result (reshape's 0, -1, allowzero)

@@ -289,6 +289,16 @@ static TensorType inferAdd(const Node &n) { return broadcast(n); }
 static TensorType inferSub(const Node &n) { return broadcast(n); }
 static TensorType inferMul(const Node &n) { return broadcast(n); }
 static TensorType inferDiv(const Node &n) { return broadcast(n); }
+static TensorType inferPow(const Node &n) { requireFloat(n); return broadcast(n); }
+static TensorType inferMax(const Node &n) { requireFloat(n); return broadcast(n); }
+static TensorType inferMin(const Node &n) { requireFloat(n); return broadcast(n); }
+// ONNX PRelu broadcasts the slope to x only (unidirectional): the result is x's type.
+static TensorType inferPRelu(const Node &n) {
+  requireFloat(n);
+  if (broadcast(n) != in(n, 0))
+    fail(n, fmt::format("slope {} must broadcast to x {}", in(n, 1).str(), in(n, 0).str()));
+  return in(n, 0);
+}
 
 static TensorType inferConcat(const Node &n) {
   requireSameDType(n);
@@ -620,6 +630,15 @@ TensorType inferClip(const Node &n);
 TensorType inferHardSigmoid(const Node &n);
 TensorType inferHardSwish(const Node &n);
 TensorType inferLeakyRelu(const Node &n);
+TensorType inferElu(const Node &n);
+TensorType inferSelu(const Node &n);
+TensorType inferErf(const Node &n);
+TensorType inferExp(const Node &n);
+TensorType inferLog(const Node &n);
+TensorType inferSqrt(const Node &n);
+TensorType inferReciprocal(const Node &n);
+TensorType inferNeg(const Node &n);
+TensorType inferAbs(const Node &n);
 TensorType inferClipGrad(const Node &n);
 TensorType inferPad(const Node &n);
 TensorType inferPadGrad(const Node &n);

@@ -1,5 +1,5 @@
-// Shape rules of the ops that imported CNNs bring (torchvision's families): the bounded and
-// leaky activations and padding. Same contract as ShapeRules.cpp, whose op-table switch calls
+// Shape rules of the ops that imported CNNs bring (torchvision's families): the bounded,
+// leaky and smooth activations, elementwise math, and padding. Same contract as ShapeRules.cpp, whose op-table switch calls
 // these: derive the result type, reject every inconsistency naming the node.
 #include "ir/IR.h"
 
@@ -18,6 +18,11 @@ const TensorType &in(const Node &n, size_t i) { return n.operands.at(i)->type; }
 void requireFloatInput(const Node &n) {
   if (!isFloat(in(n, 0).dtype))
     fail(n, fmt::format("the input must be a floating-point tensor, got {}", in(n, 0).str()));
+}
+
+TensorType sameFloat(const Node &n) {
+  requireFloatInput(n);
+  return in(n, 0);
 }
 
 // min <= max, neither NaN (an empty interval has no clip; ONNX leaves it undefined).
@@ -76,6 +81,16 @@ TensorType inferLeakyRelu(const Node &n) {
   requireFloatInput(n);
   return in(n, 0);
 }
+// The smooth activations and elementwise math of imported models: a float tensor in, its type out.
+TensorType inferElu(const Node &n) { return sameFloat(n); }
+TensorType inferSelu(const Node &n) { return sameFloat(n); }
+TensorType inferErf(const Node &n) { return sameFloat(n); }
+TensorType inferExp(const Node &n) { return sameFloat(n); }
+TensorType inferLog(const Node &n) { return sameFloat(n); }
+TensorType inferSqrt(const Node &n) { return sameFloat(n); }
+TensorType inferReciprocal(const Node &n) { return sameFloat(n); }
+TensorType inferNeg(const Node &n) { return sameFloat(n); }
+TensorType inferAbs(const Node &n) { return sameFloat(n); }
 TensorType inferClipGrad(const Node &n) {
   requireFloatInput(n);
   requireBounds(n);

@@ -157,6 +157,66 @@ static std::vector<Node *> gradLeakyRelu(Context &c) {
   return {c.make(OpKind::Add, "dx", {p, q})};
 }
 
+// The exponential-linear units: y = s x above 0, s a (exp(x) - 1) at or below (s = 1 for elu,
+// gamma for selu), so dy/dx = s above 0 and y + s a below: dx = s relu_grad(dy, x) (eq. 14's
+// mask) plus the rest of dy times (y + s a).
+static std::vector<Node *> expLinear(Context &c, double s, double a) {
+  Node *pos = c.make(OpKind::ReluGrad, "dpos", {c.dy, c.operand(0)}, {}, "eq. 14");
+  Node *rest = c.make(OpKind::Sub, "drest", {c.dy, pos});
+  Node *slope = c.make(OpKind::Add, "dslope", {const_cast<Node *>(&c.n), c.scalar(s * a, "sa")});
+  Node *below = c.make(OpKind::Mul, "dbelow", {rest, slope});
+  Node *above = s == 1 ? pos : c.make(OpKind::Mul, "dabove", {pos, c.scalar(s, "scale")});
+  return {c.make(OpKind::Add, "dx", {above, below})};
+}
+static std::vector<Node *> gradElu(Context &c) { return expLinear(c, 1.0, c.n.getFloat("alpha")); }
+static std::vector<Node *> gradSelu(Context &c) {
+  return expLinear(c, c.n.getFloat("gamma"), c.n.getFloat("alpha"));
+}
+// y = x above 0, slope x at or below: dx = relu_grad(dy, x) + (dy - relu_grad(dy, x)) slope,
+// dslope = (dy - relu_grad(dy, x)) x summed over the dims the slope was broadcast along.
+static std::vector<Node *> gradPRelu(Context &c) {
+  Node *x = c.operand(0), *slope = c.operand(1);
+  Node *pos = c.make(OpKind::ReluGrad, "dpos", {c.dy, x}, {}, "eq. 14");
+  Node *rest = c.make(OpKind::Sub, "drest", {c.dy, pos});
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.make(OpKind::Add, "dx", {pos, c.make(OpKind::Mul, "dxneg", {rest, slope})});
+  if (c.need[1])
+    out[1] = c.sumTo(c.make(OpKind::Mul, "dslope.full", {rest, x}), slope->type.shape, "dslope");
+  return out;
+}
+// d erf(x)/dx = 2/sqrt(pi) exp(-x^2).
+static std::vector<Node *> gradErf(Context &c) {
+  Node *x = c.operand(0);
+  Node *xx = c.make(OpKind::Mul, "dxx", {x, x});
+  Node *e = c.make(OpKind::Exp, "dexp", {c.make(OpKind::Neg, "dnxx", {xx})});
+  Node *d = c.make(OpKind::Mul, "dderiv", {e, c.scalar(1.1283791670955126, "two_over_sqrt_pi")});
+  return {c.make(OpKind::Mul, "dx", {c.dy, d})};
+}
+static std::vector<Node *> gradExp(Context &c) { // dy/dx = y
+  return {c.make(OpKind::Mul, "dx", {c.dy, const_cast<Node *>(&c.n)})};
+}
+static std::vector<Node *> gradLog(Context &c) { // dy/dx = 1/x
+  return {c.make(OpKind::Div, "dx", {c.dy, c.operand(0)})};
+}
+static std::vector<Node *> gradSqrt(Context &c) { // dy/dx = 1/(2y)
+  Node *q = c.make(OpKind::Div, "dq", {c.dy, const_cast<Node *>(&c.n)});
+  return {c.make(OpKind::Mul, "dx", {q, c.scalar(0.5, "half")})};
+}
+static std::vector<Node *> gradReciprocal(Context &c) { // dy/dx = -1/x^2 = -y^2
+  Node *y = const_cast<Node *>(&c.n);
+  Node *g = c.make(OpKind::Mul, "dyy2", {c.make(OpKind::Mul, "dy2", {y, y}), c.dy});
+  return {c.make(OpKind::Neg, "dx", {g})};
+}
+static std::vector<Node *> gradNeg(Context &c) { return {c.make(OpKind::Neg, "dx", {c.dy})}; }
+// dy/dx = sign(x), 0 at 0 (PyTorch's subgradient): the mask of eq. 14 on x minus the one on -x.
+static std::vector<Node *> gradAbs(Context &c) {
+  Node *x = c.operand(0);
+  Node *pos = c.make(OpKind::ReluGrad, "dpos", {c.dy, x}, {}, "eq. 14");
+  Node *below = c.make(OpKind::ReluGrad, "dneg", {c.dy, c.make(OpKind::Neg, "dnx", {x})}, {}, "eq. 14");
+  return {c.make(OpKind::Sub, "dx", {pos, below})};
+}
+
 // y = x w^T + b: the seed's FC as a convolution with a kernel covering its input (section
 // 6.8), so eqs. 35 and 45 with φ(x) = x: dw = dy^T x, dx = dy w.
 static std::vector<Node *> gradFullyConnected(Context &c) {
@@ -251,6 +311,39 @@ static std::vector<Node *> gradDiv(Context &c) {
   }
   return out;
 }
+
+// y = a^b: da = dy b a^(b-1), db = dy y log(a) (PyTorch's formulas; NaN for db where a < 0).
+static std::vector<Node *> gradPow(Context &c) {
+  Node *a = c.operand(0), *b = c.operand(1);
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0]) {
+    Node *p = c.make(OpKind::Pow, "da.pow", {a, c.make(OpKind::Sub, "da.bm1", {b, c.scalar(1.0, "one")})});
+    Node *g = c.make(OpKind::Mul, "da.full", {c.make(OpKind::Mul, "da.dyb", {c.dy, b}), p});
+    out[0] = c.sumTo(g, a->type.shape, "da");
+  }
+  if (c.need[1]) {
+    Node *g = c.make(OpKind::Mul, "db.dyy", {c.dy, const_cast<Node *>(&c.n)});
+    out[1] = c.sumTo(c.make(OpKind::Mul, "db.full", {g, c.make(OpKind::Log, "db.log", {a})}), b->type.shape, "db");
+  }
+  return out;
+}
+// max/min route dy to the operand that won (eq. 14's mask on a - b), and split it evenly on a
+// tie, as PyTorch's maximum/minimum do; each part is summed over its broadcast dims.
+static std::vector<Node *> minMax(Context &c, bool isMax) {
+  Node *a = c.operand(0), *b = c.operand(1);
+  Node *aWins = c.make(OpKind::ReluGrad, "da.win", {c.dy, c.make(OpKind::Sub, "amb", {isMax ? a : b, isMax ? b : a})});
+  Node *bWins = c.make(OpKind::ReluGrad, "db.win", {c.dy, c.make(OpKind::Sub, "bma", {isMax ? b : a, isMax ? a : b})});
+  Node *tie = c.make(OpKind::Sub, "tie", {c.make(OpKind::Sub, "tie.a", {c.dy, aWins}), bWins});
+  Node *half = c.make(OpKind::Mul, "tie.half", {tie, c.scalar(0.5, "half")});
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.sumTo(c.make(OpKind::Add, "da.full", {aWins, half}), a->type.shape, "da");
+  if (c.need[1])
+    out[1] = c.sumTo(c.make(OpKind::Add, "db.full", {bWins, half}), b->type.shape, "db");
+  return out;
+}
+static std::vector<Node *> gradMax(Context &c) { return minMax(c, true); }
+static std::vector<Node *> gradMin(Context &c) { return minMax(c, false); }
 
 static std::vector<Node *> gradConcat(Context &c) {
   int64_t axis = c.n.getInt("axis");
@@ -406,11 +499,26 @@ static std::vector<Node *> gradBnMeanGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradBnVarGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradSoftmaxXentGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradL2LossGrad(Context &c) { notDifferentiable(c); }
-// The fused conv2d gradients exist only after autodiff (passes/FuseConvGrad.cpp runs after
-// `grad`), so autodiff never asks for their VJPs; an .ir file that differentiates them is
-// told so like any other backward op.
+// The fused filter gradient exists only after autodiff (passes/FuseConvGrad.cpp runs after
+// `grad`), so autodiff never asks for its VJP; an .ir file that differentiates it is told so
+// like any other backward op.
 static std::vector<Node *> gradConv2dGradFilter(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradConv2dGradInput(Context &c) { notDifferentiable(c); }
+// conv2d_grad_input is also a forward op: ONNX ConvTranspose and the .cnn `deconv` layer.
+// It is linear in both operands, and the conv's bilinear identities
+// <conv2d(g, w), x> = <g, conv2d_grad_input(x, w)> = <w, conv2d_grad_filter(g, x)>
+// (seed eqs. 35, 45-46) give its adjoints: dx = conv2d(dy, w), dw = conv2d_grad_filter(dy, x).
+static std::vector<Node *> gradConv2dGradInput(Context &c) {
+  auto conv = windowAttrs(c.n, {"stride", "pads", "dilation", "groups"});
+  std::vector<Node *> out(2, nullptr);
+  if (c.need[0])
+    out[0] = c.make(OpKind::Conv2d, "dx", {c.dy, c.operand(1)}, conv, "eqs. 45-46, adjoint");
+  if (c.need[1]) {
+    const Shape &ws = c.operand(1)->type.shape;
+    conv["kernel"] = Ints{ws[2], ws[3]};
+    out[1] = c.make(OpKind::Conv2dGradFilter, "dw", {c.dy, c.operand(0)}, conv, "eq. 35");
+  }
+  return out;
+}
 static std::vector<Node *> gradFilterFlip(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
 

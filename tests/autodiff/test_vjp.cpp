@@ -112,6 +112,42 @@ TEST_CASE("clip (ReLU6), hard sigmoid, hard swish and leaky relu against finite 
   checkOp(p("x", "f32[3,7]"), "%y = leaky_relu(%x) : f32[3,7]", "f32[3,7]", {"x"});
 }
 
+// Issue 14's smooth activations and elementwise math: inputs in [-1, 1) (log, sqrt and pow's
+// base made positive), spread by 3 for elu/selu; max/min on distinct values, broadcast, and
+// max(x, x), where the tie splits dy evenly (PyTorch): the central difference sees slope 1.
+TEST_CASE("elu, selu, prelu, erf, exp, log, sqrt, reciprocal, neg, abs, pow, max, min", "[autodiff]") {
+  const std::string spread = "%k = constant {value=[3.0]} : f32[]\n  %x3 = mul(%x, %k) : f32[3,7]\n  ";
+  const std::string x = p("x", "f32[3,7]");
+  checkOp(x, spread + "%y = elu(%x3) {alpha=0.7} : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(x, spread + "%y = selu(%x3) : f32[3,7]", "f32[3,7]", {"x"});
+  checkOp(x + p("s", "f32[7]"), "%y = prelu(%x, %s) : f32[3,7]", "f32[3,7]", {"x", "s"});
+  checkOp(p("x", "f32[2,3,2,2]") + p("s", "f32[3,1,1]"), "%y = prelu(%x, %s) : f32[2,3,2,2]", "f32[2,3,2,2]",
+          {"x", "s"});
+  for (const char *op : {"erf", "exp", "neg", "abs"})
+    checkOp(x, fmt::format("%y = {}(%x) : f32[3,7]", op), "f32[3,7]", {"x"});
+  for (const char *op : {"log", "sqrt", "reciprocal"})
+    checkOp(x, fmt::format("%y = {}(%x) : f32[3,7]", op), "f32[3,7]", {"x"}, {"x"});
+  checkOp(p("a", "f32[2,3,4]") + p("b", "f32[3,1]"), "%y = pow(%a, %b) : f32[2,3,4]", "f32[2,3,4]", {"a", "b"},
+          {"a"});
+  for (const char *op : {"max", "min"}) {
+    checkOp(p("a", "f32[2,3,4]") + p("b", "f32[3,1]"), fmt::format("%y = {}(%a, %b) : f32[2,3,4]", op),
+            "f32[2,3,4]", {"a", "b"});
+    checkOp(x, fmt::format("%y = {}(%x, %x) : f32[3,7]", op), "f32[3,7]", {"x"});
+  }
+}
+
+// conv2d_grad_input as a forward op (ONNX ConvTranspose, the .cnn deconv layer): stride 2 with
+// an output padding row/column (7 = 2*(3-1) + 3 - 1 + 1), asymmetric pads, and groups.
+TEST_CASE("transposed convolution (conv2d_grad_input): dx = conv2d(dy, w), dw = conv2d_grad_filter(dy, x)",
+          "[autodiff][conv]") {
+  checkOp(p("x", "f32[2,4,3,3]") + p("w", "f32[4,3,3,3]"),
+          "%y = conv2d_grad_input(%x, %w) {input_shape=[2,3,7,7], stride=[2,2], pads=[1,1,0,0]} : f32[2,3,7,7]",
+          "f32[2,3,7,7]", {"x", "w"});
+  checkOp(p("x", "f32[1,4,3,2]") + p("w", "f32[4,1,2,3]"),
+          "%y = conv2d_grad_input(%x, %w) {input_shape=[1,2,6,4], stride=[2,1], groups=2} : f32[1,2,6,4]",
+          "f32[1,2,6,4]", {"x", "w"});
+}
+
 TEST_CASE("pad in every mode and slice: their adjoints against finite differences", "[autodiff]") {
   for (const char *mode : {"constant", "reflect", "edge"}) {
     INFO(mode);

@@ -146,6 +146,32 @@ std::vector<Case> cases() {
                                    TensorType{DType::F32, {}});
                  b.out(b.op(K::Softplus, {b.op(K::Mul, {b.input("x", {3, 41}), s})}));
                }});
+  // issue 14's smooth activations and elementwise math, inputs spread over [-3, 3] (elu and
+  // selu cross 0 and their series/exp switch at |x| = 0.1); log, sqrt, reciprocal and pow's
+  // base on |x| + 0.5; the broadcasting binaries on operands of different shapes
+  c.push_back({"elu / selu / erf / exp / log / sqrt / reciprocal / neg / abs", [](Builder &b) {
+                 auto k = [&](const char *name, double v) {
+                   return b.f.add(K::Constant, name, {}, {{"value", std::vector<double>{v}}},
+                                  TensorType{DType::F32, {}});
+                 };
+                 Node *x = b.op(K::Mul, {b.input("x", {3, 37}), k("three", 3.0)});
+                 Node *pos = b.op(K::Add, {b.op(K::Abs, {x}), k("half", 0.5)});
+                 b.out(b.op(K::Elu, {x}));
+                 b.out(b.op(K::Elu, {x}, {{"alpha", 0.3}}));
+                 b.out(b.op(K::Selu, {x}));
+                 for (K op : {K::Erf, K::Exp, K::Neg, K::Abs})
+                   b.out(b.op(op, {x}));
+                 for (K op : {K::Log, K::Sqrt, K::Reciprocal})
+                   b.out(b.op(op, {pos}));
+                 b.out(b.op(K::Pow, {pos, b.input("e", {37})}));
+               }});
+  c.push_back({"prelu / max / min broadcast", [](Builder &b) {
+                 Node *x = b.input("x", {2, 3, 5, 7});
+                 b.out(b.op(K::PRelu, {x, b.param("slope", {3, 1, 1})}));
+                 b.out(b.op(K::Max, {x, b.input("m", {5, 7})}));
+                 b.out(b.op(K::Min, {b.input("n", {3, 1, 1}), x}));
+                 b.out(b.op(K::Max, {b.input("u", {3, 1}), b.input("v", {1, 4})}));
+               }});
   c.push_back({"fc", [](Builder &b) {
                  b.out(b.op(K::FullyConnected,
                             {b.input("x", {3, 37}), b.param("w", {10, 37}), b.param("b", {10})}));

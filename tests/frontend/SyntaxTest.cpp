@@ -143,6 +143,36 @@ TEST_CASE("pad, relu6, leakyrelu, hardswish and hardsigmoid layers", "[frontend]
   CHECK(node(*m, "hardsigmoid1").op == OpKind::HardSigmoid);
 }
 
+TEST_CASE("elu and selu layers", "[frontend][syntax]") {
+  auto m = cnn("input x 3x4x4\nelu\nselu\n");
+  CHECK(node(*m, "elu1").op == OpKind::Elu);
+  CHECK(node(*m, "elu1").getFloat("alpha") == 1.0);
+  CHECK(node(*m, "selu1").op == OpKind::Selu);
+  CHECK(node(*m, "selu1").operands[0]->name == "elu1");
+}
+
+TEST_CASE("deconv: a transposed convolution, the input gradient of a conv", "[frontend][syntax]") {
+  auto m = cnn("input x 4x5x6\ndeconv 3 2x2 stride 2\nup: deconv 8 3x3 stride 2 pad 1 outpad 1 groups 1 nobias\n");
+  const Node &d = node(*m, "deconv1.t");
+  CHECK(d.op == OpKind::Conv2dGradInput);
+  CHECK(node(*m, "deconv1.w").type.shape == Shape{4, 3, 2, 2});
+  CHECK(node(*m, "deconv1").op == OpKind::Add);
+  CHECK(node(*m, "deconv1").type.shape == Shape{1, 3, 10, 12});
+  CHECK(node(*m, "up").op == OpKind::Conv2dGradInput);
+  CHECK(node(*m, "up").type.shape == Shape{1, 8, 20, 24}); // 2*9 + 1 + 3 - 2
+  CHECK_THROWS_WITH(cnn("input x 4x5x6\ndeconv 3 2x2 stride 2 outpad 2\n"),
+                    Catch::Contains("outpad must be smaller than the stride"));
+  CHECK_THROWS_WITH(cnn("input x 4x5x6\ndeconv 3 2x2 pad same\n"), Catch::Contains("'pad same'"));
+}
+
+TEST_CASE("upsample repeats pixels by integer factors", "[frontend][syntax]") {
+  auto m = cnn("input x 2x3x4\nupsample 2\nupsample 1x3\n");
+  CHECK(node(*m, "up1").type.shape == Shape{1, 2, 6, 8});
+  CHECK(node(*m, "up1.rep").op == OpKind::Expand);
+  CHECK(node(*m, "up2").type.shape == Shape{1, 2, 6, 24});
+  CHECK_THROWS_WITH(cnn("input x 2x3x4\nupsample 0\n"), Catch::Contains("factor"));
+}
+
 TEST_CASE("training and inference graphs", "[frontend][syntax]") {
   const std::string path = examplePath("mnist_bn_dropout");
   CnnOptions inf, tr;

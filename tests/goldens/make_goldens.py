@@ -692,6 +692,26 @@ def model_op_cases():
            F.pad(t64(x), (0, 0, 0, 0, 1, 2)))
 
 
+# Issue 14's smooth activations and elementwise math (after model_op_cases: earlier inputs stay).
+def math_op_cases():
+    x = uniform(-3, 3, 2, 3, 4, 5)
+    pos = uniform(0.2, 3, 2, 3, 4, 5)
+    one_op("elu", "elu", [("x", x)], [("alpha", 0.5)], F.elu(t64(x), 0.5))
+    a, g = 1.67326319217681884765625, 1.05070102214813232421875  # ONNX's f32 defaults
+    one_op("selu", "selu", [("x", x)], [], g * torch.where(t64(x) > 0, t64(x), a * torch.expm1(t64(x))))
+    slope = uniform(-0.5, 0.5, 3, 1, 1)
+    one_op("prelu", "prelu", [("x", x), ("slope", slope)], [], F.prelu(t64(x), t64(slope).reshape(3)))
+    for op, fn in (("erf", torch.erf), ("exp", torch.exp), ("neg", torch.neg), ("abs", torch.abs)):
+        one_op(op, op, [("x", x)], [], fn(t64(x)))
+    for op, fn in (("log", torch.log), ("sqrt", torch.sqrt), ("reciprocal", torch.reciprocal)):
+        one_op(op, op, [("x", pos)], [], fn(t64(pos)))
+    e = uniform(-2, 2, 5)
+    one_op("pow", "pow", [("a", pos), ("b", e)], [], torch.pow(t64(pos), t64(e)))
+    b = randn(4, 1)
+    one_op("max", "max", [("a", x), ("b", b)], [], torch.maximum(t64(x), t64(b)))
+    one_op("min", "min", [("a", x), ("b", b)], [], torch.minimum(t64(x), t64(b)))
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
@@ -702,7 +722,7 @@ def main():
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
                  onnx_op_cases, conv_grad_cases, bn_unbias_cases, softplus_cases,
-                 filter_flip_cases, model_op_cases):
+                 filter_flip_cases, model_op_cases, math_op_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

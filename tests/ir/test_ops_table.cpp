@@ -65,6 +65,7 @@ std::string wrap(const OpInfo &op) {
       {"pad", "%x : f32[1,64,56,56]"},
       {"pad_grad", "%dy : f32[1,64,58,58]"},
       {"clip_grad", "%dy : f32[1,10]; %x : f32[1,10]"},
+      {"prelu", "%x : f32[1,10]; %slope : f32[1]"},
   };
   std::string decls;
   auto it = operandTypes.find(op.mnemonic);

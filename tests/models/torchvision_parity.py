@@ -27,6 +27,39 @@ import numpy as np
 import torch
 import torchvision.models as tvm
 
+class TinyUNet(torch.nn.Module):
+    """A U-Net-style encoder-decoder (not from torchvision): transposed convolutions (stride 2,
+    one with padding, output_padding and groups) and Resize (nn.Upsample nearest; bilinear
+    with and without align_corners) upsample, skip connections concatenate the encoder's
+    maps; its activations are the ones PyTorch exports as PRelu, Elu, Selu and (GELU) Erf with
+    Div/Add/Mul."""
+
+    def __init__(self, **_):
+        super().__init__()
+        nn = torch.nn
+        self.enc1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.PReLU(8))
+        self.enc2 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ELU())
+        self.enc3 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.GELU())
+        self.up2 = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.red = nn.Conv2d(32, 16, 1)
+        self.dec2 = nn.Sequential(nn.Conv2d(32, 16, 3, padding=1), nn.SELU())
+        self.up1 = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1, groups=2)
+        self.near = nn.Upsample(scale_factor=2, mode="nearest")
+        self.dec1 = nn.Sequential(nn.Conv2d(32, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        r = self.red(e3)
+        u = (self.up2(e3) + F.interpolate(r, scale_factor=2, mode="bilinear", align_corners=False)
+             + F.interpolate(r, scale_factor=2, mode="bilinear", align_corners=True))
+        d2 = self.dec2(torch.cat([u, e2], 1))
+        return self.head(self.dec1(torch.cat([self.up1(d2), e1, self.near(d2)], 1)))
+
+
 # name -> (constructor, input height = width). Sizes are the smallest each family's
 # downsampling takes (a 1x1 or 2x2 last feature map) so that the suite fits the CI budget.
 MODELS = {
@@ -40,6 +73,7 @@ MODELS = {
     "efficientnet_b0": (tvm.efficientnet_b0, 64),
     "regnet_x_400mf": (tvm.regnet_x_400mf, 64),
     "googlenet": (lambda **kw: tvm.googlenet(aux_logits=False, init_weights=True, **kw), 64),
+    "unet": (TinyUNet, 32),
 }
 # (VGG and AlexNet end in an adaptive 7x7 / 6x6 average pool that PyTorch exports only when it
 # divides the feature map: 224x224 inputs, 0.5 GB of weights for VGG; they are not here.)

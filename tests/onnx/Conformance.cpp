@@ -66,19 +66,43 @@ const std::set<std::string> kOps = {"Conv",
                                     "Split",
                                     "Squeeze",
                                     "Unsqueeze",
-                                    "Expand"};
+                                    "Expand",
+                                    "Elu",
+                                    "Selu",
+                                    "PRelu",
+                                    "Erf",
+                                    "Exp",
+                                    "Log",
+                                    "Sqrt",
+                                    "Reciprocal",
+                                    "Neg",
+                                    "Abs",
+                                    "Pow",
+                                    "Max",
+                                    "Min",
+                                    "Sum",
+                                    "Mean",
+                                    "ConvTranspose",
+                                    "Resize",
+                                    "Upsample",
+                                    "ReduceL2",
+                                    "DepthToSpace",
+                                    "SpaceToDepth",
+                                    "Tile"};
 
 // Inputs an operator needs at compile time (cnnc's shapes and attributes are static), bound
 // from the first data set: shapes, axes, pads, slice bounds, Clip's bounds.
 bool compileTimeInput(const onnx::NodeProto &n, int i) {
   static const std::set<std::string> shapeOps = {"Reshape", "Pad",       "Slice",     "Split",
                                                  "Squeeze", "Unsqueeze", "ReduceSum", "Expand",
-                                                 "Clip"};
+                                                 "Clip",    "Resize",    "Upsample", "Tile",
+                                                 "ReduceL2"};
   return i >= 1 && shapeOps.count(n.op_type());
 }
 // Of those, the integer ones (Clip's bounds and Pad's constant_value are float).
 bool integerSlot(const onnx::NodeProto &n, int i) {
-  return compileTimeInput(n, i) && n.op_type() != "Clip" && !(n.op_type() == "Pad" && i == 2);
+  return compileTimeInput(n, i) && n.op_type() != "Clip" && !(n.op_type() == "Pad" && i == 2) &&
+         n.op_type() != "Upsample" && !(n.op_type() == "Resize" && i < 3); // roi, scales: float
 }
 
 // The steps of a Slice node when known before running: from a Constant node, or, for a
@@ -159,17 +183,22 @@ std::string unsupportedReason(const std::string &modelPath, std::vector<std::str
       for (double st : sliceSteps(g, fs::path(modelPath).parent_path(), n))
         if (st != 1)
           note("Slice with a step other than 1");
+    if (n.op_type() == "Resize")
+      for (const auto &a : n.attribute())
+        if ((a.name() == "mode" && a.s() == "cubic") ||
+            (a.name() == "coordinate_transformation_mode" && a.s() == "tf_crop_and_resize"))
+          note(fmt::format("Resize {} {}", a.name(), a.s()));
     if (n.op_type() == "MaxPool" || n.op_type() == "AveragePool") {
       for (const auto &a : n.attribute())
         if (a.name() == "kernel_shape" && a.ints_size() != 2)
           note(fmt::format("{}-D pooling", a.ints_size()));
     }
-    if (n.op_type() == "Conv" || n.op_type() == "GlobalAveragePool") {
-      const std::string &probe =
-          n.op_type() == "Conv" ? (n.input_size() > 1 ? n.input(1) : "") : n.input(0);
+    if (n.op_type() == "Conv" || n.op_type() == "ConvTranspose" ||
+        n.op_type() == "GlobalAveragePool") {
+      const bool conv = n.op_type() != "GlobalAveragePool";
+      const std::string &probe = conv ? (n.input_size() > 1 ? n.input(1) : "") : n.input(0);
       if (rankOf.count(probe) && rankOf[probe] != 4)
-        note(fmt::format("{}-D {}", rankOf[probe] - 2,
-                         n.op_type() == "Conv" ? "convolution" : "pooling"));
+        note(fmt::format("{}-D {}", rankOf[probe] - 2, conv ? "convolution" : "pooling"));
     }
   }
   ops.assign(opSet.begin(), opSet.end());

@@ -124,6 +124,24 @@ struct ModelBuilder {
   std::string bytes() const { return m.SerializeAsString(); }
 };
 
+// A reimported model computes the same: op by op, the same kinds, attributes and types.
+void checkSameOps(const Function &f, const Function &g) {
+  std::vector<const Node *> ops1, ops2;
+  for (const auto &n : f.nodes())
+    if (!n->info().source)
+      ops1.push_back(n.get());
+  for (const auto &n : g.nodes())
+    if (!n->info().source)
+      ops2.push_back(n.get());
+  REQUIRE(ops1.size() == ops2.size());
+  for (size_t i = 0; i < ops1.size(); ++i) {
+    INFO(ops1[i]->describe());
+    CHECK(ops1[i]->op == ops2[i]->op);
+    CHECK(ops1[i]->type == ops2[i]->type);
+    CHECK(ops1[i]->attrs == ops2[i]->attrs);
+  }
+}
+
 interp::Tensor<float> randomTensor(const Shape &s, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -533,20 +551,7 @@ TEST_CASE("torchvision's operators import, fold static shapes and export back", 
   OnnxModel back = importOnnxBytes(bytes, "tv2.onnx", oo);
   const Function &g = back.module->main();
   // The same computation: op by op, the same kinds, attributes and types.
-  std::vector<const Node *> ops1, ops2;
-  for (const auto &n : f.nodes())
-    if (!n->info().source)
-      ops1.push_back(n.get());
-  for (const auto &n : g.nodes())
-    if (!n->info().source)
-      ops2.push_back(n.get());
-  REQUIRE(ops1.size() == ops2.size());
-  for (size_t i = 0; i < ops1.size(); ++i) {
-    INFO(ops1[i]->describe());
-    CHECK(ops1[i]->op == ops2[i]->op);
-    CHECK(ops1[i]->type == ops2[i]->type);
-    CHECK(ops1[i]->attrs == ops2[i]->attrs);
-  }
+  checkSameOps(f, g);
   std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({2, 4, 6, 6}, 3)}};
   auto want = interp::run<float>(f, feeds), got = interp::run<float>(g, feeds);
   REQUIRE(want.size() == got.size());
@@ -555,6 +560,130 @@ TEST_CASE("torchvision's operators import, fold static shapes and export back", 
     const bool same = t == got.at(name); // xtensor: every element equal, bit for bit
     CHECK(same);
   }
+}
+
+// Issue 14's smooth activations, elementwise math and variadic ops: imported (Max/Min/Sum/Mean
+// of several inputs as chains, one input as identity), exported back, reimported to the same
+// ops and the same values bit for bit.
+TEST_CASE("elu, selu, prelu, erf, exp, log, sqrt, reciprocal, neg, abs, pow and the variadic "
+          "ops import and export back",
+          "[onnx][export]") {
+  ModelBuilder b;
+  b.input("x", {2, 3, 4, 4});
+  ModelBuilder::attrFloat(b.node("Elu", {"x"}, {"e"}), "alpha", 0.5f);
+  b.node("Selu", {"x"}, {"s"});
+  b.init("slope", {3, 1, 1}, {0.1f, -0.2f, 0.3f});
+  b.node("PRelu", {"x", "slope"}, {"pr"});
+  b.node("Abs", {"x"}, {"ab"});
+  b.node("Sqrt", {"ab"}, {"sq"});
+  b.node("Exp", {"x"}, {"ex"});
+  b.node("Log", {"ex"}, {"lg"});
+  b.node("Erf", {"x"}, {"er"});
+  b.node("Neg", {"x"}, {"ng"});
+  b.node("Reciprocal", {"ex"}, {"rc"});
+  b.constant("k", {}, {1.5}, onnx::TensorProto::FLOAT);
+  b.node("Pow", {"ab", "k"}, {"pw"});
+  b.node("Max", {"e", "s", "pr"}, {"mx"});
+  b.node("Min", {"ng", "rc"}, {"mn"});
+  b.node("Max", {"mn"}, {"mx1"});
+  b.node("Sum", {"mx", "mx1", "er"}, {"sm"});
+  b.node("Mean", {"sm", "lg", "pw", "sq"}, {"out"});
+  b.output("out", {2, 3, 4, 4});
+
+  OnnxModel m = importOnnxBytes(b.bytes(), "math.onnx");
+  const Function &f = m.module->main();
+  CHECK(f.find("e")->op == OpKind::Elu);
+  CHECK(f.find("e")->getFloat("alpha") == 0.5);
+  CHECK(f.find("s")->getFloat("gamma") == (double)1.05070102214813232421875f);
+  CHECK(f.find("pr")->op == OpKind::PRelu);
+  CHECK(f.find("mx")->op == OpKind::Max);
+  CHECK(f.find("mx")->operands[0]->op == OpKind::Max); // max(max(e, s), pr)
+  CHECK(f.find("mx1")->op == OpKind::Identity);
+  CHECK(f.find("sm")->op == OpKind::Add);
+  CHECK(f.find("out")->op == OpKind::Mul); // the sum of 4 times 1/4
+
+  const std::string bytes = exportOnnxBytes(f, m.weights); // runs the ONNX checker
+  OnnxOptions oo;
+  oo.batch = 2;
+  OnnxModel back = importOnnxBytes(bytes, "math2.onnx", oo);
+  const Function &g = back.module->main();
+  checkSameOps(f, g);
+  std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({2, 3, 4, 4}, 4)}};
+  for (const auto &[name, t] : m.weights) { // the PRelu slope
+    interp::Tensor<float> v = interp::Tensor<float>::from_shape(std::vector<size_t>(t.shape.begin(), t.shape.end()));
+    std::copy(t.values.begin(), t.values.end(), v.begin());
+    feeds[name] = v;
+  }
+  auto want = interp::run<float>(f, feeds), got = interp::run<float>(g, feeds);
+  const bool same = want.at("out") == got.at("out");
+  CHECK(same);
+}
+
+// Resize imports as constant-matrix products (linear, or nearest by a non-integer factor) or as a
+// pixel repeat (nearest by integer factors); both export back to the same ops. The values are
+// checked by the conformance tests (ONNX's reference) and the U-Net test (PyTorch).
+TEST_CASE("Resize: linear as products by constant matrices, nearest x2 as a repeat, both export back",
+          "[onnx][export]") {
+  ModelBuilder b;
+  b.input("x", {1, 2, 3, 4});
+  b.constant("roi", {0}, {}, onnx::TensorProto::FLOAT);
+  b.constant("s2", {4}, {1, 1, 2, 2}, onnx::TensorProto::FLOAT);
+  b.constant("s15", {4}, {1, 1, 1.5, 1}, onnx::TensorProto::FLOAT);
+  ModelBuilder::attr(b.node("Resize", {"x", "roi", "s2"}, {"lin"}), "mode", std::string("linear"));
+  auto *nn = b.node("Resize", {"x", "roi", "s2"}, {"rep"});
+  ModelBuilder::attr(nn, "coordinate_transformation_mode", std::string("asymmetric"));
+  ModelBuilder::attr(nn, "nearest_mode", std::string("floor"));
+  b.node("Resize", {"x", "roi", "s15"}, {"near"});
+  b.output("lin", {1, 2, 6, 8});
+  b.output("rep", {1, 2, 6, 8});
+  b.output("near", {1, 2, 4, 4});
+  OnnxModel m = importOnnxBytes(b.bytes(), "resize.onnx");
+  const Function &f = m.module->main();
+  CHECK(f.find("lin")->op == OpKind::BatchMatMul);
+  CHECK(f.find("lin")->type.str() == "f32[1,2,6,8]");
+  CHECK(f.find("rep")->op == OpKind::Reshape);
+  CHECK(f.find("rep")->operands[0]->op == OpKind::Expand);
+  CHECK(f.find("near")->op == OpKind::BatchMatMul); // rows only: the columns keep their size
+  CHECK(f.find("near")->operands[1]->op == OpKind::Input);
+  const std::string bytes = exportOnnxBytes(f, m.weights);
+  OnnxModel back = importOnnxBytes(bytes, "resize2.onnx");
+  const Function &g = back.module->main();
+  std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({1, 2, 3, 4}, 6)}};
+  auto want = interp::run<float>(f, feeds), got = interp::run<float>(g, feeds);
+  for (const char *o : {"lin", "rep", "near"}) {
+    INFO(o);
+    CHECK(g.find(o)->op == f.find(o)->op);
+    const bool same = want.at(o) == got.at(o);
+    CHECK(same);
+  }
+  // x2 nearest repeats each pixel: a 2x2 block of rep equals one x
+  CHECK(want.at("rep")(0, 1, 5, 7) == feeds.at("x")(0, 1, 2, 3));
+}
+
+// Data movement and ReduceL2 import as compositions of existing ops and export back to them.
+TEST_CASE("DepthToSpace, SpaceToDepth, Tile and ReduceL2 import as compositions and export back",
+          "[onnx][export]") {
+  ModelBuilder b;
+  b.input("x", {1, 8, 2, 3});
+  ModelBuilder::attr(b.node("DepthToSpace", {"x"}, {"d2s"}), "blocksize", int64_t(2));
+  ModelBuilder::attr(b.node("SpaceToDepth", {"d2s"}, {"s2d"}), "blocksize", int64_t(2));
+  b.constant("reps", {4}, {1, 2, 1, 3});
+  b.node("Tile", {"x", "reps"}, {"tile"});
+  ModelBuilder::attrInts(b.node("ReduceL2", {"x"}, {"l2"}), "axes", {1});
+  b.output("s2d", {1, 8, 2, 3});
+  b.output("tile", {1, 16, 2, 9});
+  b.output("l2", {1, 1, 2, 3});
+  OnnxModel m = importOnnxBytes(b.bytes(), "move.onnx");
+  const Function &f = m.module->main();
+  CHECK(f.find("d2s")->type.str() == "f32[1,2,4,6]");
+  CHECK(f.find("l2")->op == OpKind::Sqrt);
+  std::map<std::string, interp::Tensor<float>> feeds{{"x", randomTensor({1, 8, 2, 3}, 8)}};
+  auto want = interp::run<float>(f, feeds);
+  const bool roundTrip = want.at("s2d") == feeds.at("x"); // SpaceToDepth undoes DepthToSpace (DCR)
+  CHECK(roundTrip);
+  CHECK(want.at("tile")(0, 13, 1, 8) == feeds.at("x")(0, 5, 1, 2)); // channel 13 = 8 + 5, column 8 = 6 + 2
+  OnnxModel back = importOnnxBytes(exportOnnxBytes(f, m.weights), "move2.onnx");
+  checkSameOps(f, back.module->main());
 }
 
 TEST_CASE("unsupported forms of the new operators are listed with their nodes", "[onnx]") {
