@@ -52,6 +52,7 @@ bool rewrite(Function &f, Node &dx) {
   Node *wf = f.add(OpKind::FilterFlip, w->name + ".flip", {w}, std::move(fa),
                    TensorType{w->type.dtype, {ws[1] * G, ws[0] / G, kh, kw}}, dx.loc, true);
   f.moveBefore(wf, &dx);
+  wf->comment = "eq. 46: each kernel turned by 180 degrees, input and output channels swapped";
   std::map<std::string, Attr> ca;
   ca["pads"] = Attr(flipped);
   ca["dilation"] = Attr(d);

@@ -6,6 +6,7 @@
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 #include "tools/Compiled.h"
+#include "tools/Dump.h"
 #include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
@@ -115,29 +116,12 @@ int cmdInfo(const ModelArgs &m, const std::string &rfTarget) {
 }
 
 // ------------------------------------------------------------------------------ dump --
-int cmdDump(const ModelArgs &m, const std::string &emit, bool printAfterAll, const std::string &format,
-            bool printLocs) {
+int cmdDump(const ModelArgs &m, DumpOptions o) {
   ModelArgs margs = m;
-  margs.train |= emit == "grad"; // the backward graph exists only in a training build
+  margs.train |= o.emit == "grad"; // the backward graph exists only in a training build
   auto mod = loadModel(m.path, margs.options());
-  PipelineOptions po;
-  po.stopAfter = emit == "final" ? "" : emit;
-  po.training = margs.train;
-  auto show = [&](const std::string &stage, const Module &mm) {
-    if (format == "dot") {
-      for (const auto &f : mm.functions())
-        std::cout << printDot(*f);
-      return;
-    }
-    if (printAfterAll)
-      std::cout << fmt::format("// ----- IR after {} -----\n", stage);
-    std::cout << print(mm, printLocs);
-  };
-  if (printAfterAll)
-    po.afterPass = show;
-  runPipeline(*mod, po);
-  if (!printAfterAll)
-    show(emit, *mod);
+  o.training = margs.train;
+  dumpPipeline(*mod, o, std::cout);
   return 0;
 }
 
@@ -382,9 +366,9 @@ int main(int argc, char **argv) {
   app.set_version_flag("--version", "cnnc 0.1");
 
   ModelArgs info, dump, run, init;
-  std::string rfTarget, emit = "final", format = "text", weights, backend = "interp", precision = "f32",
+  DumpOptions dopt;
+  std::string rfTarget, weights, backend = "interp", precision = "f32",
                         initOut;
-  bool printAfterAll = false, printLocs = false;
   std::vector<std::string> inputs, outputs;
   uint64_t seed = 0;
   int runThreads = 0;
@@ -396,11 +380,16 @@ int main(int argc, char **argv) {
 
   auto *cd = app.add_subcommand("dump", "print the IR after the pipeline or any stage of it");
   dump.add(cd);
-  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, fuse-conv-grad, dce), or final")
+  cd->add_option("--emit", dopt.emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, fuse-conv-grad, dce), or final")
       ->default_val("final");
-  cd->add_flag("--print-after-all", printAfterAll, "print the IR after every pass that changed it");
-  cd->add_option("--format", format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
-  cd->add_flag("--print-locs", printLocs, "annotate nodes with their source locations");
+  cd->add_flag("--print-after-all", dopt.printAfterAll, "print the IR after every pass that changed it");
+  cd->add_flag("--print-changed{full}", dopt.printChanged,
+               "print the IR after every pass that changed it and name the others; =diff: a unified diff "
+               "against the stage before")
+      ->check(CLI::IsMember({"full", "diff"}));
+  cd->add_option("--dump-dir", dopt.dumpDir, "write each stage to DIR as NN-stage.ir and NN-stage.dot");
+  cd->add_option("--format", dopt.format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
+  cd->add_flag("--print-locs", dopt.printLocs, "annotate nodes with their source locations");
 
   auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
   run.add(cr);
@@ -486,7 +475,7 @@ int main(int argc, char **argv) {
     if (*ci)
       return cmdInfo(info, rfTarget);
     if (*cd)
-      return cmdDump(dump, emit, printAfterAll, format, printLocs);
+      return cmdDump(dump, dopt);
     if (*cr)
       return cmdRun(run, inputs, outputs, weights, seed, backend, precision, runThreads);
     if (*cn)
