@@ -7,6 +7,7 @@
 #include "passes/Passes.h"
 #include "tools/Compiled.h"
 #include "tools/Dump.h"
+#include "tools/Explain.h"
 #include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
@@ -18,6 +19,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
 
@@ -122,6 +124,33 @@ int cmdDump(const ModelArgs &m, DumpOptions o) {
   auto mod = loadModel(m.path, margs.options());
   o.training = margs.train;
   dumpPipeline(*mod, o, std::cout);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ explain --
+// The training build when the model has a loss (the page then shows autodiff and the
+// update), else the inference build.
+int cmdExplain(const ModelArgs &m, const std::string &out) {
+  auto inference = loadModel(m.path, m.options());
+  ExplainInput in;
+  in.modelName = std::filesystem::path(m.path).filename().string();
+  in.network = &inference->main();
+  in.infoTable = formatInfo(inference->main(), computeModelStats(inference->main()));
+  ModelArgs t = m;
+  t.train = true;
+  try {
+    in.build = loadModel(m.path, t.options());
+    for (const Node *o : in.build->functions().back()->outputs())
+      in.training |= o->info().loss;
+  } catch (const Error &) { // e.g. an ONNX model that cannot be trained: show its inference
+  }
+  if (!in.training)
+    in.build = loadModel(m.path, m.options());
+  std::ofstream f(out, std::ios::binary);
+  f << explainPage(std::move(in));
+  if (!f.flush())
+    throw Error(fmt::format("cnnc explain: cannot write {}", out));
+  std::cout << fmt::format("wrote {}\n", out);
   return 0;
 }
 
@@ -456,6 +485,13 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->default_val("auto");
   ct->add_flag("--no-plot", [&](int64_t) { topt.plot = false; }, "do not draw plot.png");
 
+  ModelArgs explainArgs;
+  std::string explainOut;
+  auto *cx = app.add_subcommand("explain", "one self-contained HTML page of a model's compile: graph, info "
+                                           "table, the IR after each pass as a diff and why the pass runs");
+  explainArgs.add(cx);
+  cx->add_option("-o,--output", explainOut, "HTML file to write")->required();
+
   bool markdown = false;
   auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
   co->add_flag("--markdown", markdown, "print docs/ops.md");
@@ -486,6 +522,8 @@ int main(int argc, char **argv) {
       return cmdExport(exportArgs, exportOut, exportWeights, seed);
     if (*ct)
       return cmdTrain(topt, trainBackend);
+    if (*cx)
+      return cmdExplain(explainArgs, explainOut);
     if (*co) {
       if (markdown)
         std::cout << opsMarkdown();

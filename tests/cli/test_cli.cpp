@@ -407,3 +407,31 @@ TEST_CASE("dump --format=dot: one digraph per dump that dot renders to well-form
     cmd += " " + s;
   CHECK(std::system(cmd.c_str()) == 0);
 }
+
+TEST_CASE("explain writes one self-contained HTML page: graph, info table, each pass's diff", "[cli][explain]") {
+  fs::path d = tmpDir();
+  const std::string page = (d / "base.html").string();
+  Result r = runCnnc(fmt::format("explain examples/mnist_base.cnn -o {}", page));
+  REQUIRE(r.code == 0);
+  const std::string html = slurp(page);
+  CHECK_THAT(html, Catch::StartsWith("<!DOCTYPE html>") && Catch::Contains("<svg") &&
+                       Catch::Contains("total: 431,080 parameters") && // the info table
+                       Catch::Contains("<b>grad</b>") && Catch::Contains("<b>fuse-conv-grad</b>") &&
+                       Catch::Contains("drop what no output needs") && // the pass's reason
+                       Catch::Contains("<span class=\"add\">+  %conv1.dw = conv2d_grad_filter("));
+  // nothing fetched from elsewhere: no src= at all, no link to another document
+  CHECK_THAT(html, !Catch::Contains(" src=") && !Catch::Contains("href=\"http") && !Catch::Contains("<link"));
+  // well-formed enough for an HTML parser that checks nesting (Python's, independent)
+  const std::string cmd = fmt::format(
+      "/usr/bin/python3 -c 'import sys, html.parser as H\n"
+      "class P(H.HTMLParser):\n"
+      "    def __init__(s): super().__init__(); s.stack = []\n"
+      "    def handle_starttag(s, t, a):\n"
+      "        if t not in (\"meta\", \"br\", \"path\", \"polygon\", \"ellipse\", \"polyline\"): s.stack.append(t)\n"
+      "    def handle_endtag(s, t):\n"
+      "        if t in (\"meta\", \"br\", \"path\", \"polygon\", \"ellipse\", \"polyline\"): return\n"
+      "        assert s.stack and s.stack.pop() == t, t\n"
+      "p = P(); p.feed(open(sys.argv[1]).read()); assert not p.stack, p.stack' {}",
+      page);
+  CHECK(std::system(cmd.c_str()) == 0);
+}
