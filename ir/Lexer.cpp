@@ -43,9 +43,12 @@ Token Lexer::peek() {
 Token Lexer::next() {
   if (hasPeek_) {
     hasPeek_ = false;
+    lastLine_ = peeked_.line;
     return peeked_;
   }
-  return lex();
+  Token t = lex();
+  lastLine_ = t.line;
+  return t;
 }
 
 Token Lexer::lex() {

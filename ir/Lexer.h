@@ -27,6 +27,8 @@ public:
   std::string lineText(int line) const;
   [[noreturn]] void fail(const Token &at, const std::string &msg) const;
   const std::string &file() const { return file_; }
+  /// The line of the last token next() returned (where a node's trailing comment is).
+  int lastLine() const { return lastLine_; }
 
 private:
   Token lex();
@@ -41,6 +43,7 @@ private:
   int line_ = 1, col_ = 1;
   bool hasPeek_ = false;
   Token peeked_;
+  int lastLine_ = 1;
 };
 
 bool isNameChar(char c);

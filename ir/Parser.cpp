@@ -3,6 +3,8 @@
 //   function := 'func' '@'NAME '{' node* 'return' value (',' value)* '}'
 //   node     := value '=' MNEMONIC ['(' [value (',' value)*] ')'] ['{' attr (',' attr)* '}']
 //               ':' type ['loc' '(' STRING ':' INT ':' INT ')'] ['//' comment-to-end-of-line]
+// Newlines are spaces (a node or a return may be wrapped); a node's comment is the `// ...`
+// at the end of its last line. Whole-line comments (the printer's section headers) are skipped.
 //   attr     := NAME '=' literal        type := DTYPE '[' [INT (',' INT)*] ']'
 // A node's location is its `loc(...)` when given, else its position in the IR text, so that
 // verifier errors on hand-written IR point at the offending line. The parsed module is
@@ -169,7 +171,7 @@ private:
     if (f.find(nameTok.text))
       lx_.fail(nameTok, fmt::format("value %{} is defined twice", nameTok.text));
     Node *n = f.add(*kind, nameTok.text, std::move(operands), std::move(attrs), type, loc);
-    n->comment = trailingComment(opTok.line);
+    n->comment = trailingComment(lx_.lastLine()); // a wrapped node's comment ends its last line
   }
 
   // The `// ...` tail of a line, outside string literals (the lexer skips comments).

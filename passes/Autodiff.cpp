@@ -22,8 +22,9 @@ namespace grad {
 Node *Context::make(OpKind op, const std::string &suffix, std::vector<Node *> operands,
                     std::map<std::string, Attr> attrs, const std::string &eq) {
   Node *x = f.add(op, n.name + "." + suffix, std::move(operands), std::move(attrs), {}, n.loc, true);
-  if (!eq.empty())
-    x->comment = eq;
+  // every backward node says where it comes from; a rule with nothing more particular to
+  // say is the chain rule itself
+  x->comment = eq.empty() ? "chain rule (eqs. 10-11)" : eq;
   return x;
 }
 
@@ -33,10 +34,11 @@ Node *Context::scalar(double v, const std::string &suffix) {
   return x;
 }
 
-Node *Context::reshape(Node *x, const Shape &shape, const std::string &suffix) {
+Node *Context::reshape(Node *x, const Shape &shape, const std::string &suffix, const std::string &why) {
   if (x->type.shape == shape)
     return x;
-  return make(OpKind::Reshape, suffix, {x}, reshapeAttrs(shape));
+  return make(OpKind::Reshape, suffix, {x}, reshapeAttrs(shape),
+              why.empty() ? "the same values, another shape: vec() is unchanged (section 2.1)" : why);
 }
 
 Node *Context::sumTo(Node *g, const Shape &shape, const std::string &suffix) {
@@ -48,7 +50,8 @@ Node *Context::sumTo(Node *g, const Shape &shape, const std::string &suffix) {
   for (size_t i = 0; i < gs.size(); ++i)
     if (i < lead || (shape[i - lead] == 1 && gs[i] != 1))
       axes.push_back((int64_t)i);
-  Node *s = make(OpKind::ReduceSum, suffix + ".sum", {g}, {{"axes", axes}, {"keepdims", int64_t(1)}});
+  Node *s = make(OpKind::ReduceSum, suffix + ".sum", {g}, {{"axes", axes}, {"keepdims", int64_t(1)}},
+                 "a broadcast value's gradient sums over the axes it was copied along");
   return reshape(s, shape, suffix);
 }
 

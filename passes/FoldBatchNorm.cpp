@@ -3,16 +3,21 @@
 //   after:  every batchnorm(p, scale, bias, mean, var) whose statistics are params or
 //           constants (running statistics, not a batch's bn_mean/bn_var), and whose p is a
 //           conv2d/fc without a fused ReLU used by nothing else and not an output, is
-//           p's op with folded weights, under the batchnorm's name:
+//           gone, p computing it with folded weights in its place (an output BN is instead
+//           p's op under the BN's name, p left dead for DCE):
 //             a  = scale / sqrt(var + eps)        per output channel
 //             w' = w · a   (a along w's dim 0),   b' = (b − mean) · a + bias
 //           so that conv(x, w') + b' = BN(conv(x, w) + b) (conv is linear in w; seed eq. 15).
 //           The per-channel terms are themselves batchnorm nodes on [1, M] tensors (a is the
 //           BN of ones with zero mean and bias; b' is the BN of b), so the fold is exact IR
 //           with the op's own definition, recomputed per call from whatever the params hold
-//           (cnnc_set_param needs no re-fold). p is left dead for DCE.
+//           (cnnc_set_param needs no re-fold).
 // Runs before fuse-relu, so conv → BN → ReLU ends as one conv2d with relu=1.
 #include "passes/Passes.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
 
 namespace cnnc {
 
@@ -63,10 +68,20 @@ bool foldBatchNorm(Function &f) {
                                      : splat(0.0, "b0", {1, M});
     Node *b2 = make(OpKind::Reshape, "b", {bnOf(b, bn->operands[2], bn->operands[3], "b1")},
                     {{"shape", Shape{M}}});
-    bn->op = p->op;
-    bn->operands = {p->operands[0], w2, b2};
-    bn->attrs = p->attrs;
-    bn->comment = "batch norm folded into the weights";
+    if (std::find(f.outputs().begin(), f.outputs().end(), bn) == f.outputs().end()) {
+      // p takes the folded weights and the BN's place and users: the node keeps the name of
+      // what it computes, a conv/fc (an output BN keeps its name: the function's interface)
+      f.moveBefore(p, bn);
+      p->operands = {p->operands[0], w2, b2};
+      p->comment = fmt::format("batch norm %{} folded into the weights", bn->name);
+      f.replaceAllUses(bn, p);
+      f.removeIf([&](const Node *x) { return x == bn; });
+    } else {
+      bn->op = p->op;
+      bn->operands = {p->operands[0], w2, b2};
+      bn->attrs = p->attrs;
+      bn->comment = "batch norm folded into the weights";
+    }
     changed = true;
   }
   return changed;

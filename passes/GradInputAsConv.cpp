@@ -51,6 +51,7 @@ bool rewrite(Function &f, Node &dx) {
   fa["groups"] = Attr(int64_t(G));
   Node *wf = f.add(OpKind::FilterFlip, w->name + ".flip", {w}, std::move(fa), {}, dx.loc, true);
   f.moveBefore(wf, &dx);
+  wf->comment = "eq. 46: each kernel turned by 180 degrees, input and output channels swapped";
   std::map<std::string, Attr> ca;
   ca["pads"] = Attr(flipped);
   ca["dilation"] = Attr(d);

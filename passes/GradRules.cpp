@@ -61,23 +61,27 @@ static std::vector<Node *> gradConv2d(Context &c) {
   auto conv = windowAttrs(n, {"stride", "pads", "dilation", "groups"});
   conv["kernel"] = Ints{ws[2], ws[3]};
   // dY as the seed's matrix Y (one row per output pixel), per group: [G, N*Ho*Wo, M/G].
-  Node *dy4 = c.reshape(c.dy, {ys[0], g, mg, ys[2] * ys[3]}, "dy.split");
-  Node *dyT = c.make(OpKind::Transpose, "dy.t", {dy4}, {{"perm", Ints{1, 0, 3, 2}}});
-  Node *dyRows = c.reshape(dyT, {g, p, mg}, "dy.rows");
+  Node *dy4 = c.reshape(c.dy, {ys[0], g, mg, ys[2] * ys[3]}, "dy.split",
+                        "dz/dY, 1 of 3: [N,D,Ho,Wo] split as [N,groups,D/groups,Ho*Wo]");
+  Node *dyT = c.make(OpKind::Transpose, "dy.t", {dy4}, {{"perm", Ints{1, 0, 3, 2}}},
+                     "dz/dY, 2 of 3: pixels before channels, per group");
+  Node *dyRows = c.reshape(dyT, {g, p, mg}, "dy.rows",
+                           "dz/dY, 3 of 3: the seed's matrix, one row per output pixel (eq. 22's Y)");
   if (c.need[1]) {
     Node *phi = c.make(OpKind::Im2Row, "phi", {x}, conv, "eqs. 18-21");
     Node *dF = c.make(OpKind::MatMul, "dF", {dyRows, phi}, {{"trans_a", int64_t(1)}}, "eq. 35");
-    out[1] = c.reshape(dF, ws, "dw");
+    out[1] = c.reshape(dF, ws, "dw", "dz/dF back in the kernels' layout f (F = f reshaped, eq. 22)");
   }
   if (c.need[0]) {
-    Node *f = c.reshape(w, {g, mg, q}, "F");
+    Node *f = c.reshape(w, {g, mg, q}, "F", "the kernels as the seed's matrix F (eq. 22), per group");
     Node *dPhi = c.make(OpKind::MatMul, "dphi", {dyRows, f}, {}, "eq. 45");
     auto r2i = conv;
     r2i["input_shape"] = xs;
     out[0] = c.make(OpKind::Row2Im, "dx", {dPhi}, r2i, "eq. 46");
   }
   if (out.size() == 3 && c.need[2])
-    out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0, 2, 3}}});
+    out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0, 2, 3}}},
+                    "bias (section 6.1 omits it): b_d is added at every pixel, so dz/db_d sums dz/dY's column d");
   return out;
 }
 
@@ -89,7 +93,7 @@ static std::vector<Node *> gradMaxPool(Context &c) {
 static std::vector<Node *> gradAvgPool(Context &c) {
   auto a = windowAttrs(c.n, {"kernel", "stride", "pads", "ceil_mode", "count_include_pad"});
   a["input_shape"] = c.operand(0)->type.shape;
-  return {c.make(OpKind::AvgPoolGrad, "dx", {c.dy}, a)};
+  return {c.make(OpKind::AvgPoolGrad, "dx", {c.dy}, a, "eq. 49: each window's dy spread over its HW inputs")};
 }
 
 static std::vector<Node *> gradGlobalAvgPool(Context &c) {
@@ -97,8 +101,8 @@ static std::vector<Node *> gradGlobalAvgPool(Context &c) {
   int64_t area = 1;
   for (size_t i = 2; i < xs.size(); ++i)
     area *= xs[i];
-  Node *e = c.make(OpKind::Expand, "dx.e", {c.dy}, {{"shape", xs}});
-  return {c.make(OpKind::Mul, "dx", {e, c.scalar(1.0 / area, "inv_area")})};
+  Node *e = c.make(OpKind::Expand, "dx.e", {c.dy}, {{"shape", xs}}, "eq. 49 over the whole map: dy to every pixel");
+  return {c.make(OpKind::Mul, "dx", {e, c.scalar(1.0 / area, "inv_area")}, {}, "eq. 49: times 1/(HW)")};
 }
 
 static std::vector<Node *> gradRelu(Context &c) {
@@ -110,13 +114,13 @@ static std::vector<Node *> gradSigmoid(Context &c) {
   return {c.make(OpKind::SigmoidGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {}, "section 5: y(1-y)")};
 }
 static std::vector<Node *> gradTanh(Context &c) {
-  return {c.make(OpKind::TanhGrad, "dx", {c.dy, const_cast<Node *>(&c.n)})};
+  return {c.make(OpKind::TanhGrad, "dx", {c.dy, const_cast<Node *>(&c.n)}, {}, "dy (1 - y^2)")};
 }
 // y = log(1 + exp(x)): dy/dx = 1 / (1 + exp(-x)), the seed's logistic sigmoid (section 5),
 // and by the chain rule (seed section 5: dz/dx = dz/dy dy/dx) dx = dy * sigmoid(x).
 static std::vector<Node *> gradSoftplus(Context &c) {
   Node *s = c.make(OpKind::Sigmoid, "dsig", {c.operand(0)}, {}, "section 5: dy/dx = sigmoid(x)");
-  return {c.make(OpKind::Mul, "dx", {c.dy, s})};
+  return {c.make(OpKind::Mul, "dx", {c.dy, s}, {}, "section 5: dz/dx = dz/dy dy/dx")};
 }
 
 // Bounded activations: the gradient passes where the activation is not saturated, the
@@ -134,27 +138,28 @@ static std::vector<Node *> gradHardSigmoid(Context &c) {
   double lo = -b / a, hi = (1 - b) / a;
   if (a < 0)
     std::swap(lo, hi);
-  Node *m = c.make(OpKind::ClipGrad, "dmask", {c.dy, c.operand(0)}, {{"min", lo}, {"max", hi}});
-  return {c.make(OpKind::Mul, "dx", {m, c.scalar(a, "alpha")})};
+  Node *m = c.make(OpKind::ClipGrad, "dmask", {c.dy, c.operand(0)}, {{"min", lo}, {"max", hi}},
+                   "eq. 14, two bounds: dy where the clip is not saturated");
+  return {c.make(OpKind::Mul, "dx", {m, c.scalar(a, "alpha")}, {}, "times the slope alpha")};
 }
 // y = x h(x) with h = hard_sigmoid(x; 1/6, 1/2): dy/dx = h(x) + x/6 on (-3, 3), the product
 // rule (PyTorch's hardswish_backward: 0 below -3, x/3 + 1/2 between, 1 above).
 static std::vector<Node *> gradHardSwish(Context &c) {
   Node *x = c.operand(0);
-  Node *h = c.make(OpKind::HardSigmoid, "h", {x}, {{"alpha", 1.0 / 6}});
-  Node *dyh = c.make(OpKind::Mul, "dyh", {c.dy, h});
-  Node *m = c.make(OpKind::ClipGrad, "dmask", {c.dy, x}, {{"min", -3.0}, {"max", 3.0}});
-  Node *mx = c.make(OpKind::Mul, "dmx", {m, x});
-  Node *slope = c.make(OpKind::Mul, "dslope", {mx, c.scalar(1.0 / 6, "sixth")});
-  return {c.make(OpKind::Add, "dx", {dyh, slope})};
+  Node *h = c.make(OpKind::HardSigmoid, "h", {x}, {{"alpha", 1.0 / 6}}, "hard swish y = x h(x): h recomputed");
+  Node *dyh = c.make(OpKind::Mul, "dyh", {c.dy, h}, {}, "product rule, 1 of 2: dy h(x)");
+  Node *m = c.make(OpKind::ClipGrad, "dmask", {c.dy, x}, {{"min", -3.0}, {"max", 3.0}}, "eq. 14, two bounds: h's slope is 1/6 on (-3, 3)");
+  Node *mx = c.make(OpKind::Mul, "dmx", {m, x}, {}, "product rule, 2 of 2: dy x h'(x) ...");
+  Node *slope = c.make(OpKind::Mul, "dslope", {mx, c.scalar(1.0 / 6, "sixth")}, {}, "... with h'(x) = 1/6");
+  return {c.make(OpKind::Add, "dx", {dyh, slope}, {}, "the product rule's two terms")};
 }
 // y = x for x > 0, alpha x otherwise: dx = alpha dy + (1 - alpha) relu_grad(dy, x) (eq. 14).
 static std::vector<Node *> gradLeakyRelu(Context &c) {
   const double a = c.n.getFloat("alpha");
   Node *pos = c.make(OpKind::ReluGrad, "dpos", {c.dy, c.operand(0)}, {}, "eq. 14");
-  Node *p = c.make(OpKind::Mul, "dposs", {pos, c.scalar(1 - a, "one_m_alpha")});
-  Node *q = c.make(OpKind::Mul, "dneg", {c.dy, c.scalar(a, "alpha")});
-  return {c.make(OpKind::Add, "dx", {p, q})};
+  Node *p = c.make(OpKind::Mul, "dposs", {pos, c.scalar(1 - a, "one_m_alpha")}, {}, "(1 - alpha) [x > 0] dy");
+  Node *q = c.make(OpKind::Mul, "dneg", {c.dy, c.scalar(a, "alpha")}, {}, "alpha dy");
+  return {c.make(OpKind::Add, "dx", {p, q}, {}, "leaky ReLU: eq. 14 with slope alpha below 0")};
 }
 
 // The exponential-linear units: y = s x above 0, s a (exp(x) - 1) at or below (s = 1 for elu,
@@ -227,7 +232,8 @@ static std::vector<Node *> gradFullyConnected(Context &c) {
   if (c.need[1])
     out[1] = c.make(OpKind::MatMul, "dw", {c.dy, c.operand(0)}, {{"trans_a", int64_t(1)}}, "eq. 35 (section 6.8)");
   if (out.size() == 3 && c.need[2])
-    out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0}}});
+    out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0}}},
+                    "bias: added to every example's row, so dz/db sums dz/dy over the batch");
   return out;
 }
 
@@ -355,7 +361,8 @@ static std::vector<Node *> gradConcat(Context &c) {
     int64_t len = c.operand(i)->type.shape[axis];
     if (c.need[i])
       out[i] = c.make(OpKind::Slice, fmt::format("dxs{}", i), {c.dy},
-                      {{"axis", axis}, {"start", start}, {"end", start + len}});
+                      {{"axis", axis}, {"start", start}, {"end", start + len}},
+                      "each concatenated input gets its own slice of dy");
     start += len;
   }
   return out;
@@ -381,26 +388,30 @@ static std::vector<Node *> gradBatchNorm(Context &c) {
   for (int i : {0, 1, 3, 4})
     if (c.need[i])
       out[i] = c.make(OpKind::BatchNormGrad, std::string("d") + wrt[i], ops,
-                      {{"wrt", std::string(wrt[i])}, {"epsilon", c.n.get("epsilon")}});
+                      {{"wrt", std::string(wrt[i])}, {"epsilon", c.n.get("epsilon")}},
+                      fmt::format("batch norm, dz/d{} (eqs. 10-11 through the normalisation)", wrt[i]));
   if (c.need[2]) {
     Ints axes{0};
     for (int d = 2; d < c.n.type.rank(); ++d)
       axes.push_back(d);
-    out[2] = c.make(OpKind::ReduceSum, "dbias", {c.dy}, {{"axes", axes}});
+    out[2] = c.make(OpKind::ReduceSum, "dbias", {c.dy}, {{"axes", axes}},
+                    "batch norm's bias is added at every pixel: dz/dbias sums dy per channel");
   }
   return out;
 }
 
 static std::vector<Node *> gradBnMean(Context &c) {
-  return {c.make(OpKind::BnMeanGrad, "dx", {c.dy, c.operand(0)})};
+  return {c.make(OpKind::BnMeanGrad, "dx", {c.dy, c.operand(0)}, {}, "the batch mean's gradient: dmean/(NHW) everywhere")};
 }
 
 static std::vector<Node *> gradBnVar(Context &c) {
   std::vector<Node *> out(2, nullptr);
   if (c.need[0])
-    out[0] = c.make(OpKind::BnVarGrad, "dx", {c.dy, c.operand(0), c.operand(1)}, {{"wrt", std::string("x")}});
+    out[0] = c.make(OpKind::BnVarGrad, "dx", {c.dy, c.operand(0), c.operand(1)}, {{"wrt", std::string("x")}},
+                    "the batch variance's gradient wrt x: 2 (x - mean) dvar/(NHW)");
   if (c.need[1])
-    out[1] = c.make(OpKind::BnVarGrad, "dmean", {c.dy, c.operand(0), c.operand(1)}, {{"wrt", std::string("mean")}});
+    out[1] = c.make(OpKind::BnVarGrad, "dmean", {c.dy, c.operand(0), c.operand(1)}, {{"wrt", std::string("mean")}},
+                    "the batch variance's gradient wrt its mean");
   return out;
 }
 
@@ -411,7 +422,7 @@ static std::vector<Node *> gradDropout(Context &c) {
   if (c.n.operands.size() == 2)
     ops.push_back(c.operand(1));
   std::vector<Node *> out(c.n.operands.size(), nullptr);
-  out[0] = c.make(OpKind::Dropout, "dx", ops, c.n.attrs);
+  out[0] = c.make(OpKind::Dropout, "dx", ops, c.n.attrs, "the same mask and scale applied to dy");
   return out;
 }
 
@@ -439,7 +450,7 @@ static std::vector<Node *> gradTranspose(Context &c) {
   Ints perm = c.n.getInts("perm"), inv(perm.size());
   for (size_t i = 0; i < perm.size(); ++i)
     inv[perm[i]] = (int64_t)i;
-  return {c.make(OpKind::Transpose, "dx", {c.dy}, {{"perm", inv}})};
+  return {c.make(OpKind::Transpose, "dx", {c.dy}, {{"perm", inv}}, "the inverse permutation moves dy back")};
 }
 
 static std::vector<Node *> gradExpand(Context &c) { return {c.sumTo(c.dy, c.operand(0)->type.shape, "dx")}; }
@@ -450,7 +461,7 @@ static std::vector<Node *> gradReduceSum(Context &c) {
   for (int64_t a : c.n.getInts("axes"))
     kept[a < 0 ? a + (int64_t)xs.size() : a] = 1;
   Node *k = c.reshape(c.dy, kept, "dy.keep");
-  return {c.make(OpKind::Expand, "dx", {k}, {{"shape", xs}})};
+  return {c.make(OpKind::Expand, "dx", {k}, {{"shape", xs}}, "every summed element gets the sum's dy")};
 }
 
 // A slice's adjoint puts dy back in place and zeros elsewhere: pad with 0 (section 6.1's

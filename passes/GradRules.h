@@ -19,7 +19,7 @@ struct Context {
   Node *make(OpKind op, const std::string &suffix, std::vector<Node *> operands,
              std::map<std::string, Attr> attrs = {}, const std::string &eq = "");
   Node *scalar(double v, const std::string &suffix);           // constant f32[] (n's dtype)
-  Node *reshape(Node *x, const Shape &shape, const std::string &suffix);
+  Node *reshape(Node *x, const Shape &shape, const std::string &suffix, const std::string &why = "");
   /// Sums g over broadcast dimensions so that it has `shape` (the adjoint of broadcasting).
   Node *sumTo(Node *g, const Shape &shape, const std::string &suffix);
   Node *operand(size_t i) const { return n.operands[i]; }

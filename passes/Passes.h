@@ -40,6 +40,8 @@ struct PipelineOptions {
   /// Called after each pass that changed the IR (and once for the input, with "input"),
   /// e.g. to print the IR after every pass.
   std::function<void(const std::string &pass, const Module &m)> afterPass;
+  /// Called after each pass that ran and changed nothing (`cnnc dump --print-changed`).
+  std::function<void(const std::string &pass)> unchanged;
   /// Stop after this pass ("" = run all). Unknown names are an error.
   std::string stopAfter;
   bool verifyEach = true; // run the verifier after each pass (cheap; catches pass bugs early)

@@ -74,6 +74,8 @@ void runPipeline(Module &m, const PipelineOptions &opts) {
       verify(m);
     if (changed && opts.afterPass)
       opts.afterPass(p.name, m);
+    if (!changed && opts.unchanged)
+      opts.unchanged(p.name);
     if (p.name == opts.stopAfter)
       return;
   }

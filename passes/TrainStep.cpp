@@ -69,9 +69,10 @@ void buildTrainStep(Function &f, const TrainStepOptions &opts) {
   }
 
   std::vector<Node *> outputs{loss};
-  auto grads = appendGradients(f, loss, params);
+  // before the backward nodes: the dump then reads forward, backward, update (ir/Sections.cpp)
   if (loss->op == OpKind::SoftmaxXent)
     outputs.push_back(b.node(OpKind::CountCorrect, "correct", {loss->operands[0], loss->operands[1]}));
+  auto grads = appendGradients(f, loss, params);
 
   for (Node *p : params) {
     auto g = grads.find(p);

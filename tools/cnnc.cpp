@@ -6,6 +6,8 @@
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 #include "tools/Compiled.h"
+#include "tools/Dump.h"
+#include "tools/Explain.h"
 #include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
@@ -18,6 +20,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
 
@@ -116,29 +119,39 @@ int cmdInfo(const ModelArgs &m, const std::string &rfTarget) {
 }
 
 // ------------------------------------------------------------------------------ dump --
-int cmdDump(const ModelArgs &m, const std::string &emit, bool printAfterAll, const std::string &format,
-            bool printLocs) {
+int cmdDump(const ModelArgs &m, DumpOptions o) {
   ModelArgs margs = m;
-  margs.train |= emit == "grad"; // the backward graph exists only in a training build
+  margs.train |= o.emit == "grad"; // the backward graph exists only in a training build
   auto mod = loadModel(m.path, margs.options());
-  PipelineOptions po;
-  po.stopAfter = emit == "final" ? "" : emit;
-  po.training = margs.train;
-  auto show = [&](const std::string &stage, const Module &mm) {
-    if (format == "dot") {
-      for (const auto &f : mm.functions())
-        std::cout << printDot(*f);
-      return;
-    }
-    if (printAfterAll)
-      std::cout << fmt::format("// ----- IR after {} -----\n", stage);
-    std::cout << print(mm, printLocs);
-  };
-  if (printAfterAll)
-    po.afterPass = show;
-  runPipeline(*mod, po);
-  if (!printAfterAll)
-    show(emit, *mod);
+  o.training = margs.train;
+  dumpPipeline(*mod, o, std::cout);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------ explain --
+// The training build when the model has a loss (the page then shows autodiff and the
+// update), else the inference build.
+int cmdExplain(const ModelArgs &m, const std::string &out) {
+  auto inference = loadModel(m.path, m.options());
+  ExplainInput in;
+  in.modelName = std::filesystem::path(m.path).filename().string();
+  in.network = &inference->main();
+  in.infoTable = formatInfo(inference->main(), computeModelStats(inference->main()));
+  ModelArgs t = m;
+  t.train = true;
+  try {
+    in.build = loadModel(m.path, t.options());
+    for (const Node *o : in.build->functions().back()->outputs())
+      in.training |= o->info().loss;
+  } catch (const Error &) { // e.g. an ONNX model that cannot be trained: show its inference
+  }
+  if (!in.training)
+    in.build = loadModel(m.path, m.options());
+  std::ofstream f(out, std::ios::binary);
+  f << explainPage(std::move(in));
+  if (!f.flush())
+    throw Error(fmt::format("cnnc explain: cannot write {}", out));
+  std::cout << fmt::format("wrote {}\n", out);
   return 0;
 }
 
@@ -421,9 +434,9 @@ int main(int argc, char **argv) {
   app.set_version_flag("--version", [] { return versionText(); });
 
   ModelArgs info, dump, run, init;
-  std::string rfTarget, emit = "final", format = "text", weights, backend = "interp", precision = "f32",
+  DumpOptions dopt;
+  std::string rfTarget, weights, backend = "interp", precision = "f32",
                         initOut;
-  bool printAfterAll = false, printLocs = false;
   std::vector<std::string> inputs, outputs;
   uint64_t seed = 0;
   int runThreads = 0;
@@ -435,11 +448,16 @@ int main(int argc, char **argv) {
 
   auto *cd = app.add_subcommand("dump", "print the IR after the pipeline or any stage of it");
   dump.add(cd);
-  cd->add_option("--emit", emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, fuse-conv-grad, dce), or final")
+  cd->add_option("--emit", dopt.emit, "stage: input (as lowered), a pass name (grad: the training step; simplify, fuse-conv-grad, dce), or final")
       ->default_val("final");
-  cd->add_flag("--print-after-all", printAfterAll, "print the IR after every pass that changed it");
-  cd->add_option("--format", format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
-  cd->add_flag("--print-locs", printLocs, "annotate nodes with their source locations");
+  cd->add_flag("--print-after-all", dopt.printAfterAll, "print the IR after every pass that changed it");
+  cd->add_flag("--print-changed{full}", dopt.printChanged,
+               "print the IR after every pass that changed it and name the others; =diff: a unified diff "
+               "against the stage before")
+      ->check(CLI::IsMember({"full", "diff"}));
+  cd->add_option("--dump-dir", dopt.dumpDir, "write each stage to DIR as NN-stage.ir and NN-stage.dot");
+  cd->add_option("--format", dopt.format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
+  cd->add_flag("--print-locs", dopt.printLocs, "annotate nodes with their source locations");
 
   auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
   run.add(cr);
@@ -510,6 +528,13 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->default_val("auto");
   ct->add_flag("--no-plot", [&](int64_t) { topt.plot = false; }, "do not draw plot.png");
 
+  ModelArgs explainArgs;
+  std::string explainOut;
+  auto *cx = app.add_subcommand("explain", "one self-contained HTML page of a model's compile: graph, info "
+                                           "table, the IR after each pass as a diff and why the pass runs");
+  explainArgs.add(cx);
+  cx->add_option("-o,--output", explainOut, "HTML file to write")->required();
+
   bool markdown = false;
   auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
   co->add_flag("--markdown", markdown, "print docs/ops.md");
@@ -537,7 +562,7 @@ int main(int argc, char **argv) {
     if (*ci)
       return cmdInfo(info, rfTarget);
     if (*cd)
-      return cmdDump(dump, emit, printAfterAll, format, printLocs);
+      return cmdDump(dump, dopt);
     if (*cr)
       return cmdRun(run, inputs, outputs, weights, seed, backend, precision, runThreads);
     if (*cn)
@@ -548,6 +573,8 @@ int main(int argc, char **argv) {
       return cmdExport(exportArgs, exportOut, exportWeights, seed);
     if (*ct)
       return cmdTrain(topt, trainBackend);
+    if (*cx)
+      return cmdExplain(explainArgs, explainOut);
     if (*co) {
       if (markdown)
         std::cout << opsMarkdown();

@@ -309,3 +309,174 @@ TEST_CASE("docs/ops.md is the op table's current rendering", "[cli][docs]") {
   REQUIRE(r.code == 0);
   CHECK(r.out == slurp(fs::path(CNNC_SOURCE_DIR) / "docs/ops.md"));
 }
+
+// ---------------------------------------------------------------------------- dumps --
+namespace {
+
+// The `// ----- IR after X... -----` blocks of a dump, in order: (header, body).
+std::vector<std::pair<std::string, std::string>> stages(const std::string &out) {
+  std::vector<std::pair<std::string, std::string>> v;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("// ----- IR after ", 0) == 0)
+      v.push_back({line, ""});
+    else if (!v.empty())
+      v.back().second += line + "\n";
+  }
+  return v;
+}
+
+} // namespace
+
+TEST_CASE("dump --print-changed names every pass, its text is each stage's own dump", "[cli][dump]") {
+  for (const std::string model : {"examples/mnist_base.cnn --batch 2", "examples/mnist_bn_dropout.cnn --train --batch 2"}) {
+    INFO(model);
+    const bool training = model.find("--train") != std::string::npos;
+    Result r = runCnnc("dump " + model + " --print-changed");
+    REQUIRE(r.code == 0);
+    auto st = stages(r.out);
+    // input, then each pass of the pipeline once (grad only in a training build)
+    std::vector<std::string> names{"input"};
+    for (const char *p : {"grad", "simplify", "fuse-conv-grad", "grad-input-as-conv", "fold-bn", "fuse-relu", "dce"})
+      if (training || std::string(p) != "grad")
+        names.push_back(p);
+    REQUIRE(st.size() == names.size());
+    for (size_t i = 0; i < st.size(); ++i) {
+      INFO(st[i].first);
+      CHECK_THAT(st[i].first, Catch::StartsWith("// ----- IR after " + names[i]));
+      if (st[i].first.find(": no change") != std::string::npos) {
+        CHECK(st[i].second.empty());
+        continue;
+      }
+      // the oracle: stopping the pipeline at that pass
+      Result alone = runCnnc(fmt::format("dump {} --emit={}", model, names[i]));
+      REQUIRE(alone.code == 0);
+      CHECK(st[i].second == alone.out);
+    }
+    if (!training) { // BASE has no batch norm to fold and no gradient to fuse
+      CHECK_THAT(r.out, Catch::Contains("// ----- IR after fold-bn: no change -----\n") &&
+                            Catch::Contains("// ----- IR after fuse-conv-grad: no change -----\n") &&
+                            Catch::Contains("// ----- IR after fuse-relu -----\n"));
+    }
+  }
+}
+
+TEST_CASE("dump --print-changed=diff: each diff, applied by patch(1), gives the next stage", "[cli][dump]") {
+  fs::path d = tmpDir();
+  const std::string model = "examples/mnist_base.cnn --train --batch 2";
+  Result r = runCnnc("dump " + model + " --print-changed=diff");
+  REQUIRE(r.code == 0);
+  auto st = stages(r.out);
+  REQUIRE(st.size() >= 4);
+  CHECK(st[0].first == "// ----- IR after input -----");
+  std::string prevName = "input";
+  int diffs = 0;
+  for (size_t i = 1; i < st.size(); ++i) {
+    INFO(st[i].first);
+    if (st[i].first.find(": no change") != std::string::npos)
+      continue;
+    const std::string name = st[i].first.substr(18, st[i].first.find(' ', 18) - 18);
+    CHECK_THAT(st[i].first, Catch::Contains(fmt::format("(diff against {})", prevName)));
+    CHECK_THAT(st[i].second, Catch::StartsWith("--- after " + prevName + "\n+++ after " + name + "\n@@ -"));
+    Result before = runCnnc(fmt::format("dump {} --emit={}", model, prevName)),
+           after = runCnnc(fmt::format("dump {} --emit={}", model, name));
+    write(d / "stage.ir", before.out);
+    write(d / "stage.diff", st[i].second);
+    const std::string cmd = fmt::format("patch --quiet {} {} >/dev/null 2>&1", (d / "stage.ir").string(),
+                                        (d / "stage.diff").string());
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    CHECK(slurp(d / "stage.ir") == after.out);
+    prevName = name;
+    ++diffs;
+  }
+  CHECK(diffs >= 3); // grad, simplify, fuse-conv-grad, ... change a training step
+}
+
+TEST_CASE("dump --dump-dir writes one numbered .ir and .dot per stage", "[cli][dump]") {
+  fs::path d = tmpDir() / "stages";
+  fs::remove_all(d);
+  Result r = runCnnc(fmt::format("dump examples/mnist_bn.cnn --dump-dir {}", d.string()));
+  REQUIRE(r.code == 0);
+  // inference: no grad pass, so stage 01 is absent; the numbers are pipeline positions
+  for (const char *stem : {"00-input", "02-simplify", "03-fuse-conv-grad", "04-grad-input-as-conv",
+                           "05-fold-bn", "06-fuse-relu", "07-dce"}) {
+    INFO(stem);
+    CHECK(fs::exists(d / (std::string(stem) + ".ir")));
+    CHECK_THAT(slurp(d / (std::string(stem) + ".dot")), Catch::StartsWith("digraph"));
+  }
+  CHECK_FALSE(fs::exists(d / "01-grad.ir"));
+  CHECK(slurp(d / "07-dce.ir") == runCnnc("dump examples/mnist_bn.cnn").out);
+  CHECK(slurp(d / "00-input.ir") == runCnnc("dump examples/mnist_bn.cnn --emit=input").out);
+  // each file is IR: dumping it gives it back (the stage after dce is the pipeline's fixpoint)
+  Result again = runCnnc(fmt::format("dump {}", (d / "07-dce.ir").string()));
+  REQUIRE(again.code == 0);
+  CHECK(again.out == slurp(d / "07-dce.ir"));
+  CHECK_THAT(r.out, Catch::Contains("05-fold-bn.ir, .dot\n") && Catch::Contains("03-fuse-conv-grad.ir, .dot: no change"));
+}
+
+TEST_CASE("dump --format=dot: one digraph per dump that dot renders to well-formed SVG", "[cli][dump][dot]") {
+  fs::path d = tmpDir();
+  std::vector<std::string> svgs;
+  // returns the DOT text; the SVG is checked below
+  auto render = [&](const std::string &args, const std::string &stem) {
+    INFO(args);
+    Result r = runCnnc("dump " + args + " --format=dot");
+    REQUIRE(r.code == 0);
+    // one graph: `| dot -Tsvg` used to show only the first of several
+    CHECK(r.out.find("digraph") == 0);
+    CHECK(r.out.find("digraph", 1) == std::string::npos);
+    write(d / (stem + ".dot"), r.out);
+    const fs::path svg = d / (stem + ".svg");
+    const std::string cmd = fmt::format("dot -Tsvg {} -o {}", (d / (stem + ".dot")).string(), svg.string());
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    svgs.push_back(svg.string());
+    return r.out;
+  };
+  for (const auto &e : fs::directory_iterator(fs::path(CNNC_SOURCE_DIR) / "examples"))
+    if (e.path().extension() == ".cnn")
+      render("examples/" + e.path().filename().string(), e.path().stem().string());
+  const std::string train = render("examples/mnist_bn.cnn --train --batch 2", "train");
+  for (const char *s : {"label=\"@infer after the pipeline\"", "label=\"@train_step after the pipeline\"", "label=\"forward\"", "label=\"backward\"",
+                        "label=\"update\"", "conv2d_grad_filter", "[label=\"x [2,1,28,28]\"]"})
+    CHECK_THAT(train, Catch::Contains(s));
+  const std::string perStage = render("examples/mnist_base.cnn --print-after-all", "stages");
+  CHECK_THAT(perStage, Catch::Contains("label=\"@mnist_base after fuse-relu\"") &&
+                           Catch::Contains("label=\"@mnist_base as lowered (input)\"")); // the input
+  // the SVGs parse as XML (an independent parser: Python's) and hold the clusters' titles
+  std::string cmd = "/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E\n"
+                    "for f in sys.argv[1:]:\n"
+                    "    r = E.parse(f).getroot()\n"
+                    "    assert r.tag.endswith(\"svg\"), f\n"
+                    "    assert any(t.text == \"@train_step after the pipeline\" for t in r.iter() if t.tag.endswith(\"text\")) == f.endswith(\"train.svg\"), f' ";
+  for (const std::string &s : svgs)
+    cmd += " " + s;
+  CHECK(std::system(cmd.c_str()) == 0);
+}
+
+TEST_CASE("explain writes one self-contained HTML page: graph, info table, each pass's diff", "[cli][explain]") {
+  fs::path d = tmpDir();
+  const std::string page = (d / "base.html").string();
+  Result r = runCnnc(fmt::format("explain examples/mnist_base.cnn -o {}", page));
+  REQUIRE(r.code == 0);
+  const std::string html = slurp(page);
+  CHECK_THAT(html, Catch::StartsWith("<!DOCTYPE html>") && Catch::Contains("<svg") &&
+                       Catch::Contains("total: 431,080 parameters") && // the info table
+                       Catch::Contains("<b>grad</b>") && Catch::Contains("<b>fuse-conv-grad</b>") &&
+                       Catch::Contains("drop what no output needs") && // the pass's reason
+                       Catch::Contains("<span class=\"add\">+  %conv1.dw = conv2d_grad_filter("));
+  // nothing fetched from elsewhere: no src= at all, no link to another document
+  CHECK_THAT(html, !Catch::Contains(" src=") && !Catch::Contains("href=\"http") && !Catch::Contains("<link"));
+  // well-formed enough for an HTML parser that checks nesting (Python's, independent)
+  const std::string cmd = fmt::format(
+      "/usr/bin/python3 -c 'import sys, html.parser as H\n"
+      "class P(H.HTMLParser):\n"
+      "    def __init__(s): super().__init__(); s.stack = []\n"
+      "    def handle_starttag(s, t, a):\n"
+      "        if t not in (\"meta\", \"br\", \"path\", \"polygon\", \"ellipse\", \"polyline\"): s.stack.append(t)\n"
+      "    def handle_endtag(s, t):\n"
+      "        if t in (\"meta\", \"br\", \"path\", \"polygon\", \"ellipse\", \"polyline\"): return\n"
+      "        assert s.stack and s.stack.pop() == t, t\n"
+      "p = P(); p.feed(open(sys.argv[1]).read()); assert not p.stack, p.stack' {}",
+      page);
+  CHECK(std::system(cmd.c_str()) == 0);
+}
