@@ -74,6 +74,17 @@ std::string tempPath(const std::string &name) {
   return (dir / name).string();
 }
 
+std::string runCommand(const std::string &cmd) {
+  std::string out;
+  FILE *p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p))
+    out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
 SharedLib::SharedLib(const std::string &path) {
   handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   INFO((handle ? "" : dlerror()));

@@ -60,6 +60,8 @@ void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expe
 /// CHECKs every output of `expected` against `actual` within the tolerance.
 void compareAll(const Results &expected, const Results &actual, const std::string &what);
 std::string tempPath(const std::string &name);
+/// Runs a shell command and returns what it wrote to stdout (redirect stderr into it to see both).
+std::string runCommand(const std::string &cmd);
 
 /// One-function modules built with the IR API (types by the shape rules).
 struct Builder {

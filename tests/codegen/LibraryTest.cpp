@@ -25,17 +25,6 @@ std::unique_ptr<Module> load(const std::string &name, int64_t batch) {
   return tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
 }
 
-std::string run(const std::string &cmd) {
-  std::string out;
-  FILE *p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p))
-    out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 std::string slurp(const std::string &path) {
   std::ifstream is(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(is)), {});
@@ -125,7 +114,7 @@ TEST_CASE("two models' libraries, each with its prefix, link into one C program"
 
   SECTION("each exports its prefixed API and nothing else") {
     for (const Model &md : models) {
-      std::istringstream is(run(fmt::format("nm -D --defined-only {}", (dir / ("lib" + md.prefix + ".so")).string())));
+      std::istringstream is(runCommand(fmt::format("nm -D --defined-only {}", (dir / ("lib" + md.prefix + ".so")).string())));
       std::set<std::string> names;
       for (std::string line; std::getline(is, line);) {
         const std::string name = line.substr(line.find_last_of(' ') + 1);
@@ -162,14 +151,14 @@ TEST_CASE("two models' libraries, each with its prefix, link into one C program"
         "cd {} && cc -std=c11 -Wall -Wextra -Werror two.c -I. -L. -lbase -lbn -Wl,-rpath,{} -o two 2>&1 && "
         "./two {} 2>&1; echo rc=$?",
         dir.string(), dir.string(), batch);
-    const std::string out = run(cmd);
+    const std::string out = runCommand(cmd);
     INFO(cmd << "\n" << out);
     REQUIRE(out.find("rc=0") != std::string::npos);
     // the same two headers in a C++ program
     const std::string cxx = fmt::format(
         "cd {} && c++ -x c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only two.c 2>&1; echo rc=$?",
         dir.string());
-    const std::string cxxOut = run(cxx);
+    const std::string cxxOut = runCommand(cxx);
     INFO(cxx << "\n" << cxxOut);
     CHECK(cxxOut.find("rc=0") != std::string::npos);
     const codegen::TargetInfo host = codegen::describeTarget({});

@@ -31,17 +31,6 @@ std::unique_ptr<Module> load(const std::string &name, int64_t batch, bool small 
   return tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
 }
 
-std::string run(const std::string &cmd) {
-  std::string out;
-  FILE *p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p))
-    out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 } // namespace
 
 TEST_CASE("example networks: JIT matches the f64 interpreter", "[codegen][nets]") {
@@ -117,11 +106,11 @@ TEST_CASE("mnist_base as a .so: embedded weights, any batch up to the max, heade
       const std::string cmd =
           fmt::format("{} -Wall -Werror -fsyntax-only -I{} {} 2>&1", cc, CNNC_SOURCE_DIR, c);
       INFO(cmd);
-      CHECK(run(cmd + "; echo rc=$?").find("rc=0") != std::string::npos);
+      CHECK(runCommand(cmd + "; echo rc=$?").find("rc=0") != std::string::npos);
     }
   }
   SECTION("undefined symbols stay within libc/libm") {
-    const std::string out = run("nm -D --undefined-only " + so);
+    const std::string out = runCommand("nm -D --undefined-only " + so);
     static const std::set<std::string> allowed = {"malloc",
                                                   "calloc",
                                                   "free",
@@ -202,7 +191,7 @@ TEST_CASE("mnist_base as a .so: embedded weights, any batch up to the max, heade
     }
     CHECK(count > 0);
     // and it exports the C API only
-    const std::string defs = run("nm -D --defined-only " + so);
+    const std::string defs = runCommand("nm -D --defined-only " + so);
     CHECK(defs.find("cnnc_infer") != std::string::npos);
     CHECK(defs.find("cnnc_net_run") == std::string::npos);
     CHECK(defs.find("cnnc_set_threads") != std::string::npos);

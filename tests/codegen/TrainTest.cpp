@@ -249,13 +249,7 @@ TEST_CASE("a --train shared library: train step, checkpoints, misuse", "[codegen
                         "INFER_TRAIN_BATCH, 0, 0.1f, 0.9f, 0.f, &l, &k); }\n";
     const std::string cmd = fmt::format(
         "cc -std=c11 -Wall -Werror -fsyntax-only -I{} {} 2>&1; echo rc=$?", CNNC_SOURCE_DIR, c);
-    std::string out;
-    FILE *p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p))
-      out.append(buf, n);
-    pclose(p);
+    const std::string out = runCommand(cmd);
     INFO(out);
     CHECK(out.find("rc=0") != std::string::npos);
   }
