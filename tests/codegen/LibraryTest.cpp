@@ -148,9 +148,9 @@ TEST_CASE("two models' libraries, each with its prefix, link into one C program"
   SECTION("one program runs both; each matches the interpreter") {
     std::ofstream((dir / "two.c").string()) << kProgram;
     const std::string cmd = fmt::format(
-        "cd {} && cc -std=c11 -Wall -Wextra -Werror two.c -I. -L. -lbase -lbn -Wl,-rpath,{} -o two 2>&1 && "
-        "./two {} 2>&1; echo rc=$?",
-        dir.string(), dir.string(), batch);
+        "cd {} && {} {} -std=c11 -Wall -Wextra -Werror two.c -I. -L. -lbase -lbn -Wl,-rpath,{} -o two "
+        "2>&1 && ./two {} 2>&1; echo rc=$?",
+        dir.string(), CNNC_TEST_CC, CNNC_TEST_CC_FLAGS, dir.string(), batch);
     const std::string out = runCommand(cmd);
     INFO(cmd << "\n" << out);
     REQUIRE(out.find("rc=0") != std::string::npos);
