@@ -152,11 +152,11 @@ void emitConv2d(Emitter &e, const Node &n) {
   const unsigned VL = g.vl;
   const int64_t PX = g.blocked ? VL : 1; // floats between a plane's neighbouring pixels
   if (g.padded && g.bytes > 0) {
-    const int64_t per = PX; // channels per (padded) plane
-    Value *planes = b.CreateMul(N, e.c(g.C / per));
+    // (a plane holds PX channels: 1, or VL when blocked)
+    Value *planes = b.CreateMul(N, e.c(g.C / PX));
     e.parallelFor(planes, [&](Value *pl) {
-      Value *plane0 = mul(e, pl, g.Hp * g.Wp * per);
-      e.vecLoop(e.c(g.Hp * g.Wp * per),
+      Value *plane0 = mul(e, pl, g.Hp * g.Wp * PX);
+      e.vecLoop(e.c(g.Hp * g.Wp * PX),
                 [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, add(e, plane0, i)); });
       if (!g.blocked) {
         e.loop(g.H, [&](Value *h) {
