@@ -82,52 +82,108 @@ void storePrefix(Emitter &e, Value *v, Value *p, int64_t n) {
 // Cg·kh·kw contiguous floats) are loaded VL floats at a time, transposed in registers, and
 // each resulting vector (one r = (c, tap) for VL channels) stored to its panel row
 // tap·Cg + c. In a training step this runs every call, so it must cost about a copy.
-void emitConvPack(Emitter &e, const Node &n, Value *pack) {
-  const ConvGeom g = ConvGeom::of(n, e.vl, true);
+// A filter_flip folded into the pack (Plan::flipInPack; grad-input-as-conv, seed eq. 46)
+// is read in place: W[mt][(c, tap)] = w[g·Cg + c][mt - g·Mg][taps-1-tap], so a chunk runs
+// over the taps of one c (a reversed load of the channel's taps) and the channels' rows
+// are strided by Mg·taps instead of R.
+namespace {
+
+// One vector of column block gcb's panel (VL of its channels) and of its bias (see above).
+// Stored as panel `slot` (gcb itself, or a thread's reused panel: emitConv2d).
+void packVector(Emitter &e, const Node &n, const ConvGeom &g, Value *pack, Value *gcb, Value *v,
+                Value *slot) {
   auto &b = e.b;
-  const int64_t VL = g.vl, taps = g.kh * g.kw, vecs = g.cols / VL, full = g.R / VL,
-                tail = g.R % VL;
-  Value *w = e.ptr(n.operands[1]), *bias = n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr;
+  const int64_t VL = g.vl, taps = g.kh * g.kw, full = g.R / VL, tail = g.R % VL;
+  const bool flipped = e.plan.flipInPack.count(n.operands[1]) != 0;
+  Value *w = e.ptr(flipped ? n.operands[1]->operands[0] : n.operands[1]);
+  Value *bias = n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr;
   Value *wpack = pack, *bpack = b.CreateInBoundsGEP(b.getInt8Ty(), pack, e.c(g.wpackBytes));
-  // (threads: one vector of one column block's panel each)
-  e.parallelFor(g.G * g.ncb * vecs, [&](Value *u) {
-    Value *gcb = b.CreateUDiv(u, e.c(vecs)), *v = b.CreateURem(u, e.c(vecs));
-    Value *gi = b.CreateUDiv(gcb, e.c(g.ncb)), *cb = b.CreateURem(gcb, e.c(g.ncb));
-    Value *m0 = add(e, mul(e, cb, g.cols), mul(e, v, VL)); // the vector's first channel
-    Value *panel = e.gep(wpack, add(e, mul(e, gcb, g.R * g.cols), mul(e, v, VL)));
-    auto chunk = [&](Value *r0, int64_t count) {
-      std::vector<Value *> rows(VL);
-      std::vector<Constant *> mask(VL);
-      for (int64_t q = 0; q < VL; ++q)
-        mask[q] = b.getInt1(q < count);
-      for (int64_t l = 0; l < VL; ++l) {
-        Value *m = add(e, m0, l), *in = b.CreateICmpSLT(m, e.c(g.Mg));
-        Value *src = e.gep(w, add(e, mul(e, add(e, mul(e, gi, g.Mg), e.smin(m, e.c(g.Mg - 1))), g.R), r0));
-        Value *x = count == VL ? (Value *)b.CreateAlignedLoad(e.vty(VL), src, Align(4))
-                               : b.CreateMaskedLoad(e.vty(VL), src, Align(4),
-                                                    ConstantVector::get(mask), e.cfv(0, VL));
-        rows[l] = b.CreateSelect(in, x, e.cfv(0, VL));
+  Value *gi = b.CreateUDiv(gcb, e.c(g.ncb)), *cb = b.CreateURem(gcb, e.c(g.ncb));
+  Value *m0 = add(e, mul(e, cb, g.cols), mul(e, v, VL)); // the vector's first channel
+  Value *panel = e.gep(wpack, add(e, mul(e, slot, g.R * g.cols), mul(e, v, VL)));
+  // the panel row of r = (c, tap): tap·Cg + c, or blocked ((c/VL)·taps + tap)·VL + c%VL
+  auto storeRow = [&](Value *c, Value *tap, Value *v) {
+    Value *row = g.blocked ? add(e, mul(e, add(e, mul(e, b.CreateUDiv(c, e.c(VL)), taps), tap), VL),
+                                 b.CreateURem(c, e.c(VL)))
+                           : add(e, mul(e, tap, g.Cg), c);
+    b.CreateAlignedStore(v, e.gep(panel, mul(e, row, g.cols)), Align(4));
+  };
+  // VL vectors of `count` floats, one per channel of the vector (src(l), masked past count
+  // and zero past Mg), transposed in registers: result q holds element q of every channel
+  auto loadT = [&](const std::function<Value *(Value *)> &src, int64_t count) {
+    std::vector<Value *> rows(VL);
+    std::vector<Constant *> mask(VL);
+    for (int64_t q = 0; q < VL; ++q)
+      mask[q] = b.getInt1(q < count);
+    for (int64_t l = 0; l < VL; ++l) {
+      Value *m = add(e, m0, l), *in = b.CreateICmpSLT(m, e.c(g.Mg));
+      Value *at = src(e.smin(m, e.c(g.Mg - 1)));
+      Value *x = count == VL ? (Value *)b.CreateAlignedLoad(e.vty(VL), at, Align(4))
+                             : b.CreateMaskedLoad(e.vty(VL), at, Align(4),
+                                                  ConstantVector::get(mask), e.cfv(0, VL));
+      rows[l] = b.CreateSelect(in, x, e.cfv(0, VL));
+    }
+    return transposeSquare(e, rows);
+  };
+  if (flipped) {
+    // per c: channel mc's taps are w[g·Cg + c][mc][0 .. taps-1], flipped tap t' = taps-1-t;
+    // runs of VL taps are loaded and transposed, a short last run is gathered (a transpose
+    // for one or two rows would cost as much as for VL: 9 taps at AVX2)
+    Value *lanes = b.CreateStepVector(VectorType::get(e.i64, VL, false));
+    Value *ml = b.CreateAdd(e.splat(m0, VL), lanes);
+    Value *inl = b.CreateICmpSLT(ml, e.splat(e.c(g.Mg), VL));
+    Value *mcl = b.CreateSelect(inl, ml, e.splat(e.c(g.Mg - 1), VL));
+    e.loop(g.Cg, [&](Value *c) {
+      Value *base = mul(e, add(e, mul(e, gi, g.Cg), c), g.Mg); // w[g·Cg + c][0][0] / taps
+      for (int64_t t0 = 0; t0 < taps; t0 += VL) {
+        const int64_t count = std::min<int64_t>(VL, taps - t0);
+        if (count * 4 < VL) {
+          for (int64_t t = t0; t < t0 + count; ++t) {
+            Value *idx = b.CreateAdd(b.CreateMul(b.CreateAdd(e.splat(base, VL), mcl), e.splat(e.c(taps), VL)),
+                                     e.splat(e.c(t), VL));
+            Value *ptrs = b.CreateInBoundsGEP(e.f32, w, idx);
+            Value *x = b.CreateMaskedGather(e.vty(VL), ptrs, Align(4), inl, e.cfv(0, VL));
+            storeRow(c, e.c(taps - 1 - t), x);
+          }
+          continue;
+        }
+        auto rows = loadT([&](Value *mc) { return e.gep(w, add(e, mul(e, add(e, base, mc), taps), t0)); },
+                          count);
+        for (int64_t q = 0; q < count; ++q)
+          storeRow(c, e.c(taps - 1 - (t0 + q)), rows[q]);
       }
-      rows = transposeSquare(e, rows);
+    });
+  } else {
+    // W's rows r0 .. r0+count-1 (one (c, tap) each)
+    auto chunk = [&](Value *r0, int64_t count) {
+      auto rows = loadT([&](Value *mc) { return e.gep(w, add(e, mul(e, add(e, mul(e, gi, g.Mg), mc), g.R), r0)); },
+                        count);
       for (int64_t q = 0; q < count; ++q) {
         Value *r = add(e, r0, q);
-        // r = (c, tap): panel row tap·Cg + c, or blocked ((c/VL)·taps + tap)·VL + c%VL
-        Value *c = b.CreateUDiv(r, e.c(taps)), *tap = b.CreateURem(r, e.c(taps));
-        Value *row = g.blocked ? add(e, mul(e, add(e, mul(e, b.CreateUDiv(c, e.c(VL)), taps), tap), VL),
-                                     b.CreateURem(c, e.c(VL)))
-                               : add(e, mul(e, tap, g.Cg), c);
-        b.CreateAlignedStore(rows[q], e.gep(panel, mul(e, row, g.cols)), Align(4));
+        storeRow(b.CreateUDiv(r, e.c(taps)), b.CreateURem(r, e.c(taps)), rows[q]);
       }
     };
     e.loop(full, [&](Value *k) { chunk(mul(e, k, VL), VL); });
     if (tail)
       chunk(e.c(full * VL), tail);
-    e.loop(VL, [&](Value *l) {
-      Value *m = add(e, m0, l), *in = b.CreateICmpSLT(m, e.c(g.Mg));
-      Value *mt = add(e, mul(e, gi, g.Mg), e.smin(m, e.c(g.Mg - 1)));
-      Value *bv = bias ? b.CreateSelect(in, e.load(bias, mt), e.cf(0)) : e.cf(0);
-      e.store(bv, bpack, add(e, add(e, mul(e, gcb, g.cols), mul(e, v, VL)), l));
-    });
+  }
+  e.loop(VL, [&](Value *l) {
+    Value *m = add(e, m0, l), *in = b.CreateICmpSLT(m, e.c(g.Mg));
+    Value *mt = add(e, mul(e, gi, g.Mg), e.smin(m, e.c(g.Mg - 1)));
+    Value *bv = bias ? b.CreateSelect(in, e.load(bias, mt), e.cf(0)) : e.cf(0);
+    e.store(bv, bpack, add(e, add(e, mul(e, slot, g.cols), mul(e, v, VL)), l));
+  });
+}
+
+} // namespace
+
+void emitConvPack(Emitter &e, const Node &n, Value *pack) {
+  const ConvGeom g = ConvGeom::of(n, e.vl, true);
+  const int64_t vecs = g.cols / g.vl;
+  // (threads: one vector of one column block's panel each)
+  e.parallelFor(g.G * g.ncb * vecs, [&](Value *u) {
+    Value *gcb = e.b.CreateUDiv(u, e.c(vecs));
+    packVector(e, n, g, pack, gcb, e.b.CreateURem(u, e.c(vecs)), gcb);
   }, g.G * g.mgPad * g.R);
 }
 
@@ -140,7 +196,22 @@ void emitConv2d(Emitter &e, const Node &n) {
   Value *x = e.ptr(xn), *y = e.ptr(&n), *N = e.dim(xn, 0);
   Value *pack = prepacked ? b.CreateInBoundsGEP(b.getInt8Ty(), e.workspace, e.c(it->second))
                           : e.scratch(&n, g.packOff);
-  if (!prepacked)
+  // (threads, and the order of the work: see the end)
+  const int64_t blocks = g.G * g.ncb;
+  const int64_t rowBytes = g.Cg * g.Wp * 4, nmax = xn->type.shape[0];
+  const int64_t B = std::max<int64_t>(1, ((512 * 1024) / std::max<int64_t>(rowBytes, 1) - (g.kh - 1)) /
+                                           std::max<int64_t>(g.sh, 1));
+  const int64_t inputBytes = nmax * g.C * g.Hp * g.Wp * 4;
+  const bool rowMajor = g.wpackBytes <= 256 * 1024;
+  const bool banded = !rowMajor && g.Ho * g.Wo != 1 && B < nmax * g.Ho &&
+                      (nmax * g.Ho + B - 1) / B * g.wpackBytes < g.ncb * inputBytes;
+  // Weights packed per call (a training step, or weights that are inputs) and the work
+  // block by block: each block's panel is packed by the thread that runs it, right before
+  // its tiles, into the one panel buffer that thread reuses, so that the pack's writes and
+  // the kernel's reads stay in L2 (VGG's conv5_x backward-data at batch 1: the pack was
+  // 12-15% of the call).
+  const bool packInItems = !prepacked && !rowMajor && !banded && blocks > 1;
+  if (!prepacked && !packInItems)
     emitConvPack(e, n, pack);
   Value *wpack = pack, *bpack = b.CreateInBoundsGEP(b.getInt8Ty(), pack, e.c(g.wpackBytes));
   // (no scratch at all when x is empty and the weights are prepacked: nothing to pad)
@@ -204,7 +275,10 @@ void emitConv2d(Emitter &e, const Node &n) {
 
   // 3. one tile: T pixels whose inputs start at xbase + off(p) (off(p) constant except in
   // a clamped tail), column block cb of group gi, accumulated into acc[p][v].
+  Value *panelSlot = nullptr; // the panel to read when it is not gcb's own (packInItems)
   auto accumulate = [&](int64_t T, Value *gcb, Value *xbase, const std::vector<Value *> &off) {
+    if (panelSlot)
+      gcb = panelSlot;
     Value *wbase = mul(e, gcb, g.R * COLS);
     for (unsigned v = 0; v < MB; ++v) {
       Value *bv = e.load(bpack, add(e, mul(e, gcb, COLS), v * VL), VL);
@@ -377,14 +451,22 @@ void emitConv2d(Emitter &e, const Node &n) {
   // stay in L2 while every column block runs over the band, each block's panel read once
   // per band. Chosen when it moves less than streaming the input once per column block
   // (VGG's conv2_x and conv3_1 at batch 32: 0.2-0.4 GB instead of 0.4-0.9 GB).
-  const int64_t blocks = g.G * g.ncb;
-  const int64_t rowBytes = g.Cg * g.Wp * 4, nmax = xn->type.shape[0];
-  const int64_t B = std::max<int64_t>(1, ((512 * 1024) / std::max<int64_t>(rowBytes, 1) - (g.kh - 1)) /
-                                           std::max<int64_t>(g.sh, 1));
-  const int64_t inputBytes = nmax * g.C * g.Hp * g.Wp * 4;
-  const bool rowMajor = g.wpackBytes <= 256 * 1024;
-  const bool banded = !rowMajor && g.Ho * g.Wo != 1 && B < nmax * g.Ho &&
-                      (nmax * g.Ho + B - 1) / B * g.wpackBytes < g.ncb * inputBytes;
+  if (packInItems) { // item = one block, packed then run over every tile
+    const int64_t vecs = g.cols / VL;
+    // (a chunk of blocks is one thread's: its blocks share the panel of its first block,
+    // which then stays in L2 instead of every panel going out to memory)
+    e.parallelChunks(e.c(blocks), [&](Value *lo, Value *hi) {
+      panelSlot = lo;
+      e.loop(lo, hi, [&](Value *gcb) {
+        e.loop(vecs, [&](Value *v) { packVector(e, n, g, pack, gcb, v, lo); });
+        e.loop(tiles, [&](Value *t) {
+          runTiles(b.CreateUDiv(gcb, e.c(g.ncb)), b.CreateURem(gcb, e.c(g.ncb)), t);
+        });
+      });
+      panelSlot = nullptr;
+    }, xn->type.shape[0] * g.Ho * g.Wo * g.G * g.mgPad * g.R);
+    return;
+  }
   Value *items = b.CreateMul(banded ? mul(e, b.CreateUDiv(add(e, tiles, B - 1), e.c(B)), B) : tiles,
                              e.c(blocks));
   e.parallelFor(items, [&](Value *item) {

@@ -122,6 +122,11 @@ public:
   /// the thread count, and results are bitwise identical. `work` < kParallelMinWork, or a
   /// call from inside a parallel body, emits the plain loop.
   void parallelFor(llvm::Value *n, Body body, int64_t work = kParallelMinWork);
+  /// parallelFor by chunks: body(begin, end) runs the iterations [begin, end) of one chunk
+  /// (all of [0, n) when not threaded). A chunk is one thread's, so iteration `begin` can
+  /// name per-thread scratch (EmitConv.cpp: the panel a thread packs and reuses).
+  using ChunkBody = std::function<void(llvm::Value *, llvm::Value *)>;
+  void parallelChunks(llvm::Value *n, ChunkBody body, int64_t work = kParallelMinWork);
   int64_t parallelMinWork = kParallelMinWork; // TargetOptions::parallelMinWork
   void parallelFor(int64_t n, Body body, int64_t work = kParallelMinWork) {
     parallelFor(c(n), body, work);

@@ -136,8 +136,12 @@ void Emitter::ifThen(Value *cond, const std::function<void()> &then) {
 }
 
 void Emitter::parallelFor(Value *n, Body body, int64_t work) {
+  parallelChunks(n, [&](Value *lo, Value *hi) { loop(lo, hi, body); }, work);
+}
+
+void Emitter::parallelChunks(Value *n, ChunkBody body, int64_t work) {
   if (inParallel_ || work < parallelMinWork || !pool) {
-    loop(n, body);
+    body(c(0), n);
     return;
   }
   // The body goes straight into a new function F(ctx, begin, end); references to the
@@ -158,7 +162,7 @@ void Emitter::parallelFor(Value *n, Body body, int64_t work) {
   Value *savedTail = tailStart_;
   fn = F, inParallel_ = true;
   b.SetInsertPoint(bodyBB);
-  loop(F->getArg(1), F->getArg(2), body);
+  body(F->getArg(1), F->getArg(2));
   b.CreateRetVoid();
   fn = outer, inParallel_ = false, tailStart_ = savedTail;
   b.restoreIP(saved);

@@ -419,8 +419,9 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
     if (!all)
       continue;
     auto st = p.storage.find(n);
-    if (st != p.storage.end()) { // a view of a fixed value stays fixed; an output is not
-      if (st->second.kind == StorageKind::View)
+    if (st != p.storage.end()) { // a view of a fixed value stays fixed; an output is not;
+      // a flip folded into a conv's pack is fixed and computed by the pack
+      if (st->second.kind == StorageKind::View || p.flipInPack.count(n))
         fixed.insert(n);
       continue;
     }
@@ -477,6 +478,22 @@ Plan planFunction(const Function &f, unsigned vl, bool fuseSgd) {
       fusedUpdates.insert(n);
     }
   }
+  // A filter_flip whose one use is a conv2d's weights (and not an output) folds into the
+  // conv's pack: one pass over the filter per call instead of two (Plan::flipInPack).
+  {
+    std::map<const Node *, int> uses;
+    for (const Node *n : nodes)
+      for (const Node *o : n->operands)
+        ++uses[o];
+    for (const Node *o : f.outputs())
+      ++uses[o];
+    for (const Node *n : nodes)
+      if (n->op == OpKind::Conv2d && n->operands[1]->op == OpKind::FilterFlip &&
+          uses[n->operands[1]] == 1 && n->operands[0] != n->operands[1]) {
+        p.flipInPack.insert(n->operands[1]);
+        p.storage[n->operands[1]] = {StorageKind::Fused};
+      }
+  }
   for (const Node *o : f.outputs()) {
     if (fusedUpdates.count(o))
       continue;
@@ -519,6 +536,11 @@ Plan planFunction(const Function &f, unsigned vl, bool fuseSgd) {
   }
   for (const SgdUpdate &u : p.sgd) // the fused SGD reads the gradient at the very end
     lastUse[storageRoot(p, u.grad)] = nodes.size();
+  for (size_t i = 0; i < nodes.size(); ++i) // a conv's pack reads a folded flip's operand
+    if (nodes[i]->op == OpKind::Conv2d && p.flipInPack.count(nodes[i]->operands[1])) {
+      const Node *w = nodes[i]->operands[1]->operands[0];
+      lastUse[storageRoot(p, w)] = std::max(lastUse[storageRoot(p, w)], i);
+    }
   Arena arena;
   planPrepared(f, p, arena);
   // node index after which a block (offset, bytes) is released

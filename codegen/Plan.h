@@ -18,7 +18,8 @@
 namespace cnnc::codegen {
 
 /// Fused: a node of an SGD update computed by the fused pass at the end of the step
-/// (Plan::sgd): no storage and no code of its own.
+/// (Plan::sgd), or a filter_flip folded into its conv's pack (Plan::flipInPack): no storage
+/// and no code of its own.
 enum class StorageKind : uint8_t { Buffer, Workspace, Constant, View, Fused };
 struct Storage {
   StorageKind kind = StorageKind::Workspace;
@@ -78,6 +79,10 @@ struct Plan {
   /// a function that updates params (a training step: its params change every call).
   std::set<const Node *> prepared;
   std::map<const Node *, int64_t> packed;
+  /// filter_flip nodes (passes/GradInputAsConv.cpp) whose one user is a conv2d's weight
+  /// operand: the conv's pack reads the unflipped filter with flipped indices
+  /// (EmitConv.cpp), so the flip costs no pass of its own (StorageKind::Fused, no code).
+  std::set<const Node *> flipInPack;
   /// Outputs whose node is not computed into its buffer (a source, a view, or the same node
   /// output twice): copied at the end, (buffer index, node).
   std::vector<std::pair<int, const Node *>> outputCopies;
