@@ -467,15 +467,20 @@ void emitConv2d(Emitter &e, const Node &n) {
     }, xn->type.shape[0] * g.Ho * g.Wo * g.G * g.mgPad * g.R);
     return;
   }
-  Value *items = b.CreateMul(banded ? mul(e, b.CreateUDiv(add(e, tiles, B - 1), e.c(B)), B) : tiles,
-                             e.c(blocks));
+  // Every item is one tile's worth of work (no padding items: the runtime cuts the items
+  // into equal chunks, and a chunk of empty items would leave its thread idle at the end).
+  Value *items = b.CreateMul(tiles, e.c(blocks));
   e.parallelFor(items, [&](Value *item) {
-    if (banded) { // item = (band, block, row within the band)
-      Value *band = b.CreateUDiv(item, e.c(blocks * B)), *r = b.CreateURem(item, e.c(blocks * B));
-      Value *gcb = b.CreateUDiv(r, e.c(B)), *t = add(e, mul(e, band, B), b.CreateURem(r, e.c(B)));
-      e.ifThen(b.CreateICmpSLT(t, tiles), [&] {
-        runTiles(b.CreateUDiv(gcb, e.c(g.ncb)), b.CreateURem(gcb, e.c(g.ncb)), t);
-      });
+    if (banded) {
+      // item = (band, block, row within the band); the last band has the tiles % B rest
+      Value *whole = b.CreateUDiv(tiles, e.c(B)), *rest = b.CreateURem(tiles, e.c(B));
+      Value *inWhole = b.CreateICmpULT(item, mul(e, whole, B * blocks));
+      Value *i2 = b.CreateSub(item, mul(e, whole, B * blocks));
+      Value *len = b.CreateSelect(inWhole, e.c(B), e.smax(rest, e.c(1)));
+      Value *band = b.CreateSelect(inWhole, b.CreateUDiv(item, e.c(blocks * B)), whole);
+      Value *r = b.CreateSelect(inWhole, b.CreateURem(item, e.c(blocks * B)), i2);
+      Value *gcb = b.CreateUDiv(r, len), *t = add(e, mul(e, band, B), b.CreateURem(r, len));
+      runTiles(b.CreateUDiv(gcb, e.c(g.ncb)), b.CreateURem(gcb, e.c(g.ncb)), t);
       return;
     }
     Value *gcb = rowMajor ? b.CreateURem(item, e.c(blocks)) : b.CreateUDiv(item, tiles);
