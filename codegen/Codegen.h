@@ -46,6 +46,11 @@ struct TargetOptions {
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.
   unsigned vectorWidth = 0;
+  /// Convolutions 8 lanes wide when their channels fill 8-lane vectors better than 16-lane
+  /// ones (Mg = 50: 56 lanes instead of 64), on a CPU whose 512-bit FMAs run at its 256-bit
+  /// rate (Target::narrowConvs); -1: when the CPU is one of those (AMD Zen 4), 0: never,
+  /// 1: always with 16 lanes (tests run the 8-lane convs inside a 16-lane build with it).
+  int narrowConvs = -1;
   /// Instrument the generated code with LLVM's AddressSanitizer pass (docs/hardening.md):
   /// on by default in an ASan build of cnnc (-DCNNC_SANITIZE=address,...), whose ASan
   /// runtime then checks the kernels' loads and stores. Such code (JIT or .so) runs only in a
@@ -93,6 +98,7 @@ struct Layout {
   bool batchPolymorphic = false; // any batch 1..maxBatch; else exactly maxBatch
   std::string batchNote;         // why not polymorphic (which node)
   unsigned vectorWidth = 16;     // f32 lanes of the target's SIMD registers
+  bool narrowConvs = false;      // TargetOptions::narrowConvs in effect (ConvGeom::of)
 };
 
 enum class EmitKind { LLVM, Asm, Obj };

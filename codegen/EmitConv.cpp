@@ -178,7 +178,7 @@ void packVector(Emitter &e, const Node &n, const ConvGeom &g, Value *pack, Value
 } // namespace
 
 void emitConvPack(Emitter &e, const Node &n, Value *pack) {
-  const ConvGeom g = ConvGeom::of(n, e.vl, true);
+  const ConvGeom g = ConvGeom::of(n, e.vl, true, e.plan.layout.narrowConvs);
   const int64_t vecs = g.cols / g.vl;
   // (threads: one vector of one column block's panel each)
   e.parallelFor(g.G * g.ncb * vecs, [&](Value *u) {
@@ -190,7 +190,7 @@ void emitConvPack(Emitter &e, const Node &n, Value *pack) {
 void emitConv2d(Emitter &e, const Node &n) {
   auto it = e.plan.packed.find(&n);
   const bool prepacked = it != e.plan.packed.end();
-  const ConvGeom g = ConvGeom::of(n, e.vl, prepacked);
+  const ConvGeom g = ConvGeom::of(n, e.vl, prepacked, e.plan.layout.narrowConvs);
   auto &b = e.b;
   const Node *xn = n.operands[0];
   Value *x = e.ptr(xn), *y = e.ptr(&n), *N = e.dim(xn, 0);

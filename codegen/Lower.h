@@ -15,6 +15,12 @@ struct Target {
   std::unique_ptr<llvm::TargetMachine> tm;
   std::string triple, cpu, features;
   unsigned vl = 4; // f32 lanes: 16 with AVX-512F, 8 with AVX, else 4
+  /// 16 lanes, and a CPU whose 512-bit FMAs run at the rate of its 256-bit ones (AMD Zen 4
+  /// executes each zmm FMA as two ymm halves: its measured zmm and ymm peaks are equal), so
+  /// that a conv whose output channels pad less to 8-lane vectors runs 8 lanes wide
+  /// (ConvGeom::of). Intel's AVX-512 server cores have two 512-bit FMA units: zmm is twice
+  /// the ymm rate there, and 16 lanes always win.
+  bool narrowConvs = false;
   int optLevel = 3;
   int64_t parallelMinWork = -1; // TargetOptions::parallelMinWork
   bool fuseSgd = true;           // TargetOptions::fuseSgd

@@ -28,17 +28,21 @@ int Plan::inputIndex(const Node *n) const {
 }
 
 // The register tile: `tile` output pixels along a row × mb vectors of channels, held in
-// registers while the whole reduction runs. AVX-512 has 32 vector registers: 14 × 2 (28
-// accumulators, 2 weight vectors, the broadcasts folded into the FMAs); AVX2 has 16:
-// 6 × 2 (12 + 2 + 1 broadcast).
-static int64_t maxTile(unsigned vl, unsigned mb) {
-  return vl >= 16 ? (mb == 2 ? 14 : 16) : (mb == 2 ? 6 : 12);
+// registers while the whole reduction runs. AVX-512 has 32 vector registers (ymm too, for
+// the 8-lane convs of Target::narrowConvs): 14 × 2 (28 accumulators, 2 weight vectors, the
+// broadcasts folded into the FMAs); AVX2 has 16: 6 × 2 (12 + 2 + 1 broadcast).
+// Column blocks of 3..7 vectors (8-lane convs whose channels fit one block): as many
+// pixels as leave a register for the weights and one spare.
+static int64_t maxTile(unsigned mb, bool regs32) {
+  if (mb > 2)
+    return std::max<int64_t>(1, ((regs32 ? 32 : 16) - mb - 1) / mb);
+  return regs32 ? (mb == 2 ? 14 : 16) : (mb == 2 ? 6 : 12);
 }
 
 // Images per tile when the output is 1×1: fewer tiles win (a short tail tile costs nearly
 // a full one: it is latency-bound); for the same count, a size that divides n.
-static int64_t pickTile(int64_t n, unsigned vl, unsigned mb) {
-  const int64_t maxT = maxTile(vl, mb);
+static int64_t pickTile(int64_t n, unsigned mb, bool regs32) {
+  const int64_t maxT = maxTile(mb, regs32);
   if (n <= maxT)
     return std::max<int64_t>(n, 1);
   int64_t best = maxT, bestTiles = (n + maxT - 1) / maxT;
@@ -50,9 +54,27 @@ static int64_t pickTile(int64_t n, unsigned vl, unsigned mb) {
   return best;
 }
 
-ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
+ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   ConvGeom g{};
   const Shape &x = n.operands[0]->type.shape, &w = n.operands[1]->type.shape, &y = n.type.shape;
+  // Lanes wasted on padding channels cost as much as used ones: with 512-bit FMAs at the
+  // 256-bit rate (Target::narrowConvs), 8 lanes (and column blocks of one vector when that
+  // pads less) when that pads at least 10% fewer lanes: MNIST BASE's 20 and 50 channels in
+  // 24 and 56 lanes instead of 32 and 64.
+  const bool regs32 = vl >= 16;
+  int64_t narrowMb = 0; // 8 lanes, column blocks of narrowMb vectors
+  if (narrow && vl == 16) {
+    const int64_t mg = w[0] / n.getInt("groups"), one = (mg + 7) / 8;
+    auto padded = [&](int64_t lanes) { return (mg + lanes - 1) / lanes * lanes; };
+    const int64_t wide = padded(mg > 16 ? 32 : 16);
+    // two vectors per block (the usual tile), else all channels in one block of 3..7
+    // vectors (few pixels per tile, but as many FMAs per load), else one vector
+    for (int64_t mb : {int64_t(2), one <= 7 ? one : int64_t(1), int64_t(1)})
+      if (!narrowMb && 10 * padded(8 * mb) <= 9 * wide)
+        narrowMb = mb;
+    if (narrowMb)
+      vl = 8;
+  }
   auto st = n.getInts("stride"), pads = n.getInts("pads"), dil = n.getInts("dilation");
   g.C = x[1], g.H = x[2], g.W = x[3], g.M = w[0], g.kh = w[2], g.kw = w[3];
   g.sh = st[0], g.sw = st[1], g.pt = pads[0], g.pl = pads[1], g.pb = pads[2], g.pr = pads[3];
@@ -61,7 +83,7 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   g.padded = g.pt || g.pl || g.pb || g.pr;
   g.Hp = g.H + g.pt + g.pb, g.Wp = g.W + g.pl + g.pr;
   g.vl = vl;
-  g.mb = g.Mg > (int64_t)vl ? 2 : 1;
+  g.mb = narrowMb ? (unsigned)narrowMb : g.Mg > (int64_t)vl ? 2 : 1;
   // A short reduction (the first layer: 3·3·3) makes the conv bound by writing its output.
   // Then tiles of one vector of channels × vl pixels (aligned rows when Wo is a multiple of
   // vl) store whole cache lines, where 14-pixel runs leave partial lines to be read first.
@@ -73,13 +95,13 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   g.mgPad = g.ncb * g.cols;
   // a 1×1 output tiles images instead (EmitConv.cpp), as many as the batch allows
   if (g.Ho * g.Wo == 1) {
-    g.tile = pickTile(std::max<int64_t>(x[0], 1), vl, g.mb);
+    g.tile = pickTile(std::max<int64_t>(x[0], 1), g.mb, regs32);
   } else if (storeBound) {
     g.tile = vl, g.nfull = g.Wo / vl;
   } else {
     // A row in the fewest tiles, of two sizes one pixel apart (VGG's 56 at AVX2: 6×6 + 4×5):
     // a short tail tile (56 = 9×6 + 2) is latency-bound, 2·mb chains of FMAs for 2 FMA pipes.
-    const int64_t n = (g.Wo + maxTile(vl, g.mb) - 1) / maxTile(vl, g.mb);
+    const int64_t n = (g.Wo + maxTile(g.mb, regs32) - 1) / maxTile(g.mb, regs32);
     const int64_t q = g.Wo / n, r = g.Wo % n;
     g.tile = r ? q + 1 : q, g.nfull = r ? r : n;
     g.tail = r ? q : 0, g.ntail = r ? n - r : 0;
@@ -105,9 +127,9 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked) {
   return g;
 }
 
-int64_t scratchBytes(const Node &n, unsigned vl, bool prepacked) {
+int64_t scratchBytes(const Node &n, unsigned vl, bool narrow, bool prepacked) {
   if (n.op == OpKind::Conv2d)
-    return ConvGeom::of(n, vl, prepacked).bytes;
+    return ConvGeom::of(n, vl, prepacked, narrow).bytes;
   if (int64_t s = convGradScratchBytes(n, vl))
     return s;
   if (int64_t s = lossScratchBytes(n))
@@ -425,7 +447,7 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
         fixed.insert(n);
       continue;
     }
-    if (scratchBytes(*n, p.layout.vectorWidth) != 0 || n->type.numel() == 0)
+    if (scratchBytes(*n, p.layout.vectorWidth, p.layout.narrowConvs) != 0 || n->type.numel() == 0)
       continue;
     fixed.insert(n);
     p.prepared.insert(n);
@@ -434,15 +456,16 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
   for (const Node *n : f.nodeList())
     if (n->op == OpKind::Conv2d && fixed.count(n->operands[1]) &&
         (n->operands.size() < 3 || fixed.count(n->operands[2])) && n->type.numel() > 0)
-      p.packed[n] = arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true).packBytes);
+      p.packed[n] = arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true, p.layout.narrowConvs).packBytes);
   p.layout.preparedBytes = arena.peak();
 }
 
 } // namespace
 
-Plan planFunction(const Function &f, unsigned vl, bool fuseSgd) {
+Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs) {
   Plan p;
   p.layout.vectorWidth = vl;
+  p.layout.narrowConvs = narrowConvs;
   analyseBatch(f, p);
   Layout &l = p.layout;
   auto nodes = f.nodeList();
@@ -553,7 +576,7 @@ Plan planFunction(const Function &f, unsigned vl, bool fuseSgd) {
       frees.insert({lastUse[n], {p.storage[n].offset, n->type.bytes()}});
       p.born[i].push_back({p.storage[n].offset, n->type.bytes()});
     }
-    if (int64_t s = scratchBytes(*n, vl, p.packed.count(n) != 0)) {
+    if (int64_t s = scratchBytes(*n, vl, narrowConvs, p.packed.count(n) != 0)) {
       p.scratch[n] = arena.alloc(s);
       frees.insert({i, {p.scratch[n], s}});
       p.born[i].push_back({p.scratch[n], s});

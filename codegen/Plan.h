@@ -51,7 +51,9 @@ struct ConvGeom {
   // scratch byte offsets, relative to the op's scratch base; the packed weights are
   // scratch only when they are not prepacked (Plan::packed)
   int64_t xpadOff, packOff, bytes;
-  static ConvGeom of(const Node &n, unsigned vl, bool prepacked);
+  /// vl: the target's lanes; narrow (Layout::narrowConvs): 8 lanes instead of 16 when the
+  /// output channels pad to fewer lanes that way.
+  static ConvGeom of(const Node &n, unsigned vl, bool prepacked, bool narrow);
 };
 
 /// One param's SGD update with momentum and weight decay, fused into one in-place pass after
@@ -102,9 +104,11 @@ struct Plan {
 };
 
 /// fuseSgd: fuse SGD updates (Plan::sgd); off only to measure or test the unfused nodes.
-Plan planFunction(const Function &f, unsigned vectorWidth, bool fuseSgd = true);
+/// narrowConvs: Target::narrowConvs (ConvGeom::of).
+Plan planFunction(const Function &f, unsigned vectorWidth, bool fuseSgd = true,
+                  bool narrowConvs = false);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
-int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool prepacked = false);
+int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs, bool prepacked = false);
 bool isView(const Node &n);
 /// Scratch of the matrix products (EmitMatMul.cpp: matmul's packed B).
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);

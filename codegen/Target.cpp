@@ -64,6 +64,8 @@ Target makeTarget(const TargetOptions &o) {
       throw Error(fmt::format("codegen: vector width {} (lanes) is not 4, 8 or 16", o.vectorWidth));
     t.vl = o.vectorWidth;
   }
+  // (the CPUs known to split zmm FMAs; others assume full-width units)
+  t.narrowConvs = t.vl == 16 && (o.narrowConvs > 0 || (o.narrowConvs < 0 && t.cpu == "znver4"));
   return t;
 }
 
@@ -164,7 +166,8 @@ std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly) {
 }
 
 Layout layoutFor(const Function &f, const TargetOptions &o) {
-  return planFunction(f, makeTarget(o).vl, o.fuseSgd).layout;
+  const Target t = makeTarget(o);
+  return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs).layout;
 }
 
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &o, bool optimize) {

@@ -1,4 +1,5 @@
 #include "CodegenTestUtil.h"
+#include "codegen/Plan.h"
 
 #include "passes/Passes.h"
 #include "tools/Model.h"
@@ -217,6 +218,14 @@ BatchData batchFor(const Function &f, uint64_t s) {
   return b;
 }
 
+// Whether a 16-lane build with narrow convs runs any conv 8 lanes wide.
+static bool hasNarrowConv(const Function &f, unsigned vl) {
+  for (const Node *n : f.nodeList())
+    if (n->op == OpKind::Conv2d && codegen::ConvGeom::of(*n, vl, false, true).vl == 8)
+      return true;
+  return false;
+}
+
 void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expected,
                       const std::string &what) {
   for (int threads : kThreadCounts)
@@ -224,9 +233,16 @@ void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expe
                fmt::format("{} (JIT, {} threads)", what, threads));
   codegen::TargetOptions wide = parallelTarget();
   wide.vectorWidth = 16;
+  wide.narrowConvs = 0;
   CHECK(codegen::layoutFor(f, wide).vectorWidth == 16);
   compareAll(expected, tools::runJit(f, feeds, wide, nullptr, 2),
              fmt::format("{} (JIT, 16 lanes, 2 threads)", what));
+  // the 8-lane convs of a 16-lane build (Target::narrowConvs: AMD Zen 4's), whatever the host
+  if (hasNarrowConv(f, wide.vectorWidth)) {
+    wide.narrowConvs = 1;
+    compareAll(expected, tools::runJit(f, feeds, wide, nullptr, 2),
+               fmt::format("{} (JIT, 16 lanes with 8-lane convs, 2 threads)", what));
+  }
   codegen::TargetOptions avx2 = parallelTarget();
   avx2.cpu = "x86-64-v3";
   CHECK(codegen::layoutFor(f, avx2).vectorWidth == 8);
