@@ -270,6 +270,35 @@ void emitBatchNormGrad(Emitter &e, const Node &n) {
   }, xn->type.numel());
 }
 
+// bn_train_grad (passes/FuseBatchNormGrad.cpp): one pass, dx = k·dy - k·b - k·a·(x - mean)
+// per (image, channel) plane, i.e. dy·k + (x·(-k·a) + (k·a·mean - k·b)).
+void emitBnTrainGrad(Emitter &e, const Node &n) {
+  auto &b = e.b;
+  const Node *xn = n.operands[1];
+  int64_t C, inner;
+  channelDims(xn, C, inner);
+  Value *dy = e.ptr(n.operands[0]), *x = e.ptr(xn), *out = e.ptr(&n);
+  Value *scale = e.ptr(n.operands[2]), *mean = e.ptr(n.operands[3]), *var = e.ptr(n.operands[4]),
+        *dscale = e.ptr(n.operands[5]), *dbias = e.ptr(n.operands[6]);
+  Value *eps = e.cf(n.getFloat("epsilon"));
+  Value *M = toF32(e, b.CreateMul(e.dim(xn, 0), e.c(inner)));
+  e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) { // threads: over (image, channel) planes
+    Value *c = b.CreateURem(nc, e.c(C));
+    Value *invStd = b.CreateFDiv(e.cf(1), e.unary(Intrinsic::sqrt, b.CreateFAdd(e.load(var, c), eps)));
+    Value *k = b.CreateFMul(e.load(scale, c), invStd);
+    Value *ka = b.CreateFMul(k, b.CreateFDiv(b.CreateFMul(invStd, e.load(dscale, c)), M));
+    Value *kb = b.CreateFMul(k, b.CreateFDiv(e.load(dbias, c), M));
+    Value *shift = b.CreateFSub(b.CreateFMul(ka, e.load(mean, c)), kb);
+    Value *base = b.CreateMul(nc, e.c(inner));
+    e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
+      Value *idx = b.CreateAdd(base, i);
+      Value *r = e.fma(e.load(dy, idx, w), e.splat(k, w),
+                       e.fma(e.load(x, idx, w), e.splat(b.CreateFNeg(ka), w), e.splat(shift, w)));
+      e.store(r, out, idx);
+    });
+  }, xn->type.numel());
+}
+
 void emitBnMeanGrad(Emitter &e, const Node &n) {
   auto &b = e.b;
   const Node *xn = n.operands[1];

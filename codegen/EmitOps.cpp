@@ -421,6 +421,8 @@ OpEmitter opEmitter(OpKind k) {
     return emitSoftmaxGrad;
   case OpKind::BatchNormGrad:
     return emitBatchNormGrad;
+  case OpKind::BnTrainGrad:
+    return emitBnTrainGrad;
   case OpKind::BnMeanGrad:
     return emitBnMeanGrad;
   case OpKind::BnVarGrad:

@@ -104,6 +104,7 @@ void emitAvgPoolGrad(Emitter &e, const Node &n);
 void emitSoftmaxGrad(Emitter &e, const Node &n);
 void emitBatchNormGrad(Emitter &e, const Node &n);
 void emitBnMeanGrad(Emitter &e, const Node &n);
+void emitBnTrainGrad(Emitter &e, const Node &n);
 void emitBnVarGrad(Emitter &e, const Node &n);
 void emitBnUnbias(Emitter &e, const Node &n);
 

@@ -322,14 +322,14 @@ void analyseBatch(const Function &f, Plan &p) {
           fail(n, "the mean's gradient carries the batch");
         if (n.op == OpKind::MaxPoolGrad && B(0) != B(1))
           fail(n, "one operand carries the batch and the other does not");
-      } else if (n.op == OpKind::BatchNormGrad) {
+      } else if (n.op == OpKind::BatchNormGrad || n.op == OpKind::BnTrainGrad) {
         leading({0, 1});
-        for (int i = 2; i < 5; ++i)
+        for (int i = 2; i < (int)n.operands.size(); ++i)
           if (B(i))
             fail(n, "a per-channel operand carries the batch");
         if (B(0) != B(1))
           fail(n, "one operand carries the batch and the other does not");
-        out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
+        out = B(1) && (n.op == OpKind::BnTrainGrad || n.getStr("wrt") == "x") ? 0 : -1;
       } else if (n.op == OpKind::BnVarGrad) {
         leading({1});
         if (B(0) || B(2))

@@ -97,6 +97,7 @@ CnnForm cnnForm(OpKind k) {
   case OpKind::BatchNormGrad:
   case OpKind::BnMeanGrad:
   case OpKind::BnVarGrad:
+  case OpKind::BnTrainGrad:
   case OpKind::SoftmaxXentGrad:
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:

@@ -628,6 +628,7 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::BatchNormGrad:
   case OpKind::BnMeanGrad:
   case OpKind::BnVarGrad:
+  case OpKind::BnTrainGrad:
   case OpKind::SoftmaxXentGrad:
   case OpKind::L2LossGrad:
   case OpKind::Conv2dGradFilter:

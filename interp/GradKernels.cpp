@@ -500,6 +500,31 @@ Tensor<T> batchNormGrad(const Tensor<T> &dy, const Tensor<T> &x, const Tensor<T>
 }
 
 // bn_mean: mean[c] = sum x[., c, .] / M with M = N * inner elements per channel.
+// The sum of batchnorm_grad wrt x, bn_var_grad wrt x and bn_mean_grad of the batch
+// statistics, with the terms that vanish because sum(x - mean) = 0 dropped (PyTorch's form):
+// dx = scale/s * (dy - dbias/M - (x - mean)/s * dscale/M).
+template <class T>
+Tensor<T> bnTrainGrad(const Tensor<T> &dy, const Tensor<T> &x, const Tensor<T> &scale,
+                      const Tensor<T> &mean, const Tensor<T> &var, const Tensor<T> &dscale,
+                      const Tensor<T> &dbias, double epsilon) {
+  CNNC_ASSERT(dy.shape() == x.shape(), "bn_train_grad dy and x shapes");
+  int64_t N, C, inner;
+  channelDims(x, N, C, inner);
+  for (const Tensor<T> *t : {&scale, &mean, &var, &dscale, &dbias})
+    requireChannels(*t, C, "bn_train_grad per-channel operand");
+  const T M = T(N * inner);
+  Tensor<T> dx = Tensor<T>::from_shape(x.shape());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const T invStd = T(1) / std::sqrt(var(c) + T(epsilon)), k = scale(c) * invStd;
+      const T b = dbias(c) / M, a = invStd * dscale(c) / M;
+      const int64_t base = (n * C + c) * inner;
+      for (int64_t e = 0; e < inner; ++e)
+        dx.data()[base + e] = k * (dy.data()[base + e] - b - (x.data()[base + e] - mean(c)) * a);
+    }
+  return dx;
+}
+
 template <class T> Tensor<T> bnMeanGrad(const Tensor<T> &dmean, const Tensor<T> &x) {
   int64_t N, C, inner;
   channelDims(x, N, C, inner);
@@ -611,6 +636,9 @@ template <class T> Tensor<T> filterFlip(const Tensor<T> &w, int64_t groups) {
                                    const Tensor<T> &, const Tensor<T> &, double,                   \
                                    const std::string &);                                           \
   template Tensor<T> bnMeanGrad(const Tensor<T> &, const Tensor<T> &);                             \
+  template Tensor<T> bnTrainGrad(const Tensor<T> &, const Tensor<T> &, const Tensor<T> &,         \
+                                 const Tensor<T> &, const Tensor<T> &, const Tensor<T> &,         \
+                                 const Tensor<T> &, double);                                      \
   template Tensor<T> bnVarGrad(const Tensor<T> &, const Tensor<T> &, const Tensor<T> &,            \
                                const std::string &);                                               \
   template Tensor<T> softmaxXentGrad(const Tensor<T> &, const Tensor<T> &, const Tensor<T> &,      \

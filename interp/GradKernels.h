@@ -72,6 +72,11 @@ Tensor<T> batchNormGrad(const Tensor<T> &dy, const Tensor<T> &x, const Tensor<T>
                         const Tensor<T> &mean, const Tensor<T> &var, double epsilon,
                         const std::string &wrt);
 template <class T> Tensor<T> bnMeanGrad(const Tensor<T> &dmean, const Tensor<T> &x);
+/// bn_train_grad: batchnorm's whole input gradient over batch statistics (ir/Ops.def).
+template <class T>
+Tensor<T> bnTrainGrad(const Tensor<T> &dy, const Tensor<T> &x, const Tensor<T> &scale,
+                      const Tensor<T> &mean, const Tensor<T> &var, const Tensor<T> &dscale,
+                      const Tensor<T> &dbias, double epsilon);
 /// wrt "x" (shape of x) or "mean" (per channel).
 template <class T>
 Tensor<T> bnVarGrad(const Tensor<T> &dvar, const Tensor<T> &x, const Tensor<T> &mean,

@@ -292,6 +292,8 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
                          n.getStr("wrt"));
   case OpKind::BnMeanGrad:
     return bnMeanGrad(*in[0], *in[1]);
+  case OpKind::BnTrainGrad:
+    return bnTrainGrad(*in[0], *in[1], *in[2], *in[3], *in[4], *in[5], *in[6], n.getFloat("epsilon"));
   case OpKind::BnVarGrad:
     return bnVarGrad(*in[0], *in[1], *in[2], n.getStr("wrt"));
   case OpKind::SoftmaxXentGrad:

@@ -618,6 +618,7 @@ TensorType inferAvgPoolGrad(const Node &n);
 TensorType inferBatchNormGrad(const Node &n);
 TensorType inferBnMeanGrad(const Node &n);
 TensorType inferBnVarGrad(const Node &n);
+TensorType inferBnTrainGrad(const Node &n);
 TensorType inferSoftmaxXentGrad(const Node &n);
 TensorType inferL2LossGrad(const Node &n);
 TensorType inferConv2dGradFilter(const Node &n);

@@ -74,6 +74,18 @@ TensorType inferBatchNormGrad(const Node &n) {
   fail(n, fmt::format("'wrt' must be \"x\", \"scale\", \"mean\" or \"var\", got \"{}\"", wrt));
 }
 
+TensorType inferBnTrainGrad(const Node &n) {
+  requireFloat(n);
+  requireSameDType(n);
+  if (in(n, 0).shape != in(n, 1).shape || in(n, 1).rank() < 2)
+    fail(n, fmt::format("dy {} and x {} must have the same shape [N,C,...]", in(n, 0).str(), in(n, 1).str()));
+  requirePerChannel(n, 2);
+  if (n.getFloat("epsilon") <= 0)
+    fail(n, "'epsilon' must be positive");
+  requireNonEmptyStatistic(n, in(n, 1));
+  return in(n, 1);
+}
+
 TensorType inferBnMeanGrad(const Node &n) {
   requireFloat(n);
   if (in(n, 1).rank() < 2 || in(n, 0).shape != Shape{in(n, 1).shape[1]})

@@ -508,6 +508,7 @@ static std::vector<Node *> gradLogSoftmaxGrad(Context &c) { notDifferentiable(c)
 static std::vector<Node *> gradBatchNormGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradBnMeanGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradBnVarGrad(Context &c) { notDifferentiable(c); }
+static std::vector<Node *> gradBnTrainGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradSoftmaxXentGrad(Context &c) { notDifferentiable(c); }
 static std::vector<Node *> gradL2LossGrad(Context &c) { notDifferentiable(c); }
 // The fused filter gradient exists only after autodiff (passes/FuseConvGrad.cpp runs after

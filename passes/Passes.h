@@ -21,6 +21,9 @@ bool fuseConvGrad(Function &f);
 /// Rewrites stride-1 conv2d_grad_input as conv2d(dy, filter_flip(w)) so that backward-data
 /// runs on the forward conv kernel (GradInputAsConv.cpp). Returns true if it changed f.
 bool gradInputAsConv(Function &f);
+/// Batch norm's input gradient over batch statistics as one bn_train_grad instead of
+/// autodiff's three terms and their sums (FuseBatchNormGrad.cpp). Returns true if it changed f.
+bool fuseBatchNormGrad(Function &f);
 /// Folds inference batch normalization into the conv2d/fc before it (passes/FoldBatchNorm.cpp).
 bool foldBatchNorm(Function &f);
 /// Folds relu(conv2d|fc) into the producer's relu=1 epilogue (passes/FuseRelu.cpp).

@@ -29,6 +29,10 @@ const std::vector<PassInfo> &defaultPipeline() {
        "a stride-1 conv2d_grad_input is a conv2d of dY with the flipped filter (eq. 46): it then "
        "runs on the forward kernel; after fuse-conv-grad, which makes the node, before fuse-relu",
        gradInputAsConv},
+      {"fuse-bn-grad",
+       "training BN's input gradient in one pass instead of three terms and their sums; after "
+       "simplify (bare chains), before dce (which drops the bypassed terms)",
+       fuseBatchNormGrad},
       {"fold-bn",
        "inference BN after a conv/fc is a per-channel affine map: fold it into the weights "
        "(before fuse-relu, so conv+BN+ReLU ends as one op)",

@@ -25,8 +25,8 @@ double lossAt(const Function &f, const Feeds &feeds);
 /// Checks, element by element, the autodiff gradient of the first output of the IR in
 /// `text` with respect to each node named in `wrt` against the central difference
 /// (L(x+h) - L(x-h)) / 2h: |g_ad - g_fd| <= 1e-7 + 1e-5 |g_fd|. Reports the worst element.
-/// With `fuse`, the fuse-conv-grad pass rewrites the gradients' conv2d chains first (it
-/// must find one): the fused ops are then what is checked.
+/// With `fuse`, the fuse-conv-grad and fuse-bn-grad passes rewrite the gradients' conv2d
+/// and batch-norm chains first (one must find one): the fused ops are then what is checked.
 void checkGradients(const std::string &text, const std::vector<std::string> &wrt, const Feeds &feeds,
                     double h = 1e-6, bool fuse = false);
 

@@ -228,6 +228,24 @@ TEST_CASE("batch normalization: inference operands and training through batch st
   checkOp(p("x", "f32[4,3]"), "%y = bn_mean(%x) : f32[3]", "f32[3]", {"x"});
 }
 
+// fuse-bn-grad's bn_train_grad in place of the three terms autodiff sums for x: with the
+// scale's gradient asked for or made by the pass, over an fc layer's [N,C], and beside
+// another term of x's gradient (a residual add)
+TEST_CASE("batch normalization over batch statistics, fused into bn_train_grad", "[autodiff][bn]") {
+  const std::string stats = "%m = bn_mean(%x) : f32[2]\n  %v = bn_var(%x, %m) : f32[2]\n  ";
+  checkOp(p("x", "f32[3,2,2,3]") + p("s", "f32[2]") + p("b", "f32[2]"),
+          stats + "%y = batchnorm(%x, %s, %b, %m, %v) : f32[3,2,2,3]", "f32[3,2,2,3]", {"x", "s", "b"},
+          {}, 0, true);
+  checkOp(p("x", "f32[3,2,2,3]") + p("s", "f32[2]") + p("b", "f32[2]"),
+          stats + "%y = batchnorm(%x, %s, %b, %m, %v) {epsilon=0.01} : f32[3,2,2,3]", "f32[3,2,2,3]",
+          {"x"}, {}, 0, true);
+  checkOp(p("x", "f32[5,2]") + p("s", "f32[2]") + p("b", "f32[2]"),
+          stats + "%y = batchnorm(%x, %s, %b, %m, %v) : f32[5,2]", "f32[5,2]", {"x", "s"}, {}, 0, true);
+  checkOp(p("x", "f32[3,2,2,3]") + p("s", "f32[2]") + p("b", "f32[2]"),
+          stats + "%z = batchnorm(%x, %s, %b, %m, %v) : f32[3,2,2,3]\n  %y = add(%z, %x) : f32[3,2,2,3]",
+          "f32[3,2,2,3]", {"x", "s", "b"}, {}, 0, true);
+}
+
 TEST_CASE("dropout in training: the gradient uses the forward mask", "[autodiff]") {
   checkOp(p("x", "f32[4,16]"), "%y = dropout(%x) {rate=0.3, training=1, seed=11} : f32[4,16]", "f32[4,16]", {"x"});
   checkOp(p("x", "f32[4,16]") + "  %step = input : i64[]\n",

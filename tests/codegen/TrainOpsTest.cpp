@@ -159,6 +159,14 @@ std::vector<Case> cases() {
                                b.param("mean", {5}), b.param("var", {5})},
                               {{"wrt", std::string(wrt)}, {"epsilon", 1e-3}}));
                  }});
+  for (Shape x : {Shape{3, 5, 4, 7}, Shape{6, 5}})
+    c.push_back({fmt::format("bn_train_grad {}", shapeStr(x)), [x](Builder &b) {
+                   Node *xn = b.input("x", x);
+                   b.out(b.op(K::BnTrainGrad,
+                              {b.input("dy", x), xn, b.param("scale", {5}), b.param("mean", {5}),
+                               b.param("var", {5}), b.param("dscale", {5}), b.param("dbias", {5})},
+                              {{"epsilon", 1e-3}}));
+                 }});
   c.push_back({"bn_mean_grad", [](Builder &b) {
                  b.out(b.op(K::BnMeanGrad, {b.param("dm", {5}), b.input("x", {3, 5, 4, 7})}));
                }});

@@ -712,6 +712,29 @@ def math_op_cases():
     one_op("min", "min", [("a", x), ("b", b)], [], torch.minimum(t64(x), t64(b)))
 
 
+def bn_train_grad_cases():
+    """bn_train_grad: x's whole gradient through F.batch_norm with batch statistics, by
+    autograd; mean, var (biased), dscale and dbias are the batch's, as the pass wires them."""
+    for name, xs, eps in (("", (3, 4, 5, 5), None), ("_2d_eps", (7, 3), 0.01)):
+        C = xs[1]
+        dims = (0,) + tuple(range(2, len(xs)))
+        shape = (1, -1) + (1,) * (len(xs) - 2)
+        e = 1e-5 if eps is None else eps
+        x, dy, scale, bias = randn(*xs) + 0.5, randn(*xs), randn(C), randn(C)
+        (dx,) = vjp(lambda t: F.batch_norm(t, None, None, t64(scale), t64(bias), True, 0.0, e),
+                    [x], dy)
+        xt, dyt = t64(x), t64(dy)
+        mean = xt.mean(dim=dims)
+        var = ((xt - mean.reshape(shape)) ** 2).mean(dim=dims)
+        dscale = (dyt * (xt - mean.reshape(shape))).sum(dim=dims) / torch.sqrt(var + e)
+        dbias = dyt.sum(dim=dims)
+        f32 = lambda t: t.numpy().astype(np.float32)
+        ops = [("dy", dy), ("x", x), ("scale", scale), ("mean", f32(mean)), ("var", f32(var)),
+               ("dscale", f32(dscale)), ("dbias", f32(dbias))]
+        one_op("bn_train_grad" + name, "bn_train_grad", ops,
+               [] if eps is None else [("epsilon", eps)], dx, kinds=["input"] * 7)
+
+
 def main():
     torch.manual_seed(0)
     if os.path.isdir(ROOT):
@@ -722,7 +745,7 @@ def main():
                  im2row_cases, activation_grad_cases, pool_grad_cases, softmax_grad_cases,
                  bn_grad_cases, loss_grad_cases, update_cases, batched_matmul_cases,
                  onnx_op_cases, conv_grad_cases, bn_unbias_cases, softplus_cases,
-                 filter_flip_cases, model_op_cases, math_op_cases):
+                 filter_flip_cases, model_op_cases, math_op_cases, bn_train_grad_cases):
         make()
     cases = sorted(os.listdir(ROOT))
     size = sum(os.path.getsize(os.path.join(ROOT, c, f)) for c in cases

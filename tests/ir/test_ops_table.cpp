@@ -56,6 +56,7 @@ std::string wrap(const OpInfo &op) {
       {"batchnorm_grad", "%dy : f32[8,16,7,7]; %x : f32[8,16,7,7]; %s : f32[16]; %m : f32[16]; %v : f32[16]"},
       {"bn_mean_grad", "%dm : f32[16]; %x : f32[8,16,7,7]"},
       {"bn_var_grad", "%dv : f32[16]; %x : f32[8,16,7,7]; %m : f32[16]"},
+      {"bn_train_grad", "%dy : f32[8,16,7,7]; %x : f32[8,16,7,7]; %s : f32[16]; %m : f32[16]; %v : f32[16]; %ds : f32[16]; %db : f32[16]"},
       {"softmax_xent_grad", "%one : f32[]; %fc : f32[100,10]; %label : i32[100]"},
       {"l2_loss_grad", "%one : f32[]; %y : f32[8,10]; %t : f32[8,10]"},
       {"conv2d_grad_filter", "%data : f32[100,1,28,28]; %conv1.dy : f32[100,20,24,24]"},

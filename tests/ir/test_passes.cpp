@@ -34,7 +34,7 @@ TEST_CASE("stopping after an unknown pass is an error", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
-  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fuse-conv-grad, grad-input-as-conv, fold-bn, fuse-relu, dce)"));
+  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fuse-conv-grad, grad-input-as-conv, fuse-bn-grad, fold-bn, fuse-relu, dce)"));
 }
 
 TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer, named as the producer", "[passes]") {
