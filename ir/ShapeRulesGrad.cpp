@@ -58,7 +58,9 @@ TensorType inferAvgPoolGrad(const Node &n) {
   return {in(n, 0).dtype, x};
 }
 
-TensorType inferBatchNormGrad(const Node &n) {
+// batchnorm_grad's and bn_train_grad's operands: dy and x alike, [N,C,...], then per-channel
+// vectors; a positive epsilon
+static void requireBnGrad(const Node &n) {
   requireFloat(n);
   requireSameDType(n);
   if (in(n, 0).shape != in(n, 1).shape || in(n, 1).rank() < 2)
@@ -66,6 +68,10 @@ TensorType inferBatchNormGrad(const Node &n) {
   requirePerChannel(n, 2);
   if (n.getFloat("epsilon") <= 0)
     fail(n, "'epsilon' must be positive");
+}
+
+TensorType inferBatchNormGrad(const Node &n) {
+  requireBnGrad(n);
   std::string wrt = n.getStr("wrt");
   if (wrt == "x")
     return in(n, 1);
@@ -75,13 +81,7 @@ TensorType inferBatchNormGrad(const Node &n) {
 }
 
 TensorType inferBnTrainGrad(const Node &n) {
-  requireFloat(n);
-  requireSameDType(n);
-  if (in(n, 0).shape != in(n, 1).shape || in(n, 1).rank() < 2)
-    fail(n, fmt::format("dy {} and x {} must have the same shape [N,C,...]", in(n, 0).str(), in(n, 1).str()));
-  requirePerChannel(n, 2);
-  if (n.getFloat("epsilon") <= 0)
-    fail(n, "'epsilon' must be positive");
+  requireBnGrad(n);
   requireNonEmptyStatistic(n, in(n, 1));
   return in(n, 1);
 }
