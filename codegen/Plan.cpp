@@ -137,7 +137,7 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
 int64_t scratchBytes(const Node &n, unsigned vl, bool narrow, bool prepacked) {
   if (n.op == OpKind::Conv2d)
     return ConvGeom::of(n, vl, prepacked, narrow).bytes;
-  if (int64_t s = convGradScratchBytes(n, vl))
+  if (int64_t s = convGradScratchBytes(n, vl, narrow))
     return s;
   if (int64_t s = lossScratchBytes(n))
     return s;

@@ -113,7 +113,7 @@ bool isView(const Node &n);
 /// Scratch of the matrix products (EmitMatMul.cpp: matmul's packed B).
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
 /// Scratch of the fused conv2d gradients (EmitConvGrad.cpp).
-int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth);
+int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs);
 /// Scratch of softmax_xent and count_correct: one partial result per example (EmitLoss.cpp).
 int64_t lossScratchBytes(const Node &n);
 /// Follows views to the node that owns the bytes.

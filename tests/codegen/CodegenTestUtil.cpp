@@ -218,10 +218,11 @@ BatchData batchFor(const Function &f, uint64_t s) {
   return b;
 }
 
-// Whether a 16-lane build with narrow convs runs any conv 8 lanes wide.
+// Whether a 16-lane build with narrow convs may run a conv or a filter gradient 8 lanes wide.
 static bool hasNarrowConv(const Function &f, unsigned vl) {
   for (const Node *n : f.nodeList())
-    if (n->op == OpKind::Conv2d && codegen::ConvGeom::of(*n, vl, false, true).vl == 8)
+    if ((n->op == OpKind::Conv2d && codegen::ConvGeom::of(*n, vl, false, true).vl == 8) ||
+        n->op == OpKind::Conv2dGradFilter)
       return true;
   return false;
 }
