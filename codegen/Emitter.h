@@ -30,9 +30,10 @@ public:
   llvm::Type *f32, *i32, *i64, *ptrTy;
   llvm::Value *batch = nullptr;     // i64: the runtime mini-batch
   llvm::Value *workspace = nullptr; // ptr
-  llvm::Value *status = nullptr;    // alloca i32: the entry's return code
+  llvm::Value *status = nullptr;    // ptr to the i32 return code (the entry's alloca)
   llvm::Value *pool = nullptr;      // ptr: the runtime's cnnc_rt_pool (NULL: one thread)
-  std::map<const Node *, llvm::Value *> ptrs;
+  /// Module globals of constant nodes, shared by every function of the module.
+  std::map<const Node *, llvm::Value *> *constants = nullptr;
   llvm::Value *tailStart_ = nullptr; // the final i of the last strided loop (vecLoop's tail)
   const Node *current = nullptr;     // the node being lowered (names its thread bodies)
 
@@ -44,7 +45,15 @@ public:
   llvm::Value *cfv(double v, unsigned w) { return splat(cf(v), w); }
 
   // ------------------------------------------------------------------ tensors
-  llvm::Value *ptr(const Node *n) const { return ptrs.at(n); }
+  /// Where n's value lives (its buffer, workspace block, constant or view root), bound on
+  /// first use in the home function's entry block (Lower.cpp): a part of a split entry
+  /// binds only what it uses, so the binding costs O(uses), not O(nodes) per part.
+  llvm::Value *ptr(const Node *n);
+  /// The pointer to buffer i of the entry's `buffers` array (loaded once per home function).
+  llvm::Value *bufferPtr(size_t i);
+  /// Emits from now on into `home` (an entry or a part of one, Lower.cpp): its first block
+  /// must end in a branch, before which bindings go; `buffersArg` is its buffers array.
+  void setHome(llvm::Function *home, llvm::Value *buffersArg);
   bool batched(const Node *n) const { return plan.batched.at(n); }
   /// The dim of n that follows the runtime batch, -1 if none (Plan::batchDim).
   int batchDim(const Node *n) const { return plan.batchDim.at(n); }
@@ -140,8 +149,13 @@ public:
                        const std::function<void(llvm::Value *, unsigned)> &body, unsigned maxW = 0);
 
 private:
+  llvm::Function *home_ = nullptr; // fn, or the function a parallel body is outlined from
+  llvm::Value *buffers_ = nullptr;
+  std::map<const Node *, llvm::Value *> ptrs_;     // bindings in home_
+  std::map<size_t, llvm::Value *> bufferPtrs_;     // buffer pointers loaded in home_
   bool inParallel_ = false;
   bool noUnroll_ = false; // the next loop's back edge gets llvm.loop.unroll.disable
+  bool scalarTail_ = false; // the next loop is a vecLoop's tail: not vectorised again
   unsigned parallelCount_ = 0;
 
 public:

@@ -86,8 +86,8 @@ void Emitter::loopNoUnroll(int64_t hi, Body body) {
 }
 
 void Emitter::loop(Value *lo, Value *hi, Body body, int64_t step) {
-  const bool noUnroll = noUnroll_; // this loop's, not its inner loops'
-  noUnroll_ = false;
+  const bool noUnroll = noUnroll_, scalarTail = scalarTail_; // this loop's, not its inner loops'
+  noUnroll_ = scalarTail_ = false;
   BasicBlock *pre = b.GetInsertBlock();
   BasicBlock *hdr = BasicBlock::Create(ctx, "loop", fn), *bb = BasicBlock::Create(ctx, "body", fn),
              *exit = BasicBlock::Create(ctx, "exit", fn);
@@ -102,9 +102,14 @@ void Emitter::loop(Value *lo, Value *hi, Body body, int64_t step) {
   body(i);
   i->addIncoming(b.CreateAdd(i, c(step), "", true, true), b.GetInsertBlock());
   BranchInst *latch = b.CreateBr(hdr);
-  if (noUnroll) {
-    MDNode *disable = MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.unroll.disable")});
-    MDNode *id = MDNode::getDistinct(ctx, {nullptr, disable});
+  if (noUnroll || scalarTail) {
+    std::vector<Metadata *> md{nullptr};
+    if (noUnroll)
+      md.push_back(MDNode::get(ctx, {MDString::get(ctx, "llvm.loop.unroll.disable")}));
+    if (scalarTail) // fewer than w iterations: width 1, no interleaving (docs/performance.md)
+      for (const char *k : {"llvm.loop.vectorize.width", "llvm.loop.interleave.count"})
+        md.push_back(MDNode::get(ctx, {MDString::get(ctx, k), ConstantAsMetadata::get(b.getInt32(1))}));
+    MDNode *id = MDNode::getDistinct(ctx, md);
     id->replaceOperandWith(0, id);
     latch->setMetadata(LLVMContext::MD_loop, id);
   }
@@ -122,6 +127,9 @@ void Emitter::vecLoop(Value *n, const std::function<void(Value *, unsigned)> &bo
   }
   loop(
       c(0), n, [&](Value *i) { body(i, w); }, w);
+  // The scalar tail runs fewer than w times: LLVM's vectoriser would only add a vector
+  // copy of it that never runs, at a compile-time cost for every op.
+  scalarTail_ = true;
   loop(tailStart_, n, [&](Value *i) { body(i, 1); });
 }
 
@@ -373,49 +381,147 @@ void emitSgdUpdate(Emitter &e, const SgdUpdate &u) {
   });
 }
 
-// Binds every node to its storage in e's function: buffers from the entry's `buffers`
-// array, workspace offsets, module constants (one global per node, shared by the entries)
-// and views. Returns the buffer pointers.
-std::vector<Value *> bindStorage(Emitter &e, const Function &f, Value *buffersArg,
-                                 std::map<const Node *, Value *> &constants) {
-  const Plan &plan = e.plan;
-  Type *ptr = e.ptrTy;
-  std::vector<Value *> bufPtr;
-  for (size_t i = 0; i < plan.layout.buffers.size(); ++i) {
-    Value *slot = e.b.CreateInBoundsGEP(ptr, buffersArg, e.c((int64_t)i));
-    bufPtr.push_back(e.b.CreateAlignedLoad(ptr, slot, Align(8), plan.layout.buffers[i].name));
+} // namespace
+
+// ------------------------------------------------------------------------- binding --
+void Emitter::setHome(llvm::Function *home, Value *buffersArg) {
+  home_ = home, buffers_ = buffersArg;
+  ptrs_.clear(), bufferPtrs_.clear();
+}
+
+Value *Emitter::bufferPtr(size_t i) {
+  Value *&p = bufferPtrs_[i];
+  if (!p) {
+    IRBuilder<> pb(home_->getEntryBlock().getTerminator());
+    Value *slot = pb.CreateInBoundsGEP(ptrTy, buffers_, c((int64_t)i));
+    p = pb.CreateAlignedLoad(ptrTy, slot, Align(8), plan.layout.buffers.at(i).name);
   }
-  for (const Node *n : f.nodeList()) {
-    const Storage &s = plan.storage.at(n);
-    switch (s.kind) {
-    case StorageKind::Buffer:
-      e.ptrs[n] = bufPtr[s.buffer];
-      break;
-    case StorageKind::Workspace:
-      e.ptrs[n] = e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(s.offset), n->name);
-      break;
-    case StorageKind::Constant: {
-      Value *&g = constants[n];
-      if (!g) {
-        auto vals = n->getFloats("value");
-        std::vector<float> v(n->type.numel(), vals.size() == 1 ? (float)vals[0] : 0.f);
-        if (vals.size() != 1)
-          for (size_t i = 0; i < v.size(); ++i)
-            v[i] = (float)vals.at(i);
-        g = addGlobal(e.mod, constantData(e.ctx, v.empty() ? std::vector<float>{0.f} : v),
-                      "cnnc.const." + n->name);
-      }
-      e.ptrs[n] = g;
-      break;
-    }
-    case StorageKind::View:
-      e.ptrs[n] = e.ptrs.at(s.root);
-      break;
-    case StorageKind::Fused: // no value of its own (Plan::sgd)
-      break;
-    }
+  return p;
+}
+
+Value *Emitter::ptr(const Node *n) {
+  if (auto it = ptrs_.find(n); it != ptrs_.end())
+    return it->second;
+  const Storage &s = plan.storage.at(n);
+  Value *v = nullptr;
+  switch (s.kind) {
+  case StorageKind::Buffer:
+    v = bufferPtr(s.buffer);
+    break;
+  case StorageKind::Workspace: {
+    IRBuilder<> pb(home_->getEntryBlock().getTerminator());
+    v = pb.CreateInBoundsGEP(pb.getInt8Ty(), workspace, c(s.offset), n->name);
+    break;
   }
-  return bufPtr;
+  case StorageKind::Constant: { // one global per node, shared by the module's functions
+    Value *&g = (*constants)[n];
+    if (!g) {
+      auto vals = n->getFloats("value");
+      std::vector<float> cv(n->type.numel(), vals.size() == 1 ? (float)vals[0] : 0.f);
+      if (vals.size() != 1)
+        for (size_t i = 0; i < cv.size(); ++i)
+          cv[i] = (float)vals.at(i);
+      g = addGlobal(mod, constantData(ctx, cv.empty() ? std::vector<float>{0.f} : cv),
+                    "cnnc.const." + n->name);
+    }
+    v = g;
+    break;
+  }
+  case StorageKind::View:
+    v = ptr(s.root);
+    break;
+  case StorageKind::Fused: // no value of its own (Plan::sgd)
+    CNNC_INTERNAL(fmt::format("codegen read {}, whose value the fused SGD update replaced",
+                              n->describe()));
+  }
+  ptrs_[n] = v;
+  return v;
+}
+
+namespace {
+
+// A function's code, split into parts of bounded size (docs/performance.md, "Compile time").
+// LLVM's function passes cost more than linearly in a function's size (dominator trees,
+// SCEV, the vectoriser's per-function analyses), so one giant entry made a chain of n
+// layers cost ~n² to compile. The first nodes go into `outer` itself; when its code passes
+// kPartInstructions, the rest goes into noinline internal functions
+// outer.partK(buffers, workspace, batch, pool, status) that `outer` calls in order: every
+// function LLVM sees stays bounded, so compile time is linear in the model. A model small
+// enough for one part compiles exactly as before. A part binds what it uses (Emitter::ptr).
+class Parts {
+public:
+  static constexpr unsigned kPartInstructions = 3000;
+
+  // `batchArg`: what `outer` passes as the parts' batch; `fixedBatch`: the prepare entry's
+  // constant batch, used inside the parts instead of their argument.
+  Parts(Emitter &e, Value *buffersArg, Value *batchArg, bool fixedBatch)
+      : e_(e), outer_(e.fn), fixedBatch_(fixedBatch) {
+    args_ = {buffersArg, e.workspace, batchArg, e.pool, e.status};
+  }
+
+  // Called between nodes: starts a new part when the current one is full.
+  void split() {
+    if (e_.fn->getInstructionCount() < kPartInstructions)
+      return;
+    if (e_.fn == outer_)
+      outerIP_ = e_.b.saveIP();
+    else
+      e_.b.CreateRetVoid();
+    LLVMContext &ctx = e_.ctx;
+    Type *ptr = e_.ptrTy;
+    auto *fty = FunctionType::get(Type::getVoidTy(ctx), {ptr, ptr, e_.i64, ptr, ptr}, false);
+    auto *F = llvm::Function::Create(fty, GlobalValue::InternalLinkage,
+                                     fmt::format("{}.part{}", outer_->getName().str(), ++count_),
+                                     e_.mod);
+    F->addFnAttr(Attribute::NoUnwind);
+    F->addFnAttr(Attribute::NoInline); // inlined back, the outer function would be giant again
+    for (unsigned a = 0; a < 2; ++a) // as the outer's: the buffers array and the workspace
+      F->addParamAttr(a, Attribute::NoAlias);
+    {
+      IRBuilder<> ob(ctx);
+      ob.restoreIP(outerIP_);
+      ob.CreateCall(F, args_);
+      outerIP_ = ob.saveIP();
+    }
+    BasicBlock *entry = BasicBlock::Create(ctx, "entry", F), *body = BasicBlock::Create(ctx, "body", F);
+    BranchInst::Create(body, entry);
+    e_.fn = F;
+    e_.setHome(F, F->getArg(0));
+    e_.workspace = F->getArg(1), e_.pool = F->getArg(3), e_.status = F->getArg(4);
+    if (!fixedBatch_)
+      e_.batch = F->getArg(2);
+    e_.b.SetInsertPoint(body);
+  }
+
+  // After the last node: back to `outer`, after its last call.
+  void finish() {
+    if (e_.fn == outer_)
+      return;
+    e_.b.CreateRetVoid();
+    e_.fn = outer_;
+    e_.setHome(outer_, args_[0]);
+    e_.workspace = args_[1], e_.pool = args_[3], e_.status = args_[4];
+    if (!fixedBatch_)
+      e_.batch = args_[2];
+    e_.b.restoreIP(outerIP_);
+  }
+
+private:
+  Emitter &e_;
+  llvm::Function *outer_;
+  bool fixedBatch_;
+  std::vector<Value *> args_;
+  IRBuilderBase::InsertPoint outerIP_;
+  unsigned count_ = 0;
+};
+
+// The home function's entry block: allocas and bindings, then a branch to its code.
+void beginHome(Emitter &e, Value *buffersArg) {
+  BasicBlock *entry = BasicBlock::Create(e.ctx, "entry", e.fn),
+             *body = BasicBlock::Create(e.ctx, "body", e.fn);
+  BranchInst::Create(body, entry);
+  e.setHome(e.fn, buffersArg);
+  e.b.SetInsertPoint(body);
 }
 
 // The prepare entry: void prepare(buffers, workspace, pool) computes Plan::prepared and
@@ -432,19 +538,26 @@ llvm::Function *emitPrepare(llvm::Module &m, const Function &f, const Plan &plan
   fn->getArg(0)->setName("buffers"), fn->getArg(1)->setName("workspace"),
       fn->getArg(2)->setName("pool");
   Emitter e(m, fn, plan);
-  e.b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
+  e.constants = &constants;
+  beginHome(e, fn->getArg(0));
   e.batch = e.c(plan.layout.maxBatch), e.workspace = fn->getArg(1), e.pool = fn->getArg(2);
   if (t.parallelMinWork >= 0)
     e.parallelMinWork = t.parallelMinWork;
-  e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
-  bindStorage(e, f, fn->getArg(0), constants);
+  e.status = e.entryAlloca(e.i32, "status");
+  Parts parts(e, fn->getArg(0), e.batch, true);
   for (const Node *n : f.nodeList()) {
+    const bool prepared = plan.prepared.count(n) > 0;
+    auto it = plan.packed.find(n);
+    if (!prepared && it == plan.packed.end())
+      continue;
+    parts.split();
     e.current = n;
-    if (plan.prepared.count(n))
+    if (prepared)
       opEmitter(n->op)(e, *n);
-    if (auto it = plan.packed.find(n); it != plan.packed.end())
+    if (it != plan.packed.end())
       emitConvPack(e, *n, e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(it->second)));
   }
+  parts.finish();
   e.b.CreateRetVoid();
   return fn;
 }
@@ -472,14 +585,14 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
       fn->getArg(2)->setName("batch"), fn->getArg(3)->setName("pool");
 
   Emitter e(m, fn, plan);
-  e.b.SetInsertPoint(BasicBlock::Create(ctx, "entry", fn));
+  std::map<const Node *, Value *> constants;
+  e.constants = &constants;
+  beginHome(e, fn->getArg(0));
   e.batch = fn->getArg(2), e.workspace = fn->getArg(1), e.pool = fn->getArg(3);
   if (t.parallelMinWork >= 0)
     e.parallelMinWork = t.parallelMinWork;
-  e.status = e.b.CreateAlloca(e.i32, nullptr, "status");
+  e.status = e.entryAlloca(e.i32, "status");
   e.b.CreateStore(e.b.getInt32(kStatusOk), e.status);
-  std::map<const Node *, Value *> constants;
-  std::vector<Value *> bufPtr = bindStorage(e, f, fn->getArg(0), constants);
   // The ASan build (docs/hardening.md): a workspace block is poisoned outside its life, so a
   // kernel that strays out of its value or scratch, into a free or another live block, fails.
   // The prepared state (the first preparedBytes) lives across calls: never poisoned.
@@ -492,9 +605,11 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   };
   if (poison)
     asanRegion("__asan_poison_memory_region", pre, plan.layout.workspaceBytes - pre);
+  Parts parts(e, fn->getArg(0), fn->getArg(2), false);
   std::set<const Node *> lowered;
   size_t index = 0;
   for (const Node *n : f.nodeList()) {
+    parts.split();
     if (poison) {
       if (index > 0)
         for (auto [off, bytes] : plan.dead[index - 1])
@@ -522,7 +637,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
       for (const SgdUpdate &u : plan.sgd)
         emitSgdUpdate(e, u);
       for (auto [buf, o] : plan.updates) {
-        Value *src = e.ptr(o), *dst = bufPtr[buf];
+        Value *src = e.ptr(o), *dst = e.bufferPtr(buf);
         if (storageRoot(plan, o) == o->operands[0])
           continue; // the value is the param itself
         e.parallelVecLoop(e.numel(o), o->type.numel(),
@@ -530,7 +645,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
       }
     });
   for (auto [buf, o] : plan.outputCopies) {
-    Value *src = e.ptr(o), *dst = bufPtr[buf];
+    Value *src = e.ptr(o), *dst = e.bufferPtr(buf);
     if (o->type.dtype == DType::I32) { // a labels input returned as is: copy the bits
       e.loop(e.numel(o), [&](Value *i) {
         Value *v = e.b.CreateLoad(e.i32, e.b.CreateInBoundsGEP(e.i32, src, i));
@@ -542,6 +657,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   }
   if (poison) // the caller owns the workspace again
     asanRegion("__asan_unpoison_memory_region", 0, plan.layout.workspaceBytes);
+  parts.finish();
   e.b.CreateRet(e.b.CreateLoad(e.i32, e.status));
 
   // The lowering check: every tensor-level op became loops.

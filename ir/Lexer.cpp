@@ -124,13 +124,21 @@ Token Lexer::lex() {
 }
 
 std::string Lexer::lineText(int line) const {
-  size_t start = 0;
-  for (int l = 1; l < line && start != std::string_view::npos; ++l) {
-    start = src_.find('\n', start);
-    if (start != std::string_view::npos)
-      ++start;
+  // The starts of lines found so far, extended on demand: the parser asks for every node's
+  // line in increasing order (its trailing comment), so the whole file is scanned once
+  // (scanning from the top at each call made parsing quadratic in the file's lines).
+  if (lineStarts_.empty())
+    lineStarts_.push_back(0);
+  while ((int)lineStarts_.size() < line) {
+    const size_t nl = src_.find('\n', lineStarts_.back());
+    if (nl == std::string_view::npos)
+      return "";
+    lineStarts_.push_back(nl + 1);
   }
-  if (start == std::string_view::npos || start > src_.size())
+  if (line < 1)
+    return "";
+  const size_t start = lineStarts_[line - 1];
+  if (start > src_.size())
     return "";
   size_t end = src_.find('\n', start);
   return std::string(src_.substr(start, end == std::string_view::npos ? end : end - start));

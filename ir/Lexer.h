@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cnnc::detail {
 
@@ -44,6 +45,7 @@ private:
   bool hasPeek_ = false;
   Token peeked_;
   int lastLine_ = 1;
+  mutable std::vector<size_t> lineStarts_; // lineText's index: offsets of lines 1, 2, ...
 };
 
 bool isNameChar(char c);
