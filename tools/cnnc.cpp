@@ -5,6 +5,7 @@
 #include "interp/Interpreter.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
+#include "tools/CliDocs.h"
 #include "tools/Compiled.h"
 #include "tools/Dump.h"
 #include "tools/Explain.h"
@@ -432,6 +433,17 @@ int main(int argc, char **argv) {
   CLI::App app{"cnnc: a static compute-graph compiler for convolutional neural networks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return versionText(); });
+  // the build's bash completion and man page (tools/CliDocs.h), from this definition
+  app.add_option_function<std::string>(
+         "--generate",
+         [&app](const std::string &what) {
+           std::cout << (what == "man" ? manPage(app, codegen::cnncVersion()) : bashCompletion(app));
+           throw CLI::Success();
+         },
+         "print the bash completion script or the man page")
+      ->check(CLI::IsMember({"bash-completion", "man"}))
+      ->trigger_on_parse()
+      ->group("");
 
   ModelArgs info, dump, run, init;
   DumpOptions dopt;
