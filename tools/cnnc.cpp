@@ -9,6 +9,7 @@
 #include "tools/Compiled.h"
 #include "tools/Dump.h"
 #include "tools/Explain.h"
+#include "tools/Image.h"
 #include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
@@ -57,8 +58,11 @@ struct ModelArgs {
   /// Adds the input preprocessing (tools/Preprocess.h) when asked or when the weights file
   /// holds it, so that a model trained by `cnnc train` takes raw pixels.
   void preprocess(Module &m, const std::string &weights) const {
-    if (inputMean || (!weights.empty() && weightsHavePreprocessing(m, weights)))
+    if (preprocesses(m, weights))
       addInputPreprocessing(m);
+  }
+  bool preprocesses(const Module &m, const std::string &weights) const {
+    return inputMean || (!weights.empty() && weightsHavePreprocessing(m, weights));
   }
 
   LoadOptions options(int64_t defaultBatch = 1) const {
@@ -196,6 +200,9 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   // `random` is marked by a shape no file can have ([-1]): a 0-d .npy (shape []) is a file
   // like any other, checked against the model's input (it once passed for `random`).
   const std::vector<int64_t> kRandom{-1};
+  // An image file (tools/Image.h) is converted once the model's input is known: until then
+  // it is marked by the shape [-2] and carries its path as its bytes.
+  const std::vector<int64_t> kImage{-2};
   std::map<std::string, rt::Array> files;
   int64_t fileBatch = 0;
   for (const std::string &spec : inputs) {
@@ -205,6 +212,8 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
       throw Error(fmt::format("--input for '{}' given twice", name.empty() ? "the input" : name));
     if (file.rfind("random", 0) == 0)
       files[name].shape = kRandom;
+    else if (isImageFile(file))
+      files[name] = rt::Array{rt::ElemType::U8, kImage, std::vector<unsigned char>(file.begin(), file.end())};
     else
       try {
         files[name] = readTensorFile(file); // .npy or an ONNX TensorProto .pb
@@ -245,6 +254,8 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (!in || in->op != OpKind::Input)
       throw Error(name.empty() ? "the model has several inputs: name them, --input NAME=FILE"
                                : fmt::format("the model has no input named '{}'", name));
+    if (a.shape == kImage)
+      a = imageInput(std::string(a.data.begin(), a.data.end()), in->type, m.preprocesses(*mod0, weights));
     if ((int)a.shape.size() == in->type.rank() - 1) // one example without its batch dimension
       a.shape.insert(a.shape.begin(), 1);
     if (!fileBatch && !a.shape.empty())
@@ -473,7 +484,7 @@ int main(int argc, char **argv) {
 
   auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
   run.add(cr);
-  cr->add_option("--input,-i", inputs, "FILE or NAME=FILE (.npy or ONNX TensorProto .pb; repeatable; NAME may be an ONNX name); 'random' for seeded uniform noise")
+  cr->add_option("--input,-i", inputs, "FILE or NAME=FILE (.npy, ONNX TensorProto .pb, or a .png/.pgm image resized to the input; repeatable; NAME may be an ONNX name); 'random' for seeded uniform noise")
       ->required();
   cr->add_option("--output,-o", outputs, "FILE or NAME=FILE (.npy or .pb; repeatable)");
   cr->add_option("--weights,-w", weights, "parameters (.npz); default: an ONNX model's initializers, else initialise by each param's scheme");
