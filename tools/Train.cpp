@@ -367,6 +367,12 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
 
   out << fmt::format("training {} on {} ({} train / {} test images, {} classes; backend {})\n",
                      o.model.path, d.dir, d.train.n, d.test.n, classes, t->backend());
+  if (!d.classNames.empty()) { // an image folder: which label is which folder
+    std::string names;
+    for (size_t i = 0; i < d.classNames.size(); ++i)
+      names += fmt::format("{}{} {}", i ? ", " : "", i, d.classNames[i]);
+    out << fmt::format("  classes (folders sorted by name): {}\n", names);
+  }
   out << fmt::format("  epochs {}, batch {}, lr {:g}, momentum {:g}, weight decay {:g}, seed {}\n",
                      o.epochs, o.model.batch, o.hyper.lr, o.hyper.momentum, o.hyper.weightDecay,
                      o.seed);
