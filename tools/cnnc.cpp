@@ -526,7 +526,7 @@ int main(int argc, char **argv) {
   std::string trainBackend = "jit";
   auto *ct = app.add_subcommand("train", "train a model with SGD on MNIST-format data, evaluating the test set each epoch");
   ct->add_option("model", topt.model.path, "model file (.cnn, .onnx, or .ir holding @infer and the training-mode function)")->required();
-  ct->add_option("--data", topt.data, "mnist, fashion-mnist or a directory of IDX files (train/t10k images/labels)")->default_val("mnist");
+  ct->add_option("--data", topt.data, "mnist, fashion-mnist, a directory of IDX files (train/t10k images/labels) or an image folder (train/CLASS/*.png, test/CLASS/*.png)")->default_val("mnist");
   ct->add_option("--epochs", topt.epochs, "epochs (passes over the training set)")->check(CLI::PositiveNumber)->default_val(20);
   ct->add_option("--batch", topt.model.batch, "mini-batch size")->check(CLI::PositiveNumber)->default_val(100);
   ct->add_option("--lr", topt.hyper.lr, "learning rate")->default_val(0.001);
