@@ -7,6 +7,7 @@
 #   lib/cmake/cnnc/cnncConfig.cmake, cnncConfigVersion.cmake
 #   lib/pkgconfig/cnnc.pc             (relocatable: paths relative to the .pc file)
 #   lib/python3/dist-packages/cnnc/   (the Python module, python/cnnc)
+#   share/bash-completion/completions/cnnc, share/man/man1/cnnc.1 (generated: tools/CliDocs.h)
 include(CMakePackageConfigHelpers)
 set(cnnc_bindir bin)
 set(cnnc_includedir include)
@@ -17,6 +18,8 @@ set_target_properties(cnnc PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
 install(TARGETS cnnc RUNTIME DESTINATION ${cnnc_bindir})
 install(FILES $<TARGET_FILE:cnnc_rtapi> DESTINATION ${cnnc_libdir}/cnnc)
 install(FILES ${PROJECT_SOURCE_DIR}/runtime/CnncApi.h DESTINATION ${cnnc_includedir}/cnnc)
+install(FILES ${PROJECT_BINARY_DIR}/share/bash-completion/completions/cnnc DESTINATION share/bash-completion/completions)
+install(FILES ${PROJECT_BINARY_DIR}/share/man/man1/cnnc.1 DESTINATION share/man/man1)
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/cnncConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/cnncConfig.cmake

@@ -11,6 +11,8 @@ pkgs=(build-essential cmake pkg-config ninja-build
       libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler
       libcli11-dev nlohmann-json3-dev
       zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-numpy
+      libstb-dev # PNG/PGM inputs and image-folder data (tools/Image.h)
+      man-db # tests/cli: the generated man page renders with man -l
       graphviz patch # tests/cli: `cnnc dump --format=dot` rendered, --print-changed=diff applied
       clang-19 libclang-rt-19-dev # the sanitizer builds (scripts/sanitize.sh)
       python3-torch python3-torchvision) # tests/models: torchvision's families vs PyTorch

@@ -2,6 +2,7 @@
 
 #include "ir/Diagnostic.h"
 #include "runtime/Idx.h"
+#include "tools/Image.h"
 
 #include <fmt/format.h>
 
@@ -21,8 +22,8 @@ std::string resolveDataDir(const std::string &spec) {
   if (spec != "mnist" && spec != "fashion-mnist") {
     if (!fs::is_directory(spec))
       throw Error(
-          fmt::format("--data {}: not a directory (expected mnist, fashion-mnist or a directory "
-                      "holding the four IDX files)",
+          fmt::format("--data {}: not a directory (expected mnist, fashion-mnist, a directory "
+                      "holding the four IDX files, or an image folder: train/CLASS/, test/CLASS/)",
                       spec));
     return spec;
   }
@@ -54,9 +55,9 @@ static rt::Array readIdxIn(const std::string &dir, const std::string &stem) {
   throw Error(fmt::format("data directory '{}' has no {} (or {}.gz)", dir, stem, stem));
 }
 
-static Split readSplit(const std::string &dir, const std::string &prefix,
-                       std::vector<int64_t> &shape, int64_t keep, Subset subset = Subset::First,
-                       uint64_t seed = 0, std::string *note = nullptr) {
+// The whole split of an IDX directory; `shape` is set by the first split read and checked
+// against the others.
+static Split readIdxSplit(const std::string &dir, const std::string &prefix, std::vector<int64_t> &shape) {
   rt::Array im = readIdxIn(dir, prefix + "-images-idx3-ubyte");
   rt::Array lb = readIdxIn(dir, prefix + "-labels-idx1-ubyte");
   if (im.shape.size() < 2 || lb.shape.size() != 1 || im.shape[0] != lb.shape[0])
@@ -69,20 +70,68 @@ static Split readSplit(const std::string &dir, const std::string &prefix,
   shape = ex;
   Split s;
   s.n = im.shape[0];
-  if (keep > 0) {
-    if (keep > s.n)
-      throw Error(fmt::format("'{}' holds {} {} examples, fewer than the {} asked for", dir, s.n,
-                              prefix, keep));
+  s.images = std::move(im.data);
+  s.labels.assign(lb.data.begin(), lb.data.end());
+  return s;
+}
+
+// An image folder's split: DIR/SPLIT/CLASS/*.{png,pgm,ppm,pnm}, classes numbered in the
+// order of `classes` (the training folder's, sorted by name), files in name order. Every
+// image is decoded to the channels of the first training image (grey if it is grey, else
+// RGB) and must have its height and width; stored as planes (C,H,W) like the model's input.
+static Split readFolderSplit(const std::string &dir, const std::string &split,
+                             const std::vector<std::string> &classes, std::vector<int64_t> &shape) {
+  Split s;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    const fs::path cdir = fs::path(dir) / split / classes[c];
+    if (!fs::is_directory(cdir))
+      continue; // a class the test split does not hold
+    std::vector<std::string> files;
+    for (const auto &e : fs::directory_iterator(cdir))
+      if (e.is_regular_file() && isImageFile(e.path().string()))
+        files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    for (const std::string &f : files) {
+      const int channels = shape.size() == 3 ? (int)shape[0] : shape.size() == 2 ? 1 : 0;
+      Image im = readImage(f, channels);
+      if (shape.empty()) {
+        if (im.channels == 2 || im.channels == 4) // grey or RGB with alpha: alpha dropped
+          im = readImage(f, im.channels - 1);
+        shape = im.channels == 1 ? std::vector<int64_t>{im.height, im.width}
+                                 : std::vector<int64_t>{im.channels, im.height, im.width};
+      }
+      if (im.height != shape[shape.size() - 2] || im.width != shape.back())
+        throw Error(fmt::format("{}: {}x{} pixels, the first training image of '{}' has {}x{} (an "
+                                "image folder's images must share one size)",
+                                f, im.height, im.width, dir, shape[shape.size() - 2], shape.back()));
+      for (float v : resizeToPlanes(im, im.height, im.width))
+        s.images.push_back((uint8_t)v);
+      s.labels.push_back((int32_t)c);
+      ++s.n;
+    }
   }
-  const int64_t pixels = im.numel() / std::max<int64_t>(im.shape[0], 1);
-  if (keep > 0 && keep < s.n && subset == Subset::Stratified) {
-    const std::vector<int32_t> all(lb.data.begin(), lb.data.end());
-    const std::vector<int64_t> pick = stratifiedSubset(all, keep, seed);
+  if (s.n == 0)
+    throw Error(fmt::format("'{}': no images (.png, .pgm, .ppm) in {}/CLASS/", dir, split));
+  return s;
+}
+
+// The examples `keep` > 0 asks for: the first N, or the stratified subset; `note` says which.
+static Split keepSubset(Split all, const std::string &dir, const std::string &prefix, int64_t keep,
+                        Subset subset = Subset::First, uint64_t seed = 0, std::string *note = nullptr) {
+  if (keep <= 0)
+    return all;
+  if (keep > all.n)
+    throw Error(fmt::format("'{}' holds {} {} examples, fewer than the {} asked for", dir, all.n,
+                            prefix, keep));
+  const int64_t pixels = (int64_t)all.images.size() / std::max<int64_t>(all.n, 1);
+  Split s;
+  if (keep < all.n && subset == Subset::Stratified) {
+    const std::vector<int64_t> pick = stratifiedSubset(all.labels, keep, seed);
     std::map<int32_t, int64_t> perClass;
     for (int64_t i : pick) {
-      s.images.insert(s.images.end(), im.data.begin() + i * pixels, im.data.begin() + (i + 1) * pixels);
-      s.labels.push_back(all[(size_t)i]);
-      ++perClass[all[(size_t)i]];
+      s.images.insert(s.images.end(), all.images.begin() + i * pixels, all.images.begin() + (i + 1) * pixels);
+      s.labels.push_back(all.labels[(size_t)i]);
+      ++perClass[all.labels[(size_t)i]];
     }
     s.n = keep;
     if (note) {
@@ -91,17 +140,15 @@ static Split readSplit(const std::string &dir, const std::string &prefix,
         counts += fmt::format("{}{}: {}", counts.empty() ? "" : ", ", c, k);
       *note = fmt::format("a stratified subset of {} of the {} training examples (seed {}; per "
                           "class {}); --train-subset first keeps the first {} in file order",
-                          keep, all.size(), seed, counts, keep);
+                          keep, all.n, seed, counts, keep);
     }
     return s;
   }
-  if (keep > 0) {
-    if (note)
-      *note = fmt::format("the first {} of the {} training examples in file order", std::min(keep, s.n), s.n);
-    s.n = std::min(keep, s.n);
-  }
-  s.images.assign(im.data.begin(), im.data.begin() + s.n * pixels);
-  s.labels.assign(lb.data.begin(), lb.data.begin() + s.n);
+  if (note)
+    *note = fmt::format("the first {} of the {} training examples in file order", keep, all.n);
+  s.n = keep;
+  s.images.assign(all.images.begin(), all.images.begin() + keep * pixels);
+  s.labels.assign(all.labels.begin(), all.labels.begin() + keep);
   return s;
 }
 
@@ -138,8 +185,27 @@ Dataset loadDataset(const std::string &spec, int64_t trainSize, int64_t testSize
   Dataset d;
   d.name = spec;
   d.dir = resolveDataDir(spec);
-  d.train = readSplit(d.dir, "train", d.exampleShape, trainSize, subset, seed, note);
-  d.test = readSplit(d.dir, "t10k", d.exampleShape, testSize);
+  if (fs::is_directory(fs::path(d.dir) / "train")) { // an image folder: classes by folder name
+    for (const auto &e : fs::directory_iterator(fs::path(d.dir) / "train"))
+      if (e.is_directory())
+        d.classNames.push_back(e.path().filename().string());
+    std::sort(d.classNames.begin(), d.classNames.end());
+    if (!fs::is_directory(fs::path(d.dir) / "test"))
+      throw Error(fmt::format("'{}': an image folder needs train/CLASS/ and test/CLASS/", d.dir));
+    for (const auto &e : fs::directory_iterator(fs::path(d.dir) / "test"))
+      if (e.is_directory() && !std::binary_search(d.classNames.begin(), d.classNames.end(),
+                                                  e.path().filename().string()))
+        throw Error(fmt::format("'{}': test class '{}' has no training folder", d.dir,
+                                e.path().filename().string()));
+    d.train = keepSubset(readFolderSplit(d.dir, "train", d.classNames, d.exampleShape), d.dir,
+                         "train", trainSize, subset, seed, note);
+    d.test = keepSubset(readFolderSplit(d.dir, "test", d.classNames, d.exampleShape), d.dir, "test",
+                        testSize);
+  } else {
+    d.train = keepSubset(readIdxSplit(d.dir, "train", d.exampleShape), d.dir, "train", trainSize,
+                         subset, seed, note);
+    d.test = keepSubset(readIdxSplit(d.dir, "t10k", d.exampleShape), d.dir, "t10k", testSize);
+  }
   d.pixels = 1;
   for (int64_t s : d.exampleShape)
     d.pixels *= s;

@@ -1,5 +1,5 @@
 // Data sets for `cnnc train` (docs/data.md): four IDX files (the MNIST format, plain or
-// gzipped) in a directory, the order of the training examples in each epoch, and the
+// gzipped) in a directory or an image folder (train/CLASS/*.png, test/CLASS/*.png), the order of the training examples in each epoch, and the
 // per-pixel training mean that the model stores as its preprocessing (tools/Preprocess.h).
 #pragma once
 
@@ -20,6 +20,7 @@ struct Dataset {
   std::vector<int64_t> exampleShape; // e.g. {28, 28} as stored (IDX rank-3 images)
   int64_t pixels = 0;                // per example
   int64_t classes = 0;               // 1 + the largest label
+  std::vector<std::string> classNames; // an image folder's classes (sorted), label i = name i
   Split train, test;
   /// Test images identical (byte for byte) to some training image; 0 for a clean split.
   int64_t overlap = 0;
@@ -37,7 +38,10 @@ enum class Subset {
               // examples chosen by a seeded shuffle, kept in file order
 };
 
-/// Reads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]. Checks images against labels
+/// Reads DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz], or when DIR/train is a
+/// directory, the image folder DIR/{train,test}/CLASS/*.{png,pgm,ppm,pnm} (tools/Image.h;
+/// classes numbered by their sorted folder names, files in name order, all of the first
+/// image's size and channels; grey images give examples HxW, colour ones 3xHxW). Checks images against labels
 /// (counts, label range) and counts train/test overlap. trainSize/testSize > 0 keep only N
 /// examples of each split (an error if the split holds fewer): the test split's first N, the
 /// training split's by `subset` (seeded by `seed`); `note`, if given, says which.

@@ -141,6 +141,16 @@ struct Partial {
   double lossSum = 0;
 };
 
+// Which training examples a run uses, as its checkpoint records it (Checkpoint::subset).
+int subsetCode(const TrainOptions &o) {
+  return o.trainSize <= 0 ? 0 : o.trainSubset == Subset::First ? 1 : 2;
+}
+std::string subsetText(int code, double n) {
+  return code == 0   ? fmt::format("all {} training examples", n)
+         : code == 1 ? fmt::format("--train-size {} --train-subset first", n)
+                     : fmt::format("--train-size {} --train-subset stratified", n);
+}
+
 void writeCheckpoint(const std::string &path, const State &state, int64_t epoch, uint64_t step,
                      const std::vector<EpochRecord> &history, const TrainOptions &o,
                      int64_t trainN, const Partial *partial = nullptr) {
@@ -150,7 +160,7 @@ void writeCheckpoint(const std::string &path, const State &state, int64_t epoch,
   a["__epoch__"] = scalars({(double)epoch});
   a["__step__"] = scalars({(double)step});
   a["__config__"] = scalars({(double)o.seed, (double)o.model.batch, (double)trainN, o.hyper.lr,
-                             o.hyper.momentum, o.hyper.weightDecay});
+                             o.hyper.momentum, o.hyper.weightDecay, (double)subsetCode(o)});
   std::vector<double> h;
   for (const EpochRecord &r : history)
     h.insert(h.end(), {(double)r.epoch, r.trainLoss, r.trainError, r.testLoss, r.testError,
@@ -280,6 +290,7 @@ Checkpoint readCheckpoint(const std::string &path) {
   c.seed = cfg[0];
   c.batch = cfg[1];
   c.trainSize = cfg[2];
+  c.subset = cfg.size() >= 7 ? (int)cfg[6] : -1;
   if (auto it = a.find("__partial__"); it != a.end()) {
     std::vector<double> p = it->second.toDoubles();
     if (p.size() != 5)
@@ -347,6 +358,16 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
           "--resume {}: the checkpoint was trained with --batch {} --seed {} on {} examples, "
           "this run has --batch {} --seed {} and {} (resume with the same settings)",
           o.resume, c.batch, c.seed, c.trainSize, o.model.batch, o.seed, d.train.n));
+    // the same number of examples may still be other examples: the subset's choice must match
+    if (c.subset < 0)
+      std::fprintf(stderr, "warning: --resume %s: the checkpoint does not record which training "
+                           "examples it used (--train-subset); only their number is checked\n",
+                   o.resume.c_str());
+    else if (c.subset != subsetCode(o))
+      throw Error(fmt::format("--resume {}: the checkpoint was trained on {}, this run asks for {} "
+                              "(resume with the same choice)",
+                              o.resume, subsetText(c.subset, c.trainSize),
+                              subsetText(subsetCode(o), (double)d.train.n)));
     State want = t->state();
     for (const auto &[k, v] : want)
       if (!c.state.count(k))
@@ -367,6 +388,12 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
 
   out << fmt::format("training {} on {} ({} train / {} test images, {} classes; backend {})\n",
                      o.model.path, d.dir, d.train.n, d.test.n, classes, t->backend());
+  if (!d.classNames.empty()) { // an image folder: which label is which folder
+    std::string names;
+    for (size_t i = 0; i < d.classNames.size(); ++i)
+      names += fmt::format("{}{} {}", i ? ", " : "", i, d.classNames[i]);
+    out << fmt::format("  classes (folders sorted by name): {}\n", names);
+  }
   out << fmt::format("  epochs {}, batch {}, lr {:g}, momentum {:g}, weight decay {:g}, seed {}\n",
                      o.epochs, o.model.batch, o.hyper.lr, o.hyper.momentum, o.hyper.weightDecay,
                      o.seed);

@@ -57,6 +57,10 @@ struct Checkpoint {
   uint64_t step = 0;
   std::vector<EpochRecord> history;
   double seed = 0, batch = 0, trainSize = 0;
+  /// Which training examples (--train-size / --train-subset): 0 all, 1 the first trainSize,
+  /// 2 the stratified subset of trainSize (seeded by `seed`); -1 for a checkpoint written
+  /// before it was recorded.
+  int subset = -1;
   /// An interrupted run's checkpoint: epoch `partialEpoch` had done `partialSteps` steps with
   /// these running sums (partialEpoch 0: the checkpoint is at the end of `epoch`).
   int64_t partialEpoch = 0, partialSteps = 0, partialCorrect = 0, partialSeen = 0;

@@ -5,9 +5,11 @@
 #include "interp/Interpreter.h"
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
+#include "tools/CliDocs.h"
 #include "tools/Compiled.h"
 #include "tools/Dump.h"
 #include "tools/Explain.h"
+#include "tools/Image.h"
 #include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
@@ -56,8 +58,11 @@ struct ModelArgs {
   /// Adds the input preprocessing (tools/Preprocess.h) when asked or when the weights file
   /// holds it, so that a model trained by `cnnc train` takes raw pixels.
   void preprocess(Module &m, const std::string &weights) const {
-    if (inputMean || (!weights.empty() && weightsHavePreprocessing(m, weights)))
+    if (preprocesses(m, weights))
       addInputPreprocessing(m);
+  }
+  bool preprocesses(const Module &m, const std::string &weights) const {
+    return inputMean || (!weights.empty() && weightsHavePreprocessing(m, weights));
   }
 
   LoadOptions options(int64_t defaultBatch = 1) const {
@@ -195,6 +200,9 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   // `random` is marked by a shape no file can have ([-1]): a 0-d .npy (shape []) is a file
   // like any other, checked against the model's input (it once passed for `random`).
   const std::vector<int64_t> kRandom{-1};
+  // An image file (tools/Image.h) is converted once the model's input is known: until then
+  // it is marked by the shape [-2] and carries its path as its bytes.
+  const std::vector<int64_t> kImage{-2};
   std::map<std::string, rt::Array> files;
   int64_t fileBatch = 0;
   for (const std::string &spec : inputs) {
@@ -204,6 +212,8 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
       throw Error(fmt::format("--input for '{}' given twice", name.empty() ? "the input" : name));
     if (file.rfind("random", 0) == 0)
       files[name].shape = kRandom;
+    else if (isImageFile(file))
+      files[name] = rt::Array{rt::ElemType::U8, kImage, std::vector<unsigned char>(file.begin(), file.end())};
     else
       try {
         files[name] = readTensorFile(file); // .npy or an ONNX TensorProto .pb
@@ -244,6 +254,8 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (!in || in->op != OpKind::Input)
       throw Error(name.empty() ? "the model has several inputs: name them, --input NAME=FILE"
                                : fmt::format("the model has no input named '{}'", name));
+    if (a.shape == kImage)
+      a = imageInput(std::string(a.data.begin(), a.data.end()), in->type, m.preprocesses(*mod0, weights));
     if ((int)a.shape.size() == in->type.rank() - 1) // one example without its batch dimension
       a.shape.insert(a.shape.begin(), 1);
     if (!fileBatch && !a.shape.empty())
@@ -432,6 +444,17 @@ int main(int argc, char **argv) {
   CLI::App app{"cnnc: a static compute-graph compiler for convolutional neural networks"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] { return versionText(); });
+  // the build's bash completion and man page (tools/CliDocs.h), from this definition
+  app.add_option_function<std::string>(
+         "--generate",
+         [&app](const std::string &what) {
+           std::cout << (what == "man" ? manPage(app, codegen::cnncVersion()) : bashCompletion(app));
+           throw CLI::Success();
+         },
+         "print the bash completion script or the man page")
+      ->check(CLI::IsMember({"bash-completion", "man"}))
+      ->trigger_on_parse()
+      ->group("");
 
   ModelArgs info, dump, run, init;
   DumpOptions dopt;
@@ -461,7 +484,7 @@ int main(int argc, char **argv) {
 
   auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
   run.add(cr);
-  cr->add_option("--input,-i", inputs, "FILE or NAME=FILE (.npy or ONNX TensorProto .pb; repeatable; NAME may be an ONNX name); 'random' for seeded uniform noise")
+  cr->add_option("--input,-i", inputs, "FILE or NAME=FILE (.npy, ONNX TensorProto .pb, or a .png/.pgm image resized to the input; repeatable; NAME may be an ONNX name); 'random' for seeded uniform noise")
       ->required();
   cr->add_option("--output,-o", outputs, "FILE or NAME=FILE (.npy or .pb; repeatable)");
   cr->add_option("--weights,-w", weights, "parameters (.npz); default: an ONNX model's initializers, else initialise by each param's scheme");
@@ -503,7 +526,7 @@ int main(int argc, char **argv) {
   std::string trainBackend = "jit";
   auto *ct = app.add_subcommand("train", "train a model with SGD on MNIST-format data, evaluating the test set each epoch");
   ct->add_option("model", topt.model.path, "model file (.cnn, .onnx, or .ir holding @infer and the training-mode function)")->required();
-  ct->add_option("--data", topt.data, "mnist, fashion-mnist or a directory of IDX files (train/t10k images/labels)")->default_val("mnist");
+  ct->add_option("--data", topt.data, "mnist, fashion-mnist, a directory of IDX files (train/t10k images/labels) or an image folder (train/CLASS/*.png, test/CLASS/*.png)")->default_val("mnist");
   ct->add_option("--epochs", topt.epochs, "epochs (passes over the training set)")->check(CLI::PositiveNumber)->default_val(20);
   ct->add_option("--batch", topt.model.batch, "mini-batch size")->check(CLI::PositiveNumber)->default_val(100);
   ct->add_option("--lr", topt.hyper.lr, "learning rate")->default_val(0.001);

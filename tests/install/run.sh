@@ -12,7 +12,8 @@ mkdir -p "$work"
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 for f in bin/cnnc lib/cnnc/libcnnc_rtapi.a include/cnnc/CnncApi.h lib/cmake/cnnc/cnncConfig.cmake \
-         lib/cmake/cnnc/cnncConfigVersion.cmake lib/pkgconfig/cnnc.pc lib/python3/dist-packages/cnnc/__init__.py; do
+         lib/cmake/cnnc/cnncConfigVersion.cmake lib/pkgconfig/cnnc.pc lib/python3/dist-packages/cnnc/__init__.py \
+         share/bash-completion/completions/cnnc share/man/man1/cnnc.1; do
   [[ -e "$prefix/$f" ]] || { echo "FAIL: $f not installed"; exit 1; }
 done
 # the installed compiler must not depend on the build tree's runtime archive
