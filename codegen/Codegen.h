@@ -46,6 +46,11 @@ struct TargetOptions {
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.
   unsigned vectorWidth = 0;
+  /// Time every computed node (`cnnc run --profile`, docs/cli.md): the entry then calls the
+  /// runtime's clock hook (cnnc_rt_clock_ns, runtime/Parallel.h) before and after each node
+  /// and adds the difference to that node's counter (Layout::profileSites,
+  /// JitModel::profileCounters). Off, the lowering emits nothing of it: the same module.
+  bool profile = false;
   /// Instrument the generated code with LLVM's AddressSanitizer pass (docs/hardening.md):
   /// on by default in an ASan build of cnnc (-DCNNC_SANITIZE=address,...), whose ASan
   /// runtime then checks the kernels' loads and stores. Such code (JIT or .so) runs only in a
@@ -93,7 +98,12 @@ struct Layout {
   bool batchPolymorphic = false; // any batch 1..maxBatch; else exactly maxBatch
   std::string batchNote;         // why not polymorphic (which node)
   unsigned vectorWidth = 16;     // f32 lanes of the target's SIMD registers
+  /// With TargetOptions::profile: the timed sites in counter order, each a computed node's
+  /// SSA name, or kProfileUpdateSite for the step's parameter update (the fused SGD passes
+  /// and copies after every node). Empty without profiling.
+  std::vector<std::string> profileSites;
 };
+inline constexpr const char *kProfileUpdateSite = "(update)";
 
 enum class EmitKind { LLVM, Asm, Obj };
 
@@ -124,6 +134,9 @@ public:
                       cnnc_rt_pool *pool = nullptr) const;
   /// Compile time of the module (lowering + O3 + machine code), seconds.
   double compileSeconds() const;
+  /// With TargetOptions::profile: the nanoseconds each of layout().profileSites has taken,
+  /// summed over every call since compile (the caller may zero them); else nullptr.
+  int64_t *profileCounters() const;
 
 private:
   JitModel();
