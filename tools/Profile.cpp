@@ -63,7 +63,7 @@ Profile profileFunction(const Function &f, const Feeds &feeds, int threads, int 
   int64_t *ctr = jit->profileCounters();
   std::fill(ctr, ctr + l.profileSites.size(), 0);
   Profile p;
-  p.function = f.name(), p.batch = l.maxBatch, p.threads = threads, p.reps = std::max(reps, 1);
+  p.function = f.name(), p.batch = l.maxBatch, p.threads = pool.threads(), p.reps = std::max(reps, 1);
   double total = 0;
   for (int r = 0; r < p.reps; ++r) {
     auto t0 = std::chrono::steady_clock::now();
