@@ -512,7 +512,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
                                   ConstantAggregateZero::get(arr), profileCountersName(entryName));
     clock = m.getOrInsertFunction("cnnc_rt_clock_ns", FunctionType::get(e.i64, {}, false));
     if (auto *decl = dyn_cast<llvm::Function>(clock.getCallee())) {
-      decl->setVisibility(GlobalValue::HiddenVisibility); // the runtime's copy in the .so
+      decl->setVisibility(GlobalValue::HiddenVisibility); // the JIT binds it to cnnc's copy (runtime/Clock.c)
       decl->setDoesNotThrow();
     }
   }

@@ -20,7 +20,6 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* ~50-100 us of pause instructions: longer than the gap between two ops of a step, much
  * shorter than anything a person would notice on a shared machine. */
@@ -102,12 +101,6 @@ static void *workerMain(void *arg) {
     seen = atomic_load(&p->gen);
     work(p, seen);
   }
-}
-
-int64_t cnnc_rt_clock_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int cnnc_rt_default_threads(void) {
