@@ -63,7 +63,7 @@ void checkProfile(const Function &f, const tools::Profile &p, bool training) {
 
 } // namespace
 
-TEST_CASE("a profiled build computes the same bits; without profiling no timer is emitted", "[codegen][profile]") {
+TEST_CASE("a profiled build computes the same bits, without profiling no timer is emitted", "[codegen][profile]") {
   auto m = loadInfer("mnist_bn.cnn", 2);
   const Function &f = m->main();
   Feeds feeds = randomFeeds(f, 7);
