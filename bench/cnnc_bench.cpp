@@ -3,6 +3,7 @@
 //   cnnc_bench MODEL [--train] [--batch N] [--input-shape HxW] [--iters K] [--threads T]
 //              [--target-cpu CPU]
 // The function is @infer (or @train_step with --train: forward, backward and update).
+#include "bench/machine.h"
 #include "codegen/Codegen.h"
 #include "runtime/Parallel.h"
 #include "passes/ModelStats.h"
@@ -13,12 +14,18 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 
 using namespace cnnc;
+
+// The process's CPU time: on a loaded machine, what the run itself used.
+static double processCpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 int main(int argc, char **argv) {
   CLI::App app{"cnnc_bench: time a compiled model"};
@@ -72,26 +79,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 2; ++i)
       jit->run(buffers.data(), ws, lay.maxBatch, pool);
     std::vector<double> ms, cpu;
-    auto cpuMs = [] { // the process's CPU time: on a loaded machine, what the run itself used
-      timespec ts;
-      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-      return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-    };
     for (int i = 0; i < iters; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      const double c0 = cpuMs();
-      jit->runPrepared(buffers.data(), ws, lay.maxBatch, pool); // params unchanged: prepared
-      cpu.push_back(cpuMs() - c0);
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      const double p0 = processCpuMs();
+      ms.push_back(bench::timeMs([&] { jit->runPrepared(buffers.data(), ws, lay.maxBatch, pool); })); // params unchanged: prepared
+      cpu.push_back(processCpuMs() - p0);
     }
-    std::sort(cpu.begin(), cpu.end());
     std::free(ws);
     cnnc_rt_pool_destroy(pool);
-    std::sort(ms.begin(), ms.end());
-    double med = ms[ms.size() / 2];
+    // the timing library of `cnnc bench` (bench/machine.h): the same median, min and clock
+    const bench::Summary wall = bench::summarize(ms), proc = bench::summarize(cpu);
     // min_ms: on a shared machine the least disturbed call, for A/B comparisons
     std::cout << fmt::format("{{\"ms\": {:.4f}, \"min_ms\": {:.4f}, \"cpu_ms\": {:.4f}, \"flops\": {}, \"compile_s\": {:.3f}, \"threads\": {}}}\n",
-                             med, ms.front(), cpu[cpu.size() / 2], 2 * stats.totalMacs, jit->compileSeconds(), threads);
+                             wall.median, wall.min, proc.median, 2 * stats.totalMacs, jit->compileSeconds(), threads);
   } catch (const Error &e) {
     std::cout << fmt::format("{{\"error\": \"{}\"}}\n", std::string(e.what()).substr(0, 200));
     return 1;

@@ -51,6 +51,11 @@ struct TargetOptions {
   /// rate (Target::narrowConvs); -1: when the CPU is one of those (AMD Zen 4), 0: never,
   /// 1: always with 16 lanes (tests run the 8-lane convs inside a 16-lane build with it).
   int narrowConvs = -1;
+  /// Time every computed node (`cnnc run --profile`, docs/cli.md): the entry then calls the
+  /// runtime's clock hook (cnnc_rt_clock_ns, runtime/Parallel.h) before and after each node
+  /// and adds the difference to that node's counter (Layout::profileSites,
+  /// JitModel::profileCounters). Off, the lowering emits nothing of it: the same module.
+  bool profile = false;
   /// Instrument the generated code with LLVM's AddressSanitizer pass (docs/hardening.md):
   /// on by default in an ASan build of cnnc (-DCNNC_SANITIZE=address,...), whose ASan
   /// runtime then checks the kernels' loads and stores. Such code (JIT or .so) runs only in a
@@ -99,7 +104,12 @@ struct Layout {
   std::string batchNote;         // why not polymorphic (which node)
   unsigned vectorWidth = 16;     // f32 lanes of the target's SIMD registers
   bool narrowConvs = false;      // TargetOptions::narrowConvs in effect (ConvGeom::of)
+  /// With TargetOptions::profile: the timed sites in counter order, each a computed node's
+  /// SSA name, or kProfileUpdateSite for the step's parameter update (the fused SGD passes
+  /// and copies after every node). Empty without profiling.
+  std::vector<std::string> profileSites;
 };
+inline constexpr const char *kProfileUpdateSite = "(update)";
 
 enum class EmitKind { LLVM, Asm, Obj };
 
@@ -130,6 +140,9 @@ public:
                       cnnc_rt_pool *pool = nullptr) const;
   /// Compile time of the module (lowering + O3 + machine code), seconds.
   double compileSeconds() const;
+  /// With TargetOptions::profile: the nanoseconds each of layout().profileSites has taken,
+  /// summed over every call since compile (the caller may zero them); else nullptr.
+  int64_t *profileCounters() const;
 
 private:
   JitModel();

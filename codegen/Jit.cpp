@@ -20,6 +20,7 @@ struct JitModel::Impl {
   Layout layout;
   int32_t (*entry)(void **, void *, int64_t, void *) = nullptr;
   void (*prepare)(void **, void *, void *) = nullptr; // NULL: nothing prepared
+  int64_t *profile = nullptr;                          // TargetOptions::profile's counters
   double seconds = 0;
 };
 
@@ -30,6 +31,9 @@ const Layout &JitModel::layout() const {
 }
 double JitModel::compileSeconds() const {
   return impl_->seconds;
+}
+int64_t *JitModel::profileCounters() const {
+  return impl_->profile;
 }
 void JitModel::prepare(void **buffers, void *workspace, cnnc_rt_pool *pool) const {
   if (impl_->prepare)
@@ -80,9 +84,13 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
   // The thread pool is this process's copy of runtime/Parallel.c (an executable does not
   // export it to the dynamic-library search above).
   auto &es = jit->getExecutionSession();
+  if (auto *ck = l.mod->getFunction("cnnc_rt_clock_ns"))
+    ck->setVisibility(GlobalValue::DefaultVisibility);
   if (auto err = jit->getMainJITDylib().define(orc::absoluteSymbols(
           {{es.intern(jit->mangle("cnnc_rt_parallel_for")),
-            {orc::ExecutorAddr::fromPtr(&cnnc_rt_parallel_for), JITSymbolFlags::Exported}}})))
+            {orc::ExecutorAddr::fromPtr(&cnnc_rt_parallel_for), JITSymbolFlags::Exported}},
+           {es.intern(jit->mangle("cnnc_rt_clock_ns")),
+            {orc::ExecutorAddr::fromPtr(&cnnc_rt_clock_ns), JITSymbolFlags::Exported}}})))
     throw Error("JIT: runtime symbols: " + toString(std::move(err)));
   if (auto err = jit->addIRModule(orc::ThreadSafeModule(std::move(l.mod), std::move(ctx))))
     throw Error("JIT: add module: " + toString(std::move(err)));
@@ -91,6 +99,9 @@ std::unique_ptr<JitModel> JitModel::compile(const Function &f, const TargetOptio
   if (prep)
     jm->impl_->prepare = check(jit->lookup(prepareName(kEntryName)), "lookup")
                              .toPtr<void (*)(void **, void *, void *)>();
+  if (t.profile)
+    jm->impl_->profile =
+        check(jit->lookup(profileCountersName(kEntryName)), "lookup").toPtr<int64_t *>();
   jm->impl_->jit = std::move(jit);
   jm->impl_->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return jm;

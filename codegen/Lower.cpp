@@ -606,6 +606,44 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   if (poison)
     asanRegion("__asan_poison_memory_region", pre, plan.layout.workspaceBytes - pre);
   Parts parts(e, fn->getArg(0), fn->getArg(2), false);
+  // Profiling (TargetOptions::profile): one i64 counter per computed node, and one for the
+  // update, in a global the caller reads; each site adds the clock's difference around it.
+  // Without profiling none of this is emitted, so the module is what it always was.
+  auto computes = [&](const Node *n) {
+    const StorageKind sk = plan.storage.at(n).kind;
+    return !(n->info().source || sk == StorageKind::Constant || sk == StorageKind::View ||
+             sk == StorageKind::Fused || // computed by the fused SGD pass at the end
+             plan.prepared.count(n) || n->type.numel() == 0);
+  };
+  const bool hasUpdate = !plan.updates.empty() || !plan.sgd.empty();
+  std::vector<std::string> &sites = out.plan.layout.profileSites;
+  GlobalVariable *counters = nullptr;
+  FunctionCallee clock;
+  if (t.profile) {
+    for (const Node *n : f.nodeList())
+      if (computes(n) && opEmitter(n->op))
+        sites.push_back(n->name);
+    if (hasUpdate)
+      sites.push_back(kProfileUpdateSite);
+    auto *arr = ArrayType::get(e.i64, std::max<size_t>(sites.size(), 1));
+    counters = new GlobalVariable(m, arr, false, GlobalValue::ExternalLinkage,
+                                  ConstantAggregateZero::get(arr), profileCountersName(entryName));
+    clock = m.getOrInsertFunction("cnnc_rt_clock_ns", FunctionType::get(e.i64, {}, false));
+    if (auto *decl = dyn_cast<llvm::Function>(clock.getCallee())) {
+      decl->setVisibility(GlobalValue::HiddenVisibility); // the JIT binds it to cnnc's copy (runtime/Clock.c)
+      decl->setDoesNotThrow();
+    }
+  }
+  size_t site = 0;
+  auto timed = [&](const std::function<void()> &emitSite) {
+    if (!counters)
+      return emitSite();
+    Value *t0 = e.b.CreateCall(clock);
+    emitSite();
+    Value *slot = e.b.CreateInBoundsGEP(counters->getValueType(), counters, {e.c(0), e.c((int64_t)site++)});
+    Value *dt = e.b.CreateSub(e.b.CreateCall(clock), t0);
+    e.b.CreateStore(e.b.CreateAdd(e.b.CreateLoad(e.i64, slot), dt), slot);
+  };
   std::set<const Node *> lowered;
   size_t index = 0;
   for (const Node *n : f.nodeList()) {
@@ -619,20 +657,17 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
           asanRegion("__asan_unpoison_memory_region", off, bytes);
     }
     ++index;
-    const StorageKind sk = plan.storage.at(n).kind;
-    if (n->info().source || sk == StorageKind::Constant || sk == StorageKind::View ||
-        sk == StorageKind::Fused || // computed by the fused SGD pass at the end
-        plan.prepared.count(n) || n->type.numel() == 0) {
+    if (!computes(n)) {
       lowered.insert(n); // nothing to compute here (a zero-size result: nothing to write)
       continue;
     }
     if (OpEmitter em = opEmitter(n->op)) {
       e.current = n;
-      em(e, *n);
+      timed([&] { em(e, *n); });
       lowered.insert(n);
     }
   }
-  if (!plan.updates.empty() || !plan.sgd.empty()) // after every read of the old values
+  auto update = [&] {
     e.ifThen(e.b.CreateICmpEQ(e.b.CreateLoad(e.i32, e.status), e.b.getInt32(kStatusOk)), [&] {
       for (const SgdUpdate &u : plan.sgd)
         emitSgdUpdate(e, u);
@@ -644,6 +679,9 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
                           [&](Value *i, unsigned w) { e.store(e.load(src, i, w), dst, i); });
       }
     });
+  };
+  if (hasUpdate) // after every read of the old values
+    timed(update);
   for (auto [buf, o] : plan.outputCopies) {
     Value *src = e.ptr(o), *dst = e.bufferPtr(buf);
     if (o->type.dtype == DType::I32) { // a labels input returned as is: copy the bits
@@ -660,6 +698,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   parts.finish();
   e.b.CreateRet(e.b.CreateLoad(e.i32, e.status));
 
+  CNNC_ASSERT(!counters || site == sites.size(), "profile: a site was counted but not timed");
   // The lowering check: every tensor-level op became loops.
   for (const Node *n : f.nodeList())
     if (!lowered.count(n))
@@ -674,6 +713,10 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   if (verifyModule(m, &os))
     CNNC_INTERNAL("codegen produced an invalid LLVM module: " + os.str());
   return out;
+}
+
+std::string profileCountersName(const std::string &entryName) {
+  return entryName + "_profile_ns";
 }
 
 std::string prepareName(const std::string &entryName) {

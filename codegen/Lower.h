@@ -26,6 +26,7 @@ struct Target {
   bool fuseSgd = true;           // TargetOptions::fuseSgd
   bool sanitizeAddress = false;  // TargetOptions::sanitizeAddress
   bool sanitizeThread = false;   // TargetOptions::sanitizeThread
+  bool profile = false;          // TargetOptions::profile
 };
 Target makeTarget(const TargetOptions &o);
 /// The vector ISA the library reports (TargetInfo::isa).
@@ -40,6 +41,8 @@ struct Lowered {
 Lowered lowerFunction(const Function &f, llvm::LLVMContext &ctx, const Target &t,
                       const std::map<std::string, std::vector<float>> *weights = nullptr,
                       const char *entryName = kEntryName, const char *descName = kDescName);
+/// The profile counters' global beside an entry (TargetOptions::profile).
+std::string profileCountersName(const std::string &entryName);
 /// The prepare entry's symbol beside an entry (emitted when Layout::preparedBytes > 0).
 std::string prepareName(const std::string &entryName);
 /// The new PassBuilder's default pipeline at t.optLevel, for t's machine, then LLVM's

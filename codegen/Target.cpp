@@ -41,6 +41,7 @@ Target makeTarget(const TargetOptions &o) {
   t.fuseSgd = o.fuseSgd;
   t.sanitizeAddress = o.sanitizeAddress;
   t.sanitizeThread = o.sanitizeThread;
+  t.profile = o.profile;
   if (t.sanitizeAddress && t.sanitizeThread)
     throw Error("codegen: AddressSanitizer and ThreadSanitizer exclude each other");
   std::string err;

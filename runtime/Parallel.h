@@ -35,6 +35,10 @@ int cnnc_rt_pool_threads(const cnnc_rt_pool *pool); /* 1 for NULL */
 /* The CPUs this process may run on (sched_getaffinity), at least 1. */
 int cnnc_rt_default_threads(void);
 void cnnc_rt_parallel_for(cnnc_rt_pool *pool, int64_t n, cnnc_rt_body fn, void *ctx);
+/* The timer hook of profiled code (codegen's TargetOptions::profile, `cnnc run --profile`):
+ * nanoseconds on CLOCK_MONOTONIC from an arbitrary origin. Code compiled without profiling
+ * never calls it. */
+int64_t cnnc_rt_clock_ns(void);
 
 #ifdef __cplusplus
 }

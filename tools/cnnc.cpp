@@ -6,6 +6,7 @@
 #include "passes/ModelStats.h"
 #include "passes/Passes.h"
 #include "tools/CliDocs.h"
+#include "tools/Bench.h"
 #include "tools/Compiled.h"
 #include "tools/Dump.h"
 #include "tools/Explain.h"
@@ -14,6 +15,7 @@
 #include "tools/Info.h"
 #include "tools/Model.h"
 #include "tools/Preprocess.h"
+#include "tools/Profile.h"
 #include "tools/Train.h"
 #include "tools/GitVersion.h"
 
@@ -193,7 +195,7 @@ void printSummary(const std::string &name, const interp::Tensor<double> &t) {
 
 int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vector<std::string> &outputs,
            const std::string &weights, uint64_t seed, const std::string &backend,
-           const std::string &precision, int threads) {
+           const std::string &precision, int threads, int profileReps) {
   if (backend != "interp" && backend != "jit")
     throw Error(fmt::format("--backend {}: expected interp (the reference interpreter) or jit (LLVM)", backend));
   // Read the input files first: their leading dimension sets the batch when --batch is absent.
@@ -326,6 +328,12 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     printSummary(lm.display(o->name), results.at(o->name));
     if (outFiles.count(o->name))
       writeTensorFile(outFiles[o->name], fromTensor(results.at(o->name), precision == "f64" ? DType::F64 : DType::F32));
+  }
+  if (profileReps > 0) { // the fused, compiled function (@train_step with --train), same feeds
+    PipelineOptions po;
+    po.training = m.train;
+    runPipeline(*mod, po);
+    std::cout << formatProfile(profileFunction(*mod->functions().back(), feeds, threads, profileReps));
   }
   return 0;
 }
@@ -462,7 +470,7 @@ int main(int argc, char **argv) {
                         initOut;
   std::vector<std::string> inputs, outputs;
   uint64_t seed = 0;
-  int runThreads = 0;
+  int runThreads = 0, profileReps = 0;
   std::string maxMemory;
 
   auto *ci = app.add_subcommand("info", "per-layer table: shapes, parameters, multiply-adds, memory, receptive field");
@@ -493,6 +501,11 @@ int main(int argc, char **argv) {
   cr->add_option("--threads", runThreads, "threads of --backend jit (0 = every CPU; results do not depend on it)")
       ->check(CLI::NonNegativeNumber)->default_val(0);
   cr->add_option("--max-memory", maxMemory, "refuse to run when the tensors need more than this (8G, 512M, bytes; default: the physical memory)");
+  bool runProfile = false;
+  cr->add_flag("--profile", runProfile,
+               "also time every node of the fused, compiled model (@train_step with --train): a table");
+  cr->add_option("--profile-reps", profileReps, "--profile: calls to average (default 10)")
+      ->check(CLI::PositiveNumber)->default_val(10);
   cr->add_option("--precision", precision, "f32 or f64 evaluation")->check(CLI::IsMember({"f32", "f64"}))->default_val("f32");
 
   auto *cn = app.add_subcommand("init", "write a model's seeded initial parameters to a .npz file");
@@ -551,6 +564,22 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->default_val("auto");
   ct->add_flag("--no-plot", [&](int64_t) { topt.plot = false; }, "do not draw plot.png");
 
+  ModelArgs benchArgs;
+  BenchOptions bopt;
+  auto *cb = app.add_subcommand("bench", "time a model compiled to a shared library through its C API: "
+                                         "median, min-max, GFLOP/s, share of the FMA peak");
+  benchArgs.add(cb);
+  cb->add_option("--weights,-w", bopt.weights, "parameters (.npz); default: an ONNX model's initializers, else the seeded init");
+  cb->add_option("--threads", bopt.threads, "threads of the compiled code (0 = every CPU)")
+      ->check(CLI::NonNegativeNumber)->default_val(1);
+  cb->add_option("--reps", bopt.reps, "timed calls per function")->check(CLI::PositiveNumber)->default_val(20);
+  cb->add_option("--warmup", bopt.warmup, "untimed calls first")->check(CLI::NonNegativeNumber)->default_val(3);
+  cb->add_option("--target-cpu", bopt.targetCpu, "LLVM CPU name (default: the host); x86-64-v3 = AVX2");
+  cb->add_flag("--json", bopt.json, "one JSON object instead of the table");
+  cb->add_flag("--profile", bopt.profile, "also the per-node profile of each function (a profiled JIT build)");
+  cb->add_flag("--vs-torch", bopt.vsTorch, "also PyTorch on the same model (converted from ONNX), checked "
+                                          "against cnnc's outputs, timed interleaved with cnnc");
+
   ModelArgs explainArgs;
   std::string explainOut;
   auto *cx = app.add_subcommand("explain", "one self-contained HTML page of a model's compile: graph, info "
@@ -587,7 +616,7 @@ int main(int argc, char **argv) {
     if (*cd)
       return cmdDump(dump, dopt);
     if (*cr)
-      return cmdRun(run, inputs, outputs, weights, seed, backend, precision, runThreads);
+      return cmdRun(run, inputs, outputs, weights, seed, backend, precision, runThreads, runProfile ? profileReps : 0);
     if (*cn)
       return cmdInit(init, initOut, seed);
     if (*cc)
@@ -598,6 +627,12 @@ int main(int argc, char **argv) {
       return cmdTrain(topt, trainBackend);
     if (*cx)
       return cmdExplain(explainArgs, explainOut);
+    if (*cb) {
+      bopt.model = benchArgs.path;
+      bopt.load = benchArgs.options();
+      bopt.inputMean = benchArgs.inputMean;
+      return runBench(bopt);
+    }
     if (*co) {
       if (markdown)
         std::cout << opsMarkdown();

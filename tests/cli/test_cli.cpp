@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -44,6 +45,18 @@ Result runCnnc(const std::string &args) {
 }
 
 void write(const fs::path &p, const std::string &text) { std::ofstream(p) << text; }
+
+// What a shell command writes to stdout (stderr to the test's).
+std::string runCommandOut(const std::string &cmd) {
+  std::string out;
+  if (FILE *p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;)
+      out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
 
 } // namespace
 
@@ -479,4 +492,130 @@ TEST_CASE("explain writes one self-contained HTML page: graph, info table, each 
       "p = P(); p.feed(open(sys.argv[1]).read()); assert not p.stack, p.stack' {}",
       page);
   CHECK(std::system(cmd.c_str()) == 0);
+}
+
+namespace {
+// A number field of a one-line JSON object (the first one of that name).
+double jsonNumber(const std::string &json, const std::string &key) {
+  const size_t p = json.find("\"" + key + "\": ");
+  REQUIRE(p != std::string::npos);
+  return std::stod(json.substr(p + key.size() + 4));
+}
+std::vector<std::string> jsonFields(const std::string &json, const std::string &key) {
+  std::vector<std::string> out;
+  for (size_t p = json.find("\"" + key + "\": "); p != std::string::npos; p = json.find("\"" + key + "\": ", p + 1))
+    out.push_back(json.substr(p + key.size() + 4));
+  return out;
+}
+} // namespace
+
+TEST_CASE("run --profile prints the compiled model's nodes, sorted, against the call", "[cli][profile]") {
+  Result r = runCnnc("run examples/mnist_bn.cnn --input random --profile --profile-reps 2 --threads 1");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("%prob : [1,10]")); // the run itself, as without --profile
+  CHECK_THAT(r.out, Catch::Contains("profile of @mnist_bn (compiled, batch 1, 1 thread, mean of 2 calls)"));
+  for (const char *n : {"%conv1 ", "%pool1 ", "%conv2 ", "%conv3 ", "%conv4 ", "%prob "})
+    CHECK_THAT(r.out, Catch::Contains(n));
+  CHECK_THAT(r.out, Catch::Contains("conv2d+relu") && Catch::Contains("sum of nodes"));
+  // sorted by time, longest first
+  std::istringstream lines(r.out.substr(r.out.find("share")));
+  std::vector<double> ms;
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line) && line.find("sum of nodes") == std::string::npos) {
+    std::istringstream f(line);
+    std::string node, ops;
+    double t;
+    f >> node >> ops >> t;
+    ms.push_back(t);
+  }
+  CHECK(ms.size() >= 6);
+  CHECK(std::is_sorted(ms.rbegin(), ms.rend()));
+
+  Result t = runCnnc("run examples/mnist_base.cnn --train --input data=random --input label=random --profile "
+                     "--profile-reps 1");
+  REQUIRE(t.code == 0);
+  CHECK_THAT(t.out, Catch::Contains("profile of @train_step") && Catch::Contains("  (update) ") &&
+                        Catch::Contains("conv2d_grad_filter"));
+}
+
+TEST_CASE("bench times inference and a training step through the C API, FLOPs as bench/cnnc_bench counts them", "[cli][bench]") {
+  Result r = runCnnc("bench examples/mnist_base.cnn --train --batch 4 --reps 3 --warmup 1 --json");
+  REQUIRE(r.code == 0);
+  CHECK(jsonNumber(r.out, "batch") == 4);
+  const auto fns = jsonFields(r.out, "function");
+  REQUIRE(fns.size() == 2);
+  CHECK(fns[0].rfind("\"infer\"", 0) == 0);
+  CHECK(fns[1].rfind("\"train_step\"", 0) == 0);
+  const auto flops = jsonFields(r.out, "flops"), med = jsonFields(r.out, "median_ms"),
+             lo = jsonFields(r.out, "min_ms"), hi = jsonFields(r.out, "max_ms"), gf = jsonFields(r.out, "gflops");
+  REQUIRE(flops.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    const double m = std::stod(med[i]);
+    CHECK(std::stod(lo[i]) <= m);
+    CHECK(m <= std::stod(hi[i]));
+    CHECK(std::stod(gf[i]) == Approx(std::stod(flops[i]) / (m * 1e6)).epsilon(1e-3));
+  }
+  // the other harness on the same cases counts the same work: the GFLOP/s of the two are
+  // that count over times from the same clock and summary (bench/machine.h)
+  for (int train = 0; train < 2; ++train) {
+    fs::path d = tmpDir();
+    const std::string cmd = fmt::format("cd {} && {} examples/mnist_base.cnn --batch 4 --iters 2 {} > {}",
+                                        CNNC_SOURCE_DIR, CNNC_BENCH_EXE, train ? "--train" : "",
+                                        (d / "jit.json").string());
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    CHECK(jsonNumber(slurp(d / "jit.json"), "flops") == std::stod(flops[train]));
+  }
+  CHECK(jsonNumber(r.out, "peak_gflops") > 0);
+
+  Result table = runCnnc("bench examples/mnist_bn.cnn --reps 2 --warmup 0 --profile");
+  REQUIRE(table.code == 0);
+  CHECK_THAT(table.out, Catch::Contains("median ms") && Catch::Contains("infer ") &&
+                            Catch::Contains("% peak") && Catch::Contains("profile of @mnist_bn"));
+  Result bad = runCnnc("bench examples/nope.cnn");
+  CHECK(bad.code == 1);
+}
+
+TEST_CASE("bench --vs-torch: PyTorch runs the model converted from ONNX, outputs checked first", "[cli][bench][torch]") {
+  // Weights of scale ~0.3 (not the seed's gauss(0.01), under which every output is ~uniform
+  // and a wrong conversion could pass), a model without softmax: the outputs vary.
+  fs::path d = tmpDir();
+  write(d / "vt.cnn", "network vt\ninput data 1x28x28\nconv 8 5x5 pad 2\nrelu\npool max 2x2 stride 2\n"
+                      "conv 16 3x3 stride 2\nrelu\nconv 10 6x6\n");
+  const std::string npz = (d / "vt.npz").string();
+  REQUIRE(std::system(fmt::format("/usr/bin/python3 -c 'import numpy as np; r = np.random.RandomState(1); "
+                                  "np.savez(\"{}\", **{{k: (r.randn(*s) * 0.3).astype(np.float32) for k, s in "
+                                  "[(\"conv1.w\", (8,1,5,5)), (\"conv1.b\", (8,)), (\"conv2.w\", (16,8,3,3)), "
+                                  "(\"conv2.b\", (16,)), (\"conv3.w\", (10,16,6,6)), (\"conv3.b\", (10,))]}})'",
+                                  npz)
+                          .c_str()) == 0);
+  Result r = runCnnc(fmt::format("bench {} --weights {} --batch 3 --reps 3 --warmup 1 --vs-torch --json",
+                                 (d / "vt.cnn").string(), npz));
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(jsonNumber(r.out, "max_abs_diff") < 1e-3);
+  CHECK(jsonNumber(r.out, "speedup") > 0);
+  const auto med = jsonFields(r.out, "median_ms");
+  REQUIRE(med.size() == 2); // cnnc's infer, then PyTorch's
+  CHECK(jsonNumber(r.out, "speedup") == Approx(std::stod(med[1]) / std::stod(med[0])).epsilon(1e-3));
+  // an .onnx goes to PyTorch as given; the table
+  REQUIRE(runCnnc(fmt::format("export {} --weights {} -o {}", (d / "vt.cnn").string(), npz, (d / "vt.onnx").string())).code == 0);
+  Result t = runCnnc(fmt::format("bench {} --reps 2 --warmup 0 --vs-torch", (d / "vt.onnx").string()));
+  REQUIRE(t.code == 0);
+  CHECK_THAT(t.out, Catch::Contains("torch infer") && Catch::Contains("cnnc / PyTorch speed"));
+
+  // The check can fail: the worker refuses outputs that are not the model's.
+  const std::string worker = std::string(CNNC_SOURCE_DIR) + "/python/cnnc/onnx_torch.py";
+  const std::string py = fmt::format(
+      "/usr/bin/python3 -c 'import numpy as np; np.save(\"{0}/x.npy\", np.random.RandomState(2).rand(3,1,28,28)"
+      ".astype(np.float32))' && {1} run {0}/vt.onnx --input {0}/x.npy --output {0}/y.npy > /dev/null && "
+      "echo 'run 1' | /usr/bin/python3 {2} serve {0}/vt.onnx --inputs {0}/x.npy --expect {0}/y.npy",
+      d.string(), CNNC_EXE, worker);
+  const std::string good = runCommandOut(py);
+  CHECK_THAT(good, Catch::Contains("\"ready\": true") && Catch::Contains("\"ms\": ["));
+  const std::string bad = runCommandOut(fmt::format(
+      "{} && /usr/bin/python3 -c 'import numpy as np; y = np.load(\"{}/y.npy\"); y[0, 3] += 0.005 * max(1, np.abs(y).max()); "
+      "np.save(\"{}/y.npy\", y)' && /usr/bin/python3 {} serve {}/vt.onnx --inputs {}/x.npy --expect {}/y.npy; echo rc=$?",
+      py, d.string(), d.string(), worker, d.string(), d.string(), d.string()));
+  CHECK_THAT(bad, Catch::Contains("PyTorch and cnnc disagree") && Catch::Contains("rc=1"));
 }
