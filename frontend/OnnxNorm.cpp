@@ -113,6 +113,8 @@ void lowerLrn(NodeCtx &c) {
   const int64_t before = (size - 1) / 2, after = size - 1 - before; // ONNX: floor and ceil
   Node *avg = c.emit(OpKind::AvgPool, "window", {planes},
                      {{"kernel", Ints{size, 1}},
+                      {"stride", Ints{1, 1}}, // as AveragePool's import writes them, so that an
+                      {"ceil_mode", int64_t(0)}, // exported LRN reimports to the same attributes
                       {"pads", Ints{before, 0, after, 0}},
                       {"count_include_pad", int64_t(1)}});
   Node *win = c.emit(OpKind::Reshape, "window.x", {avg}, {{"shape", Ints(xs.begin(), xs.end())}});
