@@ -227,7 +227,7 @@ TEST_CASE("reduce_max and reduce_min: dy to the extremum, ties share it (torch.a
 
 // argmax is an index (piecewise constant): nothing differentiable consumes it (no op takes an
 // i64 as a float), and its rule, if autodiff ever asked, names the node.
-TEST_CASE("argmax: labels from argmax train as constants; its rule is an error naming the node",
+TEST_CASE("argmax: labels from argmax train as constants, its rule is an error naming the node",
           "[autodiff]") {
   checkOp(p("x", "f32[4,5]"),
           "%l = argmax(%x) {axis=1, keepdims=0} : i64[4]\n  %z = softmax_xent(%x, %l) : f32[]\n"
