@@ -148,12 +148,6 @@ Value *expLinear(Emitter &e, Value *x, double s, double alpha, unsigned w) {
   return b.CreateSelect(b.CreateFCmpOGT(x, e.cfv(0, w)), above, below);
 }
 
-// max/min with NaN winning (ONNX, numpy and PyTorch): `a wins || isnan(a) ? a : b`, and a NaN
-// in b wins because comparisons with it are false.
-Value *pickNaN(Emitter &e, Value *a, Value *b, bool isMax) {
-  Value *wins = isMax ? e.b.CreateFCmpOGT(a, b) : e.b.CreateFCmpOLT(a, b);
-  return e.b.CreateSelect(e.b.CreateOr(wins, e.b.CreateFCmpUNO(a, a)), a, b);
-}
 
 // ------------------------------------------------------------------ dropout (training)
 // interp/DropoutHash.h, bit for bit: key = mix(mix(seed) ^ step); keep(i) =
@@ -188,6 +182,12 @@ void emitDropoutTraining(Emitter &e, const Node &n) {
 }
 
 } // namespace
+
+// max/min with NaN winning: a NaN in b wins too, because comparisons with it are false.
+Value *pickNaN(Emitter &e, Value *a, Value *b, bool isMax) {
+  Value *wins = isMax ? e.b.CreateFCmpOGT(a, b) : e.b.CreateFCmpOLT(a, b);
+  return e.b.CreateSelect(e.b.CreateOr(wins, e.b.CreateFCmpUNO(a, a)), a, b);
+}
 
 // [op-table] The emitter table: one entry per op of ir/Ops.def. The switch has no default, and
 // -Werror=switch makes a missing op a build error that names it. nullptr: not lowered by
@@ -304,6 +304,13 @@ OpEmitter opEmitter(OpKind k) {
     return [](Emitter &e, const Node &n) {
       emitBroadcast(e, n, [&](Value *a, Value *b) { return pickNaN(e, a, b, n.op == OpKind::Max); });
     };
+  case OpKind::EqualMask: // reduce_max's tie mask
+    return [](Emitter &e, const Node &n) {
+      emitBroadcast(e, n, [&](Value *a, Value *b) {
+        return e.b.CreateSelect(e.b.CreateFCmpOEQ(a, b), ConstantFP::get(a->getType(), 1.0),
+                                Constant::getNullValue(a->getType()));
+      });
+    };
   case OpKind::ClipGrad: // eq. 14 with two bounds: dy where min < x < max
     return [](Emitter &e, const Node &n) {
       const double lo = n.getFloat("min"), hi = n.getFloat("max");
@@ -384,7 +391,11 @@ OpEmitter opEmitter(OpKind k) {
     return emitRow2Im;
   // ---- reductions and normalisation (EmitReduce.cpp)
   case OpKind::ReduceSum:
-    return emitReduceSum;
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+    return emitReduce;
+  case OpKind::ArgMax:
+    return emitArgMax;
   case OpKind::MaxPool:
   case OpKind::AvgPool:
     return emitPool;

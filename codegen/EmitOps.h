@@ -21,6 +21,8 @@ inline llvm::Value *toF32(Emitter &e, llvm::Value *i) {
 /// The sum over i in [0, n) of term(i, w), vectorised: one vector and one scalar accumulator.
 llvm::Value *sumOver(Emitter &e, llvm::Value *n, const VecBody &term);
 void zeroFill(Emitter &e, llvm::Value *p, llvm::Value *count);
+/// max/min with NaN winning (ONNX, numpy, PyTorch): `a wins || isnan(a) ? a : b` (EmitOps.cpp).
+llvm::Value *pickNaN(Emitter &e, llvm::Value *a, llvm::Value *b, bool isMax);
 /// Per-channel dims of [N, C, rest...]: C and the product of the rest.
 void channelDims(const Node *x, int64_t &C, int64_t &inner);
 std::vector<int64_t> rowMajorStrides(const Shape &s);
@@ -85,7 +87,8 @@ void emitRow2Im(Emitter &e, const Node &n);
 void emitPad(Emitter &e, const Node &n);
 void emitPadGrad(Emitter &e, const Node &n);
 // EmitReduce.cpp
-void emitReduceSum(Emitter &e, const Node &n);
+void emitReduce(Emitter &e, const Node &n); // reduce_sum, reduce_max, reduce_min
+void emitArgMax(Emitter &e, const Node &n);
 void emitPool(Emitter &e, const Node &n);
 void emitGlobalAvgPool(Emitter &e, const Node &n);
 void emitSoftmax(Emitter &e, const Node &n);

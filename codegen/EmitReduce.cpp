@@ -1,5 +1,5 @@
-// Reductions: reduce_sum, pooling (seed eqs. 48-49), global average pooling, softmax and
-// log_softmax, batch norm and its batch statistics. Reductions may sum in another order
+// Reductions: reduce_sum, reduce_max/min, argmax, pooling (seed eqs. 48-49), global average
+// pooling, softmax and log_softmax, batch norm and its batch statistics. Reductions may sum in another order
 // than the interpreter (SIMD partial sums), which the tests bound against the f64 oracle.
 // Threads split independent outputs only (an output element, a row, a plane, a channel):
 // every sum runs on one thread in a fixed order, so the bits never depend on the count.
@@ -18,27 +18,64 @@ void channelDims(const Node *x, int64_t &C, int64_t &inner) {
   inner = x->type.numel() / (x->type.shape[0] * C);
 }
 
-Value *sumOver(Emitter &e, Value *n, const VecBody &term) {
+namespace {
+
+// How reduce_sum, reduce_max and reduce_min fold a value into an accumulator: the identity,
+// the step (acc, v) on scalars or vectors, and the fold of a vector's lanes.
+struct Fold {
+  double init;
+  std::function<Value *(Value *acc, Value *v)> step;
+  std::function<Value *(Value *vec)> lanes;
+};
+
+Fold sumFold(Emitter &e) {
+  return {0, [&e](Value *a, Value *v) { return e.b.CreateFAdd(a, v); },
+          [&e](Value *v) { return e.hsum(v); }};
+}
+
+// torch.amax/amin: pickNaN's rule, so a NaN met anywhere stays the result.
+Fold extremumFold(Emitter &e, bool isMax) {
+  auto step = [&e, isMax](Value *a, Value *v) { return pickNaN(e, v, a, isMax); };
+  return {isMax ? -INFINITY : INFINITY, step, [&e, step](Value *v) {
+            auto *vt = dyn_cast<FixedVectorType>(v->getType());
+            if (!vt)
+              return v;
+            Value *r = e.b.CreateExtractElement(v, uint64_t(0));
+            for (unsigned l = 1; l < vt->getNumElements(); ++l)
+              r = step(r, e.b.CreateExtractElement(v, uint64_t(l)));
+            return r;
+          }};
+}
+
+// The fold over i in [0, n) of term(i, w): one vector and one scalar accumulator.
+Value *foldOver(Emitter &e, Value *n, const Fold &f, const VecBody &term) {
   Value *accV = e.entryAlloca(e.vty(e.vl)), *accS = e.entryAlloca(e.f32);
-  e.b.CreateStore(e.cfv(0, e.vl), accV);
-  e.b.CreateStore(e.cf(0), accS);
+  e.b.CreateStore(e.cfv(f.init, e.vl), accV);
+  e.b.CreateStore(e.cf(f.init), accS);
   e.vecLoop(n, [&](Value *i, unsigned w) {
     Value *acc = w == 1 ? accS : accV;
-    e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.vty(w), acc), term(i, w)), acc);
+    e.b.CreateStore(f.step(e.b.CreateLoad(e.vty(w), acc), term(i, w)), acc);
   });
-  return e.b.CreateFAdd(e.hsum(e.b.CreateLoad(e.vty(e.vl), accV)), e.b.CreateLoad(e.f32, accS));
+  return f.step(f.lanes(e.b.CreateLoad(e.vty(e.vl), accV)), e.b.CreateLoad(e.f32, accS));
+}
+
+} // namespace
+
+Value *sumOver(Emitter &e, Value *n, const VecBody &term) {
+  return foldOver(e, n, sumFold(e), term);
 }
 
 void zeroFill(Emitter &e, Value *p, Value *count) {
   e.vecLoop(count, [&](Value *i, unsigned w) { e.store(e.cfv(0, w), p, i); });
 }
 
-// ------------------------------------------------------------------ reduce_sum
+// ------------------------------------------------------------------ reduce_sum, _max, _min
 // Threads split the output elements; each element is summed by one thread over the reduced
 // dims in row-major order (a contiguous innermost run through sumOver's SIMD partial sums,
 // else element by element), so its bits do not depend on the thread count (the bias
 // gradient's reduce_sum(dy) {axes=[0,2,3]} runs on every thread at batch 1 too).
-void emitReduceSum(Emitter &e, const Node &n) {
+void emitReduce(Emitter &e, const Node &n) {
+  const Fold f = n.op == OpKind::ReduceSum ? sumFold(e) : extremumFold(e, n.op == OpKind::ReduceMax);
   const Node *xn = n.operands[0];
   const Shape &xs = xn->type.shape;
   const int r = (int)xs.size();
@@ -68,24 +105,60 @@ void emitReduceSum(Emitter &e, const Node &n) {
         rest = e.b.CreateUDiv(rest, e.c(kext[k]));
       base = e.b.CreateAdd(base, e.b.CreateMul(coord, e.c(kst[k])));
     }
-    e.b.CreateStore(e.cf(0), acc);
+    e.b.CreateStore(e.cf(f.init), acc);
     walk(e, rext, {rst}, {0},
          [&](auto &off, Value *cnt, auto &is) {
            Value *start = e.b.CreateAdd(base, off[0]);
            if (is[0] == 1) {
-             Value *s = sumOver(e, cnt, [&](Value *i, unsigned w) {
+             Value *s = foldOver(e, cnt, f, [&](Value *i, unsigned w) {
                return e.load(x, e.b.CreateAdd(start, i), w);
              });
-             e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, acc), s), acc);
+             e.b.CreateStore(f.step(e.b.CreateLoad(e.f32, acc), s), acc);
            } else {
              e.loop(cnt, [&](Value *i) {
                Value *v = e.load(x, e.b.CreateAdd(start, e.b.CreateMul(i, e.c(is[0]))));
-               e.b.CreateStore(e.b.CreateFAdd(e.b.CreateLoad(e.f32, acc), v), acc);
+               e.b.CreateStore(f.step(e.b.CreateLoad(e.f32, acc), v), acc);
              });
            }
          },
          rbd);
     e.store(e.b.CreateLoad(e.f32, acc), y, o);
+  }, xn->type.numel());
+}
+
+// ------------------------------------------------------------------ argmax
+// Threads split the output elements; each scans its line along the axis with PyTorch's max
+// scan (a NaN wins and stays; select_last_index also takes equal values and later NaNs),
+// storing the winner's index as i64.
+void emitArgMax(Emitter &e, const Node &n) {
+  const Node *xn = n.operands[0];
+  const Shape &xs = xn->type.shape;
+  const int64_t axis = n.getInt("axis") < 0 ? n.getInt("axis") + (int64_t)xs.size() : n.getInt("axis");
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < xs.size(); ++d)
+    inner *= xs[d];
+  const int64_t len = xs[axis];
+  const bool last = n.getInt("select_last_index") != 0;
+  Value *x = e.ptr(xn), *y = e.ptr(&n);
+  Value *bestV = e.entryAlloca(e.f32), *bestI = e.entryAlloca(e.i64);
+  e.parallelFor(e.c(n.type.numel()), [&](Value *o) {
+    Value *start = e.b.CreateAdd(e.b.CreateMul(e.b.CreateUDiv(o, e.c(inner)), e.c(len * inner)),
+                                 e.b.CreateURem(o, e.c(inner)));
+    e.b.CreateStore(e.load(x, start), bestV);
+    e.b.CreateStore(e.c(0), bestI);
+    e.loop(e.c(1), e.c(len), [&](Value *k) {
+      Value *v = e.load(x, e.b.CreateAdd(start, e.b.CreateMul(k, e.c(inner))));
+      Value *b = e.b.CreateLoad(e.f32, bestV);
+      Value *bNaN = e.b.CreateFCmpUNO(b, b), *vNaN = e.b.CreateFCmpUNO(v, v);
+      Value *takes = e.b.CreateOr(e.b.CreateFCmpOGT(v, b), vNaN);
+      if (last) // a later equal value or NaN; a NaN best yields only to a NaN
+        takes = e.b.CreateSelect(bNaN, vNaN, e.b.CreateOr(takes, e.b.CreateFCmpOEQ(v, b)));
+      else // the first NaN stays
+        takes = e.b.CreateAnd(takes, e.b.CreateNot(bNaN));
+      e.b.CreateStore(e.b.CreateSelect(takes, v, b), bestV);
+      e.b.CreateStore(e.b.CreateSelect(takes, k, e.b.CreateLoad(e.i64, bestI)), bestI);
+    });
+    e.b.CreateStore(e.b.CreateLoad(e.i64, bestI), e.b.CreateInBoundsGEP(e.i64, y, o));
   }, xn->type.numel());
 }
 

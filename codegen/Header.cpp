@@ -113,7 +113,8 @@ std::string generateHeader(const Function &f, const Layout &l, const std::string
                               p);
   h += fmt::format(
       " *\n"
-      " * Buffers are f32 (labels int32), row-major, batch-major: a call on `batch` examples\n"
+      " * Buffers are f32 (labels int32, argmax's indices int64: 8 bytes per element), row-major,\n"
+      " * batch-major: a call on `batch` examples\n"
       " * ({0}_MIN_BATCH..{0}_MAX_BATCH) passes input k with batch * {0}_INPUT_<k>_PER_EXAMPLE\n"
       " * elements and room for batch * {0}_OUTPUT_<k>_PER_EXAMPLE in output k. Shapes (at the\n"
       " * largest batch):\n",

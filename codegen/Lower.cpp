@@ -266,7 +266,8 @@ void checkSupported(const Function &f) {
     const bool intInput =
         n->op == OpKind::Input && (n->type.dtype == DType::I32 || n->type.dtype == DType::I64);
     const bool count = n->op == OpKind::CountCorrect && n->type.dtype == DType::I32;
-    if (n->type.dtype != DType::F32 && !intInput && !count)
+    const bool index = n->op == OpKind::ArgMax; // i64 by its shape rule
+    if (n->type.dtype != DType::F32 && !intInput && !count && !index)
       throw Error(fmt::format("{}: codegen stores f32 tensors only (and integer inputs), not {}",
                               n->describe(), n->type.str()));
     if (!n->info().source && !opEmitter(n->op) && n->op != OpKind::Update)

@@ -286,7 +286,7 @@ void analyseBatch(const Function &f, Plan &p) {
           if (n.type.shape[out] != n.operands[0]->type.shape[bd(0)])
             fail(n, "expands along the batch");
         }
-      } else if (n.op == OpKind::ReduceSum) {
+      } else if (n.op == OpKind::ReduceSum || n.op == OpKind::ReduceMax || n.op == OpKind::ReduceMin) {
         if (B(0)) {
           std::vector<bool> red(n.operands[0]->type.rank(), false);
           for (int64_t a : n.getInts("axes"))

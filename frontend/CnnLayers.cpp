@@ -84,6 +84,10 @@ CnnForm cnnForm(OpKind k) {
   case OpKind::Transpose:
   case OpKind::Expand:
   case OpKind::ReduceSum:
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+  case OpKind::ArgMax:
+  case OpKind::EqualMask:
   case OpKind::Slice:
   case OpKind::Im2Row:
   case OpKind::Row2Im:

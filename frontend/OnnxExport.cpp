@@ -299,6 +299,18 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     auto &p = e.node("ReduceSum", {in[0], e.constant(y, DType::I64, {(int64_t)a.size()}, {a.begin(), a.end()})}, y);
     e.i(p, "keepdims", n.getInt("keepdims"));
     return;
+  } else if (n.op == OpKind::ReduceMax || n.op == OpKind::ReduceMin) { // opset 13: attributes
+    auto &p = e.node(n.op == OpKind::ReduceMax ? "ReduceMax" : "ReduceMin", in, y);
+    e.ints(p, "axes", n.getInts("axes"));
+    e.i(p, "keepdims", n.getInt("keepdims"));
+    return;
+  } else if (n.op == OpKind::ArgMax) {
+    auto &p = e.node("ArgMax", in, y);
+    e.i(p, "axis", n.getInt("axis"));
+    e.i(p, "keepdims", n.getInt("keepdims"));
+    if (n.getInt("select_last_index"))
+      e.i(p, "select_last_index", 1);
+    return;
   } else if (n.op == OpKind::Slice) {
     auto one = [&](int64_t v) { return e.constant(y, DType::I64, {1}, {(double)v}); };
     e.node("Slice", {in[0], one(n.getInt("start")), one(n.getInt("end")), one(n.getInt("axis"))}, y);

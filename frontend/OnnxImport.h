@@ -57,6 +57,16 @@ OnnxModel importOnnxBytes(const std::string &bytes, const std::string &filename,
 /// training-mode function named "train" (the `grad` pass makes it @train_step).
 OnnxModel importOnnxForTraining(const std::string &path, const OnnxOptions &opts = {});
 
+/// One ONNX operator the importer reads: the IR ops it may become and what it reads.
+struct OnnxOperatorDoc {
+  std::string opType;
+  std::vector<OpKind> becomes; // empty: folded into a constant at import
+  std::string attributes;
+};
+/// Every operator the importer reads (its lowering table), by name (frontend/OnnxOpsDoc.cpp;
+/// an internal error if that list and the lowering table differ).
+std::vector<OnnxOperatorDoc> onnxOperatorDocs();
+
 /// Sanitizes an ONNX name into an IR SSA name (no uniqueness).
 std::string sanitizeOnnxName(const std::string &name);
 

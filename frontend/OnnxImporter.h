@@ -65,6 +65,9 @@ using LowerFn = std::function<void(NodeCtx &)>;
 const std::map<std::string, LowerFn> &loweringTable();
 /// The operators of published CNNs (OnnxOpsModels.cpp), added to the table by loweringTable.
 void addModelLowerings(std::map<std::string, LowerFn> &t);
+/// InstanceNormalization, LayerNormalization and LRN (OnnxNorm.cpp), added by
+/// addModelLowerings.
+void addNormLowerings(std::map<std::string, LowerFn> &t);
 /// Resize and Upsample (OnnxResize.cpp), added by addModelLowerings.
 void lowerResize(NodeCtx &c);
 

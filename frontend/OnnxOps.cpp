@@ -599,6 +599,9 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::Transpose:
   case OpKind::Expand:
   case OpKind::ReduceSum:   // also ReduceMean on import (reduce_sum times 1/count)
+  case OpKind::ReduceMax:   // also GlobalMaxPool (over H and W, keepdims)
+  case OpKind::ReduceMin:
+  case OpKind::ArgMax:
   case OpKind::Slice:
   case OpKind::Conv2dGradInput: // ConvTranspose
   case OpKind::PRelu:       // opset 6's per-channel slope
@@ -635,6 +638,7 @@ OnnxForm onnxForm(OpKind k) {
   case OpKind::FilterFlip:
   case OpKind::ClipGrad:
   case OpKind::PadGrad:
+  case OpKind::EqualMask:
     return none(gradient);
   }
   CNNC_INTERNAL("bad op kind");

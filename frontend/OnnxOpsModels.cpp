@@ -1,7 +1,7 @@
 // The ONNX operators that published CNNs add to the core table (OnnxOps.cpp): bounded and
 // leaky activations (Clip, HardSigmoid, HardSwish, LeakyRelu, Elu, Selu), variadic
 // elementwise ops (Max, Min, Sum, Mean), padding, reductions
-// (ReduceMean, ReduceSum), shape movement (Transpose, Slice, Split, Squeeze, Unsqueeze,
+// (ReduceMean, ReduceSum, ReduceL2, ReduceMax, ReduceMin, GlobalMaxPool, ArgMax), shape movement (Transpose, Slice, Split, Squeeze, Unsqueeze,
 // Expand), and the static-shape subgraphs PyTorch's exporter leaves behind (Shape, Gather,
 // Cast, ConstantOfShape, Range, and Concat/Slice/Squeeze/Unsqueeze of their results), which
 // are folded at import into constants.
@@ -191,12 +191,13 @@ void lowerPad(NodeCtx &c) {
 
 // ---- reductions -------------------------------------------------------------------------------
 // ReduceMean = reduce_sum times 1/count: the mean of the seed's global average pooling
-// without a new kernel (and the same gradient, through reduce_sum and mul).
-void lowerReduce(NodeCtx &c, bool mean, bool l2 = false) {
+// without a new kernel (and the same gradient, through reduce_sum and mul). ReduceMax and
+// ReduceMin are reduce_max/reduce_min (their axes are an input from opset 18 on).
+void lowerReduce(NodeCtx &c, OpKind k, bool mean = false, bool l2 = false) {
   Node *x = c.in(0);
   const int64_t r = x->type.rank();
   bool keep = c.getInt("keepdims", 1) != 0;
-  std::optional<Ints> axes = axesOf(c, mean || l2 ? 18 : 13);
+  std::optional<Ints> axes = axesOf(c, mean || l2 || k != OpKind::ReduceSum ? 18 : 13);
   if (!mean && c.opset() >= 13 && c.getInt("noop_with_empty_axes", 0) && (!axes || axes->empty())) {
     c.out(0, c.emit(OpKind::Identity, "", {x}));
     return;
@@ -215,13 +216,32 @@ void lowerReduce(NodeCtx &c, bool mean, bool l2 = false) {
     c.unsupported(fmt::format("the mean over an empty extent of {} is undefined", x->type.str()));
   if (l2) // ReduceL2: sqrt(sum x^2)
     x = c.emit(OpKind::Mul, "sq", {x, x});
-  Node *y = c.emit(OpKind::ReduceSum, mean || l2 ? "sum" : "", {x},
-                   {{"axes", ax}, {"keepdims", int64_t(keep)}});
+  Node *y = c.emit(k, mean || l2 ? "sum" : "", {x}, {{"axes", ax}, {"keepdims", int64_t(keep)}});
   if (l2)
     y = c.emit(OpKind::Sqrt, "", {y});
   if (mean)
     y = c.emit(OpKind::Mul, "", {y, c.scalar(1.0 / (double)count, x->type.dtype)});
   c.out(0, y);
+}
+
+// GlobalMaxPool: the seed's max pooling (eq. 48) with one window covering every spatial dim.
+void lowerGlobalMaxPool(NodeCtx &c) {
+  Node *x = c.in(0);
+  if (x->type.rank() < 3)
+    c.unsupported(fmt::format("needs an [N,C,spatial...] input, got {}", x->type.str()));
+  Ints ax;
+  for (int64_t d = 2; d < x->type.rank(); ++d)
+    ax.push_back(d);
+  c.out(0, c.emit(OpKind::ReduceMax, "", {x}, {{"axes", ax}, {"keepdims", int64_t(1)}}));
+}
+
+void lowerArgMax(NodeCtx &c) {
+  Node *x = c.in(0);
+  const int64_t axis = axisIn(c, c.getInt("axis", 0), x->type.rank());
+  c.out(0, c.emit(OpKind::ArgMax, "", {x},
+                  {{"axis", axis},
+                   {"keepdims", int64_t(c.getInt("keepdims", 1) != 0)},
+                   {"select_last_index", int64_t(c.getInt("select_last_index", 0) != 0)}}));
 }
 
 // ---- shape movement ---------------------------------------------------------------------------
@@ -587,9 +607,14 @@ void addModelLowerings(std::map<std::string, LowerFn> &t) {
   t["Sum"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Add, false); };
   t["Mean"] = [](NodeCtx &c) { lowerVariadic(c, OpKind::Add, true); };
   t["Pad"] = lowerPad;
-  t["ReduceMean"] = [](NodeCtx &c) { lowerReduce(c, true); };
-  t["ReduceSum"] = [](NodeCtx &c) { lowerReduce(c, false); };
-  t["ReduceL2"] = [](NodeCtx &c) { lowerReduce(c, false, true); };
+  t["ReduceMean"] = [](NodeCtx &c) { lowerReduce(c, OpKind::ReduceSum, true); };
+  t["ReduceSum"] = [](NodeCtx &c) { lowerReduce(c, OpKind::ReduceSum); };
+  t["ReduceL2"] = [](NodeCtx &c) { lowerReduce(c, OpKind::ReduceSum, false, true); };
+  t["ReduceMax"] = [](NodeCtx &c) { lowerReduce(c, OpKind::ReduceMax); };
+  t["ReduceMin"] = [](NodeCtx &c) { lowerReduce(c, OpKind::ReduceMin); };
+  t["GlobalMaxPool"] = lowerGlobalMaxPool;
+  t["ArgMax"] = lowerArgMax;
+  addNormLowerings(t);
   t["DepthToSpace"] = [](NodeCtx &c) { lowerDepthToSpace(c, true); };
   t["SpaceToDepth"] = [](NodeCtx &c) { lowerDepthToSpace(c, false); };
   t["Tile"] = lowerTile;

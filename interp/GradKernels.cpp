@@ -164,13 +164,16 @@ template <class T> Tensor<T> expand(const Tensor<T> &x, const std::vector<int64_
   return gather(x, shape, step, 0);
 }
 
-template <class T>
-Tensor<T> reduceSum(const Tensor<T> &x, const std::vector<int64_t> &axes, bool keepdims) {
+// Folds x over `axes` into the output element each input element maps to, in row-major
+// input order: the loop of reduce_sum, reduce_max and reduce_min.
+template <class T, class F>
+Tensor<T> reduceFold(const Tensor<T> &x, const std::vector<int64_t> &axes, bool keepdims, T init,
+                     F combine) {
   const Dims xs = dimsOf(x);
   std::vector<bool> reduced(xs.size(), false);
   for (int64_t a : axes) {
     const int64_t ax = normAxis(a, xs.size());
-    CNNC_ASSERT(!reduced[ax], "reduce_sum axis listed twice");
+    CNNC_ASSERT(!reduced[ax], "reduce axis listed twice");
     reduced[ax] = true;
   }
   Dims kept(xs); // the output's shape with keepdims; its strides locate each input element
@@ -186,9 +189,57 @@ Tensor<T> reduceSum(const Tensor<T> &x, const std::vector<int64_t> &axes, bool k
     if (!reduced[d] || keepdims)
       shape.push_back(kept[d]);
   Tensor<T> y = withShape<T>(shape);
-  std::fill(y.begin(), y.end(), T(0));
+  std::fill(y.begin(), y.end(), init);
   const T *in = x.data();
-  forEachOffset(xs, step, 0, [&](int64_t off) { y.data()[off] += *in++; });
+  forEachOffset(xs, step, 0, [&](int64_t off) { y.data()[off] = combine(y.data()[off], *in++); });
+  return y;
+}
+
+template <class T>
+Tensor<T> reduceSum(const Tensor<T> &x, const std::vector<int64_t> &axes, bool keepdims) {
+  return reduceFold(x, axes, keepdims, T(0), [](T a, T v) { return a + v; });
+}
+
+// torch.amax/amin: a NaN anywhere in the extent is the result (v wins when it is NaN; once
+// the accumulator is NaN, no comparison with it is true).
+template <class T>
+Tensor<T> reduceExtremum(const Tensor<T> &x, const std::vector<int64_t> &axes, bool keepdims,
+                         bool isMax) {
+  const T inf = std::numeric_limits<T>::infinity();
+  return reduceFold(x, axes, keepdims, isMax ? -inf : inf, [isMax](T a, T v) {
+    return std::isnan(v) || (isMax ? v > a : v < a) ? v : a;
+  });
+}
+
+// The index along `axis` of the first maximum (the last with `last`), a NaN beating every
+// number (numpy's and PyTorch's argmax), held as T.
+template <class T> Tensor<T> argMax(const Tensor<T> &x, int64_t axis, bool keepdims, bool last) {
+  Dims xs = dimsOf(x);
+  axis = normAxis(axis, xs.size());
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= xs[d];
+  for (size_t d = axis + 1; d < xs.size(); ++d)
+    inner *= xs[d];
+  const int64_t len = xs[axis];
+  Dims shape;
+  for (size_t d = 0; d < xs.size(); ++d)
+    if ((int64_t)d != axis || keepdims)
+      shape.push_back((int64_t)d == axis ? 1 : xs[d]);
+  Tensor<T> y = withShape<T>(shape);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const T *p = x.data() + o * len * inner + i;
+      int64_t best = 0;
+      for (int64_t k = 1; k < len; ++k) {
+        const T v = p[k * inner], b = p[best * inner];
+        if (std::isnan(b) && !(last && std::isnan(v)))
+          continue; // the first NaN stays (the last NaN with `last`)
+        if (std::isnan(v) || v > b || (last && v == b))
+          best = k;
+      }
+      y.data()[o * inner + i] = T(best);
+    }
   return y;
 }
 
@@ -618,6 +669,8 @@ template <class T> Tensor<T> filterFlip(const Tensor<T> &w, int64_t groups) {
   template Tensor<T> transpose(const Tensor<T> &, const std::vector<int64_t> &);                   \
   template Tensor<T> expand(const Tensor<T> &, const std::vector<int64_t> &);                      \
   template Tensor<T> reduceSum(const Tensor<T> &, const std::vector<int64_t> &, bool);             \
+  template Tensor<T> reduceExtremum(const Tensor<T> &, const std::vector<int64_t> &, bool, bool);  \
+  template Tensor<T> argMax(const Tensor<T> &, int64_t, bool, bool);                               \
   template Tensor<T> slice(const Tensor<T> &, int64_t, int64_t, int64_t);                          \
   template Tensor<T> im2rowGrouped(const Tensor<T> &, const std::array<int64_t, 2> &,              \
                                    const ConvParams &);                                            \

@@ -23,6 +23,12 @@ template <class T> Tensor<T> expand(const Tensor<T> &x, const std::vector<int64_
 /// Sum over `axes` (negative counts from the end); keepdims leaves them as size 1.
 template <class T>
 Tensor<T> reduceSum(const Tensor<T> &x, const std::vector<int64_t> &axes, bool keepdims);
+/// Maximum (isMax) or minimum over `axes`, a NaN in the extent giving NaN (torch.amax/amin).
+template <class T>
+Tensor<T> reduceExtremum(const Tensor<T> &x, const std::vector<int64_t> &axes, bool keepdims,
+                         bool isMax);
+/// Index of the first (last: the last) maximum along axis, NaN counting as the largest.
+template <class T> Tensor<T> argMax(const Tensor<T> &x, int64_t axis, bool keepdims, bool last);
 /// Elements start..end-1 along axis (negative counts from the end).
 template <class T> Tensor<T> slice(const Tensor<T> &x, int64_t axis, int64_t start, int64_t end);
 

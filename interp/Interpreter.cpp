@@ -241,6 +241,15 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
     return expand(*in[0], n.getInts("shape"));
   case OpKind::ReduceSum:
     return reduceSum(*in[0], n.getInts("axes"), n.getInt("keepdims") != 0);
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+    return reduceExtremum(*in[0], n.getInts("axes"), n.getInt("keepdims") != 0,
+                          n.op == OpKind::ReduceMax);
+  case OpKind::ArgMax:
+    return argMax(*in[0], n.getInt("axis"), n.getInt("keepdims") != 0,
+                  n.getInt("select_last_index") != 0);
+  case OpKind::EqualMask: // 1 where equal: NaN equals nothing, as in torch.amax's backward
+    return Tensor<T>(xt::where(xt::equal(*in[0], *in[1]), T(1), T(0)));
   case OpKind::Slice:
     return slice(*in[0], axisOf(n, in[0]->dimension()), n.getInt("start"), n.getInt("end"));
   case OpKind::Im2Row:

@@ -540,7 +540,7 @@ static TensorType inferExpand(const Node &n) {
   return {in(n, 0).dtype, s};
 }
 
-static TensorType inferReduceSum(const Node &n) {
+TensorType inferReduceSum(const Node &n) {
   const TensorType &x = in(n, 0);
   std::vector<bool> reduce(x.rank(), false);
   for (int64_t a : n.getInts("axes")) {
@@ -643,6 +643,10 @@ TensorType inferAbs(const Node &n);
 TensorType inferClipGrad(const Node &n);
 TensorType inferPad(const Node &n);
 TensorType inferPadGrad(const Node &n);
+TensorType inferReduceMax(const Node &n);
+TensorType inferReduceMin(const Node &n);
+TensorType inferArgMax(const Node &n);
+TensorType inferEqualMask(const Node &n);
 
 namespace detail {
 void checkSignature(const Node &n);

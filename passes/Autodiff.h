@@ -16,6 +16,13 @@ namespace cnnc {
 /// contributions to a value used several times are summed in use order.
 std::map<const Node *, Node *> appendGradients(Function &f, Node *loss, const std::vector<Node *> &wrt);
 
+namespace grad {
+/// Whether op k has a gradient rule (passes/GradRules.cpp; false for the ops marked there as
+/// not differentiable: indices, counts, backward ops). Some rules still reject particular
+/// operand forms.
+bool hasGradient(OpKind k);
+} // namespace grad
+
 struct TrainStepOptions {
   /// Running-statistics update rate of batch normalization: r <- (1-a)*r + a*batch_stat,
   /// with the unbiased batch variance (as PyTorch's momentum=0.1).

@@ -10,6 +10,7 @@
 // The `fuse-conv-grad` pass (passes/FuseConvGrad.cpp) later replaces each chain by one
 // conv2d_grad_filter / conv2d_grad_input op: tiled loops that never materialise φ(x) whole.
 #include "passes/GradRules.h"
+#include "passes/Autodiff.h"
 
 #include <fmt/format.h>
 
@@ -38,6 +39,13 @@ Node *neg(Context &c, Node *x, const std::string &suffix) {
 }
 
 } // namespace
+
+// An op without a gradient: its rule is the error, and kNoGradient (read by hasGradient, and so
+// by the generated operator tables of the docs) says so, from the same line.
+template <OpKind K> constexpr bool kNoGradient = false;
+#define NO_GRADIENT(Enum)                                                                          \
+  template <> constexpr bool kNoGradient<OpKind::Enum> = true;                                     \
+  static std::vector<Node *> grad##Enum(Context &c) { notDifferentiable(c); }
 
 // ---------------------------------------------------------------------------- rules --
 static std::vector<Node *> gradInput(Context &) { return {}; }
@@ -443,8 +451,8 @@ static std::vector<Node *> gradL2Loss(Context &c) {
 
 // ONNX's general SoftmaxCrossEntropyLoss is imported for inference; training adds cnnc's own
 // softmax_xent loss (docs/training.md).
-static std::vector<Node *> gradSoftmaxXentNd(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradCountCorrect(Context &c) { notDifferentiable(c); }
+NO_GRADIENT(SoftmaxXentNd)
+NO_GRADIENT(CountCorrect)
 
 static std::vector<Node *> gradTranspose(Context &c) {
   Ints perm = c.n.getInts("perm"), inv(perm.size());
@@ -464,6 +472,37 @@ static std::vector<Node *> gradReduceSum(Context &c) {
   return {c.make(OpKind::Expand, "dx", {k}, {{"shape", xs}}, "every summed element gets the sum's dy")};
 }
 
+// reduce_max/reduce_min: torch.amax's rule, dy shared evenly among the tied extrema,
+// dx = mask * dy / count with mask = [x == y] (1 at every element equal to its extremum;
+// the seed's max pooling, eq. 53-56, sends dy to one winner instead: that is max_pool's rule,
+// not amax's). Composed of existing ops, so every backend and thread count has it.
+static std::vector<Node *> gradExtremum(Context &c) {
+  const Shape &xs = c.operand(0)->type.shape;
+  Shape kept = xs;
+  Ints axes;
+  for (int64_t a : c.n.getInts("axes")) {
+    kept[a < 0 ? a + (int64_t)xs.size() : a] = 1;
+    axes.push_back(a);
+  }
+  Node *y = c.reshape(const_cast<Node *>(&c.n), kept, "y.keep");
+  Node *mask = c.make(OpKind::EqualMask, "tie", {c.operand(0), y}, {}, "the tied extrema");
+  Node *cnt = c.make(OpKind::ReduceSum, "ties", {mask}, {{"axes", axes}, {"keepdims", int64_t(1)}});
+  Node *share = c.make(OpKind::Div, "share", {c.reshape(c.dy, kept, "dy.keep"), cnt},
+                       {}, "dy split evenly among the ties");
+  return {c.make(OpKind::Mul, "dx", {mask, share})};
+}
+static std::vector<Node *> gradReduceMax(Context &c) { return gradExtremum(c); }
+static std::vector<Node *> gradReduceMin(Context &c) { return gradExtremum(c); }
+// An index is piecewise constant: nothing differentiable consumes it (no op takes an i64 as
+// a float), so autodiff never asks; the rule says why if it does.
+template <> constexpr bool kNoGradient<OpKind::ArgMax> = true;
+static std::vector<Node *> gradArgMax(Context &c) {
+  throw Error(c.n.loc, fmt::format("%{} (argmax): an index is not differentiable: the loss must "
+                                   "not depend on it for --train (argmax is piecewise constant)",
+                                   c.n.name));
+}
+NO_GRADIENT(EqualMask)
+
 // A slice's adjoint puts dy back in place and zeros elsewhere: pad with 0 (section 6.1's
 // zero padding) by the parts cut off.
 static std::vector<Node *> gradSlice(Context &c) {
@@ -482,8 +521,8 @@ static std::vector<Node *> gradSlice(Context &c) {
 static std::vector<Node *> gradPad(Context &c) {
   return {c.make(OpKind::PadGrad, "dx", {c.dy}, {{"pads", c.n.get("pads")}, {"mode", c.n.get("mode")}})};
 }
-static std::vector<Node *> gradPadGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradClipGrad(Context &c) { notDifferentiable(c); }
+NO_GRADIENT(PadGrad)
+NO_GRADIENT(ClipGrad)
 
 // im2row and row2im are each other's adjoints (seed eq. 37: vec(φ(x)) = M vec(x), and M^T).
 static std::vector<Node *> gradIm2Row(Context &c) {
@@ -498,23 +537,23 @@ static std::vector<Node *> gradRow2Im(Context &c) {
 
 // n/(n-1) depends on x's shape only: no gradient flows to x (nothing to add).
 static std::vector<Node *> gradBnUnbias(Context &) { return {nullptr}; }
-static std::vector<Node *> gradReluGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradSigmoidGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradTanhGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradMaxPoolGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradAvgPoolGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradSoftmaxGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradLogSoftmaxGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradBatchNormGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradBnMeanGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradBnVarGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradBnTrainGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradSoftmaxXentGrad(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradL2LossGrad(Context &c) { notDifferentiable(c); }
+NO_GRADIENT(ReluGrad)
+NO_GRADIENT(SigmoidGrad)
+NO_GRADIENT(TanhGrad)
+NO_GRADIENT(MaxPoolGrad)
+NO_GRADIENT(AvgPoolGrad)
+NO_GRADIENT(SoftmaxGrad)
+NO_GRADIENT(LogSoftmaxGrad)
+NO_GRADIENT(BatchNormGrad)
+NO_GRADIENT(BnMeanGrad)
+NO_GRADIENT(BnVarGrad)
+NO_GRADIENT(BnTrainGrad)
+NO_GRADIENT(SoftmaxXentGrad)
+NO_GRADIENT(L2LossGrad)
 // The fused filter gradient exists only after autodiff (passes/FuseConvGrad.cpp runs after
 // `grad`), so autodiff never asks for its VJP; an .ir file that differentiates it is told so
 // like any other backward op.
-static std::vector<Node *> gradConv2dGradFilter(Context &c) { notDifferentiable(c); }
+NO_GRADIENT(Conv2dGradFilter)
 // conv2d_grad_input is also a forward op: ONNX ConvTranspose and the .cnn `deconv` layer.
 // It is linear in both operands, and the conv's bilinear identities
 // <conv2d(g, w), x> = <g, conv2d_grad_input(x, w)> = <w, conv2d_grad_filter(g, x)>
@@ -531,8 +570,8 @@ static std::vector<Node *> gradConv2dGradInput(Context &c) {
   }
   return out;
 }
-static std::vector<Node *> gradFilterFlip(Context &c) { notDifferentiable(c); }
-static std::vector<Node *> gradUpdate(Context &c) { notDifferentiable(c); }
+NO_GRADIENT(FilterFlip)
+NO_GRADIENT(Update)
 
 // [op-table] The gradient rules: one `grad<Enum>` per op of Ops.def (a missing one is a build
 // error naming it; an op without a gradient says so: notDifferentiable).
@@ -541,6 +580,17 @@ std::vector<Node *> vjp(Context &c) {
 #define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                   \
   case OpKind::Enum:                                                                               \
     return grad##Enum(c);
+#include "ir/Ops.def"
+#undef OP
+  }
+  CNNC_INTERNAL("bad op kind");
+}
+
+bool hasGradient(OpKind k) {
+  switch (k) {
+#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                   \
+  case OpKind::Enum:                                                                               \
+    return !kNoGradient<OpKind::Enum>;
 #include "ir/Ops.def"
 #undef OP
   }

@@ -49,8 +49,8 @@ std::map<std::string, interp::Tensor<double>> runJit(const Function &f, const Fe
   std::vector<void *> ptrs(l.buffers.size());
   for (size_t i = 0; i < l.buffers.size(); ++i) {
     const codegen::BufferSlot &s = l.buffers[i];
-    if (s.kind == codegen::BufferKind::Output) {
-      data[i].assign(std::max<int64_t>(s.type.numel(), 1), 0.f);
+    if (s.kind == codegen::BufferKind::Output) { // 2 floats per element of an i64 (argmax)
+      data[i].assign(std::max<int64_t>(s.type.numel(), 1) * (s.type.dtype == DType::I64 ? 2 : 1), 0.f);
       ptrs[i] = data[i].data();
       continue;
     }
@@ -97,6 +97,12 @@ std::map<std::string, interp::Tensor<double>> runJit(const Function &f, const Fe
         int32_t v;
         std::memcpy(&v, &data[i][k], 4);
         tsr.data()[k] = v;
+      }
+    } else if (s.type.dtype == DType::I64) { // argmax: the bits are an int64
+      for (int64_t k = 0; k < s.type.numel(); ++k) {
+        int64_t v;
+        std::memcpy(&v, &data[i][2 * k], 8);
+        tsr.data()[k] = (double)v;
       }
     } else
       std::copy(data[i].begin(), data[i].begin() + s.type.numel(), tsr.begin());

@@ -14,6 +14,7 @@
 #include "tools/MemoryLimit.h"
 #include "tools/Info.h"
 #include "tools/Model.h"
+#include "tools/OnnxDoc.h"
 #include "tools/Preprocess.h"
 #include "tools/Profile.h"
 #include "tools/Train.h"
@@ -587,9 +588,10 @@ int main(int argc, char **argv) {
   explainArgs.add(cx);
   cx->add_option("-o,--output", explainOut, "HTML file to write")->required();
 
-  bool markdown = false;
+  bool markdown = false, onnxTable = false;
   auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
   co->add_flag("--markdown", markdown, "print docs/ops.md");
+  co->add_flag("--onnx", onnxTable, "print the ONNX operator table of docs/onnx.md");
 
   // a mistyped subcommand: name the closest one (CLI11 would only say the argument was not
   // expected)
@@ -634,7 +636,9 @@ int main(int argc, char **argv) {
       return runBench(bopt);
     }
     if (*co) {
-      if (markdown)
+      if (onnxTable)
+        std::cout << tools::onnxOperatorsMarkdown();
+      else if (markdown)
         std::cout << opsMarkdown();
       else
         for (const OpInfo &op : allOps())

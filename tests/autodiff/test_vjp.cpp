@@ -2,6 +2,8 @@
 // attribute combinations that matter, inputs kept away from kinks (GradCheck.h).
 #include "GradCheck.h"
 
+#include "passes/GradRules.h"
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -200,6 +202,43 @@ TEST_CASE("shape ops: concat, flatten, reshape, transpose, expand, reduce_sum", 
   checkOp(p("x", "f32[3,1]"), "%y = expand(%x) {shape=[2,3,4]} : f32[2,3,4]", "f32[2,3,4]", {"x"});
   checkOp(p("x", "f32[2,3,4]"), "%y = reduce_sum(%x) {axes=[0,2]} : f32[3]", "f32[3]", {"x"});
   checkOp(p("x", "f32[2,3,4]"), "%y = reduce_sum(%x) {axes=[1], keepdims=1} : f32[2,1,4]", "f32[2,1,4]", {"x"});
+}
+
+// reduce_max/reduce_min follow torch.amax: dy goes to the extremum, split evenly among ties.
+// Distinct inputs have no ties; concat(x, x) makes every extremum a pair of copies of one x,
+// each getting dy/2, which the central difference sees as slope 1 on that x.
+TEST_CASE("reduce_max and reduce_min: dy to the extremum, ties share it (torch.amax)", "[autodiff]") {
+  for (const char *op : {"reduce_max", "reduce_min"}) {
+    checkOp(p("x", "f32[3,4,5]"), fmt::format("%y = {}(%x) {{axes=[0,2]}} : f32[4]", op), "f32[4]", {"x"});
+    checkOp(p("x", "f32[2,3,4]"), fmt::format("%y = {}(%x) {{axes=[-1], keepdims=1}} : f32[2,3,1]", op),
+            "f32[2,3,1]", {"x"});
+    checkOp(p("x", "f32[2,3,2,2]"),
+            fmt::format("%c = concat(%x, %x) : f32[2,6,2,2]\n  %y = {}(%c) {{axes=[1,2,3], keepdims=1}} : f32[2,1,1,1]", op),
+            "f32[2,1,1,1]", {"x"});
+  }
+  // three tied copies: each gets a third, the same element of x collects all
+  const std::string text = "func @t {\n  %x = param : f32[2,3]\n  %c = concat(%x, %x, %x) {axis=0} : f32[6,3]\n"
+                           "  %y = reduce_max(%c) {axes=[0]} : f32[3]\n  %t = input : f32[3]\n"
+                           "  %loss = l2_loss(%y, %t) : f32[]\n  return %loss\n}\n";
+  auto m = parseModule(text, "t.ir");
+  Feeds feeds = spacedFeeds(m->main(), 3);
+  checkGradients(text, {"x"}, feeds);
+}
+
+// argmax is an index (piecewise constant): nothing differentiable consumes it (no op takes an
+// i64 as a float), and its rule, if autodiff ever asked, names the node.
+TEST_CASE("argmax: labels from argmax train as constants, its rule is an error naming the node",
+          "[autodiff]") {
+  checkOp(p("x", "f32[4,5]"),
+          "%l = argmax(%x) {axis=1, keepdims=0} : i64[4]\n  %z = softmax_xent(%x, %l) : f32[]\n"
+          "  %y = reshape(%z) {shape=[1]} : f32[1]",
+          "f32[1]", {"x"});
+  auto m = parseModule("func @f {\n  %x = param : f32[4,5]\n  %cls = argmax(%x) {axis=1} : i64[4,1]\n"
+                       "  return %cls\n}\n",
+                       "am.ir");
+  Function &f = m->main();
+  grad::Context c{f, *f.find("cls"), f.find("x"), {true}};
+  CHECK_THROWS_WITH(grad::vjp(c), Catch::Contains("%cls (argmax): an index is not differentiable"));
 }
 
 TEST_CASE("im2row and row2im are each other's adjoints (seed eqs. 37, 46)", "[autodiff][conv]") {

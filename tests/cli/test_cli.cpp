@@ -323,6 +323,19 @@ TEST_CASE("docs/ops.md is the op table's current rendering", "[cli][docs]") {
   CHECK(r.out == slurp(fs::path(CNNC_SOURCE_DIR) / "docs/ops.md"));
 }
 
+// The block between the markers is `cnnc ops --onnx`'s output (regenerate it with that command).
+TEST_CASE("docs/onnx.md's operator table is the importer's and gradient tables' rendering",
+          "[cli][docs]") {
+  Result r = runCnnc("ops --onnx");
+  REQUIRE(r.code == 0);
+  const std::string doc = slurp(fs::path(CNNC_SOURCE_DIR) / "docs/onnx.md");
+  const std::string begin = "<!-- begin: cnnc ops --onnx -->\n", end = "<!-- end: cnnc ops --onnx -->";
+  const size_t b = doc.find(begin), e = doc.find(end);
+  REQUIRE(b != std::string::npos);
+  REQUIRE(e != std::string::npos);
+  CHECK(doc.substr(b + begin.size(), e - b - begin.size()) == r.out);
+}
+
 // ---------------------------------------------------------------------------- dumps --
 namespace {
 

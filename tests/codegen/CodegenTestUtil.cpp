@@ -145,7 +145,7 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
         inPtr.push_back(in.back().data());
       }
     } else if (s.kind == codegen::BufferKind::Output) {
-      out.emplace_back(std::max<int64_t>(count, 1), NAN);
+      out.emplace_back(std::max<int64_t>(count, 1) * (s.type.dtype == DType::I64 ? 2 : 1), NAN);
       outPtr.push_back(out.back().data());
     }
   }
@@ -171,6 +171,12 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
         int32_t v;
         std::memcpy(&v, &out[k][i], 4);
         t.data()[i] = v;
+      }
+    else if (s.type.dtype == DType::I64) // argmax
+      for (size_t i = 0; i < t.size(); ++i) {
+        int64_t v;
+        std::memcpy(&v, &out[k][2 * i], 8);
+        t.data()[i] = (double)v;
       }
     else
       std::copy(out[k].begin(), out[k].begin() + t.size(), t.begin());

@@ -283,6 +283,24 @@ std::vector<Case> cases() {
                    b.out(b.op(K::PadGrad, {b.op(K::Mul, {p, p})}, {{"pads", pads}, {"mode", m}}));
                    b.out(b.op(K::Pad, {b.input("v", {7})}, {{"pads", Ints{2, 3}}, {"mode", m}}));
                  }});
+  // reduce_max/reduce_min (a contiguous innermost run in vectors, strided dims element by
+  // element, everything, keepdims), the tie mask of their gradient, and argmax over ties
+  // (concat(x, x): the first copy, or the last with select_last_index)
+  c.push_back({"reduce_max / reduce_min / equal_mask / argmax", [](Builder &b) {
+                 Node *x = b.input("x", {2, 5, 3, 37});
+                 for (K k : {K::ReduceMax, K::ReduceMin}) {
+                   b.out(b.op(k, {x}, {{"axes", Ints{3}}}));
+                   b.out(b.op(k, {x}, {{"axes", Ints{0, 2}}, {"keepdims", int64_t(1)}}));
+                   b.out(b.op(k, {x}, {{"axes", Ints{1, 2, 3}}}));
+                 }
+                 Node *m = b.op(K::ReduceMax, {x}, {{"axes", Ints{2, 3}}, {"keepdims", int64_t(1)}});
+                 b.out(b.op(K::EqualMask, {x, m}));
+                 Node *xx = b.op(K::Concat, {x, x}, {{"axis", int64_t(3)}});
+                 b.out(b.op(K::ArgMax, {xx}, {{"axis", int64_t(3)}}));
+                 b.out(b.op(K::ArgMax, {xx}, {{"axis", int64_t(-1)}, {"keepdims", int64_t(0)},
+                                              {"select_last_index", int64_t(1)}}));
+                 b.out(b.op(K::ArgMax, {x}, {{"axis", int64_t(1)}, {"keepdims", int64_t(0)}}));
+               }});
   return c;
 }
 

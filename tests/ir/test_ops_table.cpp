@@ -67,6 +67,10 @@ std::string wrap(const OpInfo &op) {
       {"pad_grad", "%dy : f32[1,64,58,58]"},
       {"clip_grad", "%dy : f32[1,10]; %x : f32[1,10]"},
       {"prelu", "%x : f32[1,10]; %slope : f32[1]"},
+      {"reduce_max", "%x : f32[1,64,7,7]"},
+      {"reduce_min", "%x : f32[2,3,5]"},
+      {"argmax", "%prob : f32[1,1000]"},
+      {"equal_mask", "%x : f32[1,64,7,7]; %m : f32[1,64,1,1]"},
   };
   std::string decls;
   auto it = operandTypes.find(op.mnemonic);

@@ -88,7 +88,14 @@ const std::set<std::string> kOps = {"Conv",
                                     "ReduceL2",
                                     "DepthToSpace",
                                     "SpaceToDepth",
-                                    "Tile"};
+                                    "Tile",
+                                    "ReduceMax",
+                                    "ReduceMin",
+                                    "GlobalMaxPool",
+                                    "ArgMax",
+                                    "InstanceNormalization",
+                                    "LayerNormalization",
+                                    "LRN"};
 
 // Inputs an operator needs at compile time (cnnc's shapes and attributes are static), bound
 // from the first data set: shapes, axes, pads, slice bounds, Clip's bounds.
@@ -96,7 +103,7 @@ bool compileTimeInput(const onnx::NodeProto &n, int i) {
   static const std::set<std::string> shapeOps = {"Reshape", "Pad",       "Slice",     "Split",
                                                  "Squeeze", "Unsqueeze", "ReduceSum", "Expand",
                                                  "Clip",    "Resize",    "Upsample", "Tile",
-                                                 "ReduceL2"};
+                                                 "ReduceL2", "ReduceMax", "ReduceMin"};
   return i >= 1 && shapeOps.count(n.op_type());
 }
 // Of those, the integer ones (Clip's bounds and Pad's constant_value are float).
@@ -179,6 +186,8 @@ std::string unsupportedReason(const std::string &modelPath, std::vector<std::str
         intSlots.insert(n.input(i));
     if (n.op_type() == "SoftmaxCrossEntropyLoss" && n.input_size() > 1)
       intSlots.insert(n.input(1));
+    if (n.op_type() == "ArgMax") // an index tensor
+      intSlots.insert(n.output(0));
     if (n.op_type() == "Slice")
       for (double st : sliceSteps(g, fs::path(modelPath).parent_path(), n))
         if (st != 1)

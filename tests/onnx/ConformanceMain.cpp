@@ -42,7 +42,7 @@ public:
       const codegen::BufferSlot &s = l.buffers[i];
       const int64_t n = std::max<int64_t>(s.type.numel(), 1);
       if (s.kind == codegen::BufferKind::Output) {
-        fl[i].assign(n, 0.f);
+        fl[i].assign(s.type.dtype == DType::I64 ? 2 * n : n, 0.f); // argmax's i64
         ptrs[i] = fl[i].data();
         continue;
       }
@@ -78,6 +78,10 @@ public:
         if (s.type.dtype == DType::I32) {
           int32_t v;
           std::memcpy(&v, &fl[i][k], 4);
+          t.data()[k] = (float)v;
+        } else if (s.type.dtype == DType::I64) {
+          int64_t v;
+          std::memcpy(&v, &fl[i][2 * k], 8);
           t.data()[k] = (float)v;
         } else
           t.data()[k] = fl[i][k];
