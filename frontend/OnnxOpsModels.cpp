@@ -37,7 +37,14 @@ Ints intsIn(NodeCtx &c, int i, const char *what) {
     c.unsupported(fmt::format("the {} input must be known at compile time (an initializer or "
                               "Constant)",
                               what));
-  return Ints(t->values.begin(), t->values.end());
+  Ints out;
+  for (double v : t->values) {
+    // (a double outside int64's range would make the conversion undefined: found by fuzzing)
+    if (!(v >= -9.2233720368547758e18 && v < 9.2233720368547758e18) || v != std::floor(v))
+      c.unsupported(fmt::format("the {} input holds {}, not a 64-bit integer", what, v));
+    out.push_back((int64_t)v);
+  }
+  return out;
 }
 
 // A scalar input known at import time (a constant, or a float initializer: PyTorch writes
