@@ -35,14 +35,28 @@ static std::string floatStr(double d) {
   return s;
 }
 
-static std::string quote(const std::string &s) {
+// Control bytes print as \xNN: the text stays one line that parses back to the same bytes
+// (an ONNX name or attribute may hold a newline or a NUL; the lexer ends input at NUL).
+std::string escapeControl(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    unsigned char u = (unsigned char)c;
+    if (u < 0x20 || u == 0x7f)
+      out += fmt::format("\\x{:02x}", u);
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\')
       out += '\\';
     out += c;
   }
-  return out + "\"";
+  return escapeControl(out) + "\"";
 }
 
 std::string attrStr(const Attr &a) {

@@ -46,6 +46,8 @@ enum class AttrKind : uint8_t { Int, Float, Ints, Floats, Str };
 const char *attrKindName(AttrKind k);
 AttrKind attrKindOf(const Attr &a);
 std::string attrStr(const Attr &a); // IR syntax: 3, 0.5, [1,1], [0.5], "he"
+std::string quote(std::string_view s);         // "a\"b\x0a": a string literal of the IR text
+std::string escapeControl(std::string_view s); // control bytes as \xNN (comments stay one line)
 
 // ---------------------------------------------------------------------------- op table --
 struct OperandSpec {

@@ -79,6 +79,11 @@ Token Lexer::lex() {
         advance();
         if (cur() == '\0')
           fail(t, "unterminated string");
+        if (cur() == 'x' && std::isxdigit((unsigned char)ahead(1)) && std::isxdigit((unsigned char)ahead(2))) {
+          t.text += (char)std::stoi(std::string{ahead(1), ahead(2)}, nullptr, 16); // quote()'s \xNN
+          advance(), advance(), advance();
+          continue;
+        }
       }
       t.text += cur();
       advance();

@@ -59,7 +59,7 @@ static std::vector<std::string> nodePieces(const Node &n, bool printLocs) {
   }
   p.push_back(" : " + n.type.str());
   if (printLocs && n.loc.known())
-    p.push_back(fmt::format(" loc(\"{}\":{}:{})", n.loc.file, n.loc.line, n.loc.col));
+    p.push_back(fmt::format(" loc({}:{}:{})", quote(n.loc.file), n.loc.line, n.loc.col));
   return p;
 }
 
@@ -82,7 +82,7 @@ static std::string joinWrapped(const std::vector<std::string> &pieces, int wrap,
 static std::string printNode(const Node &n, const PrintOptions &o) {
   std::string s = joinWrapped(nodePieces(n, o.locs), o.wrap, 6);
   if (!n.comment.empty())
-    s += "  // " + n.comment;
+    s += "  // " + escapeControl(n.comment);
   return s;
 }
 

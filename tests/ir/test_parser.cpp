@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using namespace cnnc;
 
 static std::string errorOf(const std::string &text) {
@@ -44,6 +46,24 @@ TEST_CASE("IR round trip keeps comments, locations and several functions", "[ir]
   CHECK(y->loc.line == 4);
   // Without a loc(...), a node is located at its line in the IR text.
   CHECK(m->main().find("x")->loc.str() == "t.ir:2:3");
+}
+
+TEST_CASE("IR text stays one line per node whatever bytes a name or comment holds", "[ir][parser]") {
+  // An ONNX node's name becomes its comment, a file name its loc(): a newline or a NUL there
+  // must not end the line or the input (fuzz finding: "Relu 'a\nb'" did not parse back).
+  auto m = parseModule("func @f {\n  %x = input : f32[2]\n  %y = relu(%x) : f32[2]\n  return %y\n}\n", "t.ir");
+  Node *y = m->main().find("y");
+  using namespace std::string_literals;
+  y->comment = "Relu 'a\nb\r\0c\x7f'"s;
+  y->loc.file = "dir\"/x\ny\\z\0.onnx"s;
+  REQUIRE(y->loc.file.size() == 16);
+  std::string text = print(*m, true);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 5);
+  CHECK(std::none_of(text.begin(), text.end(), [](char c) { return (unsigned char)c < 0x20 && c != '\n'; }));
+  CHECK_THAT(text, Catch::Contains("// Relu 'a\\x0ab\\x0d\\x00c\\x7f'"));
+  auto back = parseModule(text, "u.ir");
+  CHECK(back->main().find("y")->loc.file == y->loc.file); // strings parse back to their bytes
+  CHECK(print(*back, true) == text);
 }
 
 TEST_CASE("IR parse errors carry file:line:col and a caret", "[ir][parser][errors]") {
