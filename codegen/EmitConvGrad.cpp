@@ -2,7 +2,9 @@
 // tile by tile from address arithmetic, never materialising φ(x). With P = Ho·Wo pixels per
 // image, R = Cg·kh·kw, per group:
 //
-// conv2d_grad_filter, dW = φ(x)ᵀ dY (seed eq. 35), tap by tap (emitGradFilter):
+// conv2d_grad_filter, dW = φ(x)ᵀ dY (seed eq. 35), tap by tap (emitGradFilter; few input
+// channels, or output channels that pad its column blocks, go to the row kernel of
+// EmitConvGradRows.cpp when its vectors fill better: useRows):
 //   1. x is copied into a zero-padded buffer when the conv pads (no bounds checks);
 //   2. dY is transposed to pixel-major panels, one per column block of bw = MB·vl output
 //      channels: dYT[g][mb][n·P + pix][bw], VL×VL blocks transposed in registers;
@@ -260,8 +262,21 @@ void packDyT(Emitter &e, const FilterGeom &g, Value *dy, Value *dyT, Value *N) {
   }, g.N * g.M * g.P);
 }
 
+// The row kernel (EmitConvGradRows.cpp) when its lanes carry more real work: a first layer's
+// few input channels (this kernel's tile spans taps to fill its registers, and transposes a
+// large dY), or output channels that pad this kernel's column blocks by 10% or more (MNIST
+// BASE's 50 in 64 lanes) while rows fill its vectors better.
+bool useRows(const FilterGeom &fg, const FilterRowsGeom &rg) {
+  if (!rg.valid)
+    return false;
+  const double tapLanes = double(fg.Mg) / double(fg.nmb * fg.bw);
+  return fg.Cg <= 4 ? rg.lanesUsed >= 0.75 : tapLanes < 0.9 && rg.lanesUsed > tapLanes + 0.05;
+}
+
 void emitGradFilter(Emitter &e, const Node &n) {
   const FilterGeom g = filterGeom(n, e.vl, e.plan.layout.narrowConvs);
+  if (const FilterRowsGeom rg = filterRowsGeom(n, e.vl, e.plan.layout.narrowConvs); useRows(g, rg))
+    return emitGradFilterRows(e, n, rg);
   auto &b = e.b;
   Ops o{e};
   Value *x = e.ptr(n.operands[0]), *dy = e.ptr(n.operands[1]), *dW = e.ptr(&n);
@@ -609,8 +624,11 @@ void emitGradInput(Emitter &e, const Node &n) {
 } // namespace
 
 int64_t convGradScratchBytes(const Node &n, unsigned vl, bool narrow) {
-  if (n.op == OpKind::Conv2dGradFilter)
-    return filterGeom(n, vl, narrow).bytes;
+  if (n.op == OpKind::Conv2dGradFilter) {
+    const FilterGeom fg = filterGeom(n, vl, narrow);
+    const FilterRowsGeom rg = filterRowsGeom(n, vl, narrow);
+    return useRows(fg, rg) ? rg.bytes : fg.bytes;
+  }
   if (n.op == OpKind::Conv2dGradInput)
     return geom(n, vl).bytes;
   return 0;

@@ -37,6 +37,19 @@ void walk(Emitter &e, std::vector<int64_t> ext, std::vector<std::vector<int64_t>
 /// y[...] = x[...] along a walk whose operand 0 is y (contiguous innermost) and 1 is x.
 void copyInner(Emitter &e, llvm::Value *y, llvm::Value *x, const std::vector<llvm::Value *> &off,
                llvm::Value *n, const std::vector<int64_t> &is);
+/// conv2d_grad_filter vectorised along output rows (EmitConvGradRows.cpp): its geometry
+/// (valid: stride 1 along rows, 3 <= kw <= 7, rows of 4 pixels or more) and its kernel.
+struct FilterRowsGeom {
+  int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, R, sh, pt, pl, dh, dw, Ho, Wo, P, Hp, Wp;
+  bool padded, valid;
+  int64_t VL, PV, tail; // lanes; vectors per output row, the last holding `tail` (0: full)
+  int64_t MT, nmt;      // output channels per tile, tiles per group
+  int64_t CI, NC, KR;   // images per chunk, chunks (compiled batch), rows per block
+  double lanesUsed;     // the fraction of lanes holding real work
+  int64_t xpadOff, slotOff, bytes;
+};
+FilterRowsGeom filterRowsGeom(const Node &n, unsigned vl, bool narrowConvs);
+void emitGradFilterRows(Emitter &e, const Node &n, const FilterRowsGeom &g);
 /// The VL×VL matrix rows[p][lane] (VL vectors of VL lanes) transposed in registers
 /// (EmitConv.cpp).
 std::vector<llvm::Value *> transposeSquare(Emitter &e, std::vector<llvm::Value *> rows);

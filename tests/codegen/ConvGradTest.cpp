@@ -97,6 +97,14 @@ std::vector<Geo> geos() {
       // of pixel vectors; rows of 5 under a vertical stride, padded
       {{2, 7, 13, 21}, {5, 7, 3, 3}, one, nopad, one, 1},
       {{2, 3, 9, 6}, {4, 3, 3, 3}, {2, 1}, {1, 0, 0, 1}, one, 1},
+      // the filter gradient's row kernel (EmitConvGradRows.cpp: few input channels, or output
+      // channels padding the tap kernel's blocks): rows of 19 (a masked last vector) under a
+      // vertical stride, padded and dilated along rows; dilated along columns, groups, a last
+      // channel tile computed past Mg; 8 images in chunks of 3, 3 and 2 with several row blocks
+      {{2, 3, 10, 19}, {10, 3, 3, 3}, {2, 1}, {1, 1, 1, 1}, {2, 1}, 1},
+      {{2, 4, 8, 14}, {14, 2, 3, 3}, one, {0, 1, 0, 1}, {1, 2}, 2},
+      {{8, 1, 40, 40}, {4, 1, 5, 5}, one, nopad, one, 1},
+      {{2, 20, 10, 10}, {50, 20, 3, 3}, one, nopad, one, 1},
   };
 }
 
