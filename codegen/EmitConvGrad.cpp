@@ -267,7 +267,7 @@ void packDyT(Emitter &e, const FilterGeom &g, Value *dy, Value *dyT, Value *N) {
 // large dY), or output channels that pad this kernel's column blocks by 10% or more (MNIST
 // BASE's 50 in 64 lanes) while rows fill its vectors better.
 bool useRows(const FilterGeom &fg, const FilterRowsGeom &rg) {
-  if (!rg.valid)
+  if (!rg.valid || getenv("CNNC_NOROWS"))
     return false;
   const double tapLanes = double(fg.Mg) / double(fg.nmb * fg.bw);
   return fg.Cg <= 4 ? rg.lanesUsed >= 0.75 : tapLanes < 0.9 && rg.lanesUsed > tapLanes + 0.05;

@@ -49,9 +49,9 @@ FilterRowsGeom filterRowsGeom(const Node &n, unsigned vl, bool narrow) {
   // MT·kw accumulators, MT dY vectors and one x vector in the registers; tiles balanced
   const int64_t mtMax = std::max<int64_t>(1, (regs - 2) / (g.kw + 1));
   g.nmt = (g.Mg + mtMax - 1) / mtMax, g.MT = (g.Mg + g.nmt - 1) / g.nmt;
-  // chunks of about 4096 output pixels; row blocks of about 4 KB of the tile's dY
+  // chunks of about 4096 output pixels; row blocks of about 16 KB of the tile's dY
   g.CI = std::clamp<int64_t>(4096 / g.P, 1, g.N), g.NC = (g.N + g.CI - 1) / g.CI;
-  g.KR = std::max<int64_t>(1, 1024 / (g.MT * g.PV * g.VL));
+  g.KR = std::max<int64_t>(1, 4096 / (g.MT * g.PV * g.VL));
   // the fraction of lanes holding real work (the tap kernel compares its own: EmitConvGrad.cpp)
   g.lanesUsed = double(g.Wo) / double(g.PV * g.VL) * double(g.Mg) / double(g.nmt * g.MT);
   g.valid = true;
