@@ -4,6 +4,7 @@
  * The .npz reader handles numpy.savez archives (stored entries; f32/f64, C order). */
 #include "runtime/CnncApi.h"
 #include "runtime/CnncModel.h"
+#include "runtime/Memory.h"
 #include "runtime/Parallel.h"
 
 #include <stdarg.h>
@@ -227,7 +228,7 @@ API int cnnc_create(cnnc_instance **out) {
   inst->state = calloc((size_t)nmax + 1, sizeof *inst->state);
   inst->imap = calloc((size_t)d->num_buffers + 1, sizeof(int));
   inst->tmap = calloc((size_t)(t ? t->num_buffers : 0) + 1, sizeof(int));
-  inst->workspace = aligned_alloc(64, ws ? ws : 64);
+  inst->workspace = cnnc_rt_alloc_workspace(ws);
   int ok = inst->sdesc && inst->state && inst->imap && inst->tmap && inst->workspace;
   for (int pass = 0; ok && pass < 2; ++pass) {
     const cnnc_model_desc *m = pass == 0 ? d : t;

@@ -1,6 +1,7 @@
 #include "tools/Compiled.h"
 #include "tools/MemoryLimit.h"
 
+#include "runtime/Memory.h"
 #include "runtime/Parallel.h"
 
 #include <fmt/format.h>
@@ -74,7 +75,7 @@ std::map<std::string, interp::Tensor<double>> runJit(const Function &f, const Fe
   checkMemory(checkedAdd(l.workspaceBytes, io).value_or(INT64_MAX),
               fmt::format("running @{} compiled (workspace and buffers)", f.name()));
   void *ws =
-      std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
+      cnnc_rt_alloc_workspace((size_t)l.workspaceBytes);
   if (!ws)
     throw std::bad_alloc();
   auto t0 = std::chrono::steady_clock::now();
@@ -278,7 +279,7 @@ std::unique_ptr<JitTrainer> JitTrainer::compile(const Function &f,
     io = checkedAdd(io, b.type.bytes()).value_or(INT64_MAX);
   checkMemory(checkedAdd(ws, io).value_or(INT64_MAX),
               fmt::format("training @{} compiled (state, workspace and buffers)", f.name()));
-  m.workspace = std::aligned_alloc(64, (size_t)ws);
+  m.workspace = cnnc_rt_alloc_workspace((size_t)ws);
   if (!m.workspace)
     throw std::bad_alloc();
   return tr;

@@ -1,6 +1,7 @@
 // tools/Profile.h: the profiled JIT build, its calls, and the table.
 #include "tools/Profile.h"
 #include "passes/ModelStats.h"
+#include "runtime/Memory.h"
 #include "tools/Compiled.h"
 #include "tools/MemoryLimit.h"
 
@@ -56,7 +57,7 @@ Profile profileFunction(const Function &f, const Feeds &feeds, int threads, int 
     }
   }
   checkMemory(l.workspaceBytes + io, fmt::format("profiling @{} (workspace and buffers)", f.name()));
-  void *ws = std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
+  void *ws = cnnc_rt_alloc_workspace((size_t)l.workspaceBytes);
   if (!ws)
     throw std::bad_alloc();
   jit->run(ptrs.data(), ws, l.maxBatch, pool.get()); // warm-up; also computes the prepared state

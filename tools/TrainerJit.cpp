@@ -3,6 +3,7 @@
 // mini-batch too (docs/codegen.md, "Batch"). Only a fixed-batch step (Layout::batchNote says
 // which node makes it so, e.g. an ONNX batch_matmul) runs a partial batch on a
 // second step compiled at that size, the state copied in and back.
+#include "runtime/Memory.h"
 #include "tools/Compiled.h"
 #include "tools/Trainer.h"
 
@@ -56,7 +57,7 @@ public:
       infer_ = codegen::JitModel::compile(*module_.infer);
       const codegen::Layout &l = infer_->layout();
       workspace_ =
-          std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
+          cnnc_rt_alloc_workspace((size_t)l.workspaceBytes);
       if (!workspace_)
         throw std::bad_alloc();
       bufs_.resize(l.buffers.size());

@@ -115,6 +115,7 @@ TEST_CASE("mnist_base as a .so: embedded weights, any batch up to the max, heade
                                                   "calloc",
                                                   "free",
                                                   "aligned_alloc",
+                                                  "madvise", // the workspace in huge pages
                                                   "realloc",
                                                   "memcpy",
                                                   "memmove",
