@@ -106,8 +106,8 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
       e.ints(p, "dilations", n.getInts("dilation"));
     e.i(p, "ceil_mode", n.getInt("ceil_mode"));
   };
-  // conv2d/fc with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu.
-  const bool relu = (n.op == OpKind::Conv2d || n.op == OpKind::FullyConnected) && n.getInt("relu");
+  // conv2d/fc/batchnorm with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu.
+  const bool relu = n.info().attr("relu") && n.getInt("relu");
   auto preRelu = [&]() { return relu ? y + ".pre_relu" : y; };
   auto fusedRelu = [&]() {
     if (relu)
@@ -237,7 +237,8 @@ void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTens
     e.i(e.node("LogSoftmax", in, y), "axis", n.getInt("axis"));
     return;
   } else if (n.op == OpKind::BatchNorm) {
-    e.f(e.node("BatchNormalization", in, y), "epsilon", n.getFloat("epsilon"));
+    e.f(e.node("BatchNormalization", in, preRelu()), "epsilon", n.getFloat("epsilon"));
+    fusedRelu();
     return;
   } else if (n.op == OpKind::Dropout) {
     if (n.getInt("training"))

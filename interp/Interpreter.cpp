@@ -78,7 +78,7 @@ template <class T> Tensor<T> clipValues(const Tensor<T> &x, T lo, T hi) {
   return Tensor<T>(xt::where(x < lo, lo, xt::where(x > hi, hi, x)));
 }
 
-// conv2d/fc with relu=1 (passes/FuseRelu.cpp): the same max(0, .) as the relu op, after the
+// conv2d/fc/batchnorm with relu=1 (passes/FuseRelu.cpp): the same max(0, .) as the relu op, after the
 // product, so fused and unfused graphs agree exactly.
 template <class T> Tensor<T> fusedRelu(const Node &n, Tensor<T> y) {
   if (n.getInt("relu"))
@@ -200,7 +200,7 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
   case OpKind::LogSoftmax:
     return softmax(*in[0], axisOf(n, in[0]->dimension()), n.op == OpKind::LogSoftmax);
   case OpKind::BatchNorm:
-    return batchNorm(*in[0], *in[1], *in[2], *in[3], *in[4], n.getFloat("epsilon"));
+    return fusedRelu(n, batchNorm(*in[0], *in[1], *in[2], *in[3], *in[4], n.getFloat("epsilon")));
   case OpKind::BnMean:
     return bnMean(*in[0]);
   case OpKind::BnVar:

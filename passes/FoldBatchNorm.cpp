@@ -12,7 +12,8 @@
 //           BN of ones with zero mean and bias; b' is the BN of b), so the fold is exact IR
 //           with the op's own definition, recomputed per call from whatever the params hold
 //           (cnnc_set_param needs no re-fold).
-// Runs before fuse-relu, so conv → BN → ReLU ends as one conv2d with relu=1.
+// Runs before fuse-relu, so conv → BN → ReLU ends as one conv2d with relu=1 (a BN that IR
+// text gives relu=1 hands it to p).
 #include "passes/Passes.h"
 
 #include <fmt/format.h>
@@ -73,13 +74,16 @@ bool foldBatchNorm(Function &f) {
       // what it computes, a conv/fc (an output BN keeps its name: the function's interface)
       f.moveBefore(p, bn);
       p->operands = {p->operands[0], w2, b2};
+      p->attrs["relu"] = bn->get("relu"); // a fused ReLU (IR written so) moves with the BN
       p->comment = fmt::format("batch norm %{} folded into the weights", bn->name);
       f.replaceAllUses(bn, p);
       f.removeIf([&](const Node *x) { return x == bn; });
     } else {
+      const Attr relu = bn->get("relu");
       bn->op = p->op;
       bn->operands = {p->operands[0], w2, b2};
       bn->attrs = p->attrs;
+      bn->attrs["relu"] = relu;
       bn->comment = "batch norm folded into the weights";
     }
     changed = true;

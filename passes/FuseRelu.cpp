@@ -1,8 +1,8 @@
-// fuse-relu: folds a ReLU into the conv2d or fc that produces its operand (the epilogue
+// fuse-relu: folds a ReLU into the conv2d, fc or batchnorm that produces its operand (the epilogue
 // fusion of the design: the max(0, .) is applied to each result while it is still in a
 // register, instead of a second pass over memory).
 //   before: a verified function.
-//   after:  every relu(p) whose p has a relu attribute (conv2d, fc) that is 0, used by nothing but that relu
+//   after:  every relu(p) whose p has a relu attribute (conv2d, fc, batchnorm) that is 0, used by nothing but that relu
 //           and not an output, is gone: p has relu=1 and takes its users (a conv is not
 //           called %relu1; p's comment names the ReLU it absorbed). A relu that is an
 //           output becomes p's op with relu=1 under its own name (outputs are the compiled

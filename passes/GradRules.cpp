@@ -390,6 +390,7 @@ static std::vector<Node *> gradLogSoftmax(Context &c) {
 // y = (x - mean) * scale / sqrt(var + eps) + bias, per channel. In training, mean and var
 // are bn_mean/bn_var of x itself, whose own rules complete the familiar batch-norm gradient.
 static std::vector<Node *> gradBatchNorm(Context &c) {
+  maskFusedRelu(c);
   std::vector<Node *> out(5, nullptr);
   std::vector<Node *> ops{c.dy, c.operand(0), c.operand(1), c.operand(3), c.operand(4)};
   const char *wrt[] = {"x", "scale", nullptr, "mean", "var"};

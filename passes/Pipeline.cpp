@@ -38,8 +38,8 @@ const std::vector<PassInfo> &defaultPipeline() {
        "(before fuse-relu, so conv+BN+ReLU ends as one op)",
        foldBatchNorm},
       {"fuse-relu",
-       "after autodiff (which reads ReLU outputs only): conv/fc + ReLU become one op whose "
-       "epilogue clamps in registers",
+       "after autodiff (which reads ReLU outputs only): conv/fc/batchnorm + ReLU become one op "
+       "whose epilogue clamps in registers",
        fuseRelu},
       {"dce", "drop what no output needs, including nodes simplify bypassed", eliminateDeadCode},
   };

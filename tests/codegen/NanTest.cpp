@@ -1,5 +1,5 @@
 // NaN through ReLU follows PyTorch (torch.relu(nan) is nan): the relu op and the fused
-// epilogues of conv2d and fc (passes/FuseRelu.cpp) keep a NaN, in the interpreter and in
+// epilogues of conv2d, fc and batchnorm (passes/FuseRelu.cpp) keep a NaN, in the interpreter and in
 // compiled code, where LLVM's maxnum would have turned it into 0 and a model fed NaN would
 // have answered with confidence.
 #include "CodegenTestUtil.h"
@@ -15,7 +15,7 @@ using namespace cnnc;
 using namespace cnnc::cgtest;
 using Ints = std::vector<int64_t>;
 
-TEST_CASE("relu keeps NaN: the op and conv2d/fc epilogues, interpreter and JIT", "[codegen][nan]") {
+TEST_CASE("relu keeps NaN: the op and conv2d/fc/batchnorm epilogues, interpreter and JIT", "[codegen][nan]") {
   Builder b;
   Node *x = b.input("x", {1, 2, 4, 5});
   Node *r = b.out(b.op(OpKind::Relu, {x}));
@@ -24,10 +24,16 @@ TEST_CASE("relu keeps NaN: the op and conv2d/fc epilogues, interpreter and JIT",
   Node *fw = b.param("fw", {3, 40});
   Node *fl = b.op(OpKind::Flatten, {x}, {{"axis", int64_t(1)}});
   Node *fc = b.out(b.op(OpKind::FullyConnected, {fl, fw}, {{"relu", int64_t(1)}}));
+  // batchnorm with batch statistics (a training BN), fused and as batchnorm + relu
+  Node *s = b.param("s", {2}), *bi = b.param("bi", {2});
+  Node *bm = b.op(OpKind::BnMean, {x}), *bv = b.op(OpKind::BnVar, {x, bm});
+  Node *bnf = b.out(b.op(OpKind::BatchNorm, {x, s, bi, bm, bv}, {{"relu", int64_t(1)}}));
+  Node *bnr = b.out(b.op(OpKind::Relu, {b.op(OpKind::BatchNorm, {x, s, bi, bm, bv})}));
   verify(b.f);
   Feeds feeds = randomFeeds(b.f, 3);
   feeds["x"](0, 1, 2, 3) = NAN; // pixel (2, 3) of channel 1
   feeds["x"](0, 0, 0, 0) = -1.0;
+  feeds["s"](0) = 1.5, feeds["bi"](0) = 0.25; // channel 0: some normalised values below 0
   for (const char *backend : {"interp", "jit"}) {
     INFO(backend);
     Results got = std::string(backend) == "interp" ? oracle(b.f, feeds) : tools::runJit(b.f, feeds);
@@ -39,6 +45,17 @@ TEST_CASE("relu keeps NaN: the op and conv2d/fc epilogues, interpreter and JIT",
     CHECK(!std::isnan(cc(0, 0, 2, 2)));
     for (int64_t j = 0; j < 3; ++j)
       CHECK(std::isnan(ff(0, j)));
+    // channel 1's statistics read the NaN: its plane is NaN; channel 0's is the plain
+    // relu(batchnorm) bit for bit, with zeros where the normalised value is negative
+    const auto &fused = got.at(bnf->name), &unfused = got.at(bnr->name);
+    int zeros = 0;
+    for (int64_t h = 0; h < 4; ++h)
+      for (int64_t w2 = 0; w2 < 5; ++w2) {
+        CHECK(std::isnan(fused(0, 1, h, w2)));
+        CHECK(fused(0, 0, h, w2) == unfused(0, 0, h, w2));
+        zeros += fused(0, 0, h, w2) == 0.0;
+      }
+    CHECK(zeros > 0);
   }
 }
 

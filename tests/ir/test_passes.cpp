@@ -80,6 +80,32 @@ TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer, named as the produ
                      "}\n");
 }
 
+TEST_CASE("fuse-relu folds relu(batchnorm) of a training BN, and fold-bn keeps a fused ReLU", "[passes]") {
+  auto m = parseModule("func @f {\n"
+                       "  %x = input : f32[2,3,4,4]\n"
+                       "  %s = param : f32[3]\n"
+                       "  %b = param : f32[3]\n"
+                       "  %bm = bn_mean(%x) : f32[3]\n"
+                       "  %bv = bn_var(%x, %bm) : f32[3]\n"
+                       "  %bn = batchnorm(%x, %s, %b, %bm, %bv) : f32[2,3,4,4]\n"
+                       "  %r = relu(%bn) : f32[2,3,4,4]\n"
+                       "  %w = param : f32[5,3,3,3]\n"
+                       "  %c = conv2d(%r, %w) : f32[2,5,2,2]\n"
+                       "  %m = param : f32[5]\n"
+                       "  %v = param : f32[5]\n"
+                       "  %bn2 = batchnorm(%c, %m, %m, %m, %v) {relu=1} : f32[2,5,2,2]\n"
+                       "  return %bn2\n"
+                       "}\n");
+  runPipeline(*m);
+  const Function &f = m->main();
+  CHECK(f.find("r") == nullptr);
+  CHECK(f.find("bn")->getInt("relu") == 1);
+  CHECK(f.find("bn")->comment == "fused ReLU epilogue (was %r)");
+  // %bn2 (running statistics, an output) becomes the conv with folded weights, ReLU kept
+  CHECK(f.find("bn2")->op == OpKind::Conv2d);
+  CHECK(f.find("bn2")->getInt("relu") == 1);
+}
+
 TEST_CASE("fold-bn folds inference batchnorm into the conv before it, fuse-relu follows", "[passes]") {
   auto m = parseModule("func @f {\n"
                        "  %x = input : f32[2,3,6,6]\n"
