@@ -215,7 +215,23 @@ void emitConv2d(Emitter &e, const Node &n) {
     emitConvPack(e, n, pack);
   Value *wpack = pack, *bpack = b.CreateInBoundsGEP(b.getInt8Ty(), pack, e.c(g.wpackBytes));
   // (no scratch at all when x is empty and the weights are prepacked: nothing to pad)
-  Value *xp = g.padded && g.bytes > 0 ? e.scratch(&n, g.xpadOff) : x;
+  Value *xp = (g.padded || g.subsampled) && g.bytes > 0 ? e.scratch(&n, g.xpadOff) : x;
+  if (g.subsampled && g.bytes > 0) {
+    // the pixels a strided 1×1 conv reads, compact: [N][C][Ho·Wo], or channel-blocked
+    // [N][C/VL][Ho·Wo][VL] (g.blocked, as the padded copy below). Threads: planes.
+    const int64_t H = g.sub[0], W = g.sub[1], sh = g.sub[2], sw = g.sub[3], Ho = g.sub[4], Wo = g.sub[5];
+    const int64_t V = g.blocked ? g.vl : 1;
+    e.parallelFor(b.CreateMul(N, e.c(g.C)), [&](Value *pl) {
+      Value *blk = b.CreateUDiv(pl, e.c(V)), *lane = b.CreateURem(pl, e.c(V));
+      e.loop(Ho, [&](Value *oh) {
+        Value *src = add(e, mul(e, pl, H * W), mul(e, oh, sh * W));
+        Value *dst = add(e, mul(e, add(e, mul(e, blk, Ho * Wo), mul(e, oh, Wo)), V), lane);
+        e.loop(Wo, [&](Value *ow) {
+          e.store(e.load(x, add(e, src, mul(e, ow, sw))), xp, add(e, dst, mul(e, ow, V)));
+        });
+      });
+    }, xn->type.numel());
+  }
 
   // 2. the zero-padded input (threads: over planes, each zeroed and filled by one thread).
   // Blocked (g.blocked): planes of VL channels, [N][C/VL][Hp][Wp][VL], each row's pixels

@@ -44,6 +44,13 @@ struct ConvGeom {
   int64_t nfull;             // tiles of `tile` pixels per row (rows only)
   int64_t tail, ntail;       // then ntail tiles of `tail` pixels (tail = 0: none)
   bool padded;               // input copied into a zero-padded buffer
+  /// A strided 1×1 conv without padding (or at AVX2 a stride-1 one that can be channel-
+  /// blocked): the input's pixels (oh·sub[2], ow·sub[3]) are copied into a compact
+  /// [N][C][Ho·Wo] buffer, or [N][C/vl][Ho·Wo][vl] when blocked (where the padded copy would
+  /// go), and the conv runs as a stride-1 1×1 conv on it; sub = the original
+  /// {H, W, sh, sw, Ho, Wo}.
+  bool subsampled;
+  int64_t sub[6];
   bool blocked;              // ... channel-blocked: [N][C/vl][Hp][Wp][vl] (EmitConv.cpp)
   /// The packed weights, [G][ncb][kh·kw][Cg][cols] (a contiguous panel per column block, zero
   /// past Mg), then the packed bias [G][ncb][cols]; packBytes in all.

@@ -51,6 +51,16 @@ std::vector<Case> cases() {
   c.push_back({"conv2d 1x1 no bias", [](Builder &b) {
                  b.out(conv(b, b.input("x", {3, 17, 5, 3}), 40, {1, 1}, {}, false));
                }});
+  // 1×1 convs tile the whole plane as one row; a strided one first gathers its pixels
+  // (ResNet's downsampling: stride 2, and 2 along rows only, a fused ReLU)
+  c.push_back({"conv2d strided 1x1", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {3, 20, 9, 7}), 24, {1, 1}, {{"stride", Ints{2, 2}}}));
+                 b.out(conv(b, b.input("x2", {2, 9, 8, 5}), 17, {1, 1},
+                            {{"stride", Ints{2, 1}}, {"relu", int64_t(1)}}, false));
+                 // 24 channels: AVX2 gathers them channel-blocked, at stride 2 and 1
+                 b.out(conv(b, b.input("x3", {2, 24, 7, 6}), 16, {1, 1}, {{"stride", Ints{2, 2}}}));
+                 b.out(conv(b, b.input("x4", {2, 24, 5, 7}), 20, {1, 1}, {}));
+               }});
   c.push_back(
       {"conv2d 3x3 pad 1, 32->48", [](Builder &b) {
          b.out(conv(b, b.input("x", {1, 32, 12, 13}), 48, {3, 3}, {{"pads", Ints{1, 1, 1, 1}}}));
