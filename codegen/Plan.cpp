@@ -102,8 +102,19 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
     std::copy(s, s + 6, g.sub);
     g.H = g.Ho, g.W = g.Wo, g.sh = g.sw = 1;
   }
-  if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && !g.padded && g.Ho * g.Wo != 1)
-    g.H = 1, g.W = g.Ho * g.Wo, g.Ho = 1, g.Wo = g.W;
+  if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && !g.padded && g.Ho * g.Wo != 1) {
+    // Rows of d pixels, d a divisor of the plane's Ho·Wo, no shorter than the real rows, at
+    // most 8 register tiles (or 64 pixels) long, and leaving at least 32 work items (rows × column blocks):
+    // a 56×56 plane in one row would leave one item per column block, and 2 threads idle.
+    const int64_t P = g.Ho * g.Wo, mbEst = narrowMb ? narrowMb : g.Mg > (int64_t)vl ? 2 : 1;
+    const int64_t ncbEst = (g.Mg + mbEst * vl - 1) / (mbEst * vl);
+    const int64_t longest = std::max<int64_t>(64, 8 * maxTile(mbEst, regs32));
+    int64_t d = g.Wo;
+    for (int64_t c = g.Wo + 1; c <= std::min(P, longest); ++c)
+      if (P % c == 0 && std::max<int64_t>(x[0], 1) * (P / c) * ncbEst >= 32)
+        d = c;
+    g.H = g.Ho = P / d, g.W = g.Wo = d;
+  }
   g.Hp = g.H + g.pt + g.pb, g.Wp = g.W + g.pl + g.pr;
   g.vl = vl;
   g.mb = narrowMb ? (unsigned)narrowMb : g.Mg > (int64_t)vl ? 2 : 1;

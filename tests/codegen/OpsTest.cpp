@@ -60,6 +60,9 @@ std::vector<Case> cases() {
                  // 24 channels: AVX2 gathers them channel-blocked, at stride 2 and 1
                  b.out(conv(b, b.input("x3", {2, 24, 7, 6}), 16, {1, 1}, {{"stride", Ints{2, 2}}}));
                  b.out(conv(b, b.input("x4", {2, 24, 5, 7}), 20, {1, 1}, {}));
+                 // planes re-cut into longer rows: 7×7 as one row of 49, 14×14 as 4 rows of 49
+                 b.out(conv(b, b.input("x5", {1, 24, 7, 7}), 1040, {1, 1}, {{"relu", int64_t(1)}}));
+                 b.out(conv(b, b.input("x6", {1, 8, 14, 14}), 300, {1, 1}, {}));
                }});
   c.push_back(
       {"conv2d 3x3 pad 1, 32->48", [](Builder &b) {
