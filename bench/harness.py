@@ -66,14 +66,24 @@ class Case:
         self.error = None  # a setup error for the whole case (e.g. the ONNX export)
 
 
-def all_cases(gen_dir, onnx_path):
+# torchvision's models through ONNX: row name, torch_bench.py case, batches. Each is exported
+# once (random init, symbolic batch) into build/bench/models/CASE.onnx and compiled with its
+# initializers embedded (keep_params); PyTorch runs the same architecture in eager mode.
+ONNX_NETS = [("ResNet-50", "resnet50", (1,)), ("MobileNet v2", "mobilenet_v2", (1, 8)),
+             ("ShuffleNet v2", "shufflenet_v2", (1, 8)), ("DenseNet-121", "densenet121", (1, 8))]
+
+
+def all_cases(gen_dir):
     cases = []
     for batch in (1, 32):
         for name, ic, oc, hw in VGG_LAYERS:
             cases.append(Case(f"{name} b{batch}", os.path.join(gen_dir, f"vgg_{name}.cnn"),
                               f"conv:{ic}:{oc}:{hw}", batch, "layer"))
     cases.append(Case("VGG-16 b1", os.path.join(ROOT, "examples/vgg16.cnn"), "vgg16", 1, "network"))
-    cases.append(Case("ResNet-50 b1", onnx_path, "resnet50", 1, "network", keep_params=True))
+    for name, torch_case, batches in ONNX_NETS:
+        for batch in batches:
+            cases.append(Case(f"{name} b{batch}", os.path.join(gen_dir, f"{torch_case}.onnx"), torch_case,
+                              batch, "network", keep_params=True))
     for batch in (1, 100):
         cases.append(Case(f"MNIST BASE b{batch}", os.path.join(ROOT, "examples/mnist_base.cnn"),
                           "mnist_base", batch, "network"))
@@ -443,7 +453,6 @@ def main():
     gen_dir, lib_dir = os.path.join(work, "models"), os.path.join(work, "libs")
     os.makedirs(lib_dir, exist_ok=True)
     write_layer_models(gen_dir)
-    onnx_path = os.path.join(gen_dir, "resnet50.onnx")
 
     ncpu = len(os.sched_getaffinity(0))
     if args.threads:
@@ -451,7 +460,7 @@ def main():
     else:
         threads = sorted({1, ncpu})
     isas = [i for i in args.isa.split(",") if i]
-    cases = all_cases(gen_dir, onnx_path)
+    cases = all_cases(gen_dir)
     args.rounds_given = args.rounds is not None
     rounds = 5 if args.rounds is None else args.rounds
     rep_ms, warm_ms = 100.0, 300.0
@@ -487,13 +496,16 @@ def main():
     if not machine["avx512f"] and "host" in isas and "avx2" in isas:
         log("harness: no AVX-512 here: the host build is an AVX2 build too")
 
-    # ResNet-50 through ONNX.
-    if any(c.torch_case == "resnet50" for c in cases) and not os.path.exists(onnx_path):
-        log("harness: exporting torchvision's ResNet-50 to ONNX")
-        r = sh([PY, os.path.join(ROOT, "bench/torch_bench.py"), "export-resnet50", onnx_path])
+    # torchvision's models through ONNX, exported once.
+    for _, torch_case, _ in ONNX_NETS:
+        onnx_path = os.path.join(gen_dir, f"{torch_case}.onnx")
+        if not any(c.torch_case == torch_case for c in cases) or os.path.exists(onnx_path):
+            continue
+        log(f"harness: exporting torchvision's {torch_case} to ONNX")
+        r = sh([PY, os.path.join(ROOT, "bench/torch_bench.py"), "export", torch_case, onnx_path])
         if r.returncode != 0:
             for c in cases:
-                if c.torch_case == "resnet50":
+                if c.torch_case == torch_case:
                     c.error = "ONNX export failed: " + (r.stderr.strip().splitlines() or ["?"])[-1][:200]
 
     # FLOPs, convolutions and FC weights of every case (from the PyTorch models).

@@ -21,13 +21,14 @@ the oneDNN peer, FC weight bytes).
       needs one, input gradient), each convolution as
       N,IC,H,W,OC,KH,KW,stride,pad,groups,relu,needs_dx,bias (the spec cnnc_bench_worker
       onednn takes) and the bytes of its linear layers' weights.
-  torch_bench.py export-resnet50 OUT.onnx
-      torchvision's ResNet-50 (random init: no pretrained weights are downloaded), batch 1,
-      exported to ONNX (opset 13).
+  torch_bench.py export CASE OUT.onnx
+      a torchvision case (TORCHVISION below; random init: no pretrained weights are
+      downloaded) in eval mode exported to ONNX (opset 13) with a symbolic batch, so that
+      `cnnc compile --batch N` binds any batch.
 
 CASE: conv:IC:OC:HW (3x3, pad 1, stride 1, bias, ReLU: one VGG-16 layer), vgg16 (the seed's
 Table 2, examples/vgg16.cnn), mnist_base, mnist_sk (examples/*.cnn, inference: softmax on
-the scores), resnet50 (torchvision); bwd_data:IC:OC:HW and bwd_weights:IC:OC:HW (one VGG-16
+the scores), resnet50, mobilenet_v2, shufflenet_v2, densenet121 (torchvision, 224x224); bwd_data:IC:OC:HW and bwd_weights:IC:OC:HW (one VGG-16
 layer's input or filter gradient alone, no bias: aten's convolution_backward with that
 output mask); training steps train_mnist_base, train_mnist_bn, train_mnist_sk,
 train_resnet_mnist, train_vgg16 (examples/*.cnn with `loss softmax`: logits +
@@ -163,6 +164,11 @@ TRAIN_CASES = {  # case: (model builder, input shape without the batch)
 }
 
 
+# torchvision cases: case -> constructor in torchvision.models (ImageNet's 224x224 input)
+TORCHVISION = {"resnet50": "resnet50", "mobilenet_v2": "mobilenet_v2",
+               "shufflenet_v2": "shufflenet_v2_x1_0", "densenet121": "densenet121"}
+
+
 def state_tensors(model):
     """Weights and BN statistics in module order: cnnc's param order for the same file."""
     out = []
@@ -185,9 +191,9 @@ def build(case):
         return Base(), (1, 28, 28)
     if case == "mnist_sk":
         return SK(), (1, 28, 28)
-    if case == "resnet50":
+    if case in TORCHVISION:
         import torchvision
-        return torchvision.models.resnet50(weights=None), (3, 224, 224)
+        return getattr(torchvision.models, TORCHVISION[case])(weights=None), (3, 224, 224)
     if case in TRAIN_CASES:
         make, shape = TRAIN_CASES[case]
         return make(), shape
@@ -342,12 +348,12 @@ def request_loop(call, ready, state=None):
             break
 
 
-def export_resnet50(path):
-    import torchvision
+def export(case, path):
     torch.manual_seed(0)
-    model = torchvision.models.resnet50(weights=None).eval()
-    torch.onnx.export(model, torch.rand(1, 3, 224, 224), path, opset_version=13,
-                      input_names=["data"], output_names=["logits"])
+    model, shape = build(case)
+    torch.onnx.export(model.eval(), torch.rand(1, *shape), path, opset_version=13,
+                      input_names=["data"], output_names=["logits"],
+                      dynamic_axes={"data": {0: "N"}, "logits": {0: "N"}})
 
 
 def main():
@@ -372,8 +378,8 @@ def main():
             case, n = spec.rsplit(":", 1)
             out[spec] = describe(case, int(n))
         print(json.dumps(out))
-    elif len(a) == 2 and a[0] == "export-resnet50":
-        export_resnet50(a[1])
+    elif len(a) == 3 and a[0] == "export" and a[1] in TORCHVISION:
+        export(a[1], a[2])
     else:
         raise SystemExit(__doc__)
 

@@ -141,9 +141,12 @@ void NodeCtx::out(int i, Node *n) {
     n = emit(OpKind::Identity, "", {n});
   std::string target = im.freshName(name);
   if (n->name != target) {
-    // Renaming in place is safe: the node is new and not yet an output.
+    // Renaming in place is safe: the node is new and not yet an output. It keeps its
+    // position: a node this lowering emitted after it may already use it (training-mode
+    // BatchNormalization names its batch mean, used by the normalisation, as output 3).
     Node *renamed = im.f.add(n->op, target, n->operands, n->attrs, n->type, n->loc);
     renamed->comment = n->comment;
+    im.f.moveBefore(renamed, n);
     im.f.replaceAllUses(n, renamed);
     im.f.removeIf([&](Node *x) { return x == n; });
     n = renamed;

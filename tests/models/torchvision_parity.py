@@ -172,12 +172,25 @@ def check(name, cnnc, tmp, backends):
     return ok
 
 
-def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
+# Training parity (issue 14): model -> input side. 64x64 at batch 4 leaves ResNet-18's last
+# batch norms 2x2x4 = 16 values per channel; at 32x32 (4 values) the problem is so
+# ill-conditioned that PyTorch's own f32 and f64 runs disagree by 38% on the third step's
+# gradients, and MobileNet v2 (ReLU6, depthwise batch norms) disagrees with itself by 8% on
+# the first step's at every size tried (32-128): neither is an oracle there (docs/onnx.md).
+TRAIN_MODELS = {"resnet18": 64}
+TRAIN_BATCH = 4
+
+
+def train_check(name, cnnc, tmp, lr=0.001, momentum=0.9, wd=5e-4, steps=3):
     """Training parity: `cnnc compile --train` (batch norm in training mode, softmax
     cross-entropy, SGD with momentum and weight decay) against PyTorch autograd and
-    torch.optim.SGD from the same weights on the same batch: the gradients of step 1 (from
-    cnnc's momentum buffers, v = -lr (g + wd w)) within 1e-3 and the parameters after `steps`
-    steps within 1e-4, relative per tensor (max|d| / max|torch|)."""
+    torch.optim.SGD from the same weights on the same batch: every step's gradients (from
+    cnnc's momentum buffers, eq. 8: v' = momentum v - lr (g + wd w)) within 1e-3 and the
+    parameters after `steps` steps within 1e-4, relative per tensor (max|d| / max|torch|;
+    a tensor whose exact gradient is 0, e.g. a batch-norm bias that only feeds another batch
+    norm, is measured against 1e-6 of the model's largest gradient instead). lr 0.001:
+    MatConvNet's setting, as in bench/ (torch.optim.SGD's b' = momentum b + g + wd w,
+    w' = w - lr b is eq. 8 with v = -lr b at a constant lr)."""
     import copy
     m, _ = build(name)
     for mod in m.modules():
@@ -185,8 +198,9 @@ def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
             mod.p = 0.0  # cnnc's masks are its own: compare without them
     m.train()
     g = torch.Generator().manual_seed(2)
-    x = torch.rand(4, 3, 32, 32, generator=g)
-    labels = torch.randint(0, 1000, (4,), generator=g)
+    size, n = TRAIN_MODELS[name], TRAIN_BATCH
+    x = torch.rand(n, 3, size, size, generator=g)
+    labels = torch.randint(0, 1000, (n,), generator=g)
     onnx = os.path.join(tmp, f"{name}.train.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -195,7 +209,7 @@ def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
                           do_constant_folding=False)
     so = os.path.join(tmp, f"{name}.train.so")
     t0 = time.time()
-    run([cnnc, "compile", onnx, "--train", "--loss", "softmax", "-o", so, "--batch", "4", "--prefix", "cnnc"])
+    run([cnnc, "compile", onnx, "--train", "--loss", "softmax", "-o", so, "--batch", str(n), "--prefix", "cnnc"])
     compile_s = time.time() - t0
     lib = C.CDLL(os.path.abspath(so))
     lib.cnnc_create.argtypes = [C.POINTER(C.c_void_p)]
@@ -219,23 +233,33 @@ def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
 
     opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
     params = dict(m.named_parameters())
-    w0 = {k: p.detach().double().clone() for k, p in params.items()}
+    ckpt = os.path.join(tmp, f"{name}.ckpt.npz")
+    # cnnc's state before the step: its weights and momentum buffers (zero at the start)
+    w_prev = {k: p.detach().double().numpy().copy() for k, p in params.items()}
+    v_prev = {k: np.zeros_like(w) for k, w in w_prev.items()}
     worst_g = worst_w = 0.0
+    step_g = []
     for step in range(1, steps + 1):
         loss_c, correct = C.c_float(), C.c_int64()
-        if lib.cnnc_train_step(inst, 4, ins, lr, momentum, wd, C.byref(loss_c), C.byref(correct)) != 0:
+        if lib.cnnc_train_step(inst, n, ins, lr, momentum, wd, C.byref(loss_c), C.byref(correct)) != 0:
             raise RuntimeError(lib.cnnc_last_error(inst).decode())
         opt.zero_grad()
         loss_t = torch.nn.functional.cross_entropy(m(x), labels)
         loss_t.backward()
+        assert lib.cnnc_save_checkpoint(inst, ckpt.encode()) == 0
+        state = np.load(ckpt)
+        # eq. 8: v' = momentum v - lr (g + wd w), so g = -(v' - momentum v) / lr - wd w
+        worst = 0.0
+        floor = 1e-6 * max(float(p.grad.abs().max()) for p in params.values())
+        for k, p in params.items():
+            v = state[k + ".momentum"].astype(np.float64)
+            grad_c = -(v - momentum * v_prev[k]) / lr - wd * w_prev[k]
+            grad_t = p.grad.double().numpy()
+            worst = max(worst, np.abs(grad_c - grad_t).max() / max(np.abs(grad_t).max(), floor))
+            v_prev[k], w_prev[k] = v, state[k].astype(np.float64)
+        step_g.append(worst)
+        worst_g = max(worst_g, worst)
         if step == 1:
-            ckpt = os.path.join(tmp, f"{name}.ckpt.npz")
-            assert lib.cnnc_save_checkpoint(inst, ckpt.encode()) == 0
-            state = np.load(ckpt)
-            for k, p in params.items():
-                grad_c = -state[k + ".momentum"].astype(np.float64) / lr - wd * w0[k].numpy()
-                grad_t = p.grad.double().numpy()
-                worst_g = max(worst_g, np.abs(grad_c - grad_t).max() / max(np.abs(grad_t).max(), 1e-30))
             first_loss = (float(loss_c.value), float(loss_t))
         opt.step()
     ckpt = os.path.join(tmp, f"{name}.ckpt.npz")
@@ -246,7 +270,7 @@ def train_check(name, cnnc, tmp, lr=0.05, momentum=0.9, wd=5e-4, steps=3):
         worst_w = max(worst_w, np.abs(state[k].astype(np.float64) - w_t).max() / np.abs(w_t).max())
     ok = worst_g <= 1e-3 and worst_w <= 1e-4
     print(f"{'PASS' if ok else 'FAIL'} {name} training: loss {first_loss[0]:.6g} (torch {first_loss[1]:.6g}); "
-          f"gradients of step 1 within {worst_g:.2g}, params after {steps} steps within {worst_w:.2g} "
+          f"gradients of steps 1-{steps} within {', '.join(f'{e:.2g}' for e in step_g)}, params after {steps} steps within {worst_w:.2g} "
           f"({len(params)} tensors); compile {compile_s:.1f} s", flush=True)
     return ok
 
@@ -256,8 +280,9 @@ def main():
     ap.add_argument("--cnnc", required=True)
     ap.add_argument("--so", action="append", default=[], help="a model also checked as a compiled .so")
     ap.add_argument("--train", action="store_true", help="training parity instead of inference")
-    ap.add_argument("models", nargs="*", default=list(MODELS))
+    ap.add_argument("models", nargs="*", default=None)
     args = ap.parse_args()
+    args.models = args.models or list(TRAIN_MODELS if args.train else MODELS)
     torch.set_num_threads(1)
     ok = True
     with tempfile.TemporaryDirectory(prefix="cnnc-tv-") as tmp:

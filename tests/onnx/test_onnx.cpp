@@ -169,6 +169,27 @@ TEST_CASE("opset 6 BatchNormalization and broadcasting Add follow the old rules"
   CHECK(f.find("z")->operands[1]->type.str() == "f32[3,1,1]");
 }
 
+TEST_CASE("training-mode BatchNormalization with all five outputs named imports in order",
+          "[onnx]") {
+  // torch.onnx.export(..., training=TRAINING) names outputs 1-4 (running and batch statistics)
+  // though nothing reads them; output 3, the batch mean, is what the normalisation uses, so
+  // naming it must not move it after its user.
+  ModelBuilder b(13);
+  b.input("x", {2, 3, 2, 2});
+  for (const char *n : {"s", "bb", "m", "v"})
+    b.init(n, {3}, {1, 2, 3});
+  b.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y", "rm", "rv", "bm", "bv"});
+  b.output("y", {2, 3, 2, 2});
+  OnnxModel m = importOnnxBytes(b.bytes(), "bn_train.onnx");
+  const Function &f = m.module->main();
+  const Node *y = f.outputs()[0];
+  REQUIRE(y->op == OpKind::BatchNorm);
+  CHECK(y->operands[3]->name == "bm");
+  CHECK(y->operands[3]->op == OpKind::BnMean);
+  CHECK(y->operands[4]->name == "bv");
+  verify(f); // every operand defined before its use
+}
+
 TEST_CASE("Reshape's allowzero: imported as written, exported at opset 14, zero-size values",
           "[onnx][zero]") {
   auto model = [](std::vector<int64_t> in, std::vector<int64_t> spec, int64_t allowZero) {
