@@ -324,6 +324,9 @@ RandomModel randomModel(std::string_view bytes) {
     g.step();
   Node *last = g.vals.back();
   if (r.training) {
+    // the loss takes the last value with a batch dim (%x has one)
+    for (auto it = g.vals.rbegin(); last->type.shape.empty(); ++it)
+      last = *it;
     Node *t = f.add(OpKind::Input, "target", {}, {}, last->type);
     f.outputs() = {f.add(OpKind::L2Loss, "loss", {last, t}, {}, {}, {}, true)};
   } else {

@@ -50,3 +50,4 @@ TEST_CASE("diff fuzz: random byte strings give valid, bounded, varied models") {
   CHECK(training >= 6);
   CHECK(kinds.size() >= 15); // inputs, params, loss and a dozen op kinds at least
 }
+
