@@ -119,6 +119,13 @@ const OnnxTensor *NodeCtx::constIn(int i) {
   auto it = im.consts.find(p.input(i));
   return it == im.consts.end() ? nullptr : &it->second;
 }
+const OnnxTensor *NodeCtx::knownIn(int i) {
+  const OnnxTensor *t = constIn(i);
+  if (!t && hasInput(i) && im.weights && in(i)->op == OpKind::Param)
+    if (auto it = im.weights->find(in(i)->name); it != im.weights->end())
+      t = &it->second;
+  return t;
+}
 int NodeCtx::numOutputs() const {
   int n = p.output_size();
   while (n > 0 && p.output(n - 1).empty())

@@ -43,6 +43,9 @@ public:
   bool hasInput(int i) const;
   Node *in(int i);                  // the input as an IR node (materializing constants)
   const OnnxTensor *constIn(int i); // the input's value if known at import time
+  /// constIn, else a float initializer's value (PyTorch writes Clip's bounds and Dropout's
+  /// ratio as initializers): what an input that must be known at compile time may be.
+  const OnnxTensor *knownIn(int i);
   const TensorType &typeIn(int i) { return in(i)->type; }
   int numOutputs() const; // trailing empty names dropped
   bool wantsOutput(int i) const;

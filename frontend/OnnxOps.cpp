@@ -476,7 +476,8 @@ void lowerDropout(NodeCtx &c) {
     rate = c.getFloat("ratio", 0.5);
   } else {
     if (c.hasInput(1)) {
-      const OnnxTensor *r = c.constIn(1);
+      // a constant or an initializer (PyTorch's export): its value is checked below
+      const OnnxTensor *r = c.knownIn(1);
       if (r && r->values.size() == 1)
         rate = r->values[0];
       else if (c.im.opts.training)

@@ -52,10 +52,7 @@ Ints intsIn(NodeCtx &c, int i, const char *what) {
 double scalarIn(NodeCtx &c, int i, const char *what, double def) {
   if (!c.hasInput(i))
     return def;
-  const OnnxTensor *t = c.constIn(i);
-  if (!t && c.im.weights && c.in(i)->op == OpKind::Param)
-    if (auto it = c.im.weights->find(c.in(i)->name); it != c.im.weights->end())
-      t = &it->second;
+  const OnnxTensor *t = c.knownIn(i);
   if (!t || t->values.size() != 1)
     c.unsupported(fmt::format("the {} input must be a scalar known at compile time", what));
   return t->values[0];

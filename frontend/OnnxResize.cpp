@@ -85,10 +85,7 @@ Axis axisMap(NodeCtx &c, bool linear, const std::string &coord, const std::strin
 std::vector<double> floatsIn(NodeCtx &c, int i, const char *what) {
   if (!c.hasInput(i))
     return {};
-  const OnnxTensor *t = c.constIn(i);
-  if (!t && c.im.weights && c.in(i)->op == OpKind::Param)
-    if (auto it = c.im.weights->find(c.in(i)->name); it != c.im.weights->end())
-      t = &it->second;
+  const OnnxTensor *t = c.knownIn(i);
   if (!t)
     c.unsupported(fmt::format("the {} input must be known at compile time", what));
   return t->values;

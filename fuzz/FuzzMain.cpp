@@ -2,6 +2,9 @@
 // fuzz/CMakeLists.txt). Path-based readers get each input through a memory file
 // (memfd_create): no disk traffic, and /proc/self/fd/N opens at offset 0 every time.
 #include "fuzz/Targets.h"
+#ifdef CNNC_FUZZ_DIFF
+#include "fuzz/DiffTarget.h"
+#endif
 
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +18,9 @@ namespace {
 
 const cnnc::fuzz::Target &target() {
   static const cnnc::fuzz::Target *t = [] {
+#ifdef CNNC_FUZZ_DIFF // the one target that links code generation (fuzz/CMakeLists.txt)
+    return &cnnc::fuzz::diffTarget();
+#endif
     const cnnc::fuzz::Target *found = cnnc::fuzz::findTarget(CNNC_FUZZ_TARGET);
     if (!found) {
       std::fprintf(stderr, "fuzz: no target '%s'\n", CNNC_FUZZ_TARGET);

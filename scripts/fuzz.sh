@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Fuzzing (docs/hardening.md): builds the libFuzzer targets (fuzz/) into build-fuzz/ with
-# clang-19, ASan + UBSan and coverage instrumentation (only the libraries the readers need:
-# no LLVM code generation), then runs every target for a bounded time from its seeds and
-# dictionary. Any crash, sanitizer report, abort, leak, timeout or out-of-memory fails the
-# script; the input that caused it is left in build-fuzz/findings/ (add it, fixed, to
-# tests/bad-inputs/ with its expected message).
+# clang-19, ASan + UBSan and coverage instrumentation of our code (the readers' libraries;
+# for the differential target `diff`, code generation too, linked with the prebuilt LLVM),
+# then runs every target for a bounded time from its seeds and dictionary. Any crash,
+# sanitizer report, abort, leak, timeout or out-of-memory fails the script; the input that
+# caused it is left in build-fuzz/findings/ (add it, fixed, to tests/bad-inputs/ with its
+# expected message; a `diff` finding to fuzz/seeds/diff/, which test_fuzz_diff replays).
 #
 # Usage: scripts/fuzz.sh [seconds per target (default 20)] [target ...]
 #   CNNC_JOBS overrides the build's -j (default: nproc).
@@ -14,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-20}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(cnn ir onnx npz npy npyinterp idx capi)
+[[ ${#targets[@]} -eq 0 ]] && targets=(cnn ir onnx npz npy npyinterp idx capi diff)
 jobs=${CNNC_JOBS:-$(nproc)}
 build=$root/build-fuzz
 command -v clang-19 >/dev/null || { echo "fuzz.sh: clang-19 missing (scripts/install-deps.sh)"; exit 1; }
@@ -45,12 +46,14 @@ seeds() { # target -> directories / files
   npy | npyinterp) find "$root/tests/goldens/data" -name '*.npy' -size -2k | head -200 ;;
   idx) echo "$root/fuzz/seeds/idx" ;;
   capi) echo "$root/fuzz/seeds/capi" ;;
+  diff) echo "$root/fuzz/seeds/diff" ;;
   esac
 }
 dict() {
   case $1 in
   npyinterp) echo npy ;;
   capi) echo npz ;;
+  diff) ;; # bytes are choices (fuzz/RandomModel.h): no tokens
   *) echo "$1" ;;
   esac
 }
@@ -69,8 +72,9 @@ for t in "${targets[@]}"; do
   done
   log=$build/fuzz_$t.log
   rc=0
+  d=$(dict "$t")
   "$build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -dict="$root/fuzz/dict/$(dict "$t").dict" -print_final_stats=1 \
+    ${d:+-dict="$root/fuzz/dict/$d.dict"} -print_final_stats=1 \
     -artifact_prefix="$build/findings/$t-" "$corpus" "$build/seeds/$t" >"$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' || true)
