@@ -330,29 +330,9 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
   p.layout.preparedBytes = arena.peak();
 }
 
-// Whether node i (not yet placed) can take operand 0's workspace block: its op is `inplace`
-// in Ops.def (its lowering reads each element before writing the result's element at the same
-// index, and no other), operand 0 has the result's type and batch dim, lives in a block of its
-// own (not a view, an output, a param or the prepared state) and dies at this node, and no
-// other operand reads that block through a view (which could index it otherwise).
-bool runsInPlace(const Plan &p, const Node *n, size_t i,
-                 const std::map<const Node *, size_t> &lastUse) {
-  if (!n->info().inPlace || n->operands.empty())
-    return false;
-  const Node *x = n->operands[0];
-  auto st = p.storage.find(x);
-  if (st == p.storage.end() || st->second.kind != StorageKind::Workspace || p.prepared.count(x) ||
-      lastUse.at(x) != i || x->type != n->type || p.batchDim.at(x) != p.batchDim.at(n))
-    return false;
-  for (const Node *o : n->operands)
-    if (o != x && storageRoot(p, o) == x)
-      return false;
-  return true;
-}
-
 } // namespace
 
-Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs, bool inPlace) {
+Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs) {
   Plan p;
   p.layout.vectorWidth = vl;
   p.layout.narrowConvs = narrowConvs;
@@ -461,19 +441,6 @@ Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs
   p.born.resize(nodes.size()), p.dead.resize(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node *n = nodes[i];
-    if (!p.storage.count(n) && inPlace && runsInPlace(p, n, i, lastUse)) {
-      // the result takes operand 0's block, which is then released after the result's last
-      // use instead of here
-      const int64_t off = p.storage.at(n->operands[0]).offset;
-      p.storage[n] = {StorageKind::Workspace, -1, off};
-      auto [lo, hi] = frees.equal_range(i);
-      for (auto it = lo; it != hi; ++it)
-        if (it->second.first == off) {
-          frees.erase(it);
-          break;
-        }
-      frees.insert({lastUse[n], {off, n->type.bytes()}});
-    }
     if (!p.storage.count(n)) {
       p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
       frees.insert({lastUse[n], {p.storage[n].offset, n->type.bytes()}});

@@ -6,9 +6,7 @@
 //    (64-byte aligned), a module constant, or a view of another node's storage
 //    (flatten/reshape/identity/inference dropout alias their operand: same bytes, new shape);
 //  - two workspace values overlap only if their live ranges (definition .. last use of the
-//    value or of any view of it) are disjoint, except that an `inplace` op's result may take
-//    the block of its operand 0 when that dies at it (Ops.def; the same type, read index by
-//    index before written); an op's scratch lives for that op only.
+//    value or of any view of it) are disjoint; an op's scratch lives for that op only.
 #pragma once
 
 #include "codegen/Codegen.h"
@@ -106,10 +104,9 @@ struct Plan {
 };
 
 /// fuseSgd: fuse SGD updates (Plan::sgd); off only to measure or test the unfused nodes.
-/// narrowConvs: Target::narrowConvs (ConvGeom::of). inPlace: an `inplace` op (Ops.def) may
-/// take the block of its operand 0 when that dies at it; off only to compare plans in tests.
+/// narrowConvs: Target::narrowConvs (ConvGeom::of).
 Plan planFunction(const Function &f, unsigned vectorWidth, bool fuseSgd = true,
-                  bool narrowConvs = false, bool inPlace = true);
+                  bool narrowConvs = false);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
 int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs, bool prepacked = false);
 bool isView(const Node &n);

@@ -77,7 +77,6 @@ struct OpInfo {
   bool source = false, elementwise = false, loss = false, stochastic = false;
   bool view = false; // the result is operand 0 reinterpreted (with `training`: when it is 0)
   bool macs = false; // a dense product: ModelStats counts its multiply-adds
-  bool inPlace = false; // may take operand 0's buffer (Ops.def's `inplace`; codegen/Plan.cpp)
   BatchRule batch = BatchRule::Fixed;
   std::string doc, example;
 

@@ -74,7 +74,6 @@ void parseTraits(OpInfo &i, const std::string &spec) {
     else if (tr == "stochastic") i.stochastic = true;
     else if (tr == "view") i.view = true;
     else if (tr == "macs") i.macs = true;
-    else if (tr == "inplace") i.inPlace = true;
     else if (tr.rfind("batch:", 0) == 0) {
       bool known = false;
       for (BatchRule r : {BatchRule::Elementwise, BatchRule::Leading, BatchRule::Axis,
@@ -86,8 +85,6 @@ void parseTraits(OpInfo &i, const std::string &spec) {
     } else
       CNNC_INTERNAL("op " + i.mnemonic + ": unknown trait " + tr);
   }
-  if (i.inPlace && !i.elementwise) // the planner's aliasing is safe for same-index reads only
-    CNNC_INTERNAL("op " + i.mnemonic + ": inplace without elementwise");
   if (!batchSet) // elementwise ops follow numpy broadcasting; anything else is safe fixed
     i.batch = i.elementwise ? BatchRule::Elementwise : BatchRule::Fixed;
 }

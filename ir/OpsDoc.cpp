@@ -23,7 +23,6 @@ std::string opsMarkdown() {
     if (op.loss) traits.push_back("loss");
     if (op.stochastic) traits.push_back("stochastic");
     if (op.view) traits.push_back("view");
-    if (op.inPlace) traits.push_back("inplace");
     if (op.macs) traits.push_back("macs");
     if (!op.source) traits.push_back(fmt::format("batch: {}", batchRuleName(op.batch)));
     s += fmt::format("\n## `{}`\n\n{}\n\n", op.mnemonic, op.doc);
