@@ -3,6 +3,8 @@
 // descriptor that the runtime's C API reads (layout mirrored in runtime/CnncModel.h).
 #include "codegen/Lower.h"
 #include "codegen/EmitOps.h"
+#include "codegen/Parts.h"
+#include "codegen/Profiler.h"
 
 #include <fmt/format.h>
 #include <llvm/IR/Verifier.h>
@@ -441,81 +443,6 @@ Value *Emitter::ptr(const Node *n) {
 
 namespace {
 
-// A function's code, split into parts of bounded size (docs/performance.md, "Compile time").
-// LLVM's function passes cost more than linearly in a function's size (dominator trees,
-// SCEV, the vectoriser's per-function analyses), so one giant entry made a chain of n
-// layers cost ~n² to compile. The first nodes go into `outer` itself; when its code passes
-// kPartInstructions, the rest goes into noinline internal functions
-// outer.partK(buffers, workspace, batch, pool, status) that `outer` calls in order: every
-// function LLVM sees stays bounded, so compile time is linear in the model. A model small
-// enough for one part compiles exactly as before. A part binds what it uses (Emitter::ptr).
-class Parts {
-public:
-  static constexpr unsigned kPartInstructions = 3000;
-
-  // `batchArg`: what `outer` passes as the parts' batch; `fixedBatch`: the prepare entry's
-  // constant batch, used inside the parts instead of their argument.
-  Parts(Emitter &e, Value *buffersArg, Value *batchArg, bool fixedBatch)
-      : e_(e), outer_(e.fn), fixedBatch_(fixedBatch) {
-    args_ = {buffersArg, e.workspace, batchArg, e.pool, e.status};
-  }
-
-  // Called between nodes: starts a new part when the current one is full.
-  void split() {
-    if (e_.fn->getInstructionCount() < kPartInstructions)
-      return;
-    if (e_.fn == outer_)
-      outerIP_ = e_.b.saveIP();
-    else
-      e_.b.CreateRetVoid();
-    LLVMContext &ctx = e_.ctx;
-    Type *ptr = e_.ptrTy;
-    auto *fty = FunctionType::get(Type::getVoidTy(ctx), {ptr, ptr, e_.i64, ptr, ptr}, false);
-    auto *F = llvm::Function::Create(fty, GlobalValue::InternalLinkage,
-                                     fmt::format("{}.part{}", outer_->getName().str(), ++count_),
-                                     e_.mod);
-    F->addFnAttr(Attribute::NoUnwind);
-    F->addFnAttr(Attribute::NoInline); // inlined back, the outer function would be giant again
-    for (unsigned a = 0; a < 2; ++a) // as the outer's: the buffers array and the workspace
-      F->addParamAttr(a, Attribute::NoAlias);
-    {
-      IRBuilder<> ob(ctx);
-      ob.restoreIP(outerIP_);
-      ob.CreateCall(F, args_);
-      outerIP_ = ob.saveIP();
-    }
-    BasicBlock *entry = BasicBlock::Create(ctx, "entry", F), *body = BasicBlock::Create(ctx, "body", F);
-    BranchInst::Create(body, entry);
-    e_.fn = F;
-    e_.setHome(F, F->getArg(0));
-    e_.workspace = F->getArg(1), e_.pool = F->getArg(3), e_.status = F->getArg(4);
-    if (!fixedBatch_)
-      e_.batch = F->getArg(2);
-    e_.b.SetInsertPoint(body);
-  }
-
-  // After the last node: back to `outer`, after its last call.
-  void finish() {
-    if (e_.fn == outer_)
-      return;
-    e_.b.CreateRetVoid();
-    e_.fn = outer_;
-    e_.setHome(outer_, args_[0]);
-    e_.workspace = args_[1], e_.pool = args_[3], e_.status = args_[4];
-    if (!fixedBatch_)
-      e_.batch = args_[2];
-    e_.b.restoreIP(outerIP_);
-  }
-
-private:
-  Emitter &e_;
-  llvm::Function *outer_;
-  bool fixedBatch_;
-  std::vector<Value *> args_;
-  IRBuilderBase::InsertPoint outerIP_;
-  unsigned count_ = 0;
-};
-
 // The home function's entry block: allocas and bindings, then a branch to its code.
 void beginHome(Emitter &e, Value *buffersArg) {
   BasicBlock *entry = BasicBlock::Create(e.ctx, "entry", e.fn),
@@ -607,9 +534,6 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   if (poison)
     asanRegion("__asan_poison_memory_region", pre, plan.layout.workspaceBytes - pre);
   Parts parts(e, fn->getArg(0), fn->getArg(2), false);
-  // Profiling (TargetOptions::profile): one i64 counter per computed node, and one for the
-  // update, in a global the caller reads; each site adds the clock's difference around it.
-  // Without profiling none of this is emitted, so the module is what it always was.
   auto computes = [&](const Node *n) {
     const StorageKind sk = plan.storage.at(n).kind;
     return !(n->info().source || sk == StorageKind::Constant || sk == StorageKind::View ||
@@ -618,33 +542,14 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   };
   const bool hasUpdate = !plan.updates.empty() || !plan.sgd.empty();
   std::vector<std::string> &sites = out.plan.layout.profileSites;
-  GlobalVariable *counters = nullptr;
-  FunctionCallee clock;
-  if (t.profile) {
+  if (t.profile) { // one site per computed node, in order, and one for the update
     for (const Node *n : f.nodeList())
       if (computes(n) && opEmitter(n->op))
         sites.push_back(n->name);
     if (hasUpdate)
       sites.push_back(kProfileUpdateSite);
-    auto *arr = ArrayType::get(e.i64, std::max<size_t>(sites.size(), 1));
-    counters = new GlobalVariable(m, arr, false, GlobalValue::ExternalLinkage,
-                                  ConstantAggregateZero::get(arr), profileCountersName(entryName));
-    clock = m.getOrInsertFunction("cnnc_rt_clock_ns", FunctionType::get(e.i64, {}, false));
-    if (auto *decl = dyn_cast<llvm::Function>(clock.getCallee())) {
-      decl->setVisibility(GlobalValue::HiddenVisibility); // the JIT binds it to cnnc's copy (runtime/Clock.c)
-      decl->setDoesNotThrow();
-    }
   }
-  size_t site = 0;
-  auto timed = [&](const std::function<void()> &emitSite) {
-    if (!counters)
-      return emitSite();
-    Value *t0 = e.b.CreateCall(clock);
-    emitSite();
-    Value *slot = e.b.CreateInBoundsGEP(counters->getValueType(), counters, {e.c(0), e.c((int64_t)site++)});
-    Value *dt = e.b.CreateSub(e.b.CreateCall(clock), t0);
-    e.b.CreateStore(e.b.CreateAdd(e.b.CreateLoad(e.i64, slot), dt), slot);
-  };
+  Profiler profiler(e, t.profile, entryName, sites);
   std::set<const Node *> lowered;
   size_t index = 0;
   for (const Node *n : f.nodeList()) {
@@ -664,7 +569,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     }
     if (OpEmitter em = opEmitter(n->op)) {
       e.current = n;
-      timed([&] { em(e, *n); });
+      profiler.timed([&] { em(e, *n); });
       lowered.insert(n);
     }
   }
@@ -682,7 +587,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
     });
   };
   if (hasUpdate) // after every read of the old values
-    timed(update);
+    profiler.timed(update);
   for (auto [buf, o] : plan.outputCopies) {
     Value *src = e.ptr(o), *dst = e.bufferPtr(buf);
     if (o->type.dtype == DType::I32) { // a labels input returned as is: copy the bits
@@ -699,7 +604,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
   parts.finish();
   e.b.CreateRet(e.b.CreateLoad(e.i32, e.status));
 
-  CNNC_ASSERT(!counters || site == sites.size(), "profile: a site was counted but not timed");
+  profiler.finish();
   // The lowering check: every tensor-level op became loops.
   for (const Node *n : f.nodeList())
     if (!lowered.count(n))

@@ -1,5 +1,6 @@
 // The buffer ABI, the batch analysis and the workspace plan (see Plan.h, docs/codegen.md).
 #include "codegen/Plan.h"
+#include "codegen/BatchRules.h"
 
 
 #include <fmt/format.h>
@@ -173,10 +174,6 @@ int64_t scratchBytes(const Node &n, unsigned vl, bool narrow, bool prepacked) {
 
 namespace {
 
-int normAxis(int64_t axis, int rank) {
-  return (int)(axis < 0 ? axis + rank : axis);
-}
-
 // Marks which values carry the mini-batch, and in which dim, and decides whether the function
 // runs at any batch 1..maxBatch. A value is batched in dim d when every dim before d has
 // extent 1 and dim d is maxBatch·k, k values per example (dim 0 of the inputs; dim 1 of
@@ -203,13 +200,6 @@ void analyseBatch(const Function &f, Plan &p) {
     if (l.batchPolymorphic)
       l.batchNote = fmt::format("{}: {}", n.describe(), why);
     l.batchPolymorphic = false;
-  };
-  // the first dim of extent != 1 (rank if none)
-  auto firstNonUnit = [](const TensorType &t) {
-    int d = 0;
-    while (d < t.rank() && t.shape[d] == 1)
-      ++d;
-    return d;
   };
   for (const auto &np : f.nodes()) {
     const Node &n = *np;
@@ -263,140 +253,13 @@ void analyseBatch(const Function &f, Plan &p) {
       if (anyB)
         fail(n, "runs at the compiled batch only");
       break;
-    case BatchRule::Custom:
-      if (n.op == OpKind::Input) {
-        if (r >= 1) { // one example per row of dim 0 (the caller's buffers are batch-major)
-          out = n.type.shape[0] == NB ? 0 : -1;
-          if (out < 0)
-            fail(n, "inputs disagree on the batch size");
-        }
-      } else if (n.op == OpKind::Param || n.op == OpKind::Constant) { // never batched
-      } else if (n.op == OpKind::MatMul) {
-        // rows (dim r-2 of a, not transposed) follow the batch: runtime M (inference's fc-like
-        // products, eq. 45); a transposed a and b both batched in dim r-2: the product sums
-        // over the batch, runtime K (eq. 35's φ(x)^T dY, fc's dw = dy^T x)
-        const bool ta = n.getInt("trans_a"), tb = n.getInt("trans_b");
-        if (B(0) && !B(1) && !ta && bd(0) == r - 2)
-          out = r - 2;
-        else if (B(0) && B(1) && ta && !tb && bd(0) == r - 2 && bd(1) == r - 2 &&
-                 n.operands[0]->type.shape[r - 2] == n.operands[1]->type.shape[r - 2])
-          out = -1;
-        else if (anyB)
-          fail(n, "the batch is neither the rows of the first operand nor the reduction of both");
-      } else if (n.op == OpKind::Concat) {
-        out = anyB ? 0 : -1;
-        for (size_t i = 0; i < n.operands.size(); ++i)
-          if (B((int)i) != anyB || (B((int)i) && bd((int)i) != 0))
-            fail(n, "concatenates batched and unbatched tensors");
-        if (anyB && normAxis(n.getInt("axis"), r) == 0)
-          fail(n, "concatenates along the batch");
-      } else if (n.op == OpKind::Flatten || n.op == OpKind::Reshape) {
-        if (B(0)) { // each example's elements must stay whole rows of the result's batch dim
-          const TensorType &x = n.operands[0]->type;
-          const int64_t per = x.numel() / NB; // elements per example
-          out = firstNonUnit(n.type);
-          int64_t inner = 1;
-          for (int d = out + 1; d < r; ++d)
-            inner *= n.type.shape[d];
-          if (out >= r || per % inner != 0 || n.type.shape[out] != NB * (per / inner))
-            fail(n, "reshapes across the batch");
-        }
-      } else if (n.op == OpKind::Transpose) {
-        if (B(0)) {
-          out = firstNonUnit(n.type);
-          if (out >= r || n.getInts("perm")[out] != bd(0))
-            fail(n, "moves the batch behind another dim");
-        }
-      } else if (n.op == OpKind::Expand) {
-        if (B(0)) {
-          out = r - n.operands[0]->type.rank() + bd(0);
-          if (n.type.shape[out] != n.operands[0]->type.shape[bd(0)])
-            fail(n, "expands along the batch");
-        }
-      } else if (n.op == OpKind::ReduceSum || n.op == OpKind::ReduceMax || n.op == OpKind::ReduceMin) {
-        if (B(0)) {
-          std::vector<bool> red(n.operands[0]->type.rank(), false);
-          for (int64_t a : n.getInts("axes"))
-            red[normAxis(a, (int)red.size())] = true;
-          if (!red[bd(0)]) { // kept: its place among the result's dims
-            out = bd(0);
-            if (!n.getInt("keepdims"))
-              for (int d = 0; d < bd(0); ++d)
-                out -= red[d];
-          } // reduced: a runtime trip count, an unbatched result
-        }
-      } else if (n.op == OpKind::Slice) {
-        out = bd(0);
-        if (out >= 0 && normAxis(n.getInt("axis"), r) == out)
-          fail(n, "slices the batch");
-      } else if (n.op == OpKind::Pad || n.op == OpKind::PadGrad) {
-        out = bd(0); // the batch dim stays in place, unpadded
-        const auto pads = n.getInts("pads");
-        if (out >= 0 && (pads[out] || pads[out + r]))
-          fail(n, "pads the batch");
-      } else if (n.op == OpKind::Im2Row) {
-        leading({0});
-        if (B(0)) {
-          out = 1; // [G, N·Ho·Wo, R]: rows are (n, oh, ow)
-          if (n.getInt("groups") != 1)
-            fail(n, "im2row with groups > 1 puts the batch behind the groups (the rows' stride "
-                    "would follow the runtime batch)");
-        }
-      } else if (n.op == OpKind::Row2Im) {
-        if (B(0)) {
-          out = 0;
-          if (bd(0) != 1 || n.getInt("groups") != 1)
-            fail(n, "row2im of rows that are not [1, N·Ho·Wo, R]");
-        }
-      } else if (n.op == OpKind::MaxPoolGrad || n.op == OpKind::AvgPoolGrad ||
-                 n.op == OpKind::BnMeanGrad) {
-        leading({0, 1});
-        out = B(n.op == OpKind::BnMeanGrad ? 1 : 0) ? 0 : -1;
-        if (n.op == OpKind::BnMeanGrad && B(0))
-          fail(n, "the mean's gradient carries the batch");
-        if (n.op == OpKind::MaxPoolGrad && B(0) != B(1))
-          fail(n, "one operand carries the batch and the other does not");
-      } else if (n.op == OpKind::BatchNormGrad || n.op == OpKind::BnTrainGrad) {
-        leading({0, 1});
-        for (int i = 2; i < (int)n.operands.size(); ++i)
-          if (B(i))
-            fail(n, "a per-channel operand carries the batch");
-        if (B(0) != B(1))
-          fail(n, "one operand carries the batch and the other does not");
-        out = B(1) && (n.op == OpKind::BnTrainGrad || n.getStr("wrt") == "x") ? 0 : -1;
-      } else if (n.op == OpKind::BnVarGrad) {
-        leading({1});
-        if (B(0) || B(2))
-          fail(n, "a per-channel operand carries the batch");
-        out = B(1) && n.getStr("wrt") == "x" ? 0 : -1;
-      } else if (n.op == OpKind::BnMean || n.op == OpKind::BnVar || n.op == OpKind::BnUnbias) {
-        leading({0});
-        if (n.operands.size() > 1 && B(1))
-          fail(n, "the mean carries the batch");
-      } else if (n.op == OpKind::SoftmaxXent || n.op == OpKind::L2Loss ||
-                 n.op == OpKind::CountCorrect) {
-        leading({0, 1});
-        if (B(0) != B(1))
-          fail(n, "one operand carries the batch and the other does not");
-      } else if (n.op == OpKind::SoftmaxXentGrad || n.op == OpKind::L2LossGrad) {
-        leading({1, 2});
-        if (B(0) || B(1) != B(2))
-          fail(n, "the operands do not carry the batch consistently");
-        out = B(1) ? 0 : -1;
-      } else if (n.op == OpKind::Conv2dGradFilter) { // φ(x)ᵀ·dY: reduces over the batch's pixels
-                                                     // (runtime K)
-        leading({0, 1});
-        if (B(0) != B(1))
-          fail(n, "one operand carries the batch and the other does not");
-      } else if (n.op == OpKind::Update) {
-        if (anyB)
-          fail(n, "a param's new value carries the batch");
-      } else {
-        CNNC_INTERNAL(fmt::format("op '{}' has batch:custom in Ops.def but no rule in "
-                                  "Plan.cpp's batch analysis",
-                                  n.info().mnemonic));
-      }
+    case BatchRule::Custom: { // a rule of its own (BatchRules.cpp)
+      BatchCtx c{n, p.batchDim, NB, [&](const std::string &why) { fail(n, why); }};
+      c.anyB = anyB;
+      customBatchRule(n.op)(c);
+      out = c.out;
       break;
+    }
     }
     // the batch dim can only follow the runtime batch if every dim before it is 1 and it is
     // maxBatch·k

@@ -93,239 +93,328 @@ void valueInfo(onnx::ValueInfoProto *vi, const Node &n) {
   }
 }
 
-void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTensor> &weights) {
-  std::vector<std::string> in;
-  for (const Node *o : n.operands)
-    in.push_back(o->name);
+// What one node's export sees.
+struct ExportCtx {
+  Exporter &e;
+  const Node &n;
+  const std::map<std::string, OnnxTensor> &weights;
+  std::vector<std::string> in; // the operands' ONNX names
   const std::string &y = n.name;
-  auto window = [&](onnx::NodeProto &p, bool dil) {
-    e.ints(p, "kernel_shape", n.getInts("kernel"));
-    e.ints(p, "strides", n.getInts("stride"));
-    e.ints(p, "pads", n.getInts("pads"));
-    if (dil)
-      e.ints(p, "dilations", n.getInts("dilation"));
-    e.i(p, "ceil_mode", n.getInt("ceil_mode"));
-  };
-  // conv2d/fc/batchnorm with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu.
-  const bool relu = n.info().attr("relu") && n.getInt("relu");
-  auto preRelu = [&]() { return relu ? y + ".pre_relu" : y; };
-  auto fusedRelu = [&]() {
-    if (relu)
-      e.node("Relu", {y + ".pre_relu"}, y);
-  };
-  // The per-op ONNX table (OnnxOps.cpp): ops that map one to one, ops with no ONNX form, and
-  // the ones exported below.
+};
+
+void window(ExportCtx &c, onnx::NodeProto &p, bool dil) {
+  c.e.ints(p, "kernel_shape", c.n.getInts("kernel"));
+  c.e.ints(p, "strides", c.n.getInts("stride"));
+  c.e.ints(p, "pads", c.n.getInts("pads"));
+  if (dil)
+    c.e.ints(p, "dilations", c.n.getInts("dilation"));
+  c.e.i(p, "ceil_mode", c.n.getInt("ceil_mode"));
+}
+// conv2d/fc/batchnorm with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu.
+std::string preRelu(const ExportCtx &c) {
+  return c.n.getInt("relu") ? c.y + ".pre_relu" : c.y;
+}
+void fusedRelu(ExportCtx &c) {
+  if (c.n.getInt("relu"))
+    c.e.node("Relu", {c.y + ".pre_relu"}, c.y);
+}
+
+// The export of each op whose entry in the ONNX table (frontend/OnnxForm.h) is Custom.
+// kExport instantiates exportOp<K> for exactly those ops, so a Custom op without its export
+// here fails the build ("use of deleted function exportOp<OpKind::X>").
+template <OpKind K> void exportOp(ExportCtx &c) = delete;
+
+template <> void exportOp<OpKind::Input>(ExportCtx &c) {
+  valueInfo(c.e.g.add_input(), c.n);
+}
+
+template <> void exportOp<OpKind::Param>(ExportCtx &c) {
+  auto it = c.weights.find(c.n.name);
+  if (it == c.weights.end())
+    throw Error(fmt::format("no weight for parameter '{}' {}", c.n.name, c.n.type.str()));
+  if (it->second.shape != c.n.type.shape)
+    throw Error(fmt::format("the weight for parameter '{}' has shape {}, the model needs {}",
+                            c.n.name, shapeStr(it->second.shape), c.n.type.str()));
+  OnnxTensor t = it->second;
+  t.name = c.n.name;
+  t.dtype = c.n.type.dtype;
+  onnxio::toProto(t, *c.e.g.add_initializer());
+}
+
+template <> void exportOp<OpKind::Constant>(ExportCtx &c) {
+  std::vector<double> v = c.n.getFloats("value");
+  if ((int64_t)v.size() != c.n.type.numel())
+    v.assign(c.n.type.numel(), v.empty() ? 0.0 : v[0]);
+  OnnxTensor t{c.y, c.n.type.dtype, c.n.type.shape, v};
+  auto &p = c.e.node("Constant", {}, c.y);
+  auto *a = p.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  onnxio::toProto(t, *a->mutable_t());
+}
+
+template <> void exportOp<OpKind::Conv2d>(ExportCtx &c) {
+  auto &p = c.e.node("Conv", c.in, preRelu(c));
+  const Shape &w = c.n.operands[1]->type.shape;
+  c.e.ints(p, "kernel_shape", {w[2], w[3]});
+  c.e.ints(p, "strides", c.n.getInts("stride"));
+  c.e.ints(p, "pads", c.n.getInts("pads"));
+  c.e.ints(p, "dilations", c.n.getInts("dilation"));
+  c.e.i(p, "group", c.n.getInt("groups"));
+  fusedRelu(c);
+}
+
+template <>
+void exportOp<OpKind::Conv2dGradInput>(ExportCtx &c) { // ConvTranspose (OnnxOps.cpp's import)
+  auto &p = c.e.node("ConvTranspose", c.in, c.y);
+  const Shape &w = c.n.operands[1]->type.shape, &x = c.n.operands[0]->type.shape;
+  const Shape out = c.n.getInts("input_shape"), s = c.n.getInts("stride"),
+              d = c.n.getInts("dilation"), pads = c.n.getInts("pads");
+  std::vector<int64_t> op(2);
+  for (int i = 0; i < 2; ++i)
+    op[i] =
+        out[2 + i] - (s[i] * (x[2 + i] - 1) + (w[2 + i] - 1) * d[i] + 1 - pads[i] - pads[i + 2]);
+  c.e.ints(p, "kernel_shape", {w[2], w[3]});
+  c.e.ints(p, "strides", s);
+  c.e.ints(p, "pads", pads);
+  c.e.ints(p, "dilations", d);
+  c.e.ints(p, "output_padding", op);
+  c.e.i(p, "group", c.n.getInt("groups"));
+}
+
+template <> void exportOp<OpKind::MaxPool>(ExportCtx &c) {
+  window(c, c.e.node("MaxPool", c.in, c.y), true);
+}
+
+template <> void exportOp<OpKind::AvgPool>(ExportCtx &c) {
+  auto &p = c.e.node("AveragePool", c.in, c.y);
+  window(c, p, false);
+  c.e.i(p, "count_include_pad", c.n.getInt("count_include_pad"));
+}
+
+template <> void exportOp<OpKind::GlobalAvgPool>(ExportCtx &c) {
+  c.e.node("GlobalAveragePool", c.in, c.y);
+}
+
+template <> void exportOp<OpKind::Identity>(ExportCtx &c) {
+  c.e.node("Identity", c.in, c.y);
+}
+
+template <> void exportOp<OpKind::Add>(ExportCtx &c) {
+  c.e.node("Add", c.in, c.y);
+}
+
+template <> void exportOp<OpKind::Sub>(ExportCtx &c) {
+  c.e.node("Sub", c.in, c.y);
+}
+
+template <> void exportOp<OpKind::Mul>(ExportCtx &c) {
+  c.e.node("Mul", c.in, c.y);
+}
+
+template <> void exportOp<OpKind::Div>(ExportCtx &c) {
+  c.e.node("Div", c.in, c.y);
+}
+
+template <> void exportOp<OpKind::BatchMatMul>(ExportCtx &c) {
+  c.e.node("MatMul", c.in, c.y);
+}
+
+template <>
+void exportOp<OpKind::FullyConnected>(ExportCtx &c) { // Gemm without C is valid from opset 11
+  auto &p = c.e.node("Gemm", c.in, preRelu(c));
+  c.e.i(p, "transB", 1);
+  fusedRelu(c);
+}
+
+template <> void exportOp<OpKind::MatMul>(ExportCtx &c) {
+  if (!c.n.getInt("trans_a") && !c.n.getInt("trans_b")) {
+    c.e.node("MatMul", c.in, c.y);
+    return;
+  }
+  auto &p = c.e.node("Gemm", c.in, c.y);
+  c.e.i(p, "transA", c.n.getInt("trans_a"));
+  c.e.i(p, "transB", c.n.getInt("trans_b"));
+}
+
+template <> void exportOp<OpKind::Concat>(ExportCtx &c) {
+  c.e.i(c.e.node("Concat", c.in, c.y), "axis", c.n.getInt("axis"));
+}
+
+template <> void exportOp<OpKind::Flatten>(ExportCtx &c) {
+  c.e.i(c.e.node("Flatten", c.in, c.y), "axis", c.n.getInt("axis"));
+}
+
+template <> void exportOp<OpKind::Reshape>(ExportCtx &c) {
+  Shape s = c.n.getInts("shape");
+  std::string shape = c.e.constant(c.y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()});
+  auto &p = c.e.node("Reshape", {c.in[0], shape}, c.y);
+  if (c.n.getInt("allowzero"))
+    c.e.i(p, "allowzero", c.n.getInt("allowzero"));
+}
+
+template <> void exportOp<OpKind::Softmax>(ExportCtx &c) {
+  c.e.i(c.e.node("Softmax", c.in, c.y), "axis", c.n.getInt("axis"));
+}
+
+template <> void exportOp<OpKind::LogSoftmax>(ExportCtx &c) {
+  c.e.i(c.e.node("LogSoftmax", c.in, c.y), "axis", c.n.getInt("axis"));
+}
+
+template <> void exportOp<OpKind::BatchNorm>(ExportCtx &c) {
+  c.e.f(c.e.node("BatchNormalization", c.in, preRelu(c)), "epsilon", c.n.getFloat("epsilon"));
+  fusedRelu(c);
+}
+
+template <> void exportOp<OpKind::Dropout>(ExportCtx &c) {
+  if (c.n.getInt("training"))
+    throw Error(fmt::format("{}: training-mode dropout has no ONNX inference form; export the "
+                            "inference graph",
+                            c.n.describe()));
+  std::string ratio = c.e.constant(c.y, c.n.type.dtype, {}, {c.n.getFloat("rate")});
+  c.e.node("Dropout", {c.in[0], ratio}, c.y);
+}
+
+template <> void exportOp<OpKind::Clip>(ExportCtx &c) { // infinite bounds are absent inputs
+  std::vector<std::string> ops{c.in[0], "", ""};
+  const double lo = c.n.getFloat("min"), hi = c.n.getFloat("max");
+  if (!std::isinf(lo))
+    ops[1] = c.e.constant(c.y, c.n.type.dtype, {}, {lo});
+  if (!std::isinf(hi))
+    ops[2] = c.e.constant(c.y, c.n.type.dtype, {}, {hi});
+  while (ops.back().empty())
+    ops.pop_back();
+  c.e.node("Clip", ops, c.y);
+}
+
+template <> void exportOp<OpKind::HardSigmoid>(ExportCtx &c) {
+  auto &p = c.e.node("HardSigmoid", c.in, c.y);
+  c.e.f(p, "alpha", c.n.getFloat("alpha"));
+  c.e.f(p, "beta", c.n.getFloat("beta"));
+}
+
+template <> void exportOp<OpKind::LeakyRelu>(ExportCtx &c) {
+  c.e.f(c.e.node("LeakyRelu", c.in, c.y), "alpha", c.n.getFloat("alpha"));
+}
+
+template <> void exportOp<OpKind::Elu>(ExportCtx &c) {
+  c.e.f(c.e.node("Elu", c.in, c.y), "alpha", c.n.getFloat("alpha"));
+}
+
+template <> void exportOp<OpKind::Selu>(ExportCtx &c) {
+  auto &p = c.e.node("Selu", c.in, c.y);
+  c.e.f(p, "alpha", c.n.getFloat("alpha"));
+  c.e.f(p, "gamma", c.n.getFloat("gamma"));
+}
+
+template <> void exportOp<OpKind::PRelu>(ExportCtx &c) {
+  c.e.node("PRelu", c.in, c.y);
+}
+
+void exportMaxMin(ExportCtx &c) { // two of ONNX's variadic inputs
+  c.e.node(c.n.op == OpKind::Max ? "Max" : "Min", c.in, c.y);
+}
+template <> void exportOp<OpKind::Max>(ExportCtx &c) {
+  exportMaxMin(c);
+}
+template <> void exportOp<OpKind::Min>(ExportCtx &c) {
+  exportMaxMin(c);
+}
+
+template <> void exportOp<OpKind::Pad>(ExportCtx &c) {
+  const Shape p = c.n.getInts("pads");
+  std::vector<std::string> ops{
+      c.in[0], c.e.constant(c.y, DType::I64, {(int64_t)p.size()}, {p.begin(), p.end()})};
+  if (c.n.getStr("mode") == "constant")
+    ops.push_back(c.e.constant(c.y, c.n.type.dtype, {}, {c.n.getFloat("value")}));
+  c.e.s(c.e.node("Pad", ops, c.y), "mode", c.n.getStr("mode"));
+}
+
+template <> void exportOp<OpKind::Transpose>(ExportCtx &c) {
+  c.e.ints(c.e.node("Transpose", c.in, c.y), "perm", c.n.getInts("perm"));
+}
+
+template <> void exportOp<OpKind::Expand>(ExportCtx &c) {
+  const Shape s = c.n.getInts("shape");
+  c.e.node("Expand",
+           {c.in[0], c.e.constant(c.y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()})},
+           c.y);
+}
+
+template <> void exportOp<OpKind::ReduceSum>(ExportCtx &c) { // opset 13: the axes are an input
+  const Shape a = c.n.getInts("axes");
+  auto &p = c.e.node(
+      "ReduceSum",
+      {c.in[0], c.e.constant(c.y, DType::I64, {(int64_t)a.size()}, {a.begin(), a.end()})}, c.y);
+  c.e.i(p, "keepdims", c.n.getInt("keepdims"));
+}
+
+void exportReduceMaxMin(ExportCtx &c) { // opset 13: attributes
+  auto &p = c.e.node(c.n.op == OpKind::ReduceMax ? "ReduceMax" : "ReduceMin", c.in, c.y);
+  c.e.ints(p, "axes", c.n.getInts("axes"));
+  c.e.i(p, "keepdims", c.n.getInt("keepdims"));
+}
+template <> void exportOp<OpKind::ReduceMax>(ExportCtx &c) {
+  exportReduceMaxMin(c);
+}
+template <> void exportOp<OpKind::ReduceMin>(ExportCtx &c) {
+  exportReduceMaxMin(c);
+}
+
+template <> void exportOp<OpKind::ArgMax>(ExportCtx &c) {
+  auto &p = c.e.node("ArgMax", c.in, c.y);
+  c.e.i(p, "axis", c.n.getInt("axis"));
+  c.e.i(p, "keepdims", c.n.getInt("keepdims"));
+  if (c.n.getInt("select_last_index"))
+    c.e.i(p, "select_last_index", 1);
+}
+
+template <> void exportOp<OpKind::Slice>(ExportCtx &c) {
+  auto one = [&](int64_t v) { return c.e.constant(c.y, DType::I64, {1}, {(double)v}); };
+  c.e.node("Slice",
+           {c.in[0], one(c.n.getInt("start")), one(c.n.getInt("end")), one(c.n.getInt("axis"))},
+           c.y);
+}
+
+void exportSoftmaxXentLoss(ExportCtx &c) {
+  auto &p = c.e.node("SoftmaxCrossEntropyLoss", c.in, c.y);
+  c.e.s(p, "reduction", c.n.op == OpKind::SoftmaxXent ? "mean" : c.n.getStr("reduction"));
+  if (c.n.op == OpKind::SoftmaxXentNd && !c.n.getInts("ignore_index").empty())
+    c.e.i(p, "ignore_index", c.n.getInts("ignore_index")[0]);
+}
+template <> void exportOp<OpKind::SoftmaxXent>(ExportCtx &c) {
+  exportSoftmaxXentLoss(c);
+}
+template <> void exportOp<OpKind::SoftmaxXentNd>(ExportCtx &c) {
+  exportSoftmaxXentLoss(c);
+}
+
+using ExportFn = void (*)(ExportCtx &);
+template <OpKind K> constexpr ExportFn exportEntry() {
+  if constexpr (onnximp::onnxForm(K).kind == onnximp::OnnxForm::Custom)
+    return &exportOp<K>;
+  else
+    return nullptr; // Direct (one node, below) or None (the error names why)
+}
+constexpr ExportFn kExport[] = {
+#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example) exportEntry<OpKind::Enum>(),
+#include "ir/Ops.def"
+#undef OP
+};
+
+void exportNode(Exporter &e, const Node &n, const std::map<std::string, OnnxTensor> &weights) {
+  ExportCtx c{e, n, weights, {}};
+  for (const Node *o : n.operands)
+    c.in.push_back(o->name);
   const onnximp::OnnxForm form = onnximp::onnxForm(n.op);
   if (form.kind == onnximp::OnnxForm::Direct) {
-    e.node(form.opType, in, y);
+    e.node(form.opType, c.in, n.name);
     return;
   }
   if (form.kind == onnximp::OnnxForm::None)
     throw Error(fmt::format("{}: op '{}' has no ONNX form ({})", n.describe(), n.info().mnemonic,
                             form.why));
-  if (n.op == OpKind::Input) {
-    valueInfo(e.g.add_input(), n);
-    return;
-  } else if (n.op == OpKind::Param) {
-    auto it = weights.find(n.name);
-    if (it == weights.end())
-      throw Error(fmt::format("no weight for parameter '{}' {}", n.name, n.type.str()));
-    if (it->second.shape != n.type.shape)
-      throw Error(fmt::format("the weight for parameter '{}' has shape {}, the model needs {}",
-                              n.name, shapeStr(it->second.shape), n.type.str()));
-    OnnxTensor t = it->second;
-    t.name = n.name;
-    t.dtype = n.type.dtype;
-    onnxio::toProto(t, *e.g.add_initializer());
-    return;
-  } else if (n.op == OpKind::Constant) {
-    std::vector<double> v = n.getFloats("value");
-    if ((int64_t)v.size() != n.type.numel())
-      v.assign(n.type.numel(), v.empty() ? 0.0 : v[0]);
-    OnnxTensor t{y, n.type.dtype, n.type.shape, v};
-    auto &p = e.node("Constant", {}, y);
-    auto *a = p.add_attribute();
-    a->set_name("value");
-    a->set_type(onnx::AttributeProto::TENSOR);
-    onnxio::toProto(t, *a->mutable_t());
-    return;
-  } else if (n.op == OpKind::Conv2d) {
-    auto &p = e.node("Conv", in, preRelu());
-    const Shape &w = n.operands[1]->type.shape;
-    e.ints(p, "kernel_shape", {w[2], w[3]});
-    e.ints(p, "strides", n.getInts("stride"));
-    e.ints(p, "pads", n.getInts("pads"));
-    e.ints(p, "dilations", n.getInts("dilation"));
-    e.i(p, "group", n.getInt("groups"));
-    fusedRelu();
-    return;
-  } else if (n.op == OpKind::Conv2dGradInput) { // ConvTranspose (OnnxOps.cpp's import)
-    auto &p = e.node("ConvTranspose", in, y);
-    const Shape &w = n.operands[1]->type.shape, &x = n.operands[0]->type.shape;
-    const Shape out = n.getInts("input_shape"), s = n.getInts("stride"), d = n.getInts("dilation"),
-                pads = n.getInts("pads");
-    std::vector<int64_t> op(2);
-    for (int i = 0; i < 2; ++i)
-      op[i] = out[2 + i] - (s[i] * (x[2 + i] - 1) + (w[2 + i] - 1) * d[i] + 1 - pads[i] - pads[i + 2]);
-    e.ints(p, "kernel_shape", {w[2], w[3]});
-    e.ints(p, "strides", s);
-    e.ints(p, "pads", pads);
-    e.ints(p, "dilations", d);
-    e.ints(p, "output_padding", op);
-    e.i(p, "group", n.getInt("groups"));
-    return;
-  } else if (n.op == OpKind::MaxPool) {
-    window(e.node("MaxPool", in, y), true);
-    return;
-  } else if (n.op == OpKind::AvgPool) {
-    auto &p = e.node("AveragePool", in, y);
-    window(p, false);
-    e.i(p, "count_include_pad", n.getInt("count_include_pad"));
-    return;
-  } else if (n.op == OpKind::GlobalAvgPool) {
-    e.node("GlobalAveragePool", in, y);
-    return;
-  } else if (n.op == OpKind::Identity) {
-    e.node("Identity", in, y);
-    return;
-  } else if (n.op == OpKind::Add) {
-    e.node("Add", in, y);
-    return;
-  } else if (n.op == OpKind::Sub) {
-    e.node("Sub", in, y);
-    return;
-  } else if (n.op == OpKind::Mul) {
-    e.node("Mul", in, y);
-    return;
-  } else if (n.op == OpKind::Div) {
-    e.node("Div", in, y);
-    return;
-  } else if (n.op == OpKind::BatchMatMul) {
-    e.node("MatMul", in, y);
-    return;
-  } else if (n.op == OpKind::FullyConnected) { // Gemm without C is valid from opset 11
-    auto &p = e.node("Gemm", in, preRelu());
-    e.i(p, "transB", 1);
-    fusedRelu();
-    return;
-  } else if (n.op == OpKind::MatMul) {
-    if (!n.getInt("trans_a") && !n.getInt("trans_b")) {
-      e.node("MatMul", in, y);
-      return;
-    }
-    auto &p = e.node("Gemm", in, y);
-    e.i(p, "transA", n.getInt("trans_a"));
-    e.i(p, "transB", n.getInt("trans_b"));
-    return;
-  } else if (n.op == OpKind::Concat) {
-    e.i(e.node("Concat", in, y), "axis", n.getInt("axis"));
-    return;
-  } else if (n.op == OpKind::Flatten) {
-    e.i(e.node("Flatten", in, y), "axis", n.getInt("axis"));
-    return;
-  } else if (n.op == OpKind::Reshape) {
-    Shape s = n.getInts("shape");
-    std::string shape = e.constant(y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()});
-    auto &p = e.node("Reshape", {in[0], shape}, y);
-    if (n.getInt("allowzero"))
-      e.i(p, "allowzero", n.getInt("allowzero"));
-    return;
-  } else if (n.op == OpKind::Softmax) {
-    e.i(e.node("Softmax", in, y), "axis", n.getInt("axis"));
-    return;
-  } else if (n.op == OpKind::LogSoftmax) {
-    e.i(e.node("LogSoftmax", in, y), "axis", n.getInt("axis"));
-    return;
-  } else if (n.op == OpKind::BatchNorm) {
-    e.f(e.node("BatchNormalization", in, preRelu()), "epsilon", n.getFloat("epsilon"));
-    fusedRelu();
-    return;
-  } else if (n.op == OpKind::Dropout) {
-    if (n.getInt("training"))
-      throw Error(fmt::format("{}: training-mode dropout has no ONNX inference form; export the "
-                              "inference graph",
-                              n.describe()));
-    std::string ratio = e.constant(y, n.type.dtype, {}, {n.getFloat("rate")});
-    e.node("Dropout", {in[0], ratio}, y);
-    return;
-  } else if (n.op == OpKind::Clip) { // infinite bounds are absent inputs
-    std::vector<std::string> ops{in[0], "", ""};
-    const double lo = n.getFloat("min"), hi = n.getFloat("max");
-    if (!std::isinf(lo))
-      ops[1] = e.constant(y, n.type.dtype, {}, {lo});
-    if (!std::isinf(hi))
-      ops[2] = e.constant(y, n.type.dtype, {}, {hi});
-    while (ops.back().empty())
-      ops.pop_back();
-    e.node("Clip", ops, y);
-    return;
-  } else if (n.op == OpKind::HardSigmoid) {
-    auto &p = e.node("HardSigmoid", in, y);
-    e.f(p, "alpha", n.getFloat("alpha"));
-    e.f(p, "beta", n.getFloat("beta"));
-    return;
-  } else if (n.op == OpKind::LeakyRelu) {
-    e.f(e.node("LeakyRelu", in, y), "alpha", n.getFloat("alpha"));
-    return;
-  } else if (n.op == OpKind::Elu) {
-    e.f(e.node("Elu", in, y), "alpha", n.getFloat("alpha"));
-    return;
-  } else if (n.op == OpKind::Selu) {
-    auto &p = e.node("Selu", in, y);
-    e.f(p, "alpha", n.getFloat("alpha"));
-    e.f(p, "gamma", n.getFloat("gamma"));
-    return;
-  } else if (n.op == OpKind::PRelu) {
-    e.node("PRelu", in, y);
-    return;
-  } else if (n.op == OpKind::Max || n.op == OpKind::Min) { // two of ONNX's variadic inputs
-    e.node(n.op == OpKind::Max ? "Max" : "Min", in, y);
-    return;
-  } else if (n.op == OpKind::Pad) {
-    const Shape p = n.getInts("pads");
-    std::vector<std::string> ops{in[0], e.constant(y, DType::I64, {(int64_t)p.size()}, {p.begin(), p.end()})};
-    if (n.getStr("mode") == "constant")
-      ops.push_back(e.constant(y, n.type.dtype, {}, {n.getFloat("value")}));
-    e.s(e.node("Pad", ops, y), "mode", n.getStr("mode"));
-    return;
-  } else if (n.op == OpKind::Transpose) {
-    e.ints(e.node("Transpose", in, y), "perm", n.getInts("perm"));
-    return;
-  } else if (n.op == OpKind::Expand) {
-    const Shape s = n.getInts("shape");
-    e.node("Expand", {in[0], e.constant(y, DType::I64, {(int64_t)s.size()}, {s.begin(), s.end()})}, y);
-    return;
-  } else if (n.op == OpKind::ReduceSum) { // opset 13: the axes are an input
-    const Shape a = n.getInts("axes");
-    auto &p = e.node("ReduceSum", {in[0], e.constant(y, DType::I64, {(int64_t)a.size()}, {a.begin(), a.end()})}, y);
-    e.i(p, "keepdims", n.getInt("keepdims"));
-    return;
-  } else if (n.op == OpKind::ReduceMax || n.op == OpKind::ReduceMin) { // opset 13: attributes
-    auto &p = e.node(n.op == OpKind::ReduceMax ? "ReduceMax" : "ReduceMin", in, y);
-    e.ints(p, "axes", n.getInts("axes"));
-    e.i(p, "keepdims", n.getInt("keepdims"));
-    return;
-  } else if (n.op == OpKind::ArgMax) {
-    auto &p = e.node("ArgMax", in, y);
-    e.i(p, "axis", n.getInt("axis"));
-    e.i(p, "keepdims", n.getInt("keepdims"));
-    if (n.getInt("select_last_index"))
-      e.i(p, "select_last_index", 1);
-    return;
-  } else if (n.op == OpKind::Slice) {
-    auto one = [&](int64_t v) { return e.constant(y, DType::I64, {1}, {(double)v}); };
-    e.node("Slice", {in[0], one(n.getInt("start")), one(n.getInt("end")), one(n.getInt("axis"))}, y);
-    return;
-  } else if (n.op == OpKind::SoftmaxXent || n.op == OpKind::SoftmaxXentNd) {
-    auto &p = e.node("SoftmaxCrossEntropyLoss", in, y);
-    e.s(p, "reduction", n.op == OpKind::SoftmaxXent ? "mean" : n.getStr("reduction"));
-    if (n.op == OpKind::SoftmaxXentNd && !n.getInts("ignore_index").empty())
-      e.i(p, "ignore_index", n.getInts("ignore_index")[0]);
-    return;
-  }
-  CNNC_INTERNAL(fmt::format("op '{}' is custom in the ONNX table (OnnxOps.cpp's onnxForm) but "
-                            "has no export here",
-                            n.info().mnemonic));
+  kExport[(size_t)n.op](c);
 }
 
 } // namespace

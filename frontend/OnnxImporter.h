@@ -8,6 +8,7 @@
 #pragma once
 
 #include "frontend/OnnxImport.h"
+#include "frontend/OnnxForm.h"
 #include "frontend/OnnxProto.h"
 
 #include <functional>
@@ -74,17 +75,6 @@ void addNormLowerings(std::map<std::string, LowerFn> &t);
 /// Resize and Upsample (OnnxResize.cpp), added by addModelLowerings.
 void lowerResize(NodeCtx &c);
 
-/// What an op of ir/Ops.def is in ONNX: the per-op table (onnxForm, OnnxOps.cpp; one entry
-/// per op, a missing one fails the build). Direct ops map one to one onto an ONNX operator
-/// (one input per operand, no attributes) both ways; Custom ops have import code in
-/// loweringTable and export code in OnnxExport.cpp; None ops have no ONNX form (why: the
-/// export error).
-struct OnnxForm {
-  enum Kind { Direct, Custom, None } kind;
-  const char *opType = nullptr; // Direct: the ONNX op_type
-  const char *why = nullptr;    // None
-};
-OnnxForm onnxForm(OpKind k);
 
 class Importer {
 public:

@@ -1,34 +1,40 @@
-// The .npy bridge (see Npy.h). Reading goes through runtime/'s reader (rt::readNpy), which
-// checks every header field and size against the file before allocating anything; xtensor's
-// own reader trusted the header (fuzz/: an empty header, a 4 GiB header length or a shape
-// whose byte count overflows crashed it). Writing uses xtensor's writer.
+// The .npy bridge (see Npy.h): runtime/'s codec (rt::readNpy, rt::writeNpy), the one .npy
+// reader and writer of the C++ side. Its reader checks every header field and size against
+// the file before allocating anything; xtensor's own reader trusted the header (fuzz/: an
+// empty header, a 4 GiB header length or a shape whose byte count overflows crashed it).
 #include "interp/Npy.h"
 
 #include "runtime/Npz.h"
 
 #include <fmt/format.h>
-#include <xtensor/xnpy.hpp>
 
 #include <cmath>
-#include <fstream>
+#include <cstring>
 
 namespace cnnc::interp {
 
 namespace {
 
-template <class T, class F> void write(const std::string &path, const Tensor<T> &x) {
-  Tensor<F> converted = xt::cast<F>(x);
-  if constexpr (std::is_integral_v<F>)
-    for (size_t i = 0; i < x.size(); ++i)
-      if (x.data()[i] != std::floor(x.data()[i]))
-        throw Error(fmt::format("{}: cannot store the non-integral value {} as an integer", path,
-                                x.data()[i]));
-  std::ofstream out(path, std::ios::binary);
-  if (!out)
-    throw Error(fmt::format("{}: cannot open for writing", path));
-  xt::detail::dump_npy_stream(out, converted);
-  if (!out)
-    throw Error(fmt::format("{}: write failed", path));
+template <class T, class F>
+void write(const std::string &path, const Tensor<T> &x, rt::ElemType type) {
+  rt::Array a;
+  a.type = type;
+  a.shape.assign(x.shape().begin(), x.shape().end());
+  a.data.resize(x.size() * sizeof(F));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const T v = x.data()[i];
+    if constexpr (std::is_integral_v<F>)
+      if (v != std::floor(v))
+        throw Error(
+            fmt::format("{}: cannot store the non-integral value {} as an integer", path, v));
+    const F f = static_cast<F>(v);
+    std::memcpy(a.data.data() + i * sizeof(F), &f, sizeof(F));
+  }
+  try {
+    rt::writeNpy(path, a);
+  } catch (const rt::FormatError &e) {
+    throw Error(e.what()); // "path: what is wrong"
+  }
 }
 
 } // namespace
@@ -52,13 +58,13 @@ template <class T> Tensor<T> loadNpy(const std::string &path) {
 template <class T> void saveNpy(const std::string &path, const Tensor<T> &x, DType dtype) {
   switch (dtype) {
   case DType::F32:
-    return write<T, float>(path, x);
+    return write<T, float>(path, x, rt::ElemType::F32);
   case DType::F64:
-    return write<T, double>(path, x);
+    return write<T, double>(path, x, rt::ElemType::F64);
   case DType::I32:
-    return write<T, int32_t>(path, x);
+    return write<T, int32_t>(path, x, rt::ElemType::I32);
   case DType::I64:
-    return write<T, int64_t>(path, x);
+    return write<T, int64_t>(path, x, rt::ElemType::I64);
   }
   CNNC_INTERNAL("bad dtype");
 }

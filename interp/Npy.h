@@ -1,5 +1,5 @@
-// .npy files <-> interpreter tensors, via xtensor's npy reader and writer. Goldens (made by
-// PyTorch/NumPy) and interpreter dumps use this format.
+// .npy files <-> interpreter tensors, via runtime/Npz.h (rt::readNpy, rt::writeNpy). Goldens
+// (made by PyTorch/NumPy) and interpreter dumps use this format.
 #pragma once
 
 #include "interp/Interpreter.h"

@@ -23,6 +23,7 @@
 // chain, the box through this node alone). The box is not clipped to the tensor: it is the
 // field of the architecture, which near a border reaches beyond even the padded input.
 #include "passes/ModelStats.h"
+#include "ir/OpTraits.h"
 
 #include <functional>
 #include <set>
@@ -52,34 +53,57 @@ bool isPool(OpKind k) {
   return k == OpKind::MaxPool || k == OpKind::AvgPool || k == OpKind::GlobalAvgPool;
 }
 
-// The dense products: the ops with the `macs` trait in Ops.def (a formula per op).
+// The dense products' multiply-adds: one formula per op with the `macs` trait in Ops.def.
+// kMacsFormula instantiates macsFormula<K> for exactly those ops, so an op given the trait
+// without a formula here fails the build ("use of deleted function macsFormula<OpKind::X>").
+template <OpKind K> int64_t macsFormula(const Node &n) = delete;
+
+template <> int64_t macsFormula<OpKind::Conv2d>(const Node &n) {
+  // out numel = N*M*Ho*Wo; w = [M, C/groups, kh, kw]
+  const Shape &w = n.operands[1]->type.shape;
+  return n.type.numel() * w[1] * w[2] * w[3];
+}
+template <> int64_t macsFormula<OpKind::FullyConnected>(const Node &n) { // out [N,M], x [N,K]
+  return n.type.numel() * n.operands[0]->type.shape[1];
+}
+template <> int64_t macsFormula<OpKind::MatMul>(const Node &n) {
+  // out [(b,) m, n]; k is a's inner dimension
+  const Shape &a = n.operands[0]->type.shape;
+  return n.type.numel() * (n.getInt("trans_a") ? a[a.size() - 2] : a.back());
+}
+template <>
+int64_t macsFormula<OpKind::BatchMatMul>(const Node &n) { // out [..., m, n], a [..., m, k]
+  return n.type.numel() * n.operands[0]->type.shape.back();
+}
+// the fused conv gradients cost what the forward conv does (seed eqs. 35 and 45: products of
+// the same three extents)
+template <> int64_t macsFormula<OpKind::Conv2dGradFilter>(const Node &n) {
+  // dW [M, Cg, kh, kw] summed over dy's N·Ho·Wo pixels
+  const Shape &dy = n.operands[1]->type.shape;
+  return n.type.numel() * dy[0] * dy[2] * dy[3];
+}
+template <> int64_t macsFormula<OpKind::Conv2dGradInput>(const Node &n) {
+  // dY Fᵀ: every dy element times a Cg·kh·kw row of w
+  const Shape &w = n.operands[1]->type.shape;
+  return n.operands[0]->type.numel() * w[1] * w[2] * w[3];
+}
+
+using MacsFn = int64_t (*)(const Node &);
+template <OpKind K> constexpr MacsFn macsEntry() {
+  if constexpr (opHasTrait(K, "macs"))
+    return &macsFormula<K>;
+  else
+    return nullptr; // not a dense product: no multiply-adds counted
+}
+constexpr MacsFn kMacsFormula[] = {
+#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example) macsEntry<OpKind::Enum>(),
+#include "ir/Ops.def"
+#undef OP
+};
+
 int64_t macsOf(const Node &n) {
-  if (!n.info().macs)
-    return 0;
-  if (n.op == OpKind::Conv2d) { // out numel = N*M*Ho*Wo; w = [M, C/groups, kh, kw]
-    const Shape &w = n.operands[1]->type.shape;
-    return n.type.numel() * w[1] * w[2] * w[3];
-  }
-  if (n.op == OpKind::FullyConnected) // out [N,M], x [N,K]
-    return n.type.numel() * n.operands[0]->type.shape[1];
-  if (n.op == OpKind::MatMul) { // out [(b,) m, n]; k is a's inner dimension
-    const Shape &a = n.operands[0]->type.shape;
-    return n.type.numel() * (n.getInt("trans_a") ? a[a.size() - 2] : a.back());
-  }
-  if (n.op == OpKind::BatchMatMul) // out [..., m, n], a [..., m, k]
-    return n.type.numel() * n.operands[0]->type.shape.back();
-  // the fused conv gradients cost what the forward conv does (seed eqs. 35 and 45: products
-  // of the same three extents)
-  if (n.op == OpKind::Conv2dGradFilter) { // dW [M, Cg, kh, kw] summed over dy's N·Ho·Wo pixels
-    const Shape &dy = n.operands[1]->type.shape;
-    return n.type.numel() * dy[0] * dy[2] * dy[3];
-  }
-  if (n.op == OpKind::Conv2dGradInput) { // dY Fᵀ: every dy element times a Cg·kh·kw row of w
-    const Shape &w = n.operands[1]->type.shape;
-    return n.operands[0]->type.numel() * w[1] * w[2] * w[3];
-  }
-  CNNC_INTERNAL("op '" + n.info().mnemonic + "' has the macs trait in Ops.def but no formula in "
-                "ModelStats.cpp");
+  const MacsFn f = kMacsFormula[(size_t)n.op];
+  return f ? f(n) : 0;
 }
 
 // Backward propagation of dependence boxes. `need` holds, for every value the target
