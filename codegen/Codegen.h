@@ -42,6 +42,10 @@ struct TargetOptions {
   /// The SGD update as one fused in-place pass per param (docs/codegen.md, "update"); off
   /// only to measure or test the six elementwise nodes it replaces.
   bool fuseSgd = true;
+  /// Chains (and trees) of elementwise ops whose intermediate values nothing else reads as
+  /// one loop that keeps them in registers (docs/codegen.md, "Fused elementwise groups");
+  /// off only to measure or test the unfused nodes.
+  bool fuseElementwise = true;
   /// f32 lanes of the emitted vectors; 0: the target's registers (16 with AVX-512F, 8 with
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.

@@ -1,7 +1,7 @@
 // The op lowerings, internal to codegen/: the helpers several families share, and one
 // declaration per lowering. Each Emit*.cpp holds one family, by what the code is (matrix
 // products, tensor movement, reductions, losses, gradients, convolution); EmitOps.cpp holds
-// the elementwise ops and the table (opEmitter) that maps every op of ir/Ops.def to its
+// the table (opEmitter) that maps every op of ir/Ops.def to its
 // lowering, checked complete when it compiles.
 #pragma once
 
@@ -77,6 +77,9 @@ void emitDotRows(Emitter &e, llvm::Value *A, llvm::Value *rows, int64_t rowsMax,
                  llvm::Value *B, int64_t M, llvm::Value *bias, llvm::Value *out, bool relu = false);
 
 // ------------------------------------------------------------------ lowerings by family
+// EmitElementwise.cpp: every op with the `elementwise` trait but views (identity), alone or
+// as the root of a fused group (Plan::groups)
+void emitElementwise(Emitter &e, const Node &n);
 // EmitConv.cpp, EmitConvGrad.cpp
 void emitConv2d(Emitter &e, const Node &n);
 /// conv2d's weights and bias packed into its register tile's panels at `pack`

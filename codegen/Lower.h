@@ -24,6 +24,7 @@ struct Target {
   int optLevel = 3;
   int64_t parallelMinWork = -1; // TargetOptions::parallelMinWork
   bool fuseSgd = true;           // TargetOptions::fuseSgd
+  bool fuseElementwise = true;   // TargetOptions::fuseElementwise
   bool sanitizeAddress = false;  // TargetOptions::sanitizeAddress
   bool sanitizeThread = false;   // TargetOptions::sanitizeThread
   bool profile = false;          // TargetOptions::profile

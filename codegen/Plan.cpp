@@ -359,7 +359,8 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
 
 } // namespace
 
-Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs) {
+Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs,
+                  bool fuseElementwise) {
   Plan p;
   p.layout.vectorWidth = vl;
   p.layout.narrowConvs = narrowConvs;
@@ -463,6 +464,15 @@ Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs
     }
   Arena arena;
   planPrepared(f, p, arena);
+  if (fuseElementwise) // members get no storage; what they read is read at the root
+    p.groups = findElementwiseGroups(f, p);
+  for (const auto &[root, g] : p.groups)
+    for (const Node *m : g) {
+      if (m != root)
+        p.storage[m] = {StorageKind::Fused};
+      for (const Node *o : m->operands)
+        lastUse[storageRoot(p, o)] = std::max(lastUse[storageRoot(p, o)], index[root]);
+    }
   // node index after which a block (offset, bytes) is released
   std::multimap<size_t, std::pair<int64_t, int64_t>> frees;
   p.born.resize(nodes.size()), p.dead.resize(nodes.size());

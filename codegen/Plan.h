@@ -18,7 +18,8 @@
 namespace cnnc::codegen {
 
 /// Fused: a node of an SGD update computed by the fused pass at the end of the step
-/// (Plan::sgd), or a filter_flip folded into its conv's pack (Plan::flipInPack): no storage
+/// (Plan::sgd), a filter_flip folded into its conv's pack (Plan::flipInPack), or a member of
+/// an elementwise group computed in registers by its root's loop (Plan::groups): no storage
 /// and no code of its own.
 enum class StorageKind : uint8_t { Buffer, Workspace, Constant, View, Fused };
 struct Storage {
@@ -103,6 +104,10 @@ struct Plan {
   /// every node ran, in place into the param's and the momentum's buffers, under the same
   /// condition as the copies (status 0).
   std::vector<SgdUpdate> sgd;
+  /// Fused elementwise groups (PlanFuse.cpp), by root: the group's nodes in node order, the
+  /// root last. The root's lowering computes them all in one loop (EmitElementwise.cpp); the
+  /// others are StorageKind::Fused, and what they read lives until the root.
+  std::map<const Node *, std::vector<const Node *>> groups;
   /// Workspace blocks as (offset, bytes in use), per node index: `born[i]` are allocated for
   /// node i (its result, its scratch), `dead[i]` are released after it. The ASan build
   /// poisons every block outside its life (docs/hardening.md).
@@ -110,10 +115,15 @@ struct Plan {
   int inputIndex(const Node *n) const;
 };
 
-/// fuseSgd: fuse SGD updates (Plan::sgd); off only to measure or test the unfused nodes.
+/// The elementwise groups of f (Plan::groups) given p's storage so far, its batch analysis
+/// and its prepared values (PlanFuse.cpp).
+std::map<const Node *, std::vector<const Node *>> findElementwiseGroups(const Function &f,
+                                                                        const Plan &p);
+/// fuseSgd: fuse SGD updates (Plan::sgd); fuseElementwise: fuse elementwise groups
+/// (Plan::groups); either off only to measure or test the unfused nodes.
 /// narrowConvs: Target::narrowConvs (ConvGeom::of).
 Plan planFunction(const Function &f, unsigned vectorWidth, bool fuseSgd = true,
-                  bool narrowConvs = false);
+                  bool narrowConvs = false, bool fuseElementwise = true);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
 int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs, bool prepacked = false);
 bool isView(const Node &n);

@@ -39,6 +39,7 @@ Target makeTarget(const TargetOptions &o) {
   t.optLevel = std::clamp(o.optLevel, 0, 3);
   t.parallelMinWork = o.parallelMinWork;
   t.fuseSgd = o.fuseSgd;
+  t.fuseElementwise = o.fuseElementwise;
   t.sanitizeAddress = o.sanitizeAddress;
   t.sanitizeThread = o.sanitizeThread;
   t.profile = o.profile;
@@ -168,7 +169,7 @@ std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly) {
 
 Layout layoutFor(const Function &f, const TargetOptions &o) {
   const Target t = makeTarget(o);
-  return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs).layout;
+  return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs, o.fuseElementwise).layout;
 }
 
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &o, bool optimize) {

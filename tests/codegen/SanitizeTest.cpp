@@ -20,11 +20,12 @@ using namespace cnnc;
 using namespace cnnc::cgtest;
 
 namespace {
-// relu(relu(x) + 1): the intermediate lives in the workspace.
+// relu(r - (-r)) with r = relu(x) (2 relu(x)): r has two users, so it lives in the workspace
+// (a value with one user would stay in registers, in a fused elementwise group).
 void twoOps(Builder &b, Shape s) {
   Node *x = b.input("x", s);
   Node *r = b.op(OpKind::Relu, {x});
-  b.out(b.op(OpKind::Relu, {b.op(OpKind::Add, {r, r})}));
+  b.out(b.op(OpKind::Relu, {b.op(OpKind::Sub, {r, b.op(OpKind::Neg, {r})})}));
 }
 } // namespace
 

@@ -55,10 +55,20 @@ Sizes sizes(const std::string &ll) {
   return s;
 }
 
-Sizes chainSizes(int n) {
+// Without fused elementwise groups (TargetOptions::fuseElementwise), which would make this
+// chain a few loops: these checks are about the parts a long model's code is split into.
+Sizes chainSizes(int n, bool fuse = false, bool relus = false) {
   Builder b;
-  chain(b, n, {2, 3, 8, 8});
+  if (relus) {
+    Node *v = b.input("x", {1, 1, 8, 8});
+    for (int i = 0; i < n; ++i)
+      v = b.op(OpKind::Relu, {v});
+    b.out(v);
+  } else {
+    chain(b, n, {2, 3, 8, 8});
+  }
   codegen::TargetOptions t;
+  t.fuseElementwise = fuse;
   t.optLevel = 0; // the module as lowered
   // (without the sanitizer passes a sanitizer build adds: their instrumentation, after the
   // split, triples the instructions of every function and is not what this counts)
@@ -86,8 +96,27 @@ TEST_CASE("a model split into parts computes what the interpreter does", "[codeg
   Builder b;
   chain(b, 300, {2, 3, 4, 5});
   const Feeds feeds = randomFeeds(b.f, 16);
-  CHECK(sizes(codegen::emit(b.f, codegen::EmitKind::LLVM, {"", "", 0})).functions > 2);
+  codegen::TargetOptions t = parallelTarget();
+  t.fuseElementwise = false; // (fused, the chain is a few loops: FuseTest)
+  codegen::TargetOptions o0;
+  o0.optLevel = 0, o0.fuseElementwise = false;
+  CHECK(sizes(codegen::emit(b.f, codegen::EmitKind::LLVM, o0)).functions > 2);
   // through the thread pool: parallel bodies of parts capture the part's arguments
-  compareAll(oracle(b.f, feeds), tools::runJit(b.f, feeds, parallelTarget(), nullptr, 2),
+  compareAll(oracle(b.f, feeds), tools::runJit(b.f, feeds, t, nullptr, 2),
              "a 300-node chain (JIT, 2 threads)");
+}
+
+// Fused elementwise groups (codegen/PlanFuse.cpp): a chain of n ReLUs is n/64 loops whose
+// bodies hold the ReLUs' compare and select, vector and scalar tail, instead of n loops:
+// the module LLVM has to optimise is a few instructions per ReLU (issue 16's 20,000).
+TEST_CASE("a 20,000-ReLU chain lowers to a few instructions per ReLU", "[codegen][scale]") {
+  const Sizes fused = chainSizes(20000, true, true), unfused = chainSizes(2000, false, true),
+              fused2k = chainSizes(2000, true, true);
+  INFO("20,000 ReLUs fused: " << fused.functions << " functions, " << fused.total
+                              << " instructions; 2,000: fused " << fused2k.total << ", unfused "
+                              << unfused.total);
+  CHECK(fused.total <= 5 * 20000);      // compare + select, vector and tail: 4 per ReLU
+  CHECK(fused.largest <= 4000);         // parts still bound every function
+  CHECK(fused2k.total * 5 <= unfused.total); // each ReLU its own loop: ~30 instructions
+  CHECK(fused.total <= fused2k.total * 21 / 2); // linear
 }
