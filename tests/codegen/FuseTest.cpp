@@ -54,7 +54,7 @@ void checkSameBits(const Function &f, const Feeds &feeds, const std::string &wha
 
 } // namespace
 
-TEST_CASE("a mixed elementwise chain is one group; a broadcast splits it", "[codegen][fuse]") {
+TEST_CASE("a mixed elementwise chain is one group, and a broadcast splits it", "[codegen][fuse]") {
   Builder b;
   const Shape s{2, 3, 5, 7}; // 210 elements: vectors and a scalar tail at 8 and 16 lanes
   Node *x = b.input("x", s), *y = b.input("y", s);
