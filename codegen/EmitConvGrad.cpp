@@ -286,19 +286,9 @@ void emitGradFilter(Emitter &e, const Node &n) {
   // the runtime batch (a step compiled at N runs any b <= N: docs/codegen.md "Batch")
   Value *N = e.dim(n.operands[0], 0), *rows = o.mul(N, g.Ho);
 
-  // 1. the zero-padded input (threads: one plane each)
-  if (g.padded) {
-    o.zero(xp, o.mul(N, g.C * HpWp));
-    e.parallelFor(o.mul(N, g.C), [&](Value *pl) {
-      e.loop(g.H, [&](Value *h) {
-        Value *src = o.mul(o.add(o.mul(pl, g.H), h), g.W);
-        Value *dst = o.addc(o.mul(o.addc(o.add(o.mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
-        e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
-          e.store(e.load(x, o.add(src, i), wd), xp, o.add(dst, i));
-        });
-      });
-    }, g.N * g.C * g.H * g.W);
-  }
+  // 1. the zero-padded input
+  if (g.padded)
+    copyZeroPadded(e, x, xp, o.mul(N, g.C), g.H, g.W, g.Hp, g.Wp, g.pt, g.pl, g.N * g.C * g.H * g.W);
   // 2. dY pixel-major, one panel per (group, column block)
   packDyT(e, g, dy, dyT, N);
 
@@ -672,6 +662,19 @@ void emitFilterFlip(Emitter &e, const Node &n) {
 
 // The entries of the emitter table (EmitOps.cpp).
 void emitConv2dGradFilter(Emitter &e, const Node &n) { emitGradFilter(e, n); }
+
+void copyZeroPadded(Emitter &e, Value *x, Value *xp, Value *planes, int64_t H, int64_t W, int64_t Hp,
+                    int64_t Wp, int64_t pt, int64_t pl, int64_t work) {
+  Ops o{e};
+  o.zero(xp, o.mul(planes, Hp * Wp));
+  e.parallelFor(planes, [&](Value *p) {
+    e.loop(H, [&](Value *h) {
+      Value *src = o.mul(o.add(o.mul(p, H), h), W);
+      Value *dst = o.addc(o.mul(o.addc(o.add(o.mul(p, Hp), h), pt), Wp), pl);
+      e.vecLoop(e.c(W), [&](Value *i, unsigned wd) { e.store(e.load(x, o.add(src, i), wd), xp, o.add(dst, i)); });
+    });
+  }, work);
+}
 void emitConv2dGradInput(Emitter &e, const Node &n) { emitGradInput(e, n); }
 
 } // namespace cnnc::codegen

@@ -74,17 +74,9 @@ void emitGradFilterRows(Emitter &e, const Node &n, const FilterRowsGeom &g) {
   Value *N = e.dim(n.operands[0], 0);     // the runtime batch
   Value *NC = b.CreateUDiv(addc(N, g.CI - 1), e.c(g.CI));
 
-  // 1. the zero-padded input (threads: one plane each)
-  if (g.padded) {
-    e.vecLoop(mul(N, g.C * HpWp), [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, i); });
-    e.parallelFor(mul(N, g.C), [&](Value *pl) {
-      e.loop(g.H, [&](Value *h) {
-        Value *src = mul(add(mul(pl, g.H), h), g.W);
-        Value *dst = addc(mul(addc(add(mul(pl, g.Hp), h), g.pt), g.Wp), g.pl);
-        e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) { e.store(e.load(x, add(src, i), wd), xp, add(dst, i)); });
-      });
-    }, g.N * g.C * g.H * g.W);
-  }
+  // 1. the zero-padded input
+  if (g.padded)
+    copyZeroPadded(e, x, xp, mul(N, g.C), g.H, g.W, g.Hp, g.Wp, g.pt, g.pl, g.N * g.C * g.H * g.W);
 
   // a row's vector pv: full, or masked past the row's end (zeros: they add nothing)
   std::vector<Constant *> tailMask(VL);

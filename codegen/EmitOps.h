@@ -49,6 +49,10 @@ struct FilterRowsGeom {
   int64_t xpadOff, slotOff, bytes;
 };
 FilterRowsGeom filterRowsGeom(const Node &n, unsigned vl, bool narrowConvs);
+/// x [planes][H][W] into the interior of the zero-padded xp [planes][Hp][Wp] (top and left
+/// pads pt, pl), for the conv gradients' kernels (EmitConvGrad.cpp). Threads: one plane each.
+void copyZeroPadded(Emitter &e, llvm::Value *x, llvm::Value *xp, llvm::Value *planes, int64_t H,
+                    int64_t W, int64_t Hp, int64_t Wp, int64_t pt, int64_t pl, int64_t work);
 void emitGradFilterRows(Emitter &e, const Node &n, const FilterRowsGeom &g);
 /// The VL×VL matrix rows[p][lane] (VL vectors of VL lanes) transposed in registers
 /// (EmitConv.cpp).
