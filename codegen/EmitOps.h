@@ -44,6 +44,7 @@ struct FilterRowsGeom {
   bool padded, valid;
   int64_t VL, PV, tail; // lanes; vectors per output row, the last holding `tail` (0: full)
   int64_t MT, nmt;      // output channels per tile, tiles per group
+  bool xHeld;           // the kw x vectors held and dY streamed (else the MT dY vectors)
   int64_t CI, NC, KR;   // images per chunk, chunks (compiled batch), rows per block
   double lanesUsed;     // the fraction of lanes holding real work
   int64_t xpadOff, slotOff, bytes;
