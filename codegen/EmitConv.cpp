@@ -318,9 +318,23 @@ void emitConv2d(Emitter &e, const Node &n) {
         }
       }
     };
-    auto tapLoop = [&](Value *xt, Value *wt) {
+    // The first tap's loop also prefetches, into L2, the tile's pixels of the input row that
+    // the next output row reads first (kh-1 rows down, plus the stride): in planes, that row's
+    // channels are a plane (Hp·Wp floats) apart, a stride that crosses a 4 KB page every step
+    // or two, where the hardware prefetchers stop; at batch 32 the input is out of cache
+    // (conv4_2: 59 MB) and each new row waited on memory (Zen 5, 1 thread: 680 -> 610 ms; b1
+    // about 2% faster).
+    auto tapLoop = [&](Value *xt, Value *wt, bool prefetchNextRow = false) {
       e.loopNoUnroll(g.Cg, [&](Value *c) { // (unrolled, taps would merge again: conv1_1)
-        step(add(e, xt, mul(e, c, g.Hp * g.Wp)), add(e, wt, mul(e, c, COLS)));
+        Value *xo = add(e, xt, mul(e, c, g.Hp * g.Wp));
+        if (prefetchNextRow) {
+          const int64_t ahead = ((g.kh - 1) * g.dh + g.sh) * g.Wp;
+          // the tile's first and last pixel: its lines (past the last row: beyond the buffer, a
+          // plain GEP, not inbounds, and a prefetch never faults)
+          for (int64_t p : {int64_t(0), T - 1})
+            e.prefetchL2(b.CreateGEP(e.f32, xp, add(e, xo, add(e, off[p], e.c(ahead)))));
+        }
+        step(xo, add(e, wt, mul(e, c, COLS)));
       });
     };
     const int64_t panelRow = g.Cg * COLS; // one tap's rows of the panel
@@ -355,7 +369,8 @@ void emitConv2d(Emitter &e, const Node &n) {
     } else if (g.kh * g.kw <= 25) { // taps unrolled: constant offsets
       for (int64_t i = 0; i < g.kh; ++i)
         for (int64_t j = 0; j < g.kw; ++j)
-          tapLoop(add(e, xbase, (i * g.dh * g.Wp + j * g.dw) * PX), add(e, wbase, (i * g.kw + j) * panelRow));
+          tapLoop(add(e, xbase, (i * g.dh * g.Wp + j * g.dw) * PX), add(e, wbase, (i * g.kw + j) * panelRow),
+                  i == 0 && j == 0 && PX == 1);
     } else {
       e.loop(g.kh, [&](Value *i) {
         e.loop(g.kw, [&](Value *j) {

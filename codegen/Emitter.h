@@ -90,6 +90,11 @@ public:
     llvm::Value *zero = llvm::Constant::getNullValue(x->getType());
     return b.CreateSelect(b.CreateFCmpOGT(zero, x), zero, x);
   }
+  /// A read prefetch of p's cache line into L2 (x86 prefetcht1): a hint, no fault.
+  void prefetchL2(llvm::Value *p) {
+    b.CreateIntrinsic(llvm::Intrinsic::prefetch, {p->getType()},
+                      {p, b.getInt32(0), b.getInt32(2), b.getInt32(1)});
+  }
   llvm::Value *unary(llvm::Intrinsic::ID id, llvm::Value *x) {
     return b.CreateUnaryIntrinsic(id, x);
   }
