@@ -46,6 +46,10 @@ struct TargetOptions {
   /// one loop that keeps them in registers (docs/codegen.md, "Fused elementwise groups");
   /// off only to measure or test the unfused nodes.
   bool fuseElementwise = true;
+  /// A result may take the workspace block of an operand that dies at it (ir/OpTraits.h's
+  /// opInPlace), when that plan's workspace is no larger (docs/codegen.md, "Memory plan");
+  /// off only to compare plans and results in tests.
+  bool inPlace = true;
   /// f32 lanes of the emitted vectors; 0: the target's registers (16 with AVX-512F, 8 with
   /// AVX, else 4). Tests set 16 on an AVX2 machine to execute the AVX-512 build's 16-lane
   /// code paths (tiles, tails, packing), which LLVM legalises onto pairs of ymm registers.

@@ -497,7 +497,7 @@ Lowered lowerFunction(const Function &f, LLVMContext &ctx, const Target &t,
                       const char *entryName, const char *descName) {
   checkSupported(f);
   Lowered out;
-  out.plan = planFunction(f, t.vl, t.fuseSgd, t.narrowConvs, t.fuseElementwise);
+  out.plan = planFunction(f, t.vl, t.fuseSgd, t.narrowConvs, t.fuseElementwise, t.inPlace);
   const Plan &plan = out.plan;
   out.mod = std::make_unique<llvm::Module>("cnnc." + f.name(), ctx);
   llvm::Module &m = *out.mod;

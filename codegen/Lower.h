@@ -25,6 +25,7 @@ struct Target {
   int64_t parallelMinWork = -1; // TargetOptions::parallelMinWork
   bool fuseSgd = true;           // TargetOptions::fuseSgd
   bool fuseElementwise = true;   // TargetOptions::fuseElementwise
+  bool inPlace = true;           // TargetOptions::inPlace
   bool sanitizeAddress = false;  // TargetOptions::sanitizeAddress
   bool sanitizeThread = false;   // TargetOptions::sanitizeThread
   bool profile = false;          // TargetOptions::profile

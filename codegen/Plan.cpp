@@ -1,7 +1,7 @@
 // The buffer ABI, the batch analysis and the workspace plan (see Plan.h, docs/codegen.md).
 #include "codegen/Plan.h"
 #include "codegen/BatchRules.h"
-
+#include "ir/OpTraits.h"
 
 #include <fmt/format.h>
 
@@ -105,8 +105,8 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   }
   if (g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && !g.padded && g.Ho * g.Wo != 1) {
     // Rows of d pixels, d a divisor of the plane's Ho·Wo, no shorter than the real rows, at
-    // most 8 register tiles (or 64 pixels) long, and leaving at least 32 work items (rows × column blocks):
-    // a 56×56 plane in one row would leave one item per column block, and 2 threads idle.
+    // most 8 register tiles (or 64 pixels) long, and leaving at least 32 work items (rows × column
+    // blocks): a 56×56 plane in one row would leave one item per column block, and 2 threads idle.
     const int64_t P = g.Ho * g.Wo, mbEst = narrowMb ? narrowMb : g.Mg > (int64_t)vl ? 2 : 1;
     const int64_t ncbEst = (g.Mg + mbEst * vl - 1) / (mbEst * vl);
     const int64_t longest = std::max<int64_t>(64, 8 * maxTile(mbEst, regs32));
@@ -147,8 +147,8 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   // AVX2 only: its 6×2 tile gains 3-7% (VGG's 3×3 layers, 1 thread); AVX-512's 14×2 tile
   // holds 28 of 32 registers, gains nothing, and spills in the deeper loop nest (conv5_x 1.85×
   // slower), so it keeps planes.
-  g.blocked = vl == 8 && (g.padded || g.subsampled) && g.Cg % vl == 0 && g.Cg * g.kh > 16 && g.Ho * g.Wo != 1 &&
-              !storeBound;
+  g.blocked = vl == 8 && (g.padded || g.subsampled) && g.Cg % vl == 0 && g.Cg * g.kh > 16 &&
+              g.Ho * g.Wo != 1 && !storeBound;
   g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
   g.packBytes = g.wpackBytes + align64(g.G * g.mgPad * 4);
   // The padded copy is sized by x's own dim 0, the most images the op ever sees: maxBatch
@@ -353,14 +353,88 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
   for (const Node *n : f.nodeList())
     if (n->op == OpKind::Conv2d && fixed.count(n->operands[1]) &&
         (n->operands.size() < 3 || fixed.count(n->operands[2])) && n->type.numel() > 0)
-      p.packed[n] = arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true, p.layout.narrowConvs).packBytes);
+      p.packed[n] =
+          arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true, p.layout.narrowConvs).packBytes);
   p.layout.preparedBytes = arena.peak();
+}
+
+// The operand whose workspace block node i (n, not yet placed) may take, or nullptr. n and,
+// when it roots a fused group, every member are InPlace::SameIndex (ir/OpTraits.h), so the
+// loop reads element i of each outside operand of n's type before it stores n's element i.
+// The operand must own a block of its own (not a view, a caller buffer or the prepared
+// state), have n's type and batch dim, die at n (lastUse covers its views and, for a
+// group's outside operands, the root), and not be read by n through a view as well (a view
+// could index it otherwise).
+const Node *inPlaceOperand(const Plan &p, const Node *n, size_t i,
+                           const std::map<const Node *, size_t> &lastUse) {
+  auto g = p.groups.find(n);
+  const std::vector<const Node *> members = g == p.groups.end() ? std::vector{n} : g->second;
+  std::vector<const Node *> outside;
+  for (const Node *m : members) {
+    if (opInPlace(m->op) != InPlace::SameIndex)
+      return nullptr;
+    for (const Node *o : m->operands)
+      if (std::find(members.begin(), members.end(), o) == members.end())
+        outside.push_back(o);
+  }
+  for (const Node *x : outside) {
+    auto st = p.storage.find(x);
+    if (st == p.storage.end() || st->second.kind != StorageKind::Workspace || p.prepared.count(x) ||
+        lastUse.at(x) != i || x->type != n->type || p.batchDim.at(x) != p.batchDim.at(n))
+      continue;
+    if (std::none_of(outside.begin(), outside.end(),
+                     [&](const Node *o) { return o != x && storageRoot(p, o) == x; }))
+      return x;
+  }
+  return nullptr;
+}
+
+// The workspace of the entry (Plan::storage's Workspace values, Plan::scratch, born, dead,
+// Layout::workspaceBytes) on top of the prepared state already in `arena`, node by node: a
+// result gets a first-fit block (or, with inPlace, the block of an operand that dies at it),
+// an op's scratch is allocated after it, and blocks are released after their last use.
+// Returns the peak.
+int64_t placeWorkspace(const std::vector<Node *> &nodes, Plan &p, Arena arena,
+                       const std::map<const Node *, size_t> &lastUse, bool inPlace) {
+  // node index after which a block (offset, bytes) is released
+  std::multimap<size_t, std::pair<int64_t, int64_t>> frees;
+  p.born.assign(nodes.size(), {}), p.dead.assign(nodes.size(), {});
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node *n = nodes[i];
+    const Node *x = !inPlace || p.storage.count(n) ? nullptr : inPlaceOperand(p, n, i, lastUse);
+    if (x) { // n takes x's block, released after n's last use instead of after this node
+      const int64_t off = p.storage.at(x).offset;
+      p.storage[n] = {StorageKind::Workspace, -1, off};
+      auto [lo, hi] = frees.equal_range(i);
+      auto it = std::find_if(lo, hi, [&](auto &f) { return f.second.first == off; });
+      CNNC_ASSERT(it != hi, "an in-place operand's block is not released at its last use");
+      frees.erase(it);
+      frees.insert({lastUse.at(n), {off, n->type.bytes()}});
+    } else if (!p.storage.count(n)) {
+      p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
+      frees.insert({lastUse.at(n), {p.storage[n].offset, n->type.bytes()}});
+      p.born[i].push_back({p.storage[n].offset, n->type.bytes()});
+    }
+    if (int64_t s =
+            scratchBytes(*n, p.layout.vectorWidth, p.layout.narrowConvs, p.packed.count(n) != 0)) {
+      p.scratch[n] = arena.alloc(s);
+      frees.insert({i, {p.scratch[n], s}});
+      p.born[i].push_back({p.scratch[n], s});
+    }
+    auto [lo, hi] = frees.equal_range(i);
+    for (auto it = lo; it != hi; ++it) {
+      arena.release(it->second.first);
+      p.dead[i].push_back(it->second);
+    }
+    frees.erase(lo, hi);
+  }
+  return p.layout.workspaceBytes = arena.peak();
 }
 
 } // namespace
 
 Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs,
-                  bool fuseElementwise) {
+                  bool fuseElementwise, bool inPlace) {
   Plan p;
   p.layout.vectorWidth = vl;
   p.layout.narrowConvs = narrowConvs;
@@ -473,29 +547,15 @@ Plan planFunction(const Function &f, unsigned vl, bool fuseSgd, bool narrowConvs
       for (const Node *o : m->operands)
         lastUse[storageRoot(p, o)] = std::max(lastUse[storageRoot(p, o)], index[root]);
     }
-  // node index after which a block (offset, bytes) is released
-  std::multimap<size_t, std::pair<int64_t, int64_t>> frees;
-  p.born.resize(nodes.size()), p.dead.resize(nodes.size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const Node *n = nodes[i];
-    if (!p.storage.count(n)) {
-      p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
-      frees.insert({lastUse[n], {p.storage[n].offset, n->type.bytes()}});
-      p.born[i].push_back({p.storage[n].offset, n->type.bytes()});
-    }
-    if (int64_t s = scratchBytes(*n, vl, narrowConvs, p.packed.count(n) != 0)) {
-      p.scratch[n] = arena.alloc(s);
-      frees.insert({i, {p.scratch[n], s}});
-      p.born[i].push_back({p.scratch[n], s});
-    }
-    auto [lo, hi] = frees.equal_range(i);
-    for (auto it = lo; it != hi; ++it) {
-      arena.release(it->second.first);
-      p.dead[i].push_back(it->second);
-    }
-    frees.erase(lo, hi);
-  }
-  l.workspaceBytes = arena.peak();
+  // In place or not, whichever peaks lower (ties: in place, fewer bytes touched). Taking a
+  // dying operand's block is not always the smaller plan: first-fit then leaves other holes,
+  // and mobile_mnist's @infer grew by 45% when every chance was taken (docs/codegen.md).
+  Plan alt;
+  if (inPlace)
+    alt = p;
+  const int64_t peak = placeWorkspace(nodes, p, Arena(arena), lastUse, inPlace);
+  if (inPlace && placeWorkspace(nodes, alt, Arena(arena), lastUse, false) < peak)
+    p = std::move(alt);
   return p;
 }
 

@@ -6,7 +6,11 @@
 //    (64-byte aligned), a module constant, or a view of another node's storage
 //    (flatten/reshape/identity/inference dropout alias their operand: same bytes, new shape);
 //  - two workspace values overlap only if their live ranges (definition .. last use of the
-//    value or of any view of it) are disjoint; an op's scratch lives for that op only.
+//    value or of any view of it) are disjoint, except that a result may take the block of
+//    an operand that dies at it when its op (and, for a fused group's root, every member)
+//    reads each element before writing the result's element at the same index
+//    (ir/OpTraits.h's opInPlace), and only when that plan's workspace is no larger than the
+//    plan without in-place results; an op's scratch lives for that op only.
 #pragma once
 
 #include "codegen/Codegen.h"
@@ -121,9 +125,11 @@ std::map<const Node *, std::vector<const Node *>> findElementwiseGroups(const Fu
                                                                         const Plan &p);
 /// fuseSgd: fuse SGD updates (Plan::sgd); fuseElementwise: fuse elementwise groups
 /// (Plan::groups); either off only to measure or test the unfused nodes.
-/// narrowConvs: Target::narrowConvs (ConvGeom::of).
+/// narrowConvs: Target::narrowConvs (ConvGeom::of). inPlace: a result may take the block
+/// of an operand that dies at it (ir/OpTraits.h's opInPlace), where that does not raise
+/// the peak; off only to compare plans in tests.
 Plan planFunction(const Function &f, unsigned vectorWidth, bool fuseSgd = true,
-                  bool narrowConvs = false, bool fuseElementwise = true);
+                  bool narrowConvs = false, bool fuseElementwise = true, bool inPlace = true);
 /// Bytes of scratch an op needs besides its result (0 for most ops).
 int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs, bool prepacked = false);
 bool isView(const Node &n);

@@ -40,6 +40,7 @@ Target makeTarget(const TargetOptions &o) {
   t.parallelMinWork = o.parallelMinWork;
   t.fuseSgd = o.fuseSgd;
   t.fuseElementwise = o.fuseElementwise;
+  t.inPlace = o.inPlace;
   t.sanitizeAddress = o.sanitizeAddress;
   t.sanitizeThread = o.sanitizeThread;
   t.profile = o.profile;
@@ -169,7 +170,7 @@ std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly) {
 
 Layout layoutFor(const Function &f, const TargetOptions &o) {
   const Target t = makeTarget(o);
-  return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs, o.fuseElementwise).layout;
+  return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs, o.fuseElementwise, o.inPlace).layout;
 }
 
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &o, bool optimize) {
