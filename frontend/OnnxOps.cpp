@@ -563,7 +563,7 @@ const std::map<std::string, LowerFn> &loweringTable() {
     for (const OpInfo &op : allOps()) // the Direct ops of onnxForm
       if (OnnxForm form = onnxForm(op.kind); form.kind == OnnxForm::Direct)
         t[form.opType] = [k = op.kind](NodeCtx &c) {
-          c.ignore("consumed_inputs"); // opset 6's, for Relu, Sigmoid, Tanh, Neg, ...
+          c.ignore("consumed_inputs"); // opset 6's, on the elementwise ops
           direct(c, k);
         };
     return t;

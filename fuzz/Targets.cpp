@@ -1,5 +1,5 @@
 // The fuzz targets (see Targets.h). Each catches exactly the error type its reader documents
-// (cnnc::Error, rt::FormatError, a C API error code); everything else escapes on purpose.
+// (cnnc::Error, io::FormatError, a C API error code); everything else escapes on purpose.
 #include "fuzz/Targets.h"
 
 #include "frontend/CnnFrontend.h"
@@ -7,8 +7,8 @@
 #include "interp/Npy.h"
 #include "ir/IR.h"
 #include "runtime/CnncApi.h"
-#include "runtime/Idx.h"
-#include "runtime/Npz.h"
+#include "io/Idx.h"
+#include "io/Npz.h"
 
 #include <stdexcept>
 
@@ -87,20 +87,20 @@ std::string onnx(std::string_view bytes, const std::string &path) {
 template <class F> std::string formatErrors(F read) {
   try {
     read();
-  } catch (const rt::FormatError &e) {
+  } catch (const io::FormatError &e) {
     return e.what();
   }
   return "";
 }
 
 std::string npz(std::string_view, const std::string &path) {
-  return formatErrors([&] { rt::readNpz(path); });
+  return formatErrors([&] { io::readNpz(path); });
 }
 std::string npy(std::string_view, const std::string &path) {
-  return formatErrors([&] { rt::readNpy(path); });
+  return formatErrors([&] { io::readNpy(path); });
 }
 std::string idx(std::string_view, const std::string &path) {
-  return formatErrors([&] { rt::readIdx(path); });
+  return formatErrors([&] { io::readIdx(path); });
 }
 
 std::string npyInterp(std::string_view, const std::string &path) {

@@ -25,8 +25,8 @@ struct Target {
 };
 
 /// cnn (.cnn parse + lowering, inference and training), ir (IR text + verifier + print/parse
-/// round trip), onnx (importer), npz and npy (runtime/Npz.cpp), npyinterp (interp/Npy.cpp),
-/// idx (runtime/Idx.cpp), capi (the C runtime's .npz reader behind cnnc_load_weights and
+/// round trip), onnx (importer), npz and npy (io/Npz.cpp), npyinterp (interp/Npy.cpp),
+/// idx (io/Idx.cpp), capi (the C runtime's .npz reader behind cnnc_load_weights and
 /// cnnc_load_checkpoint).
 const Target *findTarget(std::string_view name);
 /// The target whose suffix ends `filename` (the longest such), or null.

@@ -1,10 +1,10 @@
-// The .npy bridge (see Npy.h): runtime/'s codec (rt::readNpy, rt::writeNpy), the one .npy
+// The .npy bridge (see Npy.h): io/'s codec (io::readNpy, io::writeNpy), the one .npy
 // reader and writer of the C++ side. Its reader checks every header field and size against
 // the file before allocating anything; xtensor's own reader trusted the header (fuzz/: an
 // empty header, a 4 GiB header length or a shape whose byte count overflows crashed it).
 #include "interp/Npy.h"
 
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <fmt/format.h>
 
@@ -16,8 +16,8 @@ namespace cnnc::interp {
 namespace {
 
 template <class T, class F>
-void write(const std::string &path, const Tensor<T> &x, rt::ElemType type) {
-  rt::Array a;
+void write(const std::string &path, const Tensor<T> &x, io::ElemType type) {
+  io::Array a;
   a.type = type;
   a.shape.assign(x.shape().begin(), x.shape().end());
   a.data.resize(x.size() * sizeof(F));
@@ -31,8 +31,8 @@ void write(const std::string &path, const Tensor<T> &x, rt::ElemType type) {
     std::memcpy(a.data.data() + i * sizeof(F), &f, sizeof(F));
   }
   try {
-    rt::writeNpy(path, a);
-  } catch (const rt::FormatError &e) {
+    io::writeNpy(path, a);
+  } catch (const io::FormatError &e) {
     throw Error(e.what()); // "path: what is wrong"
   }
 }
@@ -40,13 +40,13 @@ void write(const std::string &path, const Tensor<T> &x, rt::ElemType type) {
 } // namespace
 
 template <class T> Tensor<T> loadNpy(const std::string &path) {
-  rt::Array a;
+  io::Array a;
   try {
-    a = rt::readNpy(path);
-  } catch (const rt::FormatError &e) {
+    a = io::readNpy(path);
+  } catch (const io::FormatError &e) {
     throw Error(e.what()); // "path: what is wrong"
   }
-  if (a.type == rt::ElemType::U8)
+  if (a.type == io::ElemType::U8)
     throw Error(fmt::format("{}: unsupported dtype '|u1' (want <f4, <f8, <i4 or <i8)", path));
   std::vector<size_t> shape(a.shape.begin(), a.shape.end());
   Tensor<T> t = Tensor<T>::from_shape(shape);
@@ -58,13 +58,13 @@ template <class T> Tensor<T> loadNpy(const std::string &path) {
 template <class T> void saveNpy(const std::string &path, const Tensor<T> &x, DType dtype) {
   switch (dtype) {
   case DType::F32:
-    return write<T, float>(path, x, rt::ElemType::F32);
+    return write<T, float>(path, x, io::ElemType::F32);
   case DType::F64:
-    return write<T, double>(path, x, rt::ElemType::F64);
+    return write<T, double>(path, x, io::ElemType::F64);
   case DType::I32:
-    return write<T, int32_t>(path, x, rt::ElemType::I32);
+    return write<T, int32_t>(path, x, io::ElemType::I32);
   case DType::I64:
-    return write<T, int64_t>(path, x, rt::ElemType::I64);
+    return write<T, int64_t>(path, x, io::ElemType::I64);
   }
   CNNC_INTERNAL("bad dtype");
 }

@@ -1,4 +1,4 @@
-// .npy files <-> interpreter tensors, via runtime/Npz.h (rt::readNpy, rt::writeNpy). Goldens
+// .npy files <-> interpreter tensors, via io/Npz.h (io::readNpy, io::writeNpy). Goldens
 // (made by PyTorch/NumPy) and interpreter dumps use this format.
 #pragma once
 

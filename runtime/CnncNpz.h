@@ -1,7 +1,7 @@
 /* Internal to the C API (CnncApi.c, CnncNpz.c; hidden in the .so): the .npz codec behind
  * cnnc_load_weights, cnnc_load_checkpoint and cnnc_save_checkpoint. It reads numpy.savez
  * archives (stored entries; <f4, <f8 and <i8, C order) and writes stored ones. The compiler's
- * own C++ codec (stored and deflated) is runtime/Npz.cpp; the .so carries this one because it
+ * own C++ codec (stored and deflated) is io/Npz.cpp; the .so carries this one because it
  * links libc only. */
 #pragma once
 

@@ -219,7 +219,7 @@ std::unique_ptr<TorchWorker> startTorch(const BenchOptions &o, const Api &api, c
     const float *v = static_cast<const float *>(in.ptrs[k]);
     std::vector<int64_t> shape = n->type.shape;
     const fs::path f = dir / fmt::format("in{}.npy", k);
-    writeTensorFile(f.string(), rt::Array::fromFloats(std::vector<float>(v, v + n->type.numel()), shape));
+    writeTensorFile(f.string(), io::Array::fromFloats(std::vector<float>(v, v + n->type.numel()), shape));
     inputs += (k ? "," : "") + f.string();
   }
   Buffers out = makeBuffers(api, inf, CNNC_KIND_OUTPUT, batch, 0);
@@ -235,7 +235,7 @@ std::unique_ptr<TorchWorker> startTorch(const BenchOptions &o, const Api &api, c
     const Node *n = inf.find(name);
     CNNC_ASSERT(n, "bench: an output of the library is not in @infer");
     const fs::path f = dir / fmt::format("out{}.npy", k);
-    writeTensorFile(f.string(), rt::Array::fromFloats(std::vector<float>(outs[k], outs[k] + n->type.numel()), n->type.shape));
+    writeTensorFile(f.string(), io::Array::fromFloats(std::vector<float>(outs[k], outs[k] + n->type.numel()), n->type.shape));
     expect += (k ? "," : "") + f.string();
   }
   // The model as ONNX: an .onnx as given (its initializers are the library's weights), else

@@ -473,24 +473,24 @@ std::map<std::string, interp::Tensor<float>> JitTrainer::params() const {
 }
 
 void JitTrainer::saveCheckpoint(const std::string &path) const {
-  std::map<std::string, rt::Array> arrays;
+  std::map<std::string, io::Array> arrays;
   for (const auto &[name, i] : impl_->paramSlot) {
     const TensorType &t = layout().buffers[i].type;
-    arrays[name] = rt::Array::fromFloats(
+    arrays[name] = io::Array::fromFloats(
         std::vector<float>(impl_->state[i].begin(), impl_->state[i].begin() + t.numel()),
         std::vector<int64_t>(t.shape.begin(), t.shape.end()));
   }
-  rt::Array s;
-  s.type = rt::ElemType::I64;
+  io::Array s;
+  s.type = io::ElemType::I64;
   s.data.resize(8);
   const int64_t v = (int64_t)impl_->step;
   std::memcpy(s.data.data(), &v, 8);
   arrays["step"] = s;
-  rt::writeNpz(path, arrays);
+  io::writeNpz(path, arrays);
 }
 
 void JitTrainer::loadCheckpoint(const std::string &path) {
-  auto arrays = rt::readNpz(path);
+  auto arrays = io::readNpz(path);
   auto st = arrays.find("step");
   if (st == arrays.end() || st->second.numel() != 1)
     throw Error(fmt::format("{}: not a checkpoint (no scalar 'step')", path));
@@ -506,8 +506,8 @@ void JitTrainer::loadCheckpoint(const std::string &path) {
     throw Error(fmt::format("{}: holds {} arrays, the training step has {} params + step", path,
                             arrays.size(), impl_->paramSlot.size()));
   for (const auto &[name, i] : impl_->paramSlot) {
-    const rt::Array &a = arrays.at(name);
-    if (a.type == rt::ElemType::F32)
+    const io::Array &a = arrays.at(name);
+    if (a.type == io::ElemType::F32)
       std::memcpy(impl_->state[i].data(), a.data.data(), a.data.size());
     else {
       auto d = a.toDoubles();
@@ -515,7 +515,7 @@ void JitTrainer::loadCheckpoint(const std::string &path) {
     }
   }
   impl_->step = (uint64_t)st->second.toDoubles()[0];
-  if (st->second.type == rt::ElemType::I64)
+  if (st->second.type == io::ElemType::I64)
     std::memcpy(&impl_->step, st->second.data.data(), 8);
 }
 

@@ -1,7 +1,7 @@
 #include "tools/Data.h"
 
 #include "ir/Diagnostic.h"
-#include "runtime/Idx.h"
+#include "io/Idx.h"
 #include "tools/Image.h"
 
 #include <fmt/format.h>
@@ -42,13 +42,13 @@ std::string resolveDataDir(const std::string &spec) {
                   spec, fmt::join(roots, ", ")));
 }
 
-static rt::Array readIdxIn(const std::string &dir, const std::string &stem) {
+static io::Array readIdxIn(const std::string &dir, const std::string &stem) {
   for (const char *suffix : {"", ".gz"}) {
     fs::path p = fs::path(dir) / (stem + suffix);
     if (fs::exists(p))
       try {
-        return rt::readIdx(p.string());
-      } catch (const rt::FormatError &e) {
+        return io::readIdx(p.string());
+      } catch (const io::FormatError &e) {
         throw Error(e.what());
       }
   }
@@ -58,8 +58,8 @@ static rt::Array readIdxIn(const std::string &dir, const std::string &stem) {
 // The whole split of an IDX directory; `shape` is set by the first split read and checked
 // against the others.
 static Split readIdxSplit(const std::string &dir, const std::string &prefix, std::vector<int64_t> &shape) {
-  rt::Array im = readIdxIn(dir, prefix + "-images-idx3-ubyte");
-  rt::Array lb = readIdxIn(dir, prefix + "-labels-idx1-ubyte");
+  io::Array im = readIdxIn(dir, prefix + "-images-idx3-ubyte");
+  io::Array lb = readIdxIn(dir, prefix + "-labels-idx1-ubyte");
   if (im.shape.size() < 2 || lb.shape.size() != 1 || im.shape[0] != lb.shape[0])
     throw Error(fmt::format("'{}': {} images of shape {} but labels of shape {}", dir, prefix,
                             fmt::join(im.shape, "x"), fmt::join(lb.shape, "x")));

@@ -53,7 +53,7 @@ std::vector<float> resizeToPlanes(const Image &im, int64_t height, int64_t width
   return planes;
 }
 
-rt::Array imageInput(const std::string &path, const TensorType &input, bool rawPixels) {
+io::Array imageInput(const std::string &path, const TensorType &input, bool rawPixels) {
   const Shape &s = input.shape;
   const int64_t c = s.size() == 4 ? s[1] : 1;
   if ((s.size() != 4 && s.size() != 3) || (c != 1 && c != 3) || !isFloat(input.dtype))
@@ -67,7 +67,7 @@ rt::Array imageInput(const std::string &path, const TensorType &input, bool rawP
       x /= 255.0f;
   std::vector<int64_t> shape(s.begin(), s.end());
   shape[0] = 1;
-  return rt::Array::fromFloats(v, shape);
+  return io::Array::fromFloats(v, shape);
 }
 
 } // namespace cnnc::tools

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "ir/IR.h"
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <cstdint>
 #include <string>
@@ -35,6 +35,6 @@ std::vector<float> resizeToPlanes(const Image &im, int64_t height, int64_t width
 /// [N,H,W], grey) from an image file: converted to C channels, resized to H x W, and scaled
 /// to [0,1] unless `rawPixels` (a model carrying the preprocessing of `cnnc train`,
 /// tools/Preprocess.h, takes the raw 0-255 values it was trained on). Shape [1, ...].
-rt::Array imageInput(const std::string &path, const TensorType &input, bool rawPixels);
+io::Array imageInput(const std::string &path, const TensorType &input, bool rawPixels);
 
 } // namespace cnnc::tools

@@ -79,29 +79,29 @@ std::string LoadedModel::display(const std::string &ir) const {
   return it != onnxName.end() ? it->second : ir;
 }
 
-static rt::ElemType elemTypeOf(DType t) {
+static io::ElemType elemTypeOf(DType t) {
   switch (t) {
-  case DType::F32: return rt::ElemType::F32;
-  case DType::F64: return rt::ElemType::F64;
-  case DType::I32: return rt::ElemType::I32;
-  case DType::I64: return rt::ElemType::I64;
+  case DType::F32: return io::ElemType::F32;
+  case DType::F64: return io::ElemType::F64;
+  case DType::I32: return io::ElemType::I32;
+  case DType::I64: return io::ElemType::I64;
   }
-  return rt::ElemType::F64;
+  return io::ElemType::F64;
 }
 
-rt::Array readTensorFile(const std::string &path) {
+io::Array readTensorFile(const std::string &path) {
   if (!endsWith(path, ".pb"))
     try {
-      return rt::readNpy(path);
-    } catch (const rt::FormatError &e) {
+      return io::readNpy(path);
+    } catch (const io::FormatError &e) {
       throw Error(e.what());
     }
   OnnxTensor t = readOnnxTensorFile(path);
-  rt::Array a = rt::Array::fromDoubles(t.values, t.shape);
+  io::Array a = io::Array::fromDoubles(t.values, t.shape);
   if (t.dtype == DType::F64)
     return a;
   // Narrow to the file's own element type so that the model sees what the file holds.
-  rt::Array out;
+  io::Array out;
   out.type = elemTypeOf(t.dtype);
   out.shape = t.shape;
   const int es = dtypeSize(t.dtype);
@@ -122,22 +122,22 @@ rt::Array readTensorFile(const std::string &path) {
   return out;
 }
 
-void writeTensorFile(const std::string &path, const rt::Array &a) {
+void writeTensorFile(const std::string &path, const io::Array &a) {
   if (!endsWith(path, ".pb")) {
-    rt::writeNpy(path, a);
+    io::writeNpy(path, a);
     return;
   }
   OnnxTensor t;
-  t.dtype = a.type == rt::ElemType::F64   ? DType::F64
-            : a.type == rt::ElemType::I32 ? DType::I32
-            : a.type == rt::ElemType::I64 ? DType::I64
+  t.dtype = a.type == io::ElemType::F64   ? DType::F64
+            : a.type == io::ElemType::I32 ? DType::I32
+            : a.type == io::ElemType::I64 ? DType::I64
                                           : DType::F32;
   t.shape = a.shape;
   t.values = a.toDoubles();
   writeOnnxTensorFile(path, t);
 }
 
-interp::Tensor<double> toTensor(const rt::Array &a) {
+interp::Tensor<double> toTensor(const io::Array &a) {
   std::vector<size_t> shape(a.shape.begin(), a.shape.end());
   interp::Tensor<double> t = xt::zeros<double>(shape);
   std::vector<double> v = a.toDoubles();
@@ -145,12 +145,12 @@ interp::Tensor<double> toTensor(const rt::Array &a) {
   return t;
 }
 
-rt::Array fromTensor(const interp::Tensor<double> &t, DType dtype) {
+io::Array fromTensor(const interp::Tensor<double> &t, DType dtype) {
   std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
   std::vector<double> v(t.begin(), t.end());
   if (dtype == DType::F64)
-    return rt::Array::fromDoubles(v, shape);
-  return rt::Array::fromFloats(std::vector<float>(v.begin(), v.end()), shape);
+    return io::Array::fromDoubles(v, shape);
+  return io::Array::fromFloats(std::vector<float>(v.begin(), v.end()), shape);
 }
 
 Feeds initParams(const Function &f, uint64_t seed) {
@@ -168,10 +168,10 @@ Feeds initParams(const Function &f, uint64_t seed) {
 }
 
 Feeds loadParams(const Function &f, const std::string &path) {
-  std::map<std::string, rt::Array> arrays;
+  std::map<std::string, io::Array> arrays;
   try {
-    arrays = rt::readNpz(path);
-  } catch (const rt::FormatError &e) {
+    arrays = io::readNpz(path);
+  } catch (const io::FormatError &e) {
     throw Error(e.what());
   }
   Feeds out;
@@ -201,7 +201,7 @@ Feeds loadParams(const Function &f, const std::string &path) {
 }
 
 void saveParams(const Function &f, const Feeds &params, const std::string &path) {
-  std::map<std::string, rt::Array> arrays;
+  std::map<std::string, io::Array> arrays;
   for (const auto &n : f.nodes())
     if (n->op == OpKind::Param)
       arrays[n->name] = fromTensor(params.at(n->name), n->type.dtype);

@@ -6,7 +6,7 @@
 #include "frontend/OnnxTensor.h"
 #include "interp/Interpreter.h"
 #include "ir/IR.h"
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <map>
 #include <memory>
@@ -45,8 +45,8 @@ struct LoadedModel {
 LoadedModel loadModelFile(const std::string &path, const LoadOptions &opts);
 
 /// A tensor file by extension: `.npy`, or `.pb` (an ONNX TensorProto).
-rt::Array readTensorFile(const std::string &path);
-void writeTensorFile(const std::string &path, const rt::Array &a);
+io::Array readTensorFile(const std::string &path);
+void writeTensorFile(const std::string &path, const io::Array &a);
 
 /// Initial parameter values by each param's `init` scheme, seeded.
 Feeds initParams(const Function &f, uint64_t seed);
@@ -56,7 +56,7 @@ Feeds initParams(const Function &f, uint64_t seed);
 Feeds loadParams(const Function &f, const std::string &path);
 void saveParams(const Function &f, const Feeds &params, const std::string &path);
 
-interp::Tensor<double> toTensor(const rt::Array &a);
-rt::Array fromTensor(const interp::Tensor<double> &t, DType dtype);
+interp::Tensor<double> toTensor(const io::Array &a);
+io::Array fromTensor(const interp::Tensor<double> &t, DType dtype);
 
 } // namespace cnnc::tools

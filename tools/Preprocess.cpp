@@ -1,6 +1,6 @@
 #include "tools/Preprocess.h"
 
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <fmt/format.h>
 
@@ -70,10 +70,10 @@ bool weightsHavePreprocessing(const Module &m, const std::string &npzPath) {
   const Node *in = preprocessedInput(m.main());
   if (!in)
     return false;
-  std::map<std::string, rt::Array> arrays;
+  std::map<std::string, io::Array> arrays;
   try {
-    arrays = rt::readNpz(npzPath);
-  } catch (const rt::FormatError &e) {
+    arrays = io::readNpz(npzPath);
+  } catch (const io::FormatError &e) {
     throw Error(e.what());
   }
   return arrays.count(in->name + ".mean") && arrays.count(in->name + ".scale");

@@ -1,6 +1,6 @@
 #include "tools/Train.h"
 
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <fmt/format.h>
 
@@ -88,8 +88,8 @@ private:
   double last_ = 0;
 };
 
-rt::Array scalars(const std::vector<double> &v) {
-  return rt::Array::fromDoubles(v, {(int64_t)v.size()});
+io::Array scalars(const std::vector<double> &v) {
+  return io::Array::fromDoubles(v, {(int64_t)v.size()});
 }
 
 // SIGINT/SIGTERM during training: the handler only records the signal; the loop finishes the
@@ -154,9 +154,9 @@ std::string subsetText(int code, double n) {
 void writeCheckpoint(const std::string &path, const State &state, int64_t epoch, uint64_t step,
                      const std::vector<EpochRecord> &history, const TrainOptions &o,
                      int64_t trainN, const Partial *partial = nullptr) {
-  std::map<std::string, rt::Array> a;
+  std::map<std::string, io::Array> a;
   for (const auto &[k, v] : state)
-    a[k] = rt::Array::fromFloats(v, {(int64_t)v.size()});
+    a[k] = io::Array::fromFloats(v, {(int64_t)v.size()});
   a["__epoch__"] = scalars({(double)epoch});
   a["__step__"] = scalars({(double)step});
   a["__config__"] = scalars({(double)o.seed, (double)o.model.batch, (double)trainN, o.hyper.lr,
@@ -165,11 +165,11 @@ void writeCheckpoint(const std::string &path, const State &state, int64_t epoch,
   for (const EpochRecord &r : history)
     h.insert(h.end(), {(double)r.epoch, r.trainLoss, r.trainError, r.testLoss, r.testError,
                        r.seconds, r.imagesPerSecond});
-  a["__history__"] = rt::Array::fromDoubles(h, {(int64_t)history.size(), 7});
+  a["__history__"] = io::Array::fromDoubles(h, {(int64_t)history.size(), 7});
   if (partial) // f64: the sums and counts round-trip exactly
     a["__partial__"] = scalars({(double)partial->epoch, (double)partial->stepsDone,
                                 partial->lossSum, (double)partial->correct, (double)partial->seen});
-  rt::writeNpz(path, a); // atomic: temp file, fsync, rename (runtime/Npz.cpp)
+  io::writeNpz(path, a); // atomic: temp file, fsync, rename (io/Npz.cpp)
 }
 
 void writeLog(const std::string &path, const std::vector<EpochRecord> &history) {
@@ -266,10 +266,10 @@ Eval evaluate(Trainer &t, const Dataset &d, int64_t batch, int64_t classes) {
 } // namespace
 
 Checkpoint readCheckpoint(const std::string &path) {
-  std::map<std::string, rt::Array> a;
+  std::map<std::string, io::Array> a;
   try {
-    a = rt::readNpz(path);
-  } catch (const rt::FormatError &e) {
+    a = io::readNpz(path);
+  } catch (const io::FormatError &e) {
     throw Error(e.what());
   }
   for (const char *k : {"__epoch__", "__step__", "__config__", "__history__"})
@@ -486,13 +486,13 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
   }
 
   r.state = t->state();
-  std::map<std::string, rt::Array> w; // what @infer needs: weights, statistics, preprocessing
+  std::map<std::string, io::Array> w; // what @infer needs: weights, statistics, preprocessing
   for (const auto &n : m.infer->nodes())
     if (n->op == OpKind::Param) {
       const std::vector<float> &v = r.state.at(n->name);
-      w[n->name] = rt::Array::fromFloats(v, n->type.shape);
+      w[n->name] = io::Array::fromFloats(v, n->type.shape);
     }
-  rt::writeNpz(r.weightsPath, w);
+  io::writeNpz(r.weightsPath, w);
 
   if (!r.history.empty())
     out << fmt::format("final test error: {:.2f}% (epoch {}, {} test images)\n",

@@ -206,7 +206,7 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
   // An image file (tools/Image.h) is converted once the model's input is known: until then
   // it is marked by the shape [-2] and carries its path as its bytes.
   const std::vector<int64_t> kImage{-2};
-  std::map<std::string, rt::Array> files;
+  std::map<std::string, io::Array> files;
   int64_t fileBatch = 0;
   for (const std::string &spec : inputs) {
     auto kv = split(spec, '=');
@@ -216,11 +216,11 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     if (file.rfind("random", 0) == 0)
       files[name].shape = kRandom;
     else if (isImageFile(file))
-      files[name] = rt::Array{rt::ElemType::U8, kImage, std::vector<unsigned char>(file.begin(), file.end())};
+      files[name] = io::Array{io::ElemType::U8, kImage, std::vector<unsigned char>(file.begin(), file.end())};
     else
       try {
         files[name] = readTensorFile(file); // .npy or an ONNX TensorProto .pb
-      } catch (const rt::FormatError &e) {
+      } catch (const io::FormatError &e) {
         throw Error(e.what());
       }
   }
@@ -230,13 +230,13 @@ int cmdRun(ModelArgs m, const std::vector<std::string> &inputs, const std::vecto
     LoadOptions o = m.options(batch);
     if (m.path.size() > 5 && m.path.compare(m.path.size() - 5, 5, ".onnx") == 0)
       for (auto &[name, a] : files)
-        if (!name.empty() && (a.type == rt::ElemType::I64 || a.type == rt::ElemType::I32))
+        if (!name.empty() && (a.type == io::ElemType::I64 || a.type == io::ElemType::I32))
           o.onnxConstInputs[name] = OnnxTensor{name, DType::I64, a.shape, a.toDoubles()};
     return o;
   };
   LoadedModel lm0 = loadModelFile(m.path, loadOpts(1));
   { // inputs may be named by their ONNX names; those bound at compile time are done
-    std::map<std::string, rt::Array> keyed;
+    std::map<std::string, io::Array> keyed;
     for (auto &[name, a] : files) {
       if (loadOpts(1).onnxConstInputs.count(name))
         continue;
@@ -648,7 +648,7 @@ int main(int argc, char **argv) {
   } catch (const Error &e) {
     std::cerr << e.what() << "\n";
     return 1;
-  } catch (const rt::FormatError &e) {
+  } catch (const io::FormatError &e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   } catch (const std::bad_alloc &) {

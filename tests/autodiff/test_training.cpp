@@ -7,7 +7,7 @@
 #include "ir/ParamInit.h"
 #include "passes/Autodiff.h"
 #include "passes/Passes.h"
-#include "runtime/Idx.h"
+#include "io/Idx.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -142,8 +142,8 @@ namespace {
 // batch mean, as [32,1,28,28], and their labels.
 std::pair<interp::Tensor<float>, interp::Tensor<float>> mnistBatch() {
   std::string dir = std::string(CNNC_SOURCE_DIR) + "/data/mnist/";
-  rt::Array images = rt::readIdx(dir + "train-images-idx3-ubyte");
-  rt::Array labels = rt::readIdx(dir + "train-labels-idx1-ubyte");
+  io::Array images = io::readIdx(dir + "train-images-idx3-ubyte");
+  io::Array labels = io::readIdx(dir + "train-labels-idx1-ubyte");
   REQUIRE(images.shape.size() == 3);
   // Every 250th digit: the training file is sorted by class, so this takes all ten.
   interp::Tensor<float> x = xt::zeros<float>({32, 1, 28, 28}), y = xt::zeros<float>({32});

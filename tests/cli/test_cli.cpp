@@ -1,7 +1,7 @@
 // The cnnc command line, run as a user runs it: exit codes (0 ok, 1 user error, 2 usage),
 // one clear message on stderr, outputs that other tools read.
 #include "ir/IR.h"
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -166,7 +166,7 @@ TEST_CASE("run and init: outputs numpy can read, weights round trip", "[cli]") {
   fs::path d = tmpDir();
   std::string w = (d / "w.npz").string(), y1 = (d / "y1.npy").string(), y2 = (d / "y2.npy").string();
   REQUIRE(runCnnc(fmt::format("init examples/mnist_base.cnn --seed 3 -o {}", w)).code == 0);
-  auto params = cnnc::rt::readNpz(w);
+  auto params = cnnc::io::readNpz(w);
   CHECK(params.size() == 8);
   CHECK(params.at("conv1.w").shape == std::vector<int64_t>{20, 1, 5, 5});
   // The same seed through --seed and through the weights file gives identical outputs.
@@ -175,7 +175,7 @@ TEST_CASE("run and init: outputs numpy can read, weights round trip", "[cli]") {
   REQUIRE(a.code == 0);
   REQUIRE(b.code == 0);
   CHECK_THAT(a.out, Catch::Contains("%prob : [16,10]"));
-  auto p1 = cnnc::rt::readNpy(y1), p2 = cnnc::rt::readNpy(y2);
+  auto p1 = cnnc::io::readNpy(y1), p2 = cnnc::io::readNpy(y2);
   CHECK(p1.shape == std::vector<int64_t>{16, 10});
   CHECK(p1.data == p2.data);
   double rowSum = 0;
@@ -185,7 +185,7 @@ TEST_CASE("run and init: outputs numpy can read, weights round trip", "[cli]") {
   // A different seed gives different weights.
   Result c = runCnnc(fmt::format("run examples/mnist_base.cnn --seed 4 -i data/mnist/sample-images.npy -o {}", y2));
   REQUIRE(c.code == 0);
-  CHECK(cnnc::rt::readNpy(y2).data != p1.data);
+  CHECK(cnnc::io::readNpy(y2).data != p1.data);
   // A single example without its batch dimension is accepted.
   Result one = runCnnc("run examples/vgg16.cnn --input-shape 32x32 --input random");
   CHECK(one.code == 0);
@@ -221,7 +221,7 @@ TEST_CASE("user errors: one message, exit 1, no crash", "[cli][errors]") {
   }
   // A 0-d .npy is an input like any other, refused for its shape (it was once taken for
   // `--input random` and silently replaced by noise).
-  cnnc::rt::writeNpy((d / "scalar.npy").string(), cnnc::rt::Array::fromFloats({0.5f}, {}));
+  cnnc::io::writeNpy((d / "scalar.npy").string(), cnnc::io::Array::fromFloats({0.5f}, {}));
   Result scalar = runCnnc(fmt::format("run examples/mnist_base.cnn --input {}", (d / "scalar.npy").string()));
   CHECK(scalar.code == 1);
   CHECK_THAT(scalar.err, Catch::Contains("input %data: the file holds [], the model expects [1,1,28,28]"));

@@ -5,7 +5,7 @@
 
 #include "passes/Passes.h"
 #include "runtime/CnncApi.h"
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>

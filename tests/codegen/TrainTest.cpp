@@ -7,7 +7,7 @@
 
 #include "passes/Passes.h"
 #include "runtime/CnncApi.h"
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -217,14 +217,14 @@ TEST_CASE("a --train shared library: train step, checkpoints, misuse", "[codegen
     CHECK(api.load(inst, nullptr) == CNNC_ERR_NULL);
     // a weights file is not a checkpoint, and a checkpoint's 'step' is not a weight
     const std::string w = tempPath("w.npz"), ck = tempPath("c.npz");
-    std::map<std::string, rt::Array> arrays;
+    std::map<std::string, io::Array> arrays;
     for (const auto &n : inf.nodes())
       if (n->op == OpKind::Param) {
         std::vector<float> v(feeds.at(n->name).begin(), feeds.at(n->name).end());
-        arrays[n->name] = rt::Array::fromFloats(
+        arrays[n->name] = io::Array::fromFloats(
             v, std::vector<int64_t>(n->type.shape.begin(), n->type.shape.end()));
       }
-    rt::writeNpz(w, arrays);
+    io::writeNpz(w, arrays);
     CHECK(api.loadWeights(inst, w.c_str()) == CNNC_OK);
     CHECK(api.load(inst, w.c_str()) == CNNC_ERR_SIZE); // no momentum arrays
     REQUIRE(api.save(inst, ck.c_str()) == CNNC_OK);

@@ -3,8 +3,8 @@
 // stored with the weights, a short run on the reference interpreter (the loss decreases),
 // bit-exact resume, NaN detection, and the command line's errors.
 #include "interp/Interpreter.h"
-#include "runtime/Idx.h"
-#include "runtime/Npz.h"
+#include "io/Idx.h"
+#include "io/Npz.h"
 #include "tools/Data.h"
 #include "tools/Model.h"
 #include "tools/Preprocess.h"
@@ -140,16 +140,16 @@ TEST_CASE("IDX files: plain and gzipped read the same and bad files are errors n
   writePlain(d / "a", bytes);
   writeGz(d / "a.gz", bytes);
   for (const char *f : {"a", "a.gz"}) {
-    rt::Array a = rt::readIdx((d / f).string());
-    CHECK(a.type == rt::ElemType::U8);
+    io::Array a = io::readIdx((d / f).string());
+    CHECK(a.type == io::ElemType::U8);
     CHECK(a.shape == std::vector<int64_t>{3, 2, 4});
     CHECK(std::memcmp(a.data.data(), px.data(), px.size()) == 0);
   }
   writePlain(d / "short", bytes.substr(0, bytes.size() - 1));
-  CHECK_THROWS_WITH(rt::readIdx((d / "short").string()),
+  CHECK_THROWS_WITH(io::readIdx((d / "short").string()),
                     Catch::Contains("promises 24 bytes of data, the file has 23"));
   writePlain(d / "magic", "\x01\x02\x08\x01");
-  CHECK_THROWS_WITH(rt::readIdx((d / "magic").string()), Catch::Contains("bad magic number"));
+  CHECK_THROWS_WITH(io::readIdx((d / "magic").string()), Catch::Contains("bad magic number"));
 }
 
 TEST_CASE("train-size: a seeded stratified subset by default, the first N on request",
@@ -330,7 +330,7 @@ TEST_CASE("a short run on the interpreter: the loss decreases and cnnc run appli
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
 
   // The weights carry the mean of the 100 training images and no momentum buffers.
-  auto w = rt::readNpz((out / "weights.npz").string());
+  auto w = io::readNpz((out / "weights.npz").string());
   REQUIRE(w.count("data.mean"));
   CHECK(!w.count("conv1.w.momentum"));
   Dataset d = loadDataset(o.data);
@@ -348,8 +348,8 @@ TEST_CASE("a short run on the interpreter: the loss decreases and cnnc run appli
                   "--output {}",
                   (out / "weights.npz").string(), (out / "p.npy").string()));
   REQUIRE(rr.code == 0);
-  rt::Array p = rt::readNpy((out / "p.npy").string());
-  rt::Array x = rt::readNpy(src("data/mnist/sample-images.npy"));
+  io::Array p = io::readNpy((out / "p.npy").string());
+  io::Array x = io::readNpy(src("data/mnist/sample-images.npy"));
   LoadOptions lo;
   lo.cnn.batch = x.shape[0];
   auto plain = loadModel(src("examples/mnist_base.cnn"), lo);
@@ -422,7 +422,7 @@ TEST_CASE("cnnc train with a batch that does not divide the training set uses ev
                             "loss softmax\n";
   for (std::string model : {src("examples/mnist_base.cnn"), grouped.string()}) {
     INFO(model);
-    std::map<std::string, std::map<std::string, rt::Array>> weights;
+    std::map<std::string, std::map<std::string, io::Array>> weights;
     for (const char *backend : {"jit", "interp"}) {
       fs::path d = tmpDir(std::string("partial-") + backend);
       Result r = runCnnc(fmt::format(
@@ -432,7 +432,7 @@ TEST_CASE("cnnc train with a batch that does not divide the training set uses ev
       INFO(backend << ": " << r.out << r.err);
       REQUIRE(r.code == 0);
       CHECK_THAT(r.out, Catch::Contains("epoch   2/2") && Catch::Contains("30 images in 4 steps"));
-      weights[backend] = rt::readNpz((d / "weights.npz").string());
+      weights[backend] = io::readNpz((d / "weights.npz").string());
     }
     const auto &a = weights.at("jit"), &b = weights.at("interp");
     REQUIRE(a.size() == b.size());
@@ -586,11 +586,11 @@ TEST_CASE("cnnc compile MODEL.onnx embeds the initializers: the .so computes wha
   std::vector<float> x(4 * 784);
   for (float &v : x)
     v = u(rng);
-  rt::writeNpy((d / "x.npy").string(), rt::Array::fromFloats(x, {4, 1, 28, 28}));
+  io::writeNpy((d / "x.npy").string(), io::Array::fromFloats(x, {4, 1, 28, 28}));
   r = runCnnc(fmt::format("run {} --input {} --output {}", onnx, (d / "x.npy").string(),
                           (d / "p.npy").string()));
   REQUIRE(r.code == 0);
-  std::vector<double> want = rt::readNpy((d / "p.npy").string()).toDoubles();
+  std::vector<double> want = io::readNpy((d / "p.npy").string()).toDoubles();
   REQUIRE(want.size() == 40);
 
   void *h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);

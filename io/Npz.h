@@ -1,7 +1,8 @@
 // Weights files: NumPy .npz archives (a zip of .npy arrays, one per parameter, named by the
 // parameter's SSA name). numpy.load and PyTorch (via numpy) read them; cnnc reads stored and
 // deflated archives (numpy.savez and numpy.savez_compressed) and writes stored ones.
-// Part of runtime/: a generated .so links it to load weights, so it carries no compiler.
+// The compiler side's codec (library cnnc_io: tools, interpreter, tests); a generated .so reads
+// weights with its own C reader, runtime/CnncNpz.c.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace cnnc::rt {
+namespace cnnc::io {
 
 enum class ElemType : uint8_t { F32, F64, I32, I64, U8 };
 
@@ -36,4 +37,4 @@ void writeNpz(const std::string &path, const std::map<std::string, Array> &array
 Array readNpy(const std::string &path);
 void writeNpy(const std::string &path, const Array &a);
 
-} // namespace cnnc::rt
+} // namespace cnnc::io

@@ -1,7 +1,7 @@
 // .npz/.npy reading and writing. The oracle is numpy itself (Debian's /usr/bin/python3, which
 // the setup script provides with numpy): it writes archives we read, and reads archives we
 // write. Corruption tests check that every malformed input is a FormatError, nothing else.
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <catch2/catch.hpp>
 
@@ -13,7 +13,7 @@
 
 #include <unistd.h>
 
-using namespace cnnc::rt;
+using namespace cnnc::io;
 namespace fs = std::filesystem;
 
 namespace {

@@ -2,7 +2,7 @@
 //
 // Reading trusts nothing: every offset and length read from a file is bounds-checked before
 // use, sizes are checked for plausibility before anything is allocated, and every problem
-// becomes one rt::FormatError naming the file and the entry. The zip central directory is
+// becomes one io::FormatError naming the file and the entry. The zip central directory is
 // authoritative for sizes, CRC and method; local headers are only used to find the data
 // (numpy.savez forces a ZIP64 extra field into each local header with 0xFFFFFFFF sizes, so
 // local sizes cannot be trusted, but its central directory stays 32-bit). Archives that
@@ -10,7 +10,7 @@
 //
 // Writing produces stored (uncompressed) entries, .npy format 1.0, header padded so the data
 // starts at a multiple of 64 bytes, as numpy itself does.
-#include "runtime/Npz.h"
+#include "io/Npz.h"
 
 #include <zlib.h>
 
@@ -29,7 +29,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-namespace cnnc::rt {
+namespace cnnc::io {
 
 static_assert(std::endian::native == std::endian::little, "the .npy data is little-endian");
 
@@ -591,4 +591,4 @@ void writeNpz(const std::string &path, const std::map<std::string, Array> &array
   writeFile(path, out);
 }
 
-} // namespace cnnc::rt
+} // namespace cnnc::io

@@ -1,11 +1,11 @@
-#include "runtime/Idx.h"
+#include "io/Idx.h"
 
 #include <zlib.h>
 
 #include <cstdio>
 #include <cstring>
 
-namespace cnnc::rt {
+namespace cnnc::io {
 
 // gzread reads plain files transparently too, so one path handles both encodings.
 static std::vector<unsigned char> slurp(const std::string &path) {
@@ -62,4 +62,4 @@ Array readIdx(const std::string &path) {
   return a;
 }
 
-} // namespace cnnc::rt
+} // namespace cnnc::io
