@@ -48,6 +48,25 @@ CLI::Validator numberAtLeast(bool zeroOk) {
 }
 const CLI::Validator kPositive = numberAtLeast(false), kNonNegative = numberAtLeast(true);
 
+// An enum option by name: CLI11's CheckedTransformer also takes the enum's numbers and fails
+// with "Check bogus value in {first->0,stratified->1} OR {0,1} FAILED". The description keeps
+// the "{a,b}" form that tools/CliDocs reads the choices from.
+template <typename E> CLI::Validator oneOf(const std::vector<std::pair<std::string, E>> &names) {
+  std::vector<std::string> keys;
+  for (const auto &[k, v] : names)
+    keys.push_back(k);
+  return CLI::Validator(
+      [names, keys](std::string &s) -> std::string {
+        for (const auto &[k, v] : names)
+          if (s == k) {
+            s = std::to_string(static_cast<int>(v));
+            return {};
+          }
+        return fmt::format("'{}' is not one of {}", s, fmt::join(keys, ", "));
+      },
+      fmt::format("{{{}}}", fmt::join(keys, ",")));
+}
+
 struct ModelArgs {
   std::string path;
   int64_t batch = 0; // 0 = the default (1, or the input file's batch for `run`)
@@ -563,7 +582,7 @@ int main(int argc, char **argv) {
   ct->add_option("--seed", topt.seed, "seed of the initial weights and of the data order")->default_val(0);
   ct->add_option("--train-size", topt.trainSize, "use N training examples (default: all), chosen by --train-subset")->check(kPositive);
   ct->add_option("--train-subset", topt.trainSubset, "which N: stratified (per class in proportion, seeded by --seed) or first (file order)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, Subset>{{"stratified", Subset::Stratified}, {"first", Subset::First}}))
+      ->transform(oneOf<Subset>({{"first", Subset::First}, {"stratified", Subset::Stratified}}))
       ->default_str("stratified");
   ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(kPositive);
   ct->add_option("--max-memory", maxMemory, "refuse to train when the model state and workspace need more than this (8G, 512M, bytes; default: the physical memory)");

@@ -266,12 +266,13 @@ TEST_CASE("usage errors exit 2, --help works on every subcommand", "[cli][errors
   CHECK(runCnnc("frobnicate").code == 2);
   CHECK(runCnnc("run examples/mnist_base.cnn").code == 2); // --input is required
   CHECK(runCnnc("info examples/vgg16.cnn --batch 0").code == 2);
-  // a number out of range: one line that says what is wanted (not CLI11's 309-digit bound)
+  // a bad value: one line that says what is wanted (not CLI11's 309-digit bound or its maps)
   for (const auto &[args, msg] : std::vector<std::pair<std::string, std::string>>{
            {"bench examples/mnist_base.cnn --reps 0", "--reps: '0' is not a positive number"},
            {"bench examples/mnist_base.cnn --warmup -1", "--warmup: '-1' is not a non-negative number"},
            {"train examples/mnist_base.cnn --train-size 0", "--train-size: '0' is not a positive number"},
-           {"compile examples/mnist_base.cnn -o x.so --batch x", "--batch: 'x' is not a positive number"}}) {
+           {"compile examples/mnist_base.cnn -o x.so --batch x", "--batch: 'x' is not a positive number"},
+           {"train examples/mnist_base.cnn --train-subset 0", "--train-subset: '0' is not one of first, stratified"}}) {
     INFO(args);
     Result r = runCnnc(args);
     CHECK(r.code == 2);
