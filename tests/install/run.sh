@@ -58,8 +58,13 @@ pydir=${pydir%/cnnc/__init__.py}
   { echo "FAIL: the module went to PREFIX/$pydir, which python3 does not search under /usr/local"; exit 1; }
 # imported from the prefix (not the source tree), it finds the installed cnnc by itself
 mkdir -p "$work/py"
-(cd "$work/py" && env -u CNNC PYTHONPATH="$prefix/$pydir" PATH=/usr/bin:/bin /usr/bin/python3 - "$prefix" "$root" "$work" <<'PY'
+# ($CNNC_TEST_PYTHON_PRELOAD: an ASan build's runtime, for its instrumented libraries; the
+# script drops it for the cnnc it runs, an ASan executable having its own)
+preload=()
+[[ -n "${CNNC_TEST_PYTHON_PRELOAD:-}" ]] && preload=(LD_PRELOAD="$CNNC_TEST_PYTHON_PRELOAD" ASAN_OPTIONS=detect_leaks=0)
+(cd "$work/py" && env -u CNNC "${preload[@]}" PYTHONPATH="$prefix/$pydir" PATH=/usr/bin:/bin /usr/bin/python3 - "$prefix" "$root" "$work" <<'PY'
 import os, sys
+os.environ.pop("LD_PRELOAD", None)
 import numpy as np
 import cnnc
 prefix, root, work = sys.argv[1:]
