@@ -6,7 +6,7 @@
 #   include/cnnc/CnncApi.h
 #   lib/cmake/cnnc/cnncConfig.cmake, cnncConfigVersion.cmake
 #   lib/pkgconfig/cnnc.pc             (relocatable: paths relative to the .pc file)
-#   lib/python3/dist-packages/cnnc/   (the Python module, python/cnnc)
+#   lib/python3.X/dist-packages/cnnc/ (the Python module, python/cnnc: CNNC_PYTHON_INSTALL_DIR)
 #   share/bash-completion/completions/cnnc, share/man/man1/cnnc.1 (generated: tools/CliDocs.h)
 include(CMakePackageConfigHelpers)
 set(cnnc_bindir bin)
@@ -32,6 +32,6 @@ install(FILES ${PROJECT_BINARY_DIR}/cnncConfig.cmake ${PROJECT_BINARY_DIR}/cnncC
 configure_file(${PROJECT_SOURCE_DIR}/cmake/cnnc.pc.in ${PROJECT_BINARY_DIR}/cnnc.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cnnc.pc DESTINATION ${cnnc_libdir}/pkgconfig)
 if(EXISTS ${PROJECT_SOURCE_DIR}/python/cnnc)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/cnnc DESTINATION ${cnnc_libdir}/python3/dist-packages
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/cnnc DESTINATION ${CNNC_PYTHON_INSTALL_DIR}
           PATTERN __pycache__ EXCLUDE)
 endif()

@@ -113,7 +113,7 @@ std::string fmtMs(double ms) { return fmt::format("{:.4f}", ms); }
 
 // ---- --vs-torch ------------------------------------------------------------------------
 // The converter and worker (python/cnnc/onnx_torch.py): $CNNC_PYTHON_DIR, the installed
-// package beside this executable (<prefix>/bin/cnnc, <prefix>/lib/python3/dist-packages), or
+// package beside this executable (<prefix>/bin/cnnc, <prefix>/CNNC_PYTHON_INSTALL_DIR), or
 // the source tree cnnc was built from.
 std::string torchScript() {
   std::vector<fs::path> dirs;
@@ -122,7 +122,7 @@ std::string torchScript() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec)
-    dirs.push_back(exe.parent_path().parent_path() / "lib/python3/dist-packages");
+    dirs.push_back(exe.parent_path().parent_path() / CNNC_PYTHON_INSTALL_DIR);
   dirs.emplace_back(CNNC_PYTHON_SOURCE_DIR);
   for (const fs::path &d : dirs)
     if (fs::exists(d / "cnnc/onnx_torch.py"))

@@ -34,6 +34,39 @@ using namespace cnnc::tools;
 
 namespace {
 
+// CLI11's PositiveNumber/NonNegativeNumber say "Value 0 not in range 0.000000 to 1.79769e+308"
+// (with all 309 digits); these say what is wanted, under the same names in --help and the man page.
+CLI::Validator numberAtLeast(bool zeroOk) {
+  return CLI::Validator(
+      [zeroOk](std::string &s) -> std::string {
+        double v = 0;
+        if (CLI::detail::lexical_cast(s, v) && (zeroOk ? v >= 0 : v > 0))
+          return {};
+        return fmt::format("'{}' is not a {} number", s, zeroOk ? "non-negative" : "positive");
+      },
+      zeroOk ? "NONNEGATIVE" : "POSITIVE");
+}
+const CLI::Validator kPositive = numberAtLeast(false), kNonNegative = numberAtLeast(true);
+
+// An enum option by name: CLI11's CheckedTransformer also takes the enum's numbers and fails
+// with "Check bogus value in {first->0,stratified->1} OR {0,1} FAILED". The description keeps
+// the "{a,b}" form that tools/CliDocs reads the choices from.
+template <typename E> CLI::Validator oneOf(const std::vector<std::pair<std::string, E>> &names) {
+  std::vector<std::string> keys;
+  for (const auto &[k, v] : names)
+    keys.push_back(k);
+  return CLI::Validator(
+      [names, keys](std::string &s) -> std::string {
+        for (const auto &[k, v] : names)
+          if (s == k) {
+            s = std::to_string(static_cast<int>(v));
+            return {};
+          }
+        return fmt::format("'{}' is not one of {}", s, fmt::join(keys, ", "));
+      },
+      fmt::format("{{{}}}", fmt::join(keys, ",")));
+}
+
 struct ModelArgs {
   std::string path;
   int64_t batch = 0; // 0 = the default (1, or the input file's batch for `run`)
@@ -45,10 +78,10 @@ struct ModelArgs {
 
   void add(CLI::App *app) {
     app->add_option("model", path, "model file (.cnn, .ir or .onnx)")->required();
-    app->add_option("--batch", batch, "mini-batch size N (default 1)")->check(CLI::PositiveNumber);
+    app->add_option("--batch", batch, "mini-batch size N (default 1)")->check(kPositive);
     app->add_option("--input-shape", inputShape, "override the input's spatial size, HxW (e.g. 32x32)");
     app->add_option("--width", width, "width multiplier s of SK-s networks (seed Exercise 6(f))")
-        ->check(CLI::PositiveNumber);
+        ->check(kPositive);
     app->add_flag("--train", train, "build the training graph (batch statistics, dropout on, loss)");
     app->add_option("--loss", loss, "ONNX models with --train and no loss of their own: the loss to add, "
                                     "softmax (default) or l2")
@@ -500,13 +533,13 @@ int main(int argc, char **argv) {
   cr->add_option("--seed", seed, "seed for initial parameters and random inputs")->default_val(0);
   cr->add_option("--backend", backend, "interp (the reference interpreter) or jit (LLVM, f32)")->default_val("interp");
   cr->add_option("--threads", runThreads, "threads of --backend jit (0 = every CPU; results do not depend on it)")
-      ->check(CLI::NonNegativeNumber)->default_val(0);
+      ->check(kNonNegative)->default_val(0);
   cr->add_option("--max-memory", maxMemory, "refuse to run when the tensors need more than this (8G, 512M, bytes; default: the physical memory)");
   bool runProfile = false;
   cr->add_flag("--profile", runProfile,
                "also time every node of the fused, compiled model (@train_step with --train): a table");
   cr->add_option("--profile-reps", profileReps, "--profile: calls to average (default 10)")
-      ->check(CLI::PositiveNumber)->default_val(10);
+      ->check(kPositive)->default_val(10);
   cr->add_option("--precision", precision, "f32 or f64 evaluation")->check(CLI::IsMember({"f32", "f64"}))->default_val("f32");
 
   auto *cn = app.add_subcommand("init", "write a model's seeded initial parameters to a .npz file");
@@ -541,26 +574,26 @@ int main(int argc, char **argv) {
   auto *ct = app.add_subcommand("train", "train a model with SGD on MNIST-format data, evaluating the test set each epoch");
   ct->add_option("model", topt.model.path, "model file (.cnn, .onnx, or .ir holding @infer and the training-mode function)")->required();
   ct->add_option("--data", topt.data, "mnist, fashion-mnist, a directory of IDX files (train/t10k images/labels) or an image folder (train/CLASS/*.png, test/CLASS/*.png)")->default_val("mnist");
-  ct->add_option("--epochs", topt.epochs, "epochs (passes over the training set)")->check(CLI::PositiveNumber)->default_val(20);
-  ct->add_option("--batch", topt.model.batch, "mini-batch size")->check(CLI::PositiveNumber)->default_val(100);
+  ct->add_option("--epochs", topt.epochs, "epochs (passes over the training set)")->check(kPositive)->default_val(20);
+  ct->add_option("--batch", topt.model.batch, "mini-batch size")->check(kPositive)->default_val(100);
   ct->add_option("--lr", topt.hyper.lr, "learning rate")->default_val(0.001);
   ct->add_option("--momentum", topt.hyper.momentum, "momentum")->default_val(0.9);
   ct->add_option("--weight-decay", topt.hyper.weightDecay, "weight decay (L2, MatConvNet's)")->default_val(5e-4);
   ct->add_option("--seed", topt.seed, "seed of the initial weights and of the data order")->default_val(0);
-  ct->add_option("--train-size", topt.trainSize, "use N training examples (default: all), chosen by --train-subset")->check(CLI::PositiveNumber);
+  ct->add_option("--train-size", topt.trainSize, "use N training examples (default: all), chosen by --train-subset")->check(kPositive);
   ct->add_option("--train-subset", topt.trainSubset, "which N: stratified (per class in proportion, seeded by --seed) or first (file order)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, Subset>{{"stratified", Subset::Stratified}, {"first", Subset::First}}))
+      ->transform(oneOf<Subset>({{"first", Subset::First}, {"stratified", Subset::Stratified}}))
       ->default_str("stratified");
-  ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(CLI::PositiveNumber);
+  ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(kPositive);
   ct->add_option("--max-memory", maxMemory, "refuse to train when the model state and workspace need more than this (8G, 512M, bytes; default: the physical memory)");
   ct->add_option("--resume", topt.resume, "continue from a checkpoint (DIR/checkpoint.npz of an earlier run)");
   ct->add_option("--out", topt.outDir, "output directory: weights.npz, checkpoint.npz, log.csv, plot.png (default: train-MODEL)");
   ct->add_option("--loss", topt.model.loss, "ONNX models without a loss: the loss to add on the output (softmax)")
       ->check(CLI::IsMember({"softmax", "softmax_xent", "l2"}));
-  ct->add_option("--width", topt.model.width, "width multiplier s of SK-s networks")->check(CLI::PositiveNumber);
+  ct->add_option("--width", topt.model.width, "width multiplier s of SK-s networks")->check(kPositive);
   ct->add_option("--backend", trainBackend, "interp (reference interpreter, f32) or jit (LLVM)")->default_val(trainBackend);
   ct->add_option("--threads", topt.model.threads, "threads of --backend jit (0 = every CPU; results do not depend on it)")
-      ->check(CLI::NonNegativeNumber)->default_val(0);
+      ->check(kNonNegative)->default_val(0);
   ct->add_option("--progress", topt.progress, "auto (a bar on a terminal, else a line every 30 s), bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))->default_val("auto");
   ct->add_flag("--no-plot", [&](int64_t) { topt.plot = false; }, "do not draw plot.png");
@@ -572,9 +605,9 @@ int main(int argc, char **argv) {
   benchArgs.add(cb);
   cb->add_option("--weights,-w", bopt.weights, "parameters (.npz); default: an ONNX model's initializers, else the seeded init");
   cb->add_option("--threads", bopt.threads, "threads of the compiled code (0 = every CPU)")
-      ->check(CLI::NonNegativeNumber)->default_val(1);
-  cb->add_option("--reps", bopt.reps, "timed calls per function")->check(CLI::PositiveNumber)->default_val(20);
-  cb->add_option("--warmup", bopt.warmup, "untimed calls first")->check(CLI::NonNegativeNumber)->default_val(3);
+      ->check(kNonNegative)->default_val(1);
+  cb->add_option("--reps", bopt.reps, "timed calls per function")->check(kPositive)->default_val(20);
+  cb->add_option("--warmup", bopt.warmup, "untimed calls first")->check(kNonNegative)->default_val(3);
   cb->add_option("--target-cpu", bopt.targetCpu, "LLVM CPU name (default: the host); x86-64-v3 = AVX2");
   cb->add_flag("--json", bopt.json, "one JSON object instead of the table");
   cb->add_flag("--profile", bopt.profile, "also the per-node profile of each function (a profiled JIT build)");

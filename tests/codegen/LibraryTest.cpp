@@ -82,6 +82,75 @@ int main(int argc, char **argv) {
 }
 )";
 
+// The same through dlopen, linking neither library: each function is looked up by the name
+// the header records (P_PREFIX "_infer"), typed by the header's own declaration.
+const char *kDlopenProgram = R"(#include "base.h"
+#include "bn.h"
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#define SYM(h, p, P, f)                                                                        \
+  __typeof__(&p##_##f) f = (__typeof__(&p##_##f))dlsym(h, P##_PREFIX "_" #f);                  \
+  if (!f)                                                                                      \
+    return 6
+#define RUN(p, P)                                                                              \
+  do {                                                                                         \
+    void *h = dlopen("./lib" #p ".so", RTLD_NOW | RTLD_LOCAL);                                 \
+    if (!h)                                                                                    \
+      return 7;                                                                                \
+    SYM(h, p, P, create);                                                                      \
+    SYM(h, p, P, infer);                                                                       \
+    SYM(h, p, P, destroy);                                                                     \
+    SYM(h, p, P, model_name);                                                                  \
+    p##_instance *inst;                                                                        \
+    if (create(&inst) != CNNC_OK)                                                              \
+      return 1;                                                                                \
+    static float x[P##_MAX_BATCH * P##_INPUT_0_PER_EXAMPLE];                                   \
+    static float y[P##_MAX_BATCH * P##_OUTPUT_0_PER_EXAMPLE];                                  \
+    const size_t nx = (size_t)batch * P##_INPUT_0_PER_EXAMPLE;                                 \
+    const size_t ny = (size_t)batch * P##_OUTPUT_0_PER_EXAMPLE;                                \
+    FILE *f = fopen(#p ".in", "rb");                                                           \
+    if (!f || fread(x, 4, nx, f) != nx)                                                        \
+      return 2;                                                                                \
+    fclose(f);                                                                                 \
+    const void *in[] = {x};                                                                    \
+    float *out[] = {y};                                                                        \
+    if (infer(inst, batch, in, out) != CNNC_OK)                                                \
+      return 3;                                                                                \
+    f = fopen(#p ".out", "wb");                                                                \
+    if (!f || fwrite(y, 4, ny, f) != ny)                                                       \
+      return 5;                                                                                \
+    fclose(f);                                                                                 \
+    printf("dlopen %s|%s\n", P##_PREFIX, model_name());                                        \
+    destroy(inst);                                                                             \
+    dlclose(h);                                                                                \
+  } while (0)
+int main(int argc, char **argv) {
+  const int64_t batch = argc > 1 ? atoi(argv[1]) : 1;
+  RUN(base, BASE);
+  RUN(bn, BN);
+  return 0;
+}
+)";
+
+// Each model's `<prefix>.out` (batch examples) against the f64 interpreter.
+void checkOutputs(const Model (&models)[2], const std::filesystem::path &dir) {
+  for (const Model &md : models) {
+    const Function &f = md.m->main();
+    const Results want = oracle(f, md.feeds);
+    Results got = want;
+    auto &t = got.at(f.outputs().front()->name);
+    const std::string bytes = slurp((dir / (md.prefix + ".out")).string());
+    REQUIRE(bytes.size() == t.size() * 4);
+    for (size_t i = 0; i < t.size(); ++i) {
+      float v;
+      std::memcpy(&v, bytes.data() + 4 * i, 4);
+      t.data()[i] = v;
+    }
+    compareAll(want, got, md.file);
+  }
+}
+
 } // namespace
 
 TEST_CASE("two models' libraries, each with its prefix, link into one C program",
@@ -166,18 +235,23 @@ TEST_CASE("two models' libraries, each with its prefix, link into one C program"
       const Function &f = md.m->main();
       CHECK_THAT(out, Catch::Contains(fmt::format("{}|{}|{}|{}|{}\n", md.prefix, f.name(),
                                                   codegen::cnncVersion(), host.cpu, host.isa)));
-      const Results want = oracle(f, md.feeds);
-      Results got = want;
-      auto &t = got.at(f.outputs().front()->name);
-      const std::string bytes = slurp((dir / (md.prefix + ".out")).string());
-      REQUIRE(bytes.size() == t.size() * 4);
-      for (size_t i = 0; i < t.size(); ++i) {
-        float v;
-        std::memcpy(&v, bytes.data() + 4 * i, 4);
-        t.data()[i] = v;
-      }
-      compareAll(want, got, md.file);
     }
+    checkOutputs(models, dir);
+  }
+
+  SECTION("dlopen users find each function by the prefix the header records") {
+    std::ofstream((dir / "dl.c").string()) << kDlopenProgram;
+    for (const Model &md : models) // no output of another section counts
+      std::filesystem::remove(dir / (md.prefix + ".out"));
+    const std::string cmd = fmt::format(
+        "cd {} && {} {} -std=gnu11 -Wall -Wextra -Werror dl.c -ldl -o dl 2>&1 && ./dl {} 2>&1; echo rc=$?",
+        dir.string(), CNNC_TEST_CC, CNNC_TEST_CC_FLAGS, batch);
+    const std::string out = runCommand(cmd);
+    INFO(cmd << "\n" << out);
+    REQUIRE(out.find("rc=0") != std::string::npos);
+    for (const Model &md : models)
+      CHECK_THAT(out, Catch::Contains(fmt::format("dlopen {}|{}\n", md.prefix, md.m->main().name())));
+    checkOutputs(models, dir);
   }
 
   SECTION("a prefix must be a C identifier") {
