@@ -464,6 +464,8 @@ OnnxModel importProto(const onnx::ModelProto &m, const std::string &filename,
       f.outputs() = {loss};
     }
   }
+  // after the loss: buildTrainStep keeps them (the state it updates besides SGD's)
+  f.outputs().insert(f.outputs().end(), im.stateUpdates.begin(), im.stateUpdates.end());
   // Values that no output needs (e.g. an unused Dropout ratio) stay: DCE removes them.
   verify(f);
   for (const auto &[onnx, ir] : im.irName)

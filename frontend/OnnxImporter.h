@@ -91,6 +91,9 @@ public:
   /// inputs that must be known at import time (Clip's bounds, Pad's value).
   const std::map<std::string, OnnxTensor> *weights = nullptr;
   std::map<std::string, std::string> irName, onnxName;
+  /// A training import's state updates (BatchNormalization's running statistics): `update`
+  /// nodes the imported function returns after its loss, which the training step keeps.
+  std::vector<Node *> stateUpdates;
 
   /// A fresh SSA name for an ONNX value name.
   std::string freshName(const std::string &onnxName);

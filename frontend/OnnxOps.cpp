@@ -425,6 +425,35 @@ void lowerSoftmax(NodeCtx &c, bool log) {
   c.out(0, c.emit(OpKind::Reshape, "", {y}, reshapeAttrs(x->type.shape)));
 }
 
+// A training import's batch norm keeps its running statistics (initializers, the params
+// @infer normalises with) as the training step's state, the way PyTorch's BatchNorm2d does
+// and its exporter leaves out (outputs 1 and 2 of a training-mode node are unused):
+//   r <- momentum r + (1 - momentum) batch_stat,  the variance unbiased (n/(n-1), bn_unbias)
+// with ONNX's `momentum` (PyTorch's 1 - momentum). The ONNX text's running_var uses the
+// biased variance; PyTorch, whose checkpoints these states must match, the unbiased one.
+// SGD leaves the params alone (trainable=0); the training step returns the updates.
+static void updateRunningStats(NodeCtx &c, Node *x, Node *mean, Node *var, Node *bm, Node *bv,
+                               double momentum) {
+  for (Node *u : c.im.stateUpdates)
+    if (u->operands[0] == mean || u->operands[0] == var)
+      c.unsupported(fmt::format("training: running statistic %{} is shared with an earlier "
+                                "BatchNormalization (it would be updated twice)",
+                                u->operands[0]->name));
+  mean->attrs["trainable"] = var->attrs["trainable"] = int64_t(0);
+  DType dt = x->type.dtype;
+  Node *keep = c.scalar(momentum, dt), *rate = c.scalar(1 - momentum, dt);
+  Node *rateU = c.emit(OpKind::Mul, "rate_unbiased", {c.emit(OpKind::BnUnbias, "unbias", {x}), rate});
+  Node *m = c.emit(OpKind::Add, "running_mean",
+                   {c.emit(OpKind::Mul, "mean_keep", {mean, keep}), c.emit(OpKind::Mul, "mean_batch", {bm, rate})});
+  Node *v = c.emit(OpKind::Add, "running_var",
+                   {c.emit(OpKind::Mul, "var_keep", {var, keep}), c.emit(OpKind::Mul, "var_batch", {bv, rateU})});
+  for (auto [r, value] : {std::pair{mean, m}, std::pair{var, v}}) {
+    Node *u = c.im.f.add(OpKind::Update, r->name + ".next", {r, value}, {}, {}, {}, /*uniquify=*/true);
+    u->comment = value->comment;
+    c.im.stateUpdates.push_back(u);
+  }
+}
+
 void lowerBatchNorm(NodeCtx &c) {
   double eps = c.getFloat("epsilon", 1e-5), momentum = c.getFloat("momentum", 0.9);
   bool training;
@@ -450,6 +479,8 @@ void lowerBatchNorm(NodeCtx &c) {
   Node *bv = c.emit(OpKind::BnVar, "bvar", {x, bm});
   Node *y = c.emit(OpKind::BatchNorm, "", {x, scale, bias, bm, bv}, {{"epsilon", eps}});
   c.out(0, y);
+  if (c.im.opts.training && mean->op == OpKind::Param && var->op == OpKind::Param)
+    updateRunningStats(c, x, mean, var, bm, bv, momentum);
   if (c.numOutputs() > 1) {
     // running = running * momentum + batch * (1 - momentum)
     DType dt = x->type.dtype;

@@ -35,7 +35,8 @@ struct TrainStepOptions {
 ///           and %step (i64[], advances the dropout masks);
 ///  outputs  %loss, %correct (for a softmax loss), then one `update` per trainable param
 ///           (SGD with momentum and weight decay, seed eq. 8), per momentum buffer, and per
-///           batch-norm running statistic.
+///           batch-norm running statistic (those the function already returns, an ONNX
+///           import's, kept as they are).
 /// Throws cnnc::Error if the function has no loss.
 void buildTrainStep(Function &f, const TrainStepOptions &opts = {});
 

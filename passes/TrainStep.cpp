@@ -7,7 +7,9 @@
 // running statistics follow r <- (1-a) r + a * batch_stat (the variance unbiased by bn_unbias,
 // n/(n-1) at the batch the step runs at); they are
 // found as the params %<bn>.mean and %<bn>.var of a batchnorm whose statistics are bn_mean /
-// bn_var (the frontends' naming, docs/training.md).
+// bn_var (the .cnn frontend's naming, docs/training.md). Updates the forward function
+// already returns (the ONNX importer's running statistics, with each node's momentum) are
+// kept as they are.
 #include "passes/Autodiff.h"
 
 #include <fmt/format.h>
@@ -72,6 +74,11 @@ void buildTrainStep(Function &f, const TrainStepOptions &opts) {
   // before the backward nodes: the dump then reads forward, backward, update (ir/Sections.cpp)
   if (loss->op == OpKind::SoftmaxXent)
     outputs.push_back(b.node(OpKind::CountCorrect, "correct", {loss->operands[0], loss->operands[1]}));
+  // State the frontend updates itself (an ONNX import's batch-norm running statistics,
+  // frontend/OnnxOps.cpp): returned as they are
+  for (Node *o : f.outputs())
+    if (o->op == OpKind::Update)
+      outputs.push_back(o);
   auto grads = appendGradients(f, loss, params);
 
   for (Node *p : params) {

@@ -4,7 +4,9 @@
 #include "frontend/CnnFrontend.h"
 #include "frontend/OnnxImport.h"
 #include "interp/Interpreter.h"
+#include "interp/Train.h"
 #include "ir/ParamInit.h"
+#include "passes/Autodiff.h"
 #include "OnnxTestUtil.h"
 
 #include <catch2/catch.hpp>
@@ -16,6 +18,7 @@
 #include <random>
 #include <sstream>
 #include <sys/wait.h>
+#include <xtensor/xadapt.hpp>
 
 namespace fs = std::filesystem;
 using namespace cnnc;
@@ -188,6 +191,60 @@ TEST_CASE("training-mode BatchNormalization with all five outputs named imports 
   CHECK(y->operands[3]->op == OpKind::BnMean);
   CHECK(y->operands[4]->name == "bv");
   verify(f); // every operand defined before its use
+}
+
+TEST_CASE("a training import updates BatchNormalization's running statistics with its momentum",
+          "[onnx][training]") {
+  // PyTorch's exported BN leaves outputs 1 and 2 unused; cnnc's training step keeps the
+  // initializers m and v as state: r <- momentum r + (1 - momentum) batch_stat, the variance
+  // unbiased (n/(n-1), n = N*H*W = 8), as torch.nn.BatchNorm2d (momentum 0.2 there).
+  ModelBuilder b(13);
+  b.input("x", {2, 3, 2, 2});
+  b.init("s", {3}, {1, 2, 3});
+  b.init("bb", {3}, {0, 0, 0});
+  b.init("m", {3}, {0.5f, -1, 2});
+  b.init("v", {3}, {1, 2, 0.5f});
+  auto *bn = b.node("BatchNormalization", {"x", "s", "bb", "m", "v"}, {"y", "rm", "rv", "bm", "bv"});
+  ModelBuilder::attrFloat(bn, "momentum", 0.8f);
+  b.output("y", {2, 3, 2, 2});
+  OnnxOptions o;
+  o.batch = 2;
+  o.training = true;
+  o.loss = "softmax";
+  OnnxModel m = importOnnxBytes(b.bytes(), "bn_running.onnx", o);
+  Function &f = m.module->main();
+  CHECK(f.find("m")->getInt("trainable") == 0);
+  buildTrainStep(f);
+  std::map<std::string, interp::Tensor<double>> state, batch;
+  for (const auto &n : f.nodes())
+    if (n->op == OpKind::Param) {
+      std::vector<size_t> shape(n->type.shape.begin(), n->type.shape.end());
+      auto w = m.weights.find(n->name);
+      std::vector<double> v = w != m.weights.end() ? std::vector<double>(w->second.values.begin(), w->second.values.end())
+                                                   : initParam(*n, 1);
+      state[n->name] = xt::adapt(v, shape);
+    }
+  interp::Tensor<double> x = xt::zeros<double>({2, 3, 2, 2});
+  for (size_t i = 0; i < x.size(); ++i)
+    x.data()[i] = std::sin(0.7 * (double)i) * (1 + (double)(i % 3));
+  batch["x"] = x;
+  batch["label"] = interp::Tensor<double>({2}, 1.0);
+  const auto m0 = state.at("m"), v0 = state.at("v");
+  interp::trainStep<double>(f, state, batch, interp::Hyper{}, 0);
+  for (size_t c = 0; c < 3; ++c) {
+    double sum = 0, sq = 0;
+    for (size_t n = 0; n < 2; ++n)
+      for (size_t k = 0; k < 4; ++k)
+        sum += x(n, c, k / 2, k % 2);
+    const double mean = sum / 8;
+    for (size_t n = 0; n < 2; ++n)
+      for (size_t k = 0; k < 4; ++k)
+        sq += (x(n, c, k / 2, k % 2) - mean) * (x(n, c, k / 2, k % 2) - mean);
+    // the model's momentum is the f32 0.8 the file holds
+    const double keep = (double)0.8f;
+    CHECK(state.at("m")(c) == Approx(keep * m0(c) + (1 - keep) * mean).epsilon(1e-7));
+    CHECK(state.at("v")(c) == Approx(keep * v0(c) + (1 - keep) * sq / 7).epsilon(1e-7));
+  }
 }
 
 TEST_CASE("Reshape's allowzero: imported as written, exported at opset 14, zero-size values",
