@@ -16,7 +16,9 @@ pkgs=(build-essential cmake pkg-config ninja-build
       graphviz patch # tests/cli: `cnnc dump --format=dot` rendered, --print-changed=diff applied
       clang-19 libclang-rt-19-dev # the sanitizer builds (scripts/sanitize.sh)
       python3-torch python3-torchvision # tests/models: torchvision's families vs PyTorch
-      python3-onnx) # `cnnc bench --vs-torch`: python/cnnc/onnx_torch.py reads the ONNX graph
+      python3-onnx # `cnnc bench --vs-torch`: python/cnnc/onnx_torch.py reads the ONNX graph
+      libjs-katex # `cnnc explain` inlines KaTeX to render the seed's equations (tools/ExplainAssets.h)
+      chromium) # tests/explain: the page in a headless browser (puppeteer-core from npm)
 # The machine image's nodejs ships its own npm; Debian's npm package would conflict with it.
 command -v npm >/dev/null || pkgs+=(npm)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(libdnnl-dev); fi
