@@ -499,7 +499,7 @@ TEST_CASE("explain writes one self-contained HTML page: graph, info table, each 
   for (size_t u = markup.find("url("); u != std::string::npos; u = markup.find("url(", u + 4))
     CHECK(markup.substr(u, 9) == "url(data:");
   // every layer has a panel with its node and a rendered-to-be equation; rows and graph link
-  for (const char *layer : {"conv1", "pool1", "conv2", "conv4", "relu3"}) {
+  for (const char *layer : {"conv1", "pool1", "conv2", "conv4", "relu1"}) {
     const size_t at = html.find(fmt::format("<div class=\"panel\" id=\"layer-{}\"", layer));
     REQUIRE(at != std::string::npos);
     const std::string panel = html.substr(at, html.find("</div>\n<div class=\"panel\"", at) - at);

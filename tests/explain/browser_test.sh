@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# tests/explain/CMakeLists.txt: writes MNIST BASE's and BN's pages with `cnnc explain`, runs
-# `npm ci` into the build tree once, and checks each page in headless chromium.
+# tests/explain/CMakeLists.txt: writes MNIST BASE's and BN's pages with `cnnc explain` and
+# checks both in one headless chromium. `npm ci` runs into the build tree only when its
+# node_modules is not the lockfile's (the stamp is the lockfile it installed), so a rerun
+# costs no network and no install.
 #   browser_test.sh CNNC SOURCE_DIR WORK_DIR
 set -euo pipefail
 cnnc=$1 src=$2 work=$3
@@ -9,16 +11,20 @@ if [[ -z "$chromium" || -z "$(command -v node)" || -z "$(command -v npm)" ]]; th
   echo "FAILED TO RUN: chromium, node or npm is not installed (scripts/install-deps.sh installs them)" >&2
   exit 1
 fi
-mkdir -p "$work/npm"
-cp "$src/tests/explain/package.json" "$src/tests/explain/package-lock.json" "$work/npm/"
-# npm ci once per lockfile (the stamp is the lockfile it installed)
-if ! cmp -s "$work/npm/package-lock.json" "$work/npm/installed.stamp"; then
-  (cd "$work/npm" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$work/npm/package-lock.json" "$work/npm/installed.stamp"
+npm=$work/npm
+mkdir -p "$npm"
+if ! cmp -s "$src/tests/explain/package-lock.json" "$npm/installed.stamp" ||
+   [[ ! -f "$npm/node_modules/puppeteer-core/package.json" ]]; then
+  cp "$src/tests/explain/package.json" "$src/tests/explain/package-lock.json" "$npm/"
+  SECONDS=0
+  (cd "$npm" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "npm ci: ${SECONDS} s"
+  cp "$npm/package-lock.json" "$npm/installed.stamp"
 fi
 cd "$src"
+pages=()
 for model in mnist_base mnist_bn; do
   "$cnnc" explain "examples/$model.cnn" -o "$work/$model.html"
-  echo "== $model"
-  node "$src/tests/explain/browser_test.js" "$work/npm" "$chromium" "$work/$model.html"
+  pages+=("$work/$model.html")
 done
+node "$src/tests/explain/browser_test.js" "$npm" "$chromium" "${pages[@]}"
