@@ -2,6 +2,7 @@
 // one clear message on stderr, outputs that other tools read.
 #include "ir/IR.h"
 #include "runtime/Npz.h"
+#include "tests/cli/CliTest.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -14,51 +15,7 @@
 #include <sstream>
 #include <sys/wait.h>
 
-namespace fs = std::filesystem;
-
-namespace {
-
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-fs::path tmpDir() {
-  fs::path d = fs::temp_directory_path() / fmt::format("cnnc-cli-test-{}", ::getpid());
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result runCnnc(const std::string &args) {
-  fs::path d = tmpDir();
-  std::string cmd = fmt::format("cd {} && {} {} >{} 2>{}", CNNC_SOURCE_DIR, CNNC_EXE, args,
-                                (d / "out").string(), (d / "err").string());
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(d / "out"), slurp(d / "err")};
-}
-
-void write(const fs::path &p, const std::string &text) { std::ofstream(p) << text; }
-
-// What a shell command writes to stdout (stderr to the test's).
-std::string runCommandOut(const std::string &cmd) {
-  std::string out;
-  if (FILE *p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;)
-      out.append(buf, n);
-    pclose(p);
-  }
-  return out;
-}
-
-} // namespace
+using namespace cnnc_cli_test;
 
 TEST_CASE("info on VGG-16 reproduces the seed's Table 2 receptive fields and parameter total", "[cli]") {
   Result r = runCnnc("info examples/vgg16.cnn");
@@ -477,78 +434,6 @@ TEST_CASE("dump --format=dot: one digraph per dump that dot renders to well-form
   for (const std::string &s : svgs)
     cmd += " " + s;
   CHECK(std::system(cmd.c_str()) == 0);
-}
-
-TEST_CASE("explain writes one self-contained HTML page: graph, info table, each pass's diff", "[cli][explain]") {
-  fs::path d = tmpDir();
-  const std::string page = (d / "base.html").string();
-  Result r = runCnnc(fmt::format("explain examples/mnist_base.cnn -o {}", page));
-  REQUIRE(r.code == 0);
-  const std::string html = slurp(page);
-  CHECK_THAT(html, Catch::StartsWith("<!DOCTYPE html>") && Catch::Contains("<svg") &&
-                       Catch::Contains("total: 431,080 parameters") && // the info table
-                       Catch::Contains("<b>grad</b>") && Catch::Contains("<b>fuse-conv-grad</b>") &&
-                       Catch::Contains("drop what no output needs") && // the pass's reason
-                       Catch::Contains("<span class=\"add\">+  %conv1.dw = conv2d_grad_filter("));
-  // nothing fetched from elsewhere: outside the inline scripts (KaTeX's source builds
-  // `<img src=` strings) no src= at all, no link to another document, no url() but data:
-  std::string markup = html;
-  for (size_t a = markup.find("<script>"); a != std::string::npos; a = markup.find("<script>", a + 8))
-    markup.erase(a + 8, markup.find("</script>", a) - a - 8);
-  CHECK_THAT(markup, !Catch::Contains(" src=") && !Catch::Contains("href=\"http") && !Catch::Contains("<link"));
-  for (size_t u = markup.find("url("); u != std::string::npos; u = markup.find("url(", u + 4))
-    CHECK(markup.substr(u, 9) == "url(data:");
-  // every layer has a panel with its node and a rendered-to-be equation; rows and graph link
-  for (const char *layer : {"conv1", "pool1", "conv2", "conv4", "relu1"}) {
-    const size_t at = html.find(fmt::format("<div class=\"panel\" id=\"layer-{}\"", layer));
-    REQUIRE(at != std::string::npos);
-    const std::string panel = html.substr(at, html.find("</div>\n<div class=\"panel\"", at) - at);
-    CHECK_THAT(panel, Catch::Contains(fmt::format("%{} = ", layer)) && Catch::Contains("class=\"tex\" data-tex="));
-    CHECK_THAT(html, Catch::Contains(fmt::format("<span class=\"layer-row\" data-layer=\"{}\">", layer)));
-  }
-  // conv1's gradient nodes cite eq. 35 and the panel carries the seed's eq. 35
-  CHECK_THAT(html, Catch::Contains("(35)</span>") && Catch::Contains("\\phi(\\mathbf{x}^l)^T \\frac{\\partial z}{\\partial Y}"));
-  // the tiny convolution: eq. 22 holds on the interpreter, and the code section has FMAs
-  CHECK_THAT(html, Catch::Contains("conv2d| over the") && Catch::Contains("<b>0</b>.</p>"));
-  CHECK_THAT(html, Catch::Contains("<span class=\"fma\">"));
-  CHECK_THAT(html, Catch::Contains("No training log given"));
-  // its numbers against numpy, an oracle independent of the interpreter
-  CHECK(std::system(fmt::format("/usr/bin/python3 {}/tests/cli/explain_conv_oracle.py {}", CNNC_SOURCE_DIR, page).c_str()) == 0);
-  // well-formed enough for an HTML parser that checks nesting (Python's, independent)
-  const std::string cmd = fmt::format(
-      "/usr/bin/python3 -c 'import sys, html.parser as H\n"
-      "class P(H.HTMLParser):\n"
-      "    def __init__(s): super().__init__(); s.stack = []\n"
-      "    def handle_starttag(s, t, a):\n"
-      "        if t not in (\"meta\", \"br\", \"path\", \"polygon\", \"ellipse\", \"polyline\"): s.stack.append(t)\n"
-      "    def handle_endtag(s, t):\n"
-      "        if t in (\"meta\", \"br\", \"path\", \"polygon\", \"ellipse\", \"polyline\"): return\n"
-      "        assert s.stack and s.stack.pop() == t, t\n"
-      "p = P(); p.feed(open(sys.argv[1]).read()); assert not p.stack, p.stack' {}",
-      page);
-  CHECK(std::system(cmd.c_str()) == 0);
-}
-
-TEST_CASE("explain draws a training log's curves and rejects a bad one or an unknown --op", "[cli][explain]") {
-  fs::path d = tmpDir();
-  const std::string log = (d / "log.csv").string(), page = (d / "p.html").string();
-  std::ofstream(log) << "epoch,train_loss,train_error,test_loss,test_error,seconds,images_per_s\n"
-                        "1,0.5,0.12,0.4,0.10,3.0,1000\n2,0.3,0.08,0.35,0.09,3.0,1000\n";
-  Result r = runCnnc(fmt::format("explain examples/mnist_base.cnn --train-log {} -o {}", log, page));
-  REQUIRE(r.code == 0);
-  const std::string html = slurp(page);
-  CHECK_THAT(html, Catch::Contains("2 epoch(s)") && Catch::Contains("test error 9.00%"));
-  size_t lines = 0;
-  for (size_t p = html.find("<polyline"); p != std::string::npos; p = html.find("<polyline", p + 1))
-    ++lines;
-  CHECK(lines == 4); // loss and error, train and test
-  std::ofstream(log, std::ios::app) << "3,oops,0.1,0.1,0.1,1,1\n";
-  r = runCnnc(fmt::format("explain examples/mnist_base.cnn --train-log {} -o {}", log, page));
-  CHECK(r.code == 1);
-  CHECK_THAT(r.err, Catch::Contains(log + ":4:1: column 2 (train_loss) is not a finite number"));
-  r = runCnnc(fmt::format("explain examples/mnist_base.cnn --op nosuch -o {}", page));
-  CHECK(r.code == 1);
-  CHECK_THAT(r.err, Catch::Contains("--op nosuch: @mnist_base has no layer of that name"));
 }
 
 namespace {

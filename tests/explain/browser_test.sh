@@ -6,9 +6,12 @@
 #   browser_test.sh CNNC SOURCE_DIR WORK_DIR
 set -euo pipefail
 cnnc=$1 src=$2 work=$3
-chromium=$(command -v chromium || true)
+# Debian's chromium-headless-shell (what install-deps.sh installs: half of chromium's packages,
+# no GTK, systemd or dbus), else the full chromium.
+chromium=$(command -v chromium-headless-shell || command -v chromium || true)
 if [[ -z "$chromium" || -z "$(command -v node)" || -z "$(command -v npm)" ]]; then
-  echo "FAILED TO RUN: chromium, node or npm is not installed (scripts/install-deps.sh installs them)" >&2
+  echo "FAILED TO RUN: chromium-headless-shell (or chromium), node or npm is not installed" \
+       "(scripts/install-deps.sh installs them)" >&2
   exit 1
 fi
 npm=$work/npm
