@@ -16,8 +16,15 @@ pkgs=(build-essential cmake pkg-config ninja-build
       graphviz patch # tests/cli: `cnnc dump --format=dot` rendered, --print-changed=diff applied
       clang-19 libclang-rt-19-dev # the sanitizer builds (scripts/sanitize.sh)
       python3-torch python3-torchvision # tests/models: torchvision's families vs PyTorch
-      python3-onnx) # `cnnc bench --vs-torch`: python/cnnc/onnx_torch.py reads the ONNX graph
-# The machine image's nodejs ships its own npm; Debian's npm package would conflict with it.
+      python3-onnx # `cnnc bench --vs-torch`: python/cnnc/onnx_torch.py reads the ONNX graph
+      libjs-katex # `cnnc explain` inlines KaTeX to render the seed's equations (tools/ExplainAssets.h)
+      # tests/explain: the page in headless chromium (puppeteer-core from npm). The headless
+      # shell, not `chromium`: 30 packages and 101 MB to fetch on a fresh Debian 12 instead of
+      # 68 and 138 MB (no GTK, systemd, dbus), the same engine
+      chromium-headless-shell)
+# npm: scripts/fetch-data.sh (`npm pack`) and tests/explain (`npm ci`, node runs the test);
+# on a fresh Debian 12 it brings Debian's nodejs 18 (tests/explain passes with 18.20.4 and
+# npm 9.2.0). The machine image's nodejs ships its own npm; Debian's npm would conflict with it.
 command -v npm >/dev/null || pkgs+=(npm)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(libdnnl-dev); fi
 

@@ -9,8 +9,10 @@
 # Needs clang-19 and libclang-rt-19-dev (scripts/install-deps.sh) and the data sets
 # (scripts/fetch-data.sh), as scripts/test.sh does. Excluded from ASan: the torchvision
 # models (label `torchvision`): PyTorch runs inside them, and they exercise the kernels the
-# op and network tests already run under ASan, at ten times the cost; and ASAN_SKIP below
-# (see TSAN_TESTS for what the TSan run covers).
+# op and network tests already run under ASan, at ten times the cost; the browser test (label
+# `browser`): it checks the explain page's HTML and script in chromium, which no sanitizer
+# sees, while test_cli's explain cases run `cnnc explain` itself under ASan; and ASAN_SKIP
+# below (see TSAN_TESTS for what the TSan run covers).
 # Usage: scripts/sanitize.sh [asan] [tsan]   (default: both); CNNC_JOBS overrides -j.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,7 +56,7 @@ run() { # asan | tsan: configure, build, test (`|| return`: set -e is off inside
     ASAN_OPTIONS="$common:detect_leaks=1:check_initialization_order=1:strict_init_order=1" \
     UBSAN_OPTIONS="$common:print_stacktrace=1:halt_on_error=1" \
     LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0" \
-      ctest -j"$jobs" --output-on-failure -LE 'torchvision|slow' -E "$ASAN_SKIP"
+      ctest -j"$jobs" --output-on-failure -LE 'torchvision|slow|browser' -E "$ASAN_SKIP"
     ;;
   tsan)
     configure "$root/build-tsan" thread || return 1

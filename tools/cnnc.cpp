@@ -172,11 +172,12 @@ int cmdDump(const ModelArgs &m, DumpOptions o) {
 // ------------------------------------------------------------------------------ explain --
 // The training build when the model has a loss (the page then shows autodiff and the
 // update), else the inference build.
-int cmdExplain(const ModelArgs &m, const std::string &out) {
+int cmdExplain(const ModelArgs &m, const std::string &out, ExplainInput in) {
   auto inference = loadModel(m.path, m.options());
-  ExplainInput in;
   in.modelName = std::filesystem::path(m.path).filename().string();
+  in.modelPath = m.path;
   in.network = &inference->main();
+  in.inference = loadModel(m.path, m.options());
   in.infoTable = formatInfo(inference->main(), computeModelStats(inference->main()));
   ModelArgs t = m;
   t.train = true;
@@ -620,6 +621,10 @@ int main(int argc, char **argv) {
                                            "table, the IR after each pass as a diff and why the pass runs");
   explainArgs.add(cx);
   cx->add_option("-o,--output", explainOut, "HTML file to write")->required();
+  ExplainInput explainIn;
+  cx->add_option("--op", explainIn.op, "the layer whose generated code is shown (default: the conv with the most FLOPs)");
+  cx->add_flag("--profile", explainIn.profile, "also time every node of the compiled model (JIT)");
+  cx->add_option("--train-log", explainIn.trainLog, "cnnc train's log.csv: draw the loss and error curves");
 
   bool markdown = false, onnxTable = false;
   auto *co = app.add_subcommand("ops", "list the IR's ops (from the op table)");
@@ -661,7 +666,7 @@ int main(int argc, char **argv) {
     if (*ct)
       return cmdTrain(topt, trainBackend);
     if (*cx)
-      return cmdExplain(explainArgs, explainOut);
+      return cmdExplain(explainArgs, explainOut, std::move(explainIn));
     if (*cb) {
       bopt.model = benchArgs.path;
       bopt.load = benchArgs.options();
