@@ -201,7 +201,7 @@ void emitConv2d(Emitter &e, const Node &n) {
   const int64_t rowBytes = g.Cg * g.Wp * 4, nmax = xn->type.shape[0];
   const int64_t B = std::max<int64_t>(1, ((512 * 1024) / std::max<int64_t>(rowBytes, 1) - (g.kh - 1)) /
                                            std::max<int64_t>(g.sh, 1));
-  const int64_t inputBytes = nmax * g.C * g.Hp * g.Wp * 4;
+  const int64_t inputBytes = nmax * g.C * g.plane * 4;
   const bool rowMajor = g.wpackBytes <= 256 * 1024;
   const bool banded = !rowMajor && g.Ho * g.Wo != 1 && B < nmax * g.Ho &&
                       (nmax * g.Ho + B - 1) / B * g.wpackBytes < g.ncb * inputBytes;
@@ -225,7 +225,7 @@ void emitConv2d(Emitter &e, const Node &n) {
       Value *blk = b.CreateUDiv(pl, e.c(V)), *lane = b.CreateURem(pl, e.c(V));
       e.loop(Ho, [&](Value *oh) {
         Value *src = add(e, mul(e, pl, H * W), mul(e, oh, sh * W));
-        Value *dst = add(e, mul(e, add(e, mul(e, blk, Ho * Wo), mul(e, oh, Wo)), V), lane);
+        Value *dst = add(e, mul(e, add(e, mul(e, blk, g.plane), mul(e, oh, Wo)), V), lane);
         e.loop(Wo, [&](Value *ow) {
           e.store(e.load(x, add(e, src, mul(e, ow, sw))), xp, add(e, dst, mul(e, ow, V)));
         });
@@ -242,13 +242,13 @@ void emitConv2d(Emitter &e, const Node &n) {
     // (a plane holds PX channels: 1, or VL when blocked)
     Value *planes = b.CreateMul(N, e.c(g.C / PX));
     e.parallelFor(planes, [&](Value *pl) {
-      Value *plane0 = mul(e, pl, g.Hp * g.Wp * PX);
-      e.vecLoop(e.c(g.Hp * g.Wp * PX),
+      Value *plane0 = mul(e, pl, g.plane * PX);
+      e.vecLoop(e.c(g.plane * PX),
                 [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xp, add(e, plane0, i)); });
       if (!g.blocked) {
         e.loop(g.H, [&](Value *h) {
           Value *src = mul(e, add(e, mul(e, pl, g.H), h), g.W);
-          Value *dst = add(e, mul(e, add(e, mul(e, pl, g.Hp), add(e, h, g.pt)), g.Wp), g.pl);
+          Value *dst = add(e, add(e, mul(e, pl, g.plane), mul(e, add(e, h, g.pt), g.Wp)), g.pl);
           e.vecLoop(e.c(g.W), [&](Value *i, unsigned wd) {
             e.store(e.load(x, add(e, src, i), wd), xp, add(e, dst, i));
           });
@@ -326,7 +326,7 @@ void emitConv2d(Emitter &e, const Node &n) {
     // about 2% faster).
     auto tapLoop = [&](Value *xt, Value *wt, bool prefetchNextRow = false) {
       e.loopNoUnroll(g.Cg, [&](Value *c) { // (unrolled, taps would merge again: conv1_1)
-        Value *xo = add(e, xt, mul(e, c, g.Hp * g.Wp));
+        Value *xo = add(e, xt, mul(e, c, g.plane));
         if (prefetchNextRow) {
           const int64_t ahead = ((g.kh - 1) * g.dh + g.sh) * g.Wp;
           // the tile's first and last pixel: its lines (past the last row: beyond the buffer, a
@@ -344,7 +344,7 @@ void emitConv2d(Emitter &e, const Node &n) {
       // panel ([cblock][tap][VL][cols]) is read in order. Taps and channels stay loops
       // (not unrolled), so that no broadcast is shared between steps (see above).
       e.loopNoUnroll(g.Cg / VL, [&](Value *cb) {
-        Value *xc = add(e, xbase, mul(e, cb, g.Hp * g.Wp * VL));
+        Value *xc = add(e, xbase, mul(e, cb, g.plane * VL));
         Value *wc = add(e, wbase, mul(e, cb, g.kh * g.kw * VL * COLS));
         e.loopNoUnroll(g.kh, [&](Value *i) {
           e.loopNoUnroll(g.kw, [&](Value *j) {
@@ -363,7 +363,7 @@ void emitConv2d(Emitter &e, const Node &n) {
         Value *xj = add(e, xbase, mul(e, j, g.dw)), *wj = add(e, wbase, mul(e, j, panelRow));
         for (int64_t c = 0; c < g.Cg; ++c)
           for (int64_t i = 0; i < g.kh; ++i)
-            step(add(e, xj, c * g.Hp * g.Wp + i * g.dh * g.Wp),
+            step(add(e, xj, c * g.plane + i * g.dh * g.Wp),
                  add(e, wj, (i * g.kw * g.Cg + c) * COLS));
       });
     } else if (g.kh * g.kw <= 25) { // taps unrolled: constant offsets
@@ -425,8 +425,8 @@ void emitConv2d(Emitter &e, const Node &n) {
     runTiles = [&, off, nfull](Value *gi, Value *cb, Value *row) {
       Value *gcb = add(e, mul(e, gi, g.ncb), cb);
       Value *nn = b.CreateUDiv(row, e.c(g.Ho)), *oh = b.CreateURem(row, e.c(g.Ho));
-      // (blocked: channel c's block starts at (c/VL)·Hp·Wp·VL = c·Hp·Wp for c a multiple of VL)
-      Value *rowBase = add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.Hp * g.Wp),
+      // (blocked: channel c's block starts at (c/VL)·plane·VL = c·plane for c a multiple of VL)
+      Value *rowBase = add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.plane),
                            mul(e, oh, g.sh * g.Wp * PX));
       auto one = [&](int64_t T, Value *ow0) {
         accumulate(T, gcb, add(e, rowBase, mul(e, ow0, g.sw * PX)), off);
@@ -442,7 +442,7 @@ void emitConv2d(Emitter &e, const Node &n) {
     // Image tiles (a 1×1 output, e.g. a conv over its whole input, seed section 6.8):
     // `tile` consecutive images, inputs C·Hp·Wp apart; the results are rows of [N][M],
     // stored as vectors. Images past the last whole tile run one by one.
-    const int64_t T = g.tile, img = g.C * g.Hp * g.Wp;
+    const int64_t T = g.tile, img = g.C * g.plane;
     Value *whole = b.CreateUDiv(N, e.c(T));
     tiles = add(e, whole, b.CreateURem(N, e.c(T))); // work items: whole tiles, then singles
     runTiles = [&, T, img, whole](Value *gi, Value *cb, Value *t) {
@@ -450,7 +450,7 @@ void emitConv2d(Emitter &e, const Node &n) {
       Value *m0 = add(e, mul(e, gi, g.Mg), mul(e, cb, COLS));
       Value *lanes = e.b.CreateStepVector(VectorType::get(e.i64, VL, false));
       auto one = [&](int64_t n, Value *n0) {
-        Value *xbase = mul(e, add(e, mul(e, n0, g.C), mul(e, gi, g.Cg)), g.Hp * g.Wp);
+        Value *xbase = mul(e, add(e, mul(e, n0, g.C), mul(e, gi, g.Cg)), g.plane);
         std::vector<Value *> off(n);
         for (int64_t p = 0; p < n; ++p)
           off[p] = e.c(p * img);

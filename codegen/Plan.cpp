@@ -149,6 +149,9 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   // slower), so it keeps planes.
   g.blocked = vl == 8 && (g.padded || g.subsampled) && g.Cg % vl == 0 && g.Cg * g.kh > 16 &&
               g.Ho * g.Wo != 1 && !storeBound;
+  g.plane = g.Hp * g.Wp;
+  if ((g.padded || g.subsampled) && !g.blocked && g.plane * 4 % 512 == 0)
+    g.plane += 16; // (one line: consecutive planes start 17 lines apart, all 64 sets in turn)
   g.wpackBytes = align64(g.G * g.ncb * g.R * g.cols * 4);
   g.packBytes = g.wpackBytes + align64(g.G * g.mgPad * 4);
   // The padded copy is sized by x's own dim 0, the most images the op ever sees: maxBatch
@@ -156,7 +159,7 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   // 0 is not the first input's, e.g. beside an empty batch [0,...], which makes maxBatch 1).
   const int64_t N = x[0];
   int64_t off = 0;
-  g.xpadOff = off, off += g.padded || g.subsampled ? align64(N * g.C * g.Hp * g.Wp * 4) : 0;
+  g.xpadOff = off, off += g.padded || g.subsampled ? align64(N * g.C * g.plane * 4) : 0;
   g.packOff = off, off += prepacked ? 0 : g.packBytes;
   g.bytes = off;
   return g;

@@ -57,6 +57,12 @@ struct ConvGeom {
   bool subsampled;
   int64_t sub[6];
   bool blocked;              // ... channel-blocked: [N][C/vl][Hp][Wp][vl] (EmitConv.cpp)
+  /// Floats from one channel's plane of the conv's input to the next: Hp·Wp, or for a copy
+  /// (padded / subsampled, not blocked) Hp·Wp + 16 when Hp·Wp·4 is a multiple of 512 B.
+  /// The tile's steps walk the channels a plane apart; at a power-of-two stride (VGG's 14×14
+  /// layers padded to 16×16: 1 KB) every channel's line falls in the same few L1 sets, and
+  /// 512 channels × 3 rows thrash them.
+  int64_t plane;
   /// The packed weights, [G][ncb][kh·kw][Cg][cols] (a contiguous panel per column block, zero
   /// past Mg), then the packed bias [G][ncb][cols]; packBytes in all.
   int64_t wpackBytes, packBytes;

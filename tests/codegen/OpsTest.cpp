@@ -86,6 +86,14 @@ std::vector<Case> cases() {
                  b.out(conv(b, b.input("x", {8, 64, 16, 15}), 136, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}}));
                }});
+  // copies whose planes are a multiple of 512 B get a line of slack between planes
+  // (ConvGeom::plane): 14×14 padded to 16×16 (VGG's conv5_x), batch 2, 20 channels (not
+  // blocked at AVX2 either), and a strided 1×1 whose gathered plane is 16×8
+  c.push_back({"conv2d planes with slack: 14x14 padded to 16x16, strided 1x1 to 16x8", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {2, 20, 14, 14}), 24, {3, 3},
+                            {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
+                 b.out(conv(b, b.input("x2", {1, 12, 32, 16}), 20, {1, 1}, {{"stride", Ints{2, 2}}}));
+               }});
   // a row of 32 pixels in tiles of two sizes: 6,6,5,5,5,5 (AVX2), 11,11,10 (AVX-512)
   c.push_back({"conv2d rows in tiles of two sizes", [](Builder &b) {
                  b.out(conv(b, b.input("x", {1, 9, 5, 32}), 20, {3, 3},
