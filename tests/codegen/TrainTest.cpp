@@ -99,7 +99,11 @@ TEST_CASE("a --train shared library: train step, checkpoints, misuse", "[codegen
   codegen::AotOptions o;
   o.trainStep = &ts;
   o.headerPath = tempPath("bn_dropout_train.h");
-  codegen::compileSharedLibrary(inf, so, o);
+  // Catch2 runs this setup again for each SECTION; the sections share one library (the same
+  // model, so the same code): compiling it six times cost most of the test (340 s under ASan)
+  static bool compiled = false;
+  if (!compiled)
+    codegen::compileSharedLibrary(inf, so, o), compiled = true;
   TrainLib api(so);
   Feeds feeds = trainFeeds(ts, 5);
   auto fresh = [&] { return api.fresh(ts, feeds); };
