@@ -145,6 +145,15 @@ template <> void batchRule<OpKind::PadGrad>(BatchCtx &c) {
   padRule(c);
 }
 
+template <> void batchRule<OpKind::Conv2d>(BatchCtx &c) {
+  c.leading({0, 3});
+  c.out = c.B(0) ? 0 : -1;
+  if ((c.n.operands.size() > 1 && c.B(1)) || (c.n.operands.size() > 2 && c.B(2)))
+    c.fail("a weight operand carries the batch");
+  if (c.n.operands.size() > 3 && c.B(3) != c.B(0)) // the residual: the result's own batch
+    c.fail("the residual and the input disagree on carrying the batch");
+}
+
 template <> void batchRule<OpKind::Im2Row>(BatchCtx &c) {
   c.leading({0});
   if (c.B(0)) {

@@ -65,6 +65,14 @@ std::vector<Value *> transposeSquare(Emitter &e, std::vector<Value *> rows) {
   return rows;
 }
 
+// The mask of a vector's first n of VL lanes.
+static Constant *prefixMask(Emitter &e, unsigned VL, int64_t n) {
+  std::vector<Constant *> mask(VL);
+  for (unsigned l = 0; l < VL; ++l)
+    mask[l] = e.b.getInt1((int64_t)l < n);
+  return ConstantVector::get(mask);
+}
+
 // The first n lanes of v stored at p (a masked store when n < the vector's lanes).
 void storePrefix(Emitter &e, Value *v, Value *p, int64_t n) {
   const unsigned VL = cast<FixedVectorType>(v->getType())->getNumElements();
@@ -72,10 +80,7 @@ void storePrefix(Emitter &e, Value *v, Value *p, int64_t n) {
     e.b.CreateAlignedStore(v, p, Align(4));
     return;
   }
-  std::vector<Constant *> mask(VL);
-  for (unsigned l = 0; l < VL; ++l)
-    mask[l] = e.b.getInt1((int64_t)l < n);
-  e.b.CreateMaskedStore(v, p, Align(4), ConstantVector::get(mask));
+  e.b.CreateMaskedStore(v, p, Align(4), prefixMask(e, VL, n));
 }
 
 // The panels, VL channels × VL reduction rows at a time: VL channels' rows of W (each R =
@@ -381,9 +386,21 @@ void emitConv2d(Emitter &e, const Node &n) {
       });
     }
   };
+  // The epilogue: a residual r (operand 3, fuse-residual) is added, then the fused ReLU. A
+  // tile's accumulators hold pixel-major vectors of channels, r is N×C×H×W like y: r is
+  // loaded where y is stored, after the transpose, so the ReLU waits for it there.
+  Value *res = n.operands.size() > 3 ? e.ptr(n.operands[3]) : nullptr;
   auto finished = [&](int64_t p, unsigned v) {
     Value *r = b.CreateLoad(e.vty(VL), acc[p * MB + v]);
-    return relu ? e.relu(r) : r;
+    return relu && !res ? e.relu(r) : r;
+  };
+  // v (the values stored at y[at], lanes under `mask`) with r[at] added and the ReLU applied
+  auto withResidual = [&](Value *v, Value *at, Value *mask) {
+    if (!res)
+      return v;
+    Value *sum = b.CreateFAdd(v, b.CreateMaskedLoad(e.vty(VL), e.gep(res, at), Align(4), mask,
+                                                    e.cfv(0, VL)));
+    return relu ? e.relu(sum) : sum;
   };
 
   // 4. a row tile to NCHW: per vector of channels, the tile's pixel vectors (pixel-major)
@@ -403,7 +420,7 @@ void emitConv2d(Emitter &e, const Node &n) {
           const int64_t ch = v * VL + l; // within the column block
           auto store = [&] {
             Value *at = add(e, mul(e, add(e, ybase0, ch * g.Ho), g.Wo), add(e, ow0, p0));
-            storePrefix(e, rows[l], e.gep(y, at), n);
+            storePrefix(e, withResidual(rows[l], at, prefixMask(e, VL, n)), e.gep(y, at), n);
           };
           if (g.Mg % COLS == 0 || ch == 0)
             store();
@@ -461,7 +478,7 @@ void emitConv2d(Emitter &e, const Node &n) {
             // lanes past the group's Mg channels (a partial last block) are not stored
             Value *ch = b.CreateAdd(e.splat(add(e, mul(e, cb, COLS), v * VL), VL), lanes);
             Value *mask = b.CreateICmpSLT(ch, e.splat(e.c(g.Mg), VL));
-            b.CreateMaskedStore(finished(p, v), e.gep(y, at), Align(4), mask);
+            b.CreateMaskedStore(withResidual(finished(p, v), at, mask), e.gep(y, at), Align(4), mask);
           }
       };
       Value *isWhole = b.CreateICmpSLT(t, whole);

@@ -154,13 +154,20 @@ template <> void exportOp<OpKind::Constant>(ExportCtx &c) {
 }
 
 template <> void exportOp<OpKind::Conv2d>(ExportCtx &c) {
-  auto &p = c.e.node("Conv", c.in, preRelu(c));
-  const Shape &w = c.n.operands[1]->type.shape;
-  c.e.ints(p, "kernel_shape", {w[2], w[3]});
-  c.e.ints(p, "strides", c.n.getInts("stride"));
-  c.e.ints(p, "pads", c.n.getInts("pads"));
-  c.e.ints(p, "dilations", c.n.getInts("dilation"));
-  c.e.i(p, "group", c.n.getInt("groups"));
+  // a fused residual connection (fuse-residual): Conv, then Add of r, then the fused ReLU
+  const bool residual = c.in.size() == 4;
+  const std::vector<std::string> in(c.in.begin(), c.in.begin() + (residual ? 3 : (long)c.in.size()));
+  { // (p is a reference into the graph's node list: finished before the next node is added)
+    auto &p = c.e.node("Conv", in, residual ? c.y + ".conv" : preRelu(c));
+    const Shape &w = c.n.operands[1]->type.shape;
+    c.e.ints(p, "kernel_shape", {w[2], w[3]});
+    c.e.ints(p, "strides", c.n.getInts("stride"));
+    c.e.ints(p, "pads", c.n.getInts("pads"));
+    c.e.ints(p, "dilations", c.n.getInts("dilation"));
+    c.e.i(p, "group", c.n.getInt("groups"));
+  }
+  if (residual)
+    c.e.node("Add", {c.y + ".conv", c.in[3]}, preRelu(c));
   fusedRelu(c);
 }
 

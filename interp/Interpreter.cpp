@@ -111,7 +111,10 @@ Tensor<T> evalNode(const Node &n, const std::vector<const Tensor<T> *> &in,
   case OpKind::Conv2d: {
     ConvParams p{ints<2>(n, "stride"), ints<4>(n, "pads"), ints<2>(n, "dilation"),
                  n.getInt("groups")};
-    return fusedRelu(n, conv2d(*in[0], *in[1], opt(2), p));
+    Tensor<T> y = conv2d(*in[0], *in[1], opt(2), p);
+    if (in.size() > 3) // the residual connection fuse-residual folded in, before the ReLU
+      y = Tensor<T>(y + *in[3]);
+    return fusedRelu(n, std::move(y));
   }
   case OpKind::MaxPool:
   case OpKind::AvgPool: {

@@ -196,15 +196,19 @@ static TensorType inferConv2d(const Node &n) {
   if (mul(n, w[1], g) != x[1])
     fail(n, fmt::format("the weight {} expects {} input channels (x groups {}), the input has {}",
                         shapeStr(w), w[1] * g, g, x[1]));
-  if (n.operands.size() == 3 && in(n, 2).shape != Shape{w[0]})
+  if (n.operands.size() >= 3 && in(n, 2).shape != Shape{w[0]})
     fail(n, fmt::format("the bias must be [{}], got {}", w[0], shapeStr(in(n, 2).shape)));
   if (w[2] < 1 || w[3] < 1)
     fail(n, fmt::format("the kernel must be at least 1x1, the weight is {}", shapeStr(w)));
   auto s = pairAttr(n, "stride", 1), d = pairAttr(n, "dilation", 1);
   auto p = padsAttr(n);
-  return {in(n, 0).dtype,
-          {x[0], w[0], windowOut(n, "rows", x[2], p[0], p[2], w[2], s[0], d[0], false),
-           windowOut(n, "columns", x[3], p[1], p[3], w[3], s[1], d[1], false)}};
+  TensorType y{in(n, 0).dtype,
+               {x[0], w[0], windowOut(n, "rows", x[2], p[0], p[2], w[2], s[0], d[0], false),
+                windowOut(n, "columns", x[3], p[1], p[3], w[3], s[1], d[1], false)}};
+  if (n.operands.size() == 4 && in(n, 3).shape != y.shape) // no broadcasting: fuse-residual's add had none
+    fail(n, fmt::format("the residual r must have the result's shape {}, got {}", shapeStr(y.shape),
+                        shapeStr(in(n, 3).shape)));
+  return y;
 }
 
 static TensorType inferMaxPool(const Node &n) { return pool(n, true); }

@@ -31,7 +31,7 @@ bool foldBatchNorm(Function &f) {
       continue;
     Node *p = bn->operands[0];
     if ((p->op != OpKind::Conv2d && p->op != OpKind::FullyConnected) || p->getInt("relu") ||
-        f.useCount(p) != 1)
+        p->operands.size() > 3 || f.useCount(p) != 1) // (a residual added after the conv: not a scale of its weights)
       continue;
     bool stats = true;
     for (size_t i = 1; i < 5; ++i)

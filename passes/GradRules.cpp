@@ -87,9 +87,11 @@ static std::vector<Node *> gradConv2d(Context &c) {
     r2i["input_shape"] = xs;
     out[0] = c.make(OpKind::Row2Im, "dx", {dPhi}, r2i, "eq. 46");
   }
-  if (out.size() == 3 && c.need[2])
+  if (out.size() >= 3 && c.need[2])
     out[2] = c.make(OpKind::ReduceSum, "db", {c.dy}, {{"axes", Ints{0, 2, 3}}},
                     "bias (section 6.1 omits it): b_d is added at every pixel, so dz/db_d sums dz/dY's column d");
+  if (out.size() == 4 && c.need[3])
+    out[3] = c.dy; // the residual r is added as it is: dz/dr = dz/dY (after the ReLU's mask)
   return out;
 }
 

@@ -26,6 +26,8 @@ bool gradInputAsConv(Function &f);
 bool fuseBatchNormGrad(Function &f);
 /// Folds inference batch normalization into the conv2d/fc before it (passes/FoldBatchNorm.cpp).
 bool foldBatchNorm(Function &f);
+/// Folds add(conv2d, r) into the conv's residual operand r (passes/FuseResidual.cpp).
+bool fuseResidual(Function &f);
 /// Folds relu(conv2d|fc) into the producer's relu=1 epilogue (passes/FuseRelu.cpp).
 bool fuseRelu(Function &f);
 

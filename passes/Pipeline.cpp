@@ -37,6 +37,11 @@ const std::vector<PassInfo> &defaultPipeline() {
        "inference BN after a conv/fc is a per-channel affine map: fold it into the weights "
        "(before fuse-relu, so conv+BN+ReLU ends as one op)",
        foldBatchNorm},
+      {"fuse-residual",
+       "add(conv, r) becomes the conv with r added in its epilogue (ResNet's block ends); after "
+       "fold-bn, which leaves the conv's result to the add, before fuse-relu, so conv+add+ReLU "
+       "ends as one op",
+       fuseResidual},
       {"fuse-relu",
        "after autodiff (which reads ReLU outputs only): conv/fc/batchnorm + ReLU become one op "
        "whose epilogue clamps in registers",

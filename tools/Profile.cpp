@@ -21,6 +21,8 @@ namespace {
 // (the `relu` attribute of conv2d and fc, read off the attributes rather than the op).
 std::string opsOf(const Node &n) {
   std::string ops = n.info().mnemonic;
+  if (n.op == OpKind::Conv2d && n.operands.size() > 3)
+    ops += "+add";
   if (auto it = n.attrs.find("relu"); it != n.attrs.end() && n.getInt("relu") != 0)
     ops += "+relu";
   return ops;

@@ -57,6 +57,13 @@ TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bia
     checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
             "%y = conv2d(%x, %w, %b) {pads=[1,1,1,1], relu=1} : f32[2,4,5,5]", "f32[2,4,5,5]", {"x", "w", "b"});
   }
+  SECTION("a fused residual r (fuse-residual) gets dz/dY as it is, after the ReLU's mask") {
+    checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]") + p("r", "f32[2,4,5,5]"),
+            "%y = conv2d(%x, %w, %b, %r) {pads=[1,1,1,1], relu=1} : f32[2,4,5,5]", "f32[2,4,5,5]",
+            {"x", "w", "b", "r"}, {}, 0, fuse);
+    checkOp(p("x", "f32[1,3,4,4]") + p("w", "f32[2,3,3,3]") + p("b", "f32[2]") + p("r", "f32[1,2,2,2]"),
+            "%y = conv2d(%x, %w, %b, %r) : f32[1,2,2,2]", "f32[1,2,2,2]", {"r", "w"}, {}, 0, fuse);
+  }
   SECTION("groups 2 and depthwise") {
     checkOp(p("x", "f32[2,4,4,4]") + p("w", "f32[6,2,3,3]"),
             "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[2,6,4,4]", "f32[2,6,4,4]", {"x", "w"}, {}, 0, fuse);

@@ -334,7 +334,7 @@ TEST_CASE("dump --print-changed names every pass, its text is each stage's own d
     auto st = stages(r.out);
     // input, then each pass of the pipeline once (grad only in a training build)
     std::vector<std::string> names{"input"};
-    for (const char *p : {"grad", "simplify", "fuse-conv-grad", "grad-input-as-conv", "fuse-bn-grad", "fold-bn", "fuse-relu", "dce"})
+    for (const char *p : {"grad", "simplify", "fuse-conv-grad", "grad-input-as-conv", "fuse-bn-grad", "fold-bn", "fuse-residual", "fuse-relu", "dce"})
       if (training || std::string(p) != "grad")
         names.push_back(p);
     REQUIRE(st.size() == names.size());
@@ -396,18 +396,18 @@ TEST_CASE("dump --dump-dir writes one numbered .ir and .dot per stage", "[cli][d
   REQUIRE(r.code == 0);
   // inference: no grad pass, so stage 01 is absent; the numbers are pipeline positions
   for (const char *stem : {"00-input", "02-simplify", "03-fuse-conv-grad", "04-grad-input-as-conv",
-                           "05-fuse-bn-grad", "06-fold-bn", "07-fuse-relu", "08-dce"}) {
+                           "05-fuse-bn-grad", "06-fold-bn", "07-fuse-residual", "08-fuse-relu", "09-dce"}) {
     INFO(stem);
     CHECK(fs::exists(d / (std::string(stem) + ".ir")));
     CHECK_THAT(slurp(d / (std::string(stem) + ".dot")), Catch::StartsWith("digraph"));
   }
   CHECK_FALSE(fs::exists(d / "01-grad.ir"));
-  CHECK(slurp(d / "08-dce.ir") == runCnnc("dump examples/mnist_bn.cnn").out);
+  CHECK(slurp(d / "09-dce.ir") == runCnnc("dump examples/mnist_bn.cnn").out);
   CHECK(slurp(d / "00-input.ir") == runCnnc("dump examples/mnist_bn.cnn --emit=input").out);
   // each file is IR: dumping it gives it back (the stage after dce is the pipeline's fixpoint)
-  Result again = runCnnc(fmt::format("dump {}", (d / "08-dce.ir").string()));
+  Result again = runCnnc(fmt::format("dump {}", (d / "09-dce.ir").string()));
   REQUIRE(again.code == 0);
-  CHECK(again.out == slurp(d / "08-dce.ir"));
+  CHECK(again.out == slurp(d / "09-dce.ir"));
   CHECK_THAT(r.out, Catch::Contains("06-fold-bn.ir, .dot\n") && Catch::Contains("03-fuse-conv-grad.ir, .dot: no change"));
 }
 

@@ -20,12 +20,14 @@ struct Case {
 };
 
 Node *conv(Builder &b, Node *x, int64_t M, Ints k, std::map<std::string, Attr> a,
-           bool bias = true) {
+           bool bias = true, Node *residual = nullptr) {
   const int64_t G = a.count("groups") ? std::get<int64_t>(a["groups"]) : 1;
   Node *w = b.param(fmt::format("w{}", b.f.nodes().size()), {M, x->type.shape[1] / G, k[0], k[1]});
   std::vector<Node *> ops{x, w};
   if (bias)
     ops.push_back(b.param(fmt::format("b{}", b.f.nodes().size()), {M}));
+  if (residual)
+    ops.push_back(residual);
   return b.op(K::Conv2d, ops, a);
 }
 
@@ -93,6 +95,17 @@ std::vector<Case> cases() {
                  b.out(conv(b, b.input("x", {2, 20, 14, 14}), 24, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
                  b.out(conv(b, b.input("x2", {1, 12, 32, 16}), 20, {1, 1}, {{"stride", Ints{2, 2}}}));
+               }});
+  // a residual r added in the epilogue (fuse-residual), before the ReLU: row tiles with a
+  // tail and a partial column block, a padded 14×14 (plane slack), image tiles (1×1 output)
+  c.push_back({"conv2d with a residual operand, with and without the ReLU", [](Builder &b) {
+                 b.out(conv(b, b.input("x", {3, 5, 6, 29}), 40, {3, 3},
+                            {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}, true,
+                            b.input("r", {3, 40, 6, 29})));
+                 b.out(conv(b, b.input("x2", {2, 20, 14, 14}), 24, {3, 3}, {{"pads", Ints{1, 1, 1, 1}}},
+                            true, b.input("r2", {2, 24, 14, 14})));
+                 b.out(conv(b, b.input("x3", {17, 6, 4, 4}), 40, {4, 4}, {{"relu", int64_t(1)}}, true,
+                            b.input("r3", {17, 40, 1, 1})));
                }});
   // a row of 32 pixels in tiles of two sizes: 6,6,5,5,5,5 (AVX2), 11,11,10 (AVX-512)
   c.push_back({"conv2d rows in tiles of two sizes", [](Builder &b) {

@@ -199,14 +199,16 @@ TEST_CASE("networks planned in place: the interpreter's values, the bits planned
           "[codegen][plan][nets]") {
   codegen::TargetOptions without;
   without.inPlace = false;
-  SECTION("resnet_mnist @infer") {
-    auto m = pipelined("resnet_mnist.cnn", 2, false);
-    const Function &f = m->main();
+  // (no example network's @infer has an in-place result since fuse-residual made
+  // resnet_mnist's adds conv epilogues; the rule's cases above cover inference)
+  SECTION("resnet_mnist @train_step") {
+    auto m = loadTrain("resnet_mnist.cnn", 2);
+    const Function &f = *m->find("train_step");
     REQUIRE(inPlaceCount(f, planOf(f, true)) > 0);
-    Feeds feeds = randomFeeds(f, 3);
-    const Results got = tools::runJit(f, feeds);
-    compareAll(oracle(f, feeds), got, "resnet_mnist in place");
-    checkSameBits(tools::runJit(f, feeds, without), got, "resnet_mnist");
+    Feeds feeds = trainFeeds(f, 3);
+    const Results got = jitStep(f, feeds, {});
+    compareAll(expectedStep(f, feeds), got, "resnet_mnist train step in place");
+    checkSameBits(jitStep(f, feeds, without), got, "resnet_mnist train step");
   }
   SECTION("mnist_bn @train_step") {
     auto m = loadTrain("mnist_bn.cnn", 2);

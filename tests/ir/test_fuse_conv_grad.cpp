@@ -95,5 +95,5 @@ TEST_CASE("the pipeline runs fuse-conv-grad after simplify and before dce", "[pa
   for (const PassInfo &p : defaultPipeline())
     names.push_back(p.name);
   CHECK(names == std::vector<std::string>{"grad", "simplify", "fuse-conv-grad", "grad-input-as-conv",
-                                          "fuse-bn-grad", "fold-bn", "fuse-relu", "dce"});
+                                          "fuse-bn-grad", "fold-bn", "fuse-residual", "fuse-relu", "dce"});
 }

@@ -114,7 +114,7 @@ TEST_CASE("attribute defaults come from the table and are not printed", "[ir][op
   CHECK(std::get<int64_t>(*conv.attr("groups")->defaultValue) == 1);
   CHECK(!opInfo(OpKind::MaxPool).attr("kernel")->defaultValue); // required
   CHECK(opInfo(OpKind::Conv2d).minOperands() == 2);
-  CHECK(opInfo(OpKind::Conv2d).maxOperands() == 3);
+  CHECK(opInfo(OpKind::Conv2d).maxOperands() == 4); // x w b? r?
   CHECK(opInfo(OpKind::Concat).maxOperands() == -1);
 
   auto m = parseModule("func @f {\n  %x = input : f32[1,2,8,8]\n  %w = param : f32[4,2,3,3]\n"

@@ -34,7 +34,7 @@ TEST_CASE("stopping after an unknown pass is an error", "[passes][errors]") {
   auto m = parseModule("func @f {\n  %x = input : f32[2]\n  return %x\n}\n");
   PipelineOptions po;
   po.stopAfter = "fusion";
-  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fuse-conv-grad, grad-input-as-conv, fuse-bn-grad, fold-bn, fuse-relu, dce)"));
+  CHECK_THROWS_WITH(runPipeline(*m, po), Catch::Contains("unknown pass 'fusion' (passes: input, grad, simplify, fuse-conv-grad, grad-input-as-conv, fuse-bn-grad, fold-bn, fuse-residual, fuse-relu, dce)"));
 }
 
 TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer, named as the producer", "[passes]") {
@@ -78,6 +78,62 @@ TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer, named as the produ
                      "  %r4 = fc(%fl, %fw) {relu=1} : f32[2,5]  // fused ReLU epilogue\n"
                      "  return %r4, %c2\n"
                      "}\n");
+}
+
+TEST_CASE("fuse-residual folds add(conv2d, r) into the conv, moved after r, then fuse-relu", "[passes]") {
+  auto m = parseModule("func @f {\n"
+                       "  %x = input : f32[2,4,6,6]\n"
+                       "  %w = param : f32[4,4,3,3]\n"
+                       "  %b = param : f32[4]\n"
+                       "  %c = conv2d(%x, %w, %b) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                       "  %w1 = param : f32[4,4,1,1]\n"
+                       "  %s = conv2d(%x, %w1) : f32[2,4,6,6]\n"
+                       "  %a = add(%s, %c) : f32[2,4,6,6]\n"
+                       "  %r = relu(%a) : f32[2,4,6,6]\n"
+                       // not fused: a conv without a bias, a conv with another user, a broadcast
+                       "  %c2 = conv2d(%r, %w) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                       "  %a2 = add(%c2, %r) : f32[2,4,6,6]\n"
+                       "  %c3 = conv2d(%a2, %w, %b) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                       "  %a3 = add(%c3, %a2) : f32[2,4,6,6]\n"
+                       "  %c4 = conv2d(%a3, %w, %b) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                       "  %one = constant {value=[1.0]} : f32[]\n"
+                       "  %a4 = add(%c4, %one) : f32[2,4,6,6]\n"
+                       "  return %a4, %c3\n"
+                       "}\n");
+  PipelineOptions po;
+  std::vector<std::string> stages;
+  po.afterPass = [&](const std::string &p, const Module &) { stages.push_back(p); };
+  runPipeline(*m, po);
+  CHECK(stages == std::vector<std::string>{"input", "fuse-residual", "fuse-relu"});
+  // %c moves to where %a was (after %s, its residual, which has no bias: not fusable), keeps
+  // its name, takes %a's users; the ReLU then fuses too
+  CHECK(print(*m) == "func @f {\n"
+                     "  %x = input : f32[2,4,6,6]\n"
+                     "  %w = param : f32[4,4,3,3]\n"
+                     "  %b = param : f32[4]\n"
+                     "  %w1 = param : f32[4,4,1,1]\n"
+                     "  %s = conv2d(%x, %w1) : f32[2,4,6,6]\n"
+                     "  %c = conv2d(%x, %w, %b, %s) {pads=[1,1,1,1], relu=1} : f32[2,4,6,6]  // fused residual add (was %a); fused ReLU epilogue (was %r)\n"
+                     "  %c2 = conv2d(%c, %w) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                     "  %a2 = add(%c2, %c) : f32[2,4,6,6]\n"
+                     "  %c3 = conv2d(%a2, %w, %b) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                     "  %a3 = add(%c3, %a2) : f32[2,4,6,6]\n"
+                     "  %c4 = conv2d(%a3, %w, %b) {pads=[1,1,1,1]} : f32[2,4,6,6]\n"
+                     "  %one = constant {value=[1.0]} : f32[]\n"
+                     "  %a4 = add(%c4, %one) : f32[2,4,6,6]\n"
+                     "  return %a4, %c3\n"
+                     "}\n");
+  // the fused IR parses back, and a residual of another shape is an error naming the node
+  CHECK(print(*parseModule(print(*m))) == print(*m));
+  CHECK_THROWS_WITH(parseModule("func @f {\n"
+                                "  %x = input : f32[1,4,6,6]\n"
+                                "  %w = param : f32[4,4,3,3]\n"
+                                "  %b = param : f32[4]\n"
+                                "  %r = input : f32[1,4,6,6]\n"
+                                "  %c = conv2d(%x, %w, %b, %r) : f32[1,4,4,4]\n"
+                                "  return %c\n"
+                                "}\n"),
+                    Catch::Contains("%c") && Catch::Contains("residual r must have the result's shape [1,4,4,4], got [1,4,6,6]"));
 }
 
 TEST_CASE("fuse-relu folds relu(batchnorm) of a training BN, and fold-bn keeps a fused ReLU", "[passes]") {

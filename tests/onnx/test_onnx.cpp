@@ -7,6 +7,7 @@
 #include "interp/Train.h"
 #include "ir/ParamInit.h"
 #include "passes/Autodiff.h"
+#include "passes/Passes.h"
 #include "OnnxTestUtil.h"
 
 #include <catch2/catch.hpp>
@@ -343,6 +344,15 @@ TEST_CASE("export: every example network passes the ONNX checker and reimports i
           feeds[n->name] = randomTensor(n->type.shape, 99);
         }
       }
+      // f as lowered, then after the pipeline (fused epilogues export as their ops: a conv's
+      // residual as Conv + Add, its ReLU as Relu)
+      // (VGG-16 once: its pipeline folds nothing, and its interpreter runs dominate the test)
+      const bool pipelined = GENERATE(false, true);
+      INFO((pipelined ? "pipelined" : "as lowered"));
+      if (pipelined && e.path().stem() == "vgg16")
+        return;
+      if (pipelined)
+        runPipeline(*mod);
       std::string bytes = exportOnnxBytes(f, weights); // runs onnx::checker::check_model
       // The batch is exported symbolic ("N"): bind it to the original's.
       OnnxOptions oo;
