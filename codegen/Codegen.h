@@ -127,6 +127,13 @@ enum class EmitKind { LLVM, Asm, Obj };
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &t = {},
                  bool optimize = true);
 
+/// The optimised module of `f` printed both as LLVM IR and as assembly, from one lowering
+/// and one optimisation (what emit() does twice): `cnnc explain` shows both for every layer.
+struct EmittedCode {
+  std::string llvm, assembly;
+};
+EmittedCode emitLlvmAndAsm(const Function &f, const TargetOptions &t = {});
+
 /// The layout the lowering for target `t` uses (buffers, workspace, batch).
 Layout layoutFor(const Function &f, const TargetOptions &t = {});
 

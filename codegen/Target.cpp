@@ -90,10 +90,10 @@ TargetInfo describeTarget(const TargetOptions &o) {
 }
 
 // LLVM's AddressSanitizer pass (docs/hardening.md), as clang runs it: after the
-// optimisation pipeline, so that only the loads and stores that survive O3 are checked. The shadow memory and the reports
-// are the host process's ASan runtime: a .so refers to its __asan_* symbols (resolved when
-// an ASan process dlopens it), the JIT binds them to the process's own. A .so gets the usual
-// module constructor and destructor (register/unregister its globals' redzones at
+// optimisation pipeline, so that only the loads and stores that survive O3 are checked. The shadow
+// memory and the reports are the host process's ASan runtime: a .so refers to its __asan_* symbols
+// (resolved when an ASan process dlopens it), the JIT binds them to the process's own. A .so gets
+// the usual module constructor and destructor (register/unregister its globals' redzones at
 // dlopen/dlclose); JIT code gets neither: nothing would unregister its globals when the
 // JitModel frees their memory, so later mappings at the same addresses would look poisoned.
 // Its globals get no redzones then, but loads and stores into buffers and the workspace are
@@ -171,6 +171,19 @@ std::string emitMachineCode(llvm::Module &m, const Target &t, bool assembly) {
 Layout layoutFor(const Function &f, const TargetOptions &o) {
   const Target t = makeTarget(o);
   return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs, o.fuseElementwise, o.inPlace).layout;
+}
+
+EmittedCode emitLlvmAndAsm(const Function &f, const TargetOptions &o) {
+  const Target t = makeTarget(o);
+  LLVMContext ctx;
+  Lowered l = lowerFunction(f, ctx, t);
+  optimizeModule(*l.mod, t);
+  EmittedCode code;
+  raw_string_ostream os(code.llvm);
+  l.mod->print(os, nullptr);
+  os.flush();
+  code.assembly = emitMachineCode(*l.mod, t, true);
+  return code;
 }
 
 std::string emit(const Function &f, EmitKind kind, const TargetOptions &o, bool optimize) {

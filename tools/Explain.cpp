@@ -116,6 +116,11 @@ std::string diffHtml(const std::string &diff) {
 std::string explainPage(ExplainInput in) {
   // the sections that can fail on the user's options first, before any work
   const std::string curves = trainingCurvesHtml(in.trainLog, in.modelPath);
+  std::string code; // --op's section (an unknown --op throws)
+  if (in.inference) {
+    runPipeline(*in.inference, PipelineOptions{});
+    code = generatedCodeHtml(*in.network, in.inference->main(), in.op, in.profile);
+  }
   const InlineAssets katex = katexAssets();
   std::string page = fmt::format("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                                  "<title>cnnc explain: {0}</title>\n<style>{1}</style>\n<style>{2}</style>\n</head>\n"
@@ -130,8 +135,8 @@ std::string explainPage(ExplainInput in) {
                         "(scripts/install-deps.sh) to see the graph.</p>\n"
                       : svg;
   page += fmt::format("</div>\n<div class=\"info\">\n<pre>{}</pre>\n</div>\n</div>\n"
-                      "<p>Click a layer, in the graph or the table, to see the IR it became and the seed's "
-                      "equations.</p>\n<div id=\"panels\">\n@PANELS@</div>\n</section>\n",
+                      "<p>Click a layer, in the graph or the table, to see the IR it became, its generated "
+                      "code and the seed's equations.</p>\n<div id=\"panels\">\n@PANELS@</div>\n</section>\n",
                       linkedInfoTable(in.infoTable, *in.network));
 
   // the pipeline, stage by stage
@@ -168,17 +173,26 @@ std::string explainPage(ExplainInput in) {
   };
   runPipeline(*in.build, po);
   page += "</section>\n";
-  addLayerListings(layers, *in.network, stepOf(*in.build), in.training ? "training step after the pipeline" : "after the pipeline");
+  addLayerListings(layers, *in.network, stepOf(*in.build),
+                   in.training ? "training step after the pipeline" : "after the pipeline");
+  // each layer's kernels: its forward ops as inference runs them, and a training build's
+  // backward ops (the update is one fused SGD pass per param, not a layer's)
+  auto addCode = [&](const std::map<std::string, std::string> &code) {
+    for (const auto &[layer, block] : code)
+      layers.blocks[layer] += block;
+  };
+  if (in.inference)
+    addCode(layerCodeHtml(*in.network, in.inference->main(), "inference build"));
+  if (in.training)
+    addCode(layerCodeHtml(*in.network, stepOf(*in.build), "training step, backward"));
   page.replace(page.find("@PANELS@"), 8, layerPanels(*in.network, layers));
 
   page += "<section id=\"conv\">\n<h2>The seed's convolution on a tiny instance (im2row, eqs. 15-22; gradients, "
           "eqs. 35, 45-46)</h2>\n" +
           convExampleHtml(*in.network) + "</section>\n";
-  if (in.inference) {
-    runPipeline(*in.inference, PipelineOptions{});
-    page += "<section id=\"code\">\n<h2>The generated code of one op</h2>\n" +
-            generatedCodeHtml(*in.network, in.inference->main(), in.op, in.profile) + "</section>\n";
-  }
+  if (in.inference)
+    page +=
+        "<section id=\"code\">\n<h2>The generated code of one op</h2>\n" + code + "</section>\n";
   page += "<section id=\"training\">\n<h2>Training curves</h2>\n" + curves + "</section>\n";
   if (!katex.script.empty())
     page += "<script>" + katex.script + "</script>\n";

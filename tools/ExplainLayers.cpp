@@ -15,12 +15,8 @@ namespace cnnc::tools {
 
 namespace {
 
-bool isLayer(const Node &n) { return !n.info().source; }
-
-bool belongsTo(const Node &n, const Node &layer) {
-  if (layer.loc.known() && n.loc.known())
-    return n.loc.file == layer.loc.file && n.loc.line == layer.loc.line;
-  return n.name == layer.name || n.name.rfind(layer.name + ".", 0) == 0;
+bool isLayer(const Node &n) {
+  return !n.info().source;
 }
 
 // Each node's line of the printed function (`  %name = op(...) ... // comment`), by name:
@@ -35,6 +31,16 @@ std::map<std::string, std::string> nodeLines(const Function &f) {
       lines.emplace(line.substr(pct + 1, eq - pct - 1), line.substr(pct));
   }
   return lines;
+}
+
+// The op's doc as it applies to n: its clause on relu=1, which cites the seed's ReLU (eq.
+// 12), only when n carries relu=1 (a conv without a fused ReLU computes no eq. 12).
+std::string docOf(const Node &n) {
+  std::string doc = n.info().doc;
+  const size_t at = doc.find("relu=1");
+  if (at != std::string::npos && n.info().attr("relu") && n.getInt("relu") == 0)
+    doc.erase(at);
+  return doc;
 }
 
 struct Listing {
@@ -62,7 +68,7 @@ Listing listing(const Function &f, const std::map<std::string, std::string> &lin
     auto it = lines.find(n->name);
     l.text += (it != lines.end() ? it->second : "%" + n->name) + "\n";
     cite(l, n->comment);
-    cite(l, n->info().doc);
+    cite(l, docOf(*n));
     ++l.count;
   }
   return l;
@@ -76,7 +82,14 @@ std::string block(const std::string &title, const Listing &l) {
 
 } // namespace
 
-void addLayerListings(LayerListings &acc, const Function &network, const Function &f, const std::string &stage) {
+bool belongsTo(const Node &n, const Node &layer) {
+  if (layer.loc.known() && n.loc.known())
+    return n.loc.file == layer.loc.file && n.loc.line == layer.loc.line;
+  return n.name == layer.name || n.name.rfind(layer.name + ".", 0) == 0;
+}
+
+void addLayerListings(LayerListings &acc, const Function &network, const Function &f,
+                      const std::string &stage) {
   const auto lines = nodeLines(f);
   const auto sections = sectionsOf(f);
   for (const auto &np : network.nodes()) {
@@ -111,13 +124,15 @@ std::string layerPanels(const Function &network, const LayerListings &acc) {
       for (int n : it->second)
         eqHtml += equationHtml(n);
     auto blocks = acc.blocks.find(layer.name);
-    out += fmt::format(
-        "<div class=\"panel\" id=\"layer-{0}\" data-layer=\"{0}\" hidden>\n<h3>Layer %{0} ({1}){2}</h3>\n{3}"
-        "<h4>The seed's equations these nodes cite</h4>\n{4}</div>\n",
-        html(layer.name), html(layer.info().mnemonic),
-        layer.loc.known() ? html(fmt::format(", {}", layer.loc.str())) : "",
-        blocks != acc.blocks.end() ? blocks->second : "",
-        eqHtml.empty() ? "<p class=\"todo\">None: the seed has no equation for this op.</p>\n" : eqHtml);
+    out += fmt::format("<div class=\"panel\" id=\"layer-{0}\" data-layer=\"{0}\" "
+                       "hidden>\n<h3>Layer %{0} ({1}){2}</h3>\n{3}"
+                       "<h4>The seed's equations these nodes cite</h4>\n{4}</div>\n",
+                       html(layer.name), html(layer.info().mnemonic),
+                       layer.loc.known() ? html(fmt::format(", {}", layer.loc.str())) : "",
+                       blocks != acc.blocks.end() ? blocks->second : "",
+                       eqHtml.empty()
+                           ? "<p class=\"todo\">None: the seed has no equation for this op.</p>\n"
+                           : eqHtml);
   }
   return out;
 }

@@ -15,6 +15,9 @@
 
 namespace cnnc::tools {
 
+/// Whether node `n` (of any function of the build) belongs to `layer` (a node of the network).
+bool belongsTo(const Node &n, const Node &layer);
+
 /// What the panels show so far, per layer name: HTML blocks of IR and the equations cited.
 struct LayerListings {
   std::map<std::string, std::string> blocks;

@@ -39,6 +39,39 @@ TEST_CASE("explain writes one self-contained HTML page: graph, info table, each 
     CHECK_THAT(panel, Catch::Contains(fmt::format("%{} = ", layer)) && Catch::Contains("class=\"tex\" data-tex="));
     CHECK_THAT(html, Catch::Contains(fmt::format("<span class=\"layer-row\" data-layer=\"{}\">", layer)));
   }
+  // every layer's panel has its own generated code (issue 18): each conv's kernel (LLVM's
+  // @cnnc_net_run entry) with FMAs in its hot loop, the pools' max (a compare), the softmax's
+  // exp; a training build adds the backward kernels; the ReLU fused into conv3 points there
+  auto panelOf = [&](const std::string &layer) {
+    const size_t at = html.find(fmt::format("<div class=\"panel\" id=\"layer-{}\"", layer));
+    REQUIRE(at != std::string::npos);
+    return html.substr(at, html.find("</div>\n<div class=\"panel\"", at) - at);
+  };
+  auto kernelOf = [&](const std::string &layer, const std::string &node, const std::string &op) {
+    const std::string panel = panelOf(layer);
+    const size_t at = panel.find(fmt::format("<h4>Generated code of %{} ({},", node, op));
+    REQUIRE(at != std::string::npos);
+    return panel.substr(at, panel.find("<h4>", at + 4) - at);
+  };
+  for (const char *conv : {"conv1", "conv2", "conv3", "conv4"}) {
+    const std::string k = kernelOf(conv, conv, "conv2d");
+    CHECK_THAT(k, Catch::Contains("@cnnc_net_run") && Catch::Contains("<span class=\"fma\">") &&
+                      Catch::Contains("trimmed to its hot loop") &&
+                      Catch::Contains(fmt::format("<code>cnnc explain --op {}</code> shows it whole", conv)));
+  }
+  for (const char *pool : {"pool1", "pool2"})
+    CHECK_THAT(kernelOf(pool, pool, "maxpool"), Catch::Contains("fcmp") && !Catch::Contains("class=\"fma\""));
+  CHECK_THAT(kernelOf("prob", "prob", "softmax"), Catch::Contains("@llvm.exp"));
+  CHECK_THAT(kernelOf("conv1", "conv1.dw", "conv2d_grad_filter"), Catch::Contains("<span class=\"fma\">"));
+  CHECK_THAT(kernelOf("conv2", "conv2.dx", "conv2d_grad_input"), Catch::Contains("<span class=\"fma\">"));
+  CHECK_THAT(kernelOf("pool1", "pool1.dx", "maxpool_grad"), Catch::Contains("fcmp"));
+  CHECK_THAT(panelOf("relu1"), Catch::Contains("fused it into %conv3's kernel") &&
+                                   Catch::Contains("Generated code of %relu1.dx (relu_grad"));
+  // the seed's ReLU (eq. 12) only in the panels of the conv that carries relu=1 and the ReLU's
+  CHECK_THAT(panelOf("conv3"), Catch::Contains("(12)</span>"));
+  CHECK_THAT(panelOf("relu1"), Catch::Contains("(12)</span>"));
+  for (const char *conv : {"conv1", "conv2", "conv4"})
+    CHECK_THAT(panelOf(conv), !Catch::Contains("(12)</span>"));
   // conv1's gradient nodes cite eq. 35 and the panel carries the seed's eq. 35
   CHECK_THAT(html, Catch::Contains("(35)</span>") && Catch::Contains("\\phi(\\mathbf{x}^l)^T \\frac{\\partial z}{\\partial Y}"));
   // the tiny convolution: eq. 22 holds on the interpreter, and the code section has FMAs
@@ -82,4 +115,24 @@ TEST_CASE("explain draws a training log's curves and rejects a bad one or an unk
   r = runCnnc(fmt::format("explain examples/mnist_base.cnn --op nosuch -o {}", page));
   CHECK(r.code == 1);
   CHECK_THAT(r.err, Catch::Contains("--op nosuch: @mnist_base has no layer of that name"));
+}
+
+TEST_CASE("explain's VGG-16 page stays small with every layer's code", "[cli][explain]") {
+  fs::path d = tmpDir();
+  const std::string page = (d / "vgg.html").string();
+  Result r = runCnnc(fmt::format("explain examples/vgg16.cnn -o {}", page));
+  REQUIRE(r.code == 0);
+  const std::string html = slurp(page);
+  CHECK(html.size() < 10u * 1000 * 1000);
+  // each conv has its kernel in its panel, or (same shapes) points to the panel that has it
+  for (int i = 1; i <= 13; ++i) {
+    const size_t at = html.find(fmt::format("<div class=\"panel\" id=\"layer-conv{}\"", i));
+    REQUIRE(at != std::string::npos);
+    const std::string panel = html.substr(at, html.find("</div>\n<div class=\"panel\"", at) - at);
+    const bool own = panel.find(fmt::format("<h4>Generated code of %conv{} (conv2d,", i)) != std::string::npos;
+    const bool same = panel.find(fmt::format("<p>%conv{} (conv2d) compiles to the same code as %conv", i)) != std::string::npos;
+    CHECK(own != same);
+    if (own)
+      CHECK_THAT(panel, Catch::Contains("<span class=\"fma\">") && Catch::Contains("(12)</span>"));
+  }
 }

@@ -1,8 +1,9 @@
 // `cnnc explain`'s page in a real browser (Debian's chromium, headless, driven by
 // puppeteer-core): the page loads from file:// with no console error, no page error and no
 // request beyond itself and data: URLs; every layer, clicked in the SVG graph and in the info
-// table, shows its panel, whose IR holds that layer's node and whose equations KaTeX
-// rendered (no katex-error). Optionally saves a screenshot with one conv layer's panel open.
+// table, shows its panel, whose IR holds that layer's node, whose equations KaTeX rendered
+// (no katex-error) and whose generated code is visible (a conv's with FMAs), or a line
+// saying where it is. Optionally saves a screenshot with one conv layer's panel open.
 // One browser for all the pages: its start is most of the test's time.
 //   node browser_test.js NPM_DIR CHROMIUM PAGE.html[=SCREENSHOT.jpg|png] ...
 'use strict';
@@ -46,6 +47,9 @@ async function check(browser, pageFile, shot) {
           rendered: p.querySelectorAll('.eqn .katex').length,
           none: /the seed has no equation for this op/.test(p.textContent),
           errors: p.querySelectorAll('.katex-error').length,
+          // the layer's generated code: a rendered, visible listing (the open assembly)
+          code: [...p.querySelectorAll('pre.code')].filter((e) => e.offsetHeight > 0).map((e) => e.textContent).join('\n'),
+          codeNote: /No code of its own|is a view|compiles to the same code as/.test(p.textContent),
         })).catch(() => null);
         if (!r) { fail(`${name}: no panel #layer-${name}`); continue; }
         if (!r.visible || r.others) fail(`${name} (${where}): its panel is not the one shown`);
@@ -58,6 +62,9 @@ async function check(browser, pageFile, shot) {
           fail(`${name} (${r.op}): no equation in its panel`);
         if (r.equations === 0 && where === '.layer-row') ++bare;
         if (r.errors) fail(`${name}: ${r.errors} equation(s) KaTeX could not parse`);
+        // clicking a layer shows its kernel: a conv's FMAs, or a line saying where its code is
+        if (!r.code && !r.codeNote) fail(`${name}: no generated code visible in its panel`);
+        if (r.op === 'conv2d' && !r.codeNote && !/vfmadd|fmuladd/.test(r.code)) fail(`${name}: its visible code has no FMA`);
       }
     }
     const conv = await page.$$eval('#conv .katex', (e) => e.length);
@@ -69,14 +76,16 @@ async function check(browser, pageFile, shot) {
     if (shot) {
       const first = (await page.$$eval('.panel', (ps) => ps.filter((p) => /conv2d/.test(p.querySelector('h3').textContent)).map((p) => p.dataset.layer)))[0];
       if (first) await (await page.$(`#network svg g.node[data-layer="${first}"]`)).click();
-      // the graph, the table and the open panel (its IR and rendered equations)
+      // the graph, the table and the open panel (its IR and its kernel's code)
       const clip = await page.evaluate(() => {
         const top = document.querySelector('#network').getBoundingClientRect().top + window.scrollY;
         const p = document.querySelector('.panel:not([hidden])');
-        const end = p ? p.getBoundingClientRect().bottom + window.scrollY : top + 1000;
+        // down to its first visible listing of generated code (the forward kernel's assembly)
+        const code = p && [...p.querySelectorAll('pre.code')].find((e) => e.offsetHeight > 0);
+        const end = (code || p) ? (code || p).getBoundingClientRect().bottom + window.scrollY : top + 1000;
         return {x: 0, y: top, width: document.documentElement.clientWidth, height: end - top};
       });
-      const type = /\.jpe?g$/.test(shot) ? {type: 'jpeg', quality: 60} : {};
+      const type = /\.jpe?g$/.test(shot) ? {type: 'jpeg', quality: 50} : {};
       await page.screenshot({path: shot, clip, captureBeyondViewport: true, ...type});
     }
   } finally {
