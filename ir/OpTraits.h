@@ -5,6 +5,7 @@
 #include "ir/IR.h"
 
 #include <algorithm>
+#include <array>
 #include <string_view>
 
 namespace cnnc {
@@ -29,6 +30,20 @@ constexpr bool opHasTrait(OpKind k, std::string_view trait) {
     i = end + 1;
   }
   return false;
+}
+
+/// A table indexed by OpKind, built when it compiles: `entry.operator()<OpKind::X>()` for every
+/// op of Ops.def, in order. `entry` is a lambda template `[]<OpKind K>() -> T {...}` whose
+/// `if constexpr (opHasTrait(K, ...))` picks the ops that need a function of their own,
+/// `fn<K>`, declared `template <OpKind K> ... fn(...) = delete;` and specialised per op: a
+/// missing one fails the build naming the op ("use of deleted function ... fn<OpKind::X>").
+template <class Entry> constexpr auto opTable(Entry entry) {
+  return std::array{
+#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                \
+  entry.template operator()<OpKind::Enum>(),
+#include "ir/Ops.def"
+#undef OP
+  };
 }
 
 /// Whether an op's result may be stored over one of its operands (codegen/Plan.cpp).
