@@ -265,17 +265,12 @@ template <> void batchRule<OpKind::Update>(BatchCtx &c) {
     c.fail("a param's new value carries the batch");
 }
 
-template <OpKind K> constexpr BatchRuleFn batchEntry() {
+constexpr auto kCustomBatch = opTable([]<OpKind K>() -> BatchRuleFn {
   if constexpr (opHasTrait(K, "batch:custom"))
     return &batchRule<K>;
   else
     return nullptr; // a shared rule of Plan.cpp
-}
-constexpr BatchRuleFn kCustomBatch[] = {
-#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example) batchEntry<OpKind::Enum>(),
-#include "ir/Ops.def"
-#undef OP
-};
+});
 
 } // namespace
 

@@ -62,192 +62,192 @@ Value *libmLanes(Emitter &e, const char *name, Value *x, unsigned w) {
   return y;
 }
 
-Value *binary(Emitter &e, Instruction::BinaryOps op, const std::vector<Value *> &x) {
-  return e.b.CreateBinOp(op, x[0], x[1]);
+// add, sub, mul, div: one instruction
+template <Instruction::BinaryOps Op>
+Value *binary(Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+  return e.b.CreateBinOp(Op, x[0], x[1]);
 }
 
-// [op-table] The element functions: one entry per op of ir/Ops.def. The switch has no
-// default, and -Werror=switch makes a missing op a build error that names it. nullptr: not
-// elementwise (its own lowering in opEmitter), or a view (Plan.cpp aliases it; emitCopy).
-ElemFn elementFn(OpKind k) {
-  switch (k) {
-  case OpKind::Relu: // seed eq. 12
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.relu(x[0]);
-    };
-  case OpKind::Sigmoid: // 1 / (1 + exp(-x)), seed section 5
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateFDiv(e.cfv(1, w),
-                            e.b.CreateFAdd(e.cfv(1, w), e.unary(Intrinsic::exp, e.b.CreateFNeg(x[0]))));
-    };
-  case OpKind::Tanh:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return libmLanes(e, "tanhf", x[0], w);
-    };
-  case OpKind::Softplus: // max(x, 0) + log1pf(exp(-|x|)), as the interpreter: no overflow
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      Value *t = e.unary(Intrinsic::exp, e.b.CreateFNeg(e.unary(Intrinsic::fabs, x[0])));
-      return e.b.CreateFAdd(e.maxnum(x[0], e.cfv(0, w)), libmLanes(e, "log1pf", t, w));
-    };
-  case OpKind::Clip:
-    return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
-      return clampSelect(e, x[0], n.getFloat("min"), n.getFloat("max"), w);
-    };
-  case OpKind::HardSigmoid: // clamp(alpha x + beta, 0, 1)
-    return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
-      Value *lin = e.b.CreateFAdd(e.b.CreateFMul(x[0], e.cfv(n.getFloat("alpha"), w)),
-                                  e.cfv(n.getFloat("beta"), w));
-      return clampSelect(e, lin, 0, 1, w);
-    };
-  case OpKind::HardSwish: // x clamp(x + 3, 0, 6) / 6, as PyTorch and the interpreter
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      Value *r6 = clampSelect(e, e.b.CreateFAdd(x[0], e.cfv(3, w)), 0, 6, w);
-      return e.b.CreateFDiv(e.b.CreateFMul(x[0], r6), e.cfv(6, w));
-    };
-  case OpKind::LeakyRelu: // x > 0 ? x : alpha x (NaN: alpha NaN = NaN)
-    return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateSelect(e.b.CreateFCmpOGT(x[0], e.cfv(0, w)), x[0],
-                              e.b.CreateFMul(x[0], e.cfv(n.getFloat("alpha"), w)));
-    };
-  case OpKind::Elu:
-  case OpKind::Selu:
-    return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
-      const double s = n.op == OpKind::Selu ? n.getFloat("gamma") : 1.0;
-      return expLinear(e, x[0], s, n.getFloat("alpha"), w);
-    };
-  case OpKind::Erf:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return libmLanes(e, "erff", x[0], w);
-    };
-  case OpKind::Exp:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.unary(Intrinsic::exp, x[0]);
-    };
-  case OpKind::Log:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.unary(Intrinsic::log, x[0]);
-    };
-  case OpKind::Sqrt:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.unary(Intrinsic::sqrt, x[0]);
-    };
-  case OpKind::Reciprocal:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateFDiv(e.cfv(1, w), x[0]);
-    };
-  case OpKind::Neg:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.b.CreateFNeg(x[0]);
-    };
-  case OpKind::Abs:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.unary(Intrinsic::fabs, x[0]);
-    };
-  case OpKind::PRelu: // x > 0 ? x : slope x
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateSelect(e.b.CreateFCmpOGT(x[0], e.cfv(0, w)), x[0],
-                              e.b.CreateFMul(x[0], x[1]));
-    };
-  case OpKind::Pow: // powf per lane (LLVM scalarises llvm.pow without a vector libm)
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return e.b.CreateBinaryIntrinsic(Intrinsic::pow, x[0], x[1]);
-    };
-  case OpKind::Max:
-  case OpKind::Min:
-    return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned) {
-      return pickNaN(e, x[0], x[1], n.op == OpKind::Max);
-    };
-  case OpKind::EqualMask: // reduce_max's tie mask
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateSelect(e.b.CreateFCmpOEQ(x[0], x[1]), e.cfv(1, w), e.cfv(0, w));
-    };
-  case OpKind::Add:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return binary(e, Instruction::FAdd, x);
-    };
-  case OpKind::Sub:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return binary(e, Instruction::FSub, x);
-    };
-  case OpKind::Mul:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return binary(e, Instruction::FMul, x);
-    };
-  case OpKind::Div:
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
-      return binary(e, Instruction::FDiv, x);
-    };
-  case OpKind::ReluGrad: // seed eq. 14: dy where x > 0
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateSelect(e.b.CreateFCmpOGT(x[1], e.cfv(0, w)), x[0], e.cfv(0, w));
-    };
-  case OpKind::SigmoidGrad: // dy * y * (1 - y)
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateFMul(e.b.CreateFMul(x[0], x[1]), e.b.CreateFSub(e.cfv(1, w), x[1]));
-    };
-  case OpKind::TanhGrad: // dy * (1 - y^2)
-    return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
-      return e.b.CreateFMul(x[0], e.b.CreateFSub(e.cfv(1, w), e.b.CreateFMul(x[1], x[1])));
-    };
-  case OpKind::ClipGrad: // eq. 14 with two bounds: dy where min < x < max
-    return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
-      Value *in = e.b.CreateAnd(e.b.CreateFCmpOGT(x[1], e.cfv(n.getFloat("min"), w)),
-                                e.b.CreateFCmpOLT(x[1], e.cfv(n.getFloat("max"), w)));
-      return e.b.CreateSelect(in, x[0], e.cfv(0, w));
-    };
-  case OpKind::Identity: // a view (Plan.cpp); copied by emitCopy when it is not one
-  case OpKind::Input:
-  case OpKind::Param:
-  case OpKind::Constant:
-  case OpKind::Conv2d:
-  case OpKind::MaxPool:
-  case OpKind::AvgPool:
-  case OpKind::GlobalAvgPool:
-  case OpKind::FullyConnected:
-  case OpKind::MatMul:
-  case OpKind::BatchMatMul:
-  case OpKind::Concat:
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Softmax:
-  case OpKind::LogSoftmax:
-  case OpKind::BatchNorm:
-  case OpKind::BnMean:
-  case OpKind::BnVar:
-  case OpKind::BnUnbias:
-  case OpKind::Dropout:
-  case OpKind::SoftmaxXent:
-  case OpKind::L2Loss:
-  case OpKind::SoftmaxXentNd:
-  case OpKind::CountCorrect:
-  case OpKind::Transpose:
-  case OpKind::Expand:
-  case OpKind::ReduceSum:
-  case OpKind::ReduceMax:
-  case OpKind::ReduceMin:
-  case OpKind::ArgMax:
-  case OpKind::Slice:
-  case OpKind::Pad:
-  case OpKind::Im2Row:
-  case OpKind::Row2Im:
-  case OpKind::PadGrad:
-  case OpKind::MaxPoolGrad:
-  case OpKind::AvgPoolGrad:
-  case OpKind::SoftmaxGrad:
-  case OpKind::LogSoftmaxGrad:
-  case OpKind::BatchNormGrad:
-  case OpKind::BnMeanGrad:
-  case OpKind::BnVarGrad:
-  case OpKind::BnTrainGrad:
-  case OpKind::SoftmaxXentGrad:
-  case OpKind::L2LossGrad:
-  case OpKind::Conv2dGradFilter:
-  case OpKind::Conv2dGradInput:
-  case OpKind::FilterFlip:
-  case OpKind::Update:
+// [op-table] The element functions: one per op with the `elementwise` trait (views aside, see
+// lowersByElementFn), `element<OpKind::X>`. kElementFns instantiates it for exactly those
+// ops, so a missing one fails the build naming the op ("use of deleted function ...
+// element<OpKind::X>"); every other op has its lowering in EmitOps.cpp's table and no entry
+// here (nullptr).
+template <OpKind K> constexpr ElemFn element() = delete;
+// seed eq. 12
+template <> constexpr ElemFn element<OpKind::Relu>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.relu(x[0]);
+  };
+}
+// 1 / (1 + exp(-x)), seed section 5
+template <> constexpr ElemFn element<OpKind::Sigmoid>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateFDiv(e.cfv(1, w),
+                          e.b.CreateFAdd(e.cfv(1, w), e.unary(Intrinsic::exp, e.b.CreateFNeg(x[0]))));
+  };
+}
+template <> constexpr ElemFn element<OpKind::Tanh>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return libmLanes(e, "tanhf", x[0], w);
+  };
+}
+// max(x, 0) + log1pf(exp(-|x|)), as the interpreter: no overflow
+template <> constexpr ElemFn element<OpKind::Softplus>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    Value *t = e.unary(Intrinsic::exp, e.b.CreateFNeg(e.unary(Intrinsic::fabs, x[0])));
+    return e.b.CreateFAdd(e.maxnum(x[0], e.cfv(0, w)), libmLanes(e, "log1pf", t, w));
+  };
+}
+template <> constexpr ElemFn element<OpKind::Clip>() {
+  return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
+    return clampSelect(e, x[0], n.getFloat("min"), n.getFloat("max"), w);
+  };
+}
+// clamp(alpha x + beta, 0, 1)
+template <> constexpr ElemFn element<OpKind::HardSigmoid>() {
+  return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
+    Value *lin = e.b.CreateFAdd(e.b.CreateFMul(x[0], e.cfv(n.getFloat("alpha"), w)),
+                                e.cfv(n.getFloat("beta"), w));
+    return clampSelect(e, lin, 0, 1, w);
+  };
+}
+// x clamp(x + 3, 0, 6) / 6, as PyTorch and the interpreter
+template <> constexpr ElemFn element<OpKind::HardSwish>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    Value *r6 = clampSelect(e, e.b.CreateFAdd(x[0], e.cfv(3, w)), 0, 6, w);
+    return e.b.CreateFDiv(e.b.CreateFMul(x[0], r6), e.cfv(6, w));
+  };
+}
+// x > 0 ? x : alpha x (NaN: alpha NaN = NaN)
+template <> constexpr ElemFn element<OpKind::LeakyRelu>() {
+  return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateSelect(e.b.CreateFCmpOGT(x[0], e.cfv(0, w)), x[0],
+                            e.b.CreateFMul(x[0], e.cfv(n.getFloat("alpha"), w)));
+  };
+}
+template <> constexpr ElemFn element<OpKind::Elu>() {
+  return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
+    const double s = n.op == OpKind::Selu ? n.getFloat("gamma") : 1.0;
+    return expLinear(e, x[0], s, n.getFloat("alpha"), w);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Selu>() {
+  return element<OpKind::Elu>();
+}
+template <> constexpr ElemFn element<OpKind::Erf>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return libmLanes(e, "erff", x[0], w);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Exp>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.unary(Intrinsic::exp, x[0]);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Log>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.unary(Intrinsic::log, x[0]);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Sqrt>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.unary(Intrinsic::sqrt, x[0]);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Reciprocal>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateFDiv(e.cfv(1, w), x[0]);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Neg>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.b.CreateFNeg(x[0]);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Abs>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.unary(Intrinsic::fabs, x[0]);
+  };
+}
+// x > 0 ? x : slope x
+template <> constexpr ElemFn element<OpKind::PRelu>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateSelect(e.b.CreateFCmpOGT(x[0], e.cfv(0, w)), x[0],
+                            e.b.CreateFMul(x[0], x[1]));
+  };
+}
+// powf per lane (LLVM scalarises llvm.pow without a vector libm)
+template <> constexpr ElemFn element<OpKind::Pow>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned) {
+    return e.b.CreateBinaryIntrinsic(Intrinsic::pow, x[0], x[1]);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Max>() {
+  return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned) {
+    return pickNaN(e, x[0], x[1], n.op == OpKind::Max);
+  };
+}
+template <> constexpr ElemFn element<OpKind::Min>() {
+  return element<OpKind::Max>();
+}
+// reduce_max's tie mask
+template <> constexpr ElemFn element<OpKind::EqualMask>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateSelect(e.b.CreateFCmpOEQ(x[0], x[1]), e.cfv(1, w), e.cfv(0, w));
+  };
+}
+template <> constexpr ElemFn element<OpKind::Add>() {
+  return binary<Instruction::FAdd>;
+}
+template <> constexpr ElemFn element<OpKind::Sub>() {
+  return binary<Instruction::FSub>;
+}
+template <> constexpr ElemFn element<OpKind::Mul>() {
+  return binary<Instruction::FMul>;
+}
+template <> constexpr ElemFn element<OpKind::Div>() {
+  return binary<Instruction::FDiv>;
+}
+// seed eq. 14: dy where x > 0
+template <> constexpr ElemFn element<OpKind::ReluGrad>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateSelect(e.b.CreateFCmpOGT(x[1], e.cfv(0, w)), x[0], e.cfv(0, w));
+  };
+}
+// dy * y * (1 - y)
+template <> constexpr ElemFn element<OpKind::SigmoidGrad>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateFMul(e.b.CreateFMul(x[0], x[1]), e.b.CreateFSub(e.cfv(1, w), x[1]));
+  };
+}
+// dy * (1 - y^2)
+template <> constexpr ElemFn element<OpKind::TanhGrad>() {
+  return [](Emitter &e, const Node &, const std::vector<Value *> &x, unsigned w) {
+    return e.b.CreateFMul(x[0], e.b.CreateFSub(e.cfv(1, w), e.b.CreateFMul(x[1], x[1])));
+  };
+}
+// eq. 14 with two bounds: dy where min < x < max
+template <> constexpr ElemFn element<OpKind::ClipGrad>() {
+  return [](Emitter &e, const Node &n, const std::vector<Value *> &x, unsigned w) {
+    Value *in = e.b.CreateAnd(e.b.CreateFCmpOGT(x[1], e.cfv(n.getFloat("min"), w)),
+                              e.b.CreateFCmpOLT(x[1], e.cfv(n.getFloat("max"), w)));
+    return e.b.CreateSelect(in, x[0], e.cfv(0, w));
+  };
+}
+
+constexpr auto kElementFns = opTable([]<OpKind K>() -> ElemFn {
+  if constexpr (lowersByElementFn(K)) {
+    return element<K>();
+  } else {
+    static_assert(!requires { element<K>(); },
+                  "not lowered by emitElementwise: its lowering goes in EmitOps.cpp's table");
     return nullptr;
   }
-  CNNC_INTERNAL("bad op kind");
+});
+
+ElemFn elementFn(OpKind k) {
+  return kElementFns[(size_t)k];
 }
 
 ElemFn elementFnOf(const Node &n) {

@@ -52,6 +52,11 @@ void emitDropoutTraining(Emitter &e, const Node &n) {
   });
 }
 
+// inference dropout is the identity (a view, or copied when the planner did not alias it)
+void emitDropout(Emitter &e, const Node &n) {
+  n.getInt("training") ? emitDropoutTraining(e, n) : emitCopy(e, n);
+}
+
 } // namespace
 
 // max/min with NaN winning: a NaN in b wins too, because comparisons with it are false.
@@ -60,143 +65,92 @@ Value *pickNaN(Emitter &e, Value *a, Value *b, bool isMax) {
   return e.b.CreateSelect(e.b.CreateOr(wins, e.b.CreateFCmpUNO(a, a)), a, b);
 }
 
-// [op-table] The emitter table: one entry per op of ir/Ops.def. The switch has no default, and
-// -Werror=switch makes a missing op a build error that names it. nullptr: not lowered by
-// codegen, on purpose (Lower.cpp binds sources to storage and copies updates at the end).
-OpEmitter opEmitter(OpKind k) {
-  switch (k) {
-  case OpKind::Input:
-  case OpKind::Param:
-  case OpKind::Constant:
-    return nullptr; // not lowered by codegen: bound to storage
-  case OpKind::Update:
-    return nullptr; // not lowered by codegen: a copy into the param's buffer at the end
-  // ---- elementwise (EmitElementwise.cpp: element functions, fused groups)
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Softplus:
-  case OpKind::Clip:
-  case OpKind::HardSigmoid:
-  case OpKind::HardSwish:
-  case OpKind::LeakyRelu:
-  case OpKind::Elu:
-  case OpKind::Selu:
-  case OpKind::Erf:
-  case OpKind::Exp:
-  case OpKind::Log:
-  case OpKind::Sqrt:
-  case OpKind::Reciprocal:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::PRelu:
-  case OpKind::Pow:
-  case OpKind::Max:
-  case OpKind::Min:
-  case OpKind::EqualMask:
-  case OpKind::ClipGrad:
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Div:
-  case OpKind::ReluGrad:
-  case OpKind::SigmoidGrad:
-  case OpKind::TanhGrad:
+namespace {
+
+// [op-table] The emitter table: the lowering of every op of ir/Ops.def. An elementwise op
+// (lowersByElementFn, EmitOps.h) is lowered by emitElementwise from its element function in
+// EmitElementwise.cpp and has no entry here. Every other op has one, `lowering<OpKind::X>`:
+// kEmitters instantiates it for exactly those ops, so a missing one fails the build naming
+// the op ("use of deleted function ... lowering<OpKind::X>"), as BatchRules.cpp's batchRule
+// table does. nullptr: not lowered by codegen, on purpose (Lower.cpp binds sources to storage
+// and copies updates at the end).
+template <OpKind K> constexpr OpEmitter lowering() = delete;
+#define LOWERING(Enum, fn)                                                                       \
+  template <> constexpr OpEmitter lowering<OpKind::Enum>() { return fn; }
+LOWERING(Input, nullptr)    // not lowered by codegen: bound to storage
+LOWERING(Param, nullptr)    // not lowered by codegen: bound to storage
+LOWERING(Constant, nullptr) // not lowered by codegen: bound to storage
+LOWERING(Update, nullptr)   // not lowered by codegen: a copy into the param's buffer at the end
+// ---- padding (EmitPad.cpp)
+LOWERING(Pad, emitPad)
+LOWERING(PadGrad, emitPadGrad)
+// ---- copies (above): views the planner did not alias
+LOWERING(Flatten, emitCopy)
+LOWERING(Reshape, emitCopy)
+LOWERING(Identity, emitCopy) // elementwise, but a view
+LOWERING(Dropout, emitDropout)
+// ---- convolution (EmitConv.cpp, EmitConvGrad.cpp)
+LOWERING(Conv2d, emitConv2d)
+LOWERING(Conv2dGradFilter, emitConv2dGradFilter)
+LOWERING(Conv2dGradInput, emitConv2dGradInput)
+LOWERING(FilterFlip, emitFilterFlip)
+// ---- matrix products (EmitMatMul.cpp)
+LOWERING(FullyConnected, emitFc)
+LOWERING(MatMul, emitMatMul3)
+LOWERING(BatchMatMul, emitBatchMatMul)
+// ---- tensor movement (EmitMove.cpp)
+LOWERING(Concat, emitConcat)
+LOWERING(Transpose, emitTranspose)
+LOWERING(Expand, emitExpand)
+LOWERING(Slice, emitSlice)
+LOWERING(Im2Row, emitIm2Row)
+LOWERING(Row2Im, emitRow2Im)
+// ---- reductions and normalisation (EmitReduce.cpp)
+LOWERING(ReduceSum, emitReduce)
+LOWERING(ReduceMax, emitReduce)
+LOWERING(ReduceMin, emitReduce)
+LOWERING(ArgMax, emitArgMax)
+LOWERING(MaxPool, emitPool)
+LOWERING(AvgPool, emitPool)
+LOWERING(GlobalAvgPool, emitGlobalAvgPool)
+LOWERING(Softmax, emitSoftmax)
+LOWERING(LogSoftmax, emitSoftmax)
+LOWERING(BatchNorm, emitBatchNorm)
+LOWERING(BnMean, emitBnStat)
+LOWERING(BnVar, emitBnStat)
+// ---- losses (EmitLoss.cpp)
+LOWERING(SoftmaxXent, emitSoftmaxXent)
+LOWERING(L2Loss, emitL2Loss)
+LOWERING(SoftmaxXentNd, emitSoftmaxXentNd)
+LOWERING(CountCorrect, emitCountCorrect)
+LOWERING(SoftmaxXentGrad, emitSoftmaxXentGrad)
+LOWERING(L2LossGrad, emitL2LossGrad)
+// ---- gradients (EmitGrad.cpp)
+LOWERING(MaxPoolGrad, emitMaxPoolGrad)
+LOWERING(AvgPoolGrad, emitAvgPoolGrad)
+LOWERING(SoftmaxGrad, emitSoftmaxGrad)
+LOWERING(LogSoftmaxGrad, emitSoftmaxGrad)
+LOWERING(BatchNormGrad, emitBatchNormGrad)
+LOWERING(BnTrainGrad, emitBnTrainGrad)
+LOWERING(BnMeanGrad, emitBnMeanGrad)
+LOWERING(BnVarGrad, emitBnVarGrad)
+LOWERING(BnUnbias, emitBnUnbias)
+#undef LOWERING
+
+constexpr auto kEmitters = opTable([]<OpKind K>() -> OpEmitter {
+  if constexpr (lowersByElementFn(K)) {
+    static_assert(!requires { lowering<K>(); },
+                  "an elementwise op's lowering is its element function (EmitElementwise.cpp)");
     return emitElementwise;
-  case OpKind::Pad:
-    return emitPad;
-  case OpKind::PadGrad:
-    return emitPadGrad;
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Identity:
-    return emitCopy;
-  case OpKind::Dropout:
-    return [](Emitter &e, const Node &n) {
-      n.getInt("training") ? emitDropoutTraining(e, n) : emitCopy(e, n);
-    };
-  // ---- convolution (EmitConv.cpp, EmitConvGrad.cpp)
-  case OpKind::Conv2d:
-    return emitConv2d;
-  case OpKind::Conv2dGradFilter:
-    return emitConv2dGradFilter;
-  case OpKind::Conv2dGradInput:
-    return emitConv2dGradInput;
-  case OpKind::FilterFlip:
-    return emitFilterFlip;
-  // ---- matrix products (EmitMatMul.cpp)
-  case OpKind::FullyConnected:
-    return emitFc;
-  case OpKind::MatMul:
-    return emitMatMul3;
-  case OpKind::BatchMatMul:
-    return emitBatchMatMul;
-  // ---- tensor movement (EmitMove.cpp)
-  case OpKind::Concat:
-    return emitConcat;
-  case OpKind::Transpose:
-    return emitTranspose;
-  case OpKind::Expand:
-    return emitExpand;
-  case OpKind::Slice:
-    return emitSlice;
-  case OpKind::Im2Row:
-    return emitIm2Row;
-  case OpKind::Row2Im:
-    return emitRow2Im;
-  // ---- reductions and normalisation (EmitReduce.cpp)
-  case OpKind::ReduceSum:
-  case OpKind::ReduceMax:
-  case OpKind::ReduceMin:
-    return emitReduce;
-  case OpKind::ArgMax:
-    return emitArgMax;
-  case OpKind::MaxPool:
-  case OpKind::AvgPool:
-    return emitPool;
-  case OpKind::GlobalAvgPool:
-    return emitGlobalAvgPool;
-  case OpKind::Softmax:
-  case OpKind::LogSoftmax:
-    return emitSoftmax;
-  case OpKind::BatchNorm:
-    return emitBatchNorm;
-  case OpKind::BnMean:
-  case OpKind::BnVar:
-    return emitBnStat;
-  // ---- losses (EmitLoss.cpp)
-  case OpKind::SoftmaxXent:
-    return emitSoftmaxXent;
-  case OpKind::L2Loss:
-    return emitL2Loss;
-  case OpKind::SoftmaxXentNd:
-    return emitSoftmaxXentNd;
-  case OpKind::CountCorrect:
-    return emitCountCorrect;
-  case OpKind::SoftmaxXentGrad:
-    return emitSoftmaxXentGrad;
-  case OpKind::L2LossGrad:
-    return emitL2LossGrad;
-  // ---- gradients (EmitGrad.cpp)
-  case OpKind::MaxPoolGrad:
-    return emitMaxPoolGrad;
-  case OpKind::AvgPoolGrad:
-    return emitAvgPoolGrad;
-  case OpKind::SoftmaxGrad:
-  case OpKind::LogSoftmaxGrad:
-    return emitSoftmaxGrad;
-  case OpKind::BatchNormGrad:
-    return emitBatchNormGrad;
-  case OpKind::BnTrainGrad:
-    return emitBnTrainGrad;
-  case OpKind::BnMeanGrad:
-    return emitBnMeanGrad;
-  case OpKind::BnVarGrad:
-    return emitBnVarGrad;
-  case OpKind::BnUnbias:
-    return emitBnUnbias;
+  } else {
+    return lowering<K>();
   }
-  CNNC_INTERNAL("bad op kind");
+});
+
+} // namespace
+
+OpEmitter opEmitter(OpKind k) {
+  return kEmitters[(size_t)k];
 }
 
 } // namespace cnnc::codegen

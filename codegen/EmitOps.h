@@ -1,11 +1,12 @@
 // The op lowerings, internal to codegen/: the helpers several families share, and one
 // declaration per lowering. Each Emit*.cpp holds one family, by what the code is (matrix
 // products, tensor movement, reductions, losses, gradients, convolution); EmitOps.cpp holds
-// the table (opEmitter) that maps every op of ir/Ops.def to its
-// lowering, checked complete when it compiles.
+// the table (opEmitter) that maps every op of ir/Ops.def to its lowering, checked complete
+// when it compiles.
 #pragma once
 
 #include "codegen/Emitter.h"
+#include "ir/OpTraits.h"
 
 #include <functional>
 #include <vector>
@@ -13,6 +14,15 @@
 namespace cnnc::codegen {
 
 using VecBody = std::function<llvm::Value *(llvm::Value *, unsigned)>;
+
+/// Whether emitElementwise lowers op k, by its element function (EmitElementwise.cpp's
+/// elementFn): the ops with Ops.def's `elementwise` trait, except views (identity: Plan.cpp
+/// aliases it, emitCopy copies it when it does not). The two tables are built from this at
+/// compile time: such an op has an entry in elementFn and none in opEmitter, any other op the
+/// reverse.
+constexpr bool lowersByElementFn(OpKind k) {
+  return opHasTrait(k, "elementwise") && !opHasTrait(k, "view");
+}
 
 // ------------------------------------------------------------------ shared helpers
 inline llvm::Value *toF32(Emitter &e, llvm::Value *i) {

@@ -2,12 +2,16 @@
 // and which of its attributes and inputs are read. `cnnc ops --onnx` renders them (with the
 // gradient table's verdict per IR op) into docs/onnx.md's operator table. The rows are checked
 // against the lowering table itself: an operator the importer reads without a row here, or a
-// row for one it does not read, is an internal error, so the table cannot drift.
+// row for one it does not read, is an internal error, so the table cannot drift. A Direct op
+// of onnxForm (one input per operand, no attributes) needs no row: its row is derived.
 #include "frontend/OnnxImport.h"
+#include "frontend/OnnxForm.h"
 #include "frontend/OnnxImporter.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace cnnc {
@@ -17,9 +21,9 @@ namespace {
 using K = OpKind;
 const char *const kFolded = "folded into a constant at import (static shapes)";
 
+// The operators that are more than an op's Direct form: composites, attributes, broadcasting.
 const std::vector<OnnxOperatorDoc> &rows() {
   static const std::vector<OnnxOperatorDoc> r = {
-      {"Abs", {K::Abs}, ""},
       {"Add", {K::Add}, "numpy broadcasting; opset 6 `broadcast`, `axis`"},
       {"ArgMax", {K::ArgMax}, "`axis`, `keepdims`, `select_last_index`"},
       {"AveragePool", {K::AvgPool, K::Identity}, "2-D: `kernel_shape`, `strides`, `pads`, `auto_pad`, `ceil_mode`, `count_include_pad`"},
@@ -35,8 +39,6 @@ const std::vector<OnnxOperatorDoc> &rows() {
       {"Div", {K::Div}, "numpy broadcasting"},
       {"Dropout", {K::Dropout}, "`ratio`, `training_mode`, `seed`"},
       {"Elu", {K::Elu}, "`alpha`"},
-      {"Erf", {K::Erf}, ""},
-      {"Exp", {K::Exp}, ""},
       {"Expand", {K::Expand}, "`shape` known at compile time"},
       {"Flatten", {K::Flatten}, "`axis`"},
       {"Gather", {}, kFolded},
@@ -44,12 +46,10 @@ const std::vector<OnnxOperatorDoc> &rows() {
       {"GlobalAveragePool", {K::GlobalAvgPool}, "2-D"},
       {"GlobalMaxPool", {K::ReduceMax}, "any spatial rank"},
       {"HardSigmoid", {K::HardSigmoid}, "`alpha`, `beta`"},
-      {"HardSwish", {K::HardSwish}, ""},
       {"Identity", {K::Identity}, ""},
       {"InstanceNormalization", {K::ReduceSum, K::Mul, K::Sub, K::Add, K::Sqrt, K::Reciprocal, K::Reshape}, "`epsilon`"},
       {"LayerNormalization", {K::ReduceSum, K::Mul, K::Sub, K::Add, K::Sqrt, K::Reciprocal}, "`axis`, `epsilon`, `stash_type` 1; outputs Mean and InvStdDev"},
       {"LeakyRelu", {K::LeakyRelu}, "`alpha`"},
-      {"Log", {K::Log}, ""},
       {"LogSoftmax", {K::LogSoftmax}, "`axis` (opset < 13: 2-D coercion)"},
       {"LRN", {K::Mul, K::Reshape, K::AvgPool, K::Add, K::Pow, K::Div}, "`size`, `alpha`, `beta`, `bias`"},
       {"MatMul", {K::MatMul, K::BatchMatMul, K::Reshape}, "1-D, 2-D and broadcast N-D operands"},
@@ -58,34 +58,27 @@ const std::vector<OnnxOperatorDoc> &rows() {
       {"Mean", {K::Add, K::Mul, K::Identity}, "variadic, numpy broadcasting"},
       {"Min", {K::Min, K::Identity}, "variadic, numpy broadcasting"},
       {"Mul", {K::Mul}, "numpy broadcasting"},
-      {"Neg", {K::Neg}, ""},
       {"Pad", {K::Pad, K::Identity}, "`mode` (constant, reflect, edge), `pads` >= 0, `constant_value`"},
       {"Pow", {K::Pow}, "f32 exponent"},
       {"PRelu", {K::PRelu}, "slope broadcasting to the input"},
       {"Range", {}, kFolded},
-      {"Reciprocal", {K::Reciprocal}, ""},
       {"ReduceL2", {K::Mul, K::ReduceSum, K::Sqrt, K::Identity}, "`axes`, `keepdims`, `noop_with_empty_axes`"},
       {"ReduceMax", {K::ReduceMax, K::Identity}, "`axes`, `keepdims`, `noop_with_empty_axes`"},
       {"ReduceMean", {K::ReduceSum, K::Mul}, "`axes`, `keepdims`"},
       {"ReduceMin", {K::ReduceMin, K::Identity}, "`axes`, `keepdims`, `noop_with_empty_axes`"},
       {"ReduceSum", {K::ReduceSum, K::Identity}, "`axes`, `keepdims`, `noop_with_empty_axes`"},
-      {"Relu", {K::Relu}, ""},
       {"Reshape", {K::Reshape}, "`shape` known at compile time, `allowzero`"},
       {"Resize", {K::BatchMatMul, K::Reshape, K::Expand}, "4-D; `mode` nearest or linear, `coordinate_transformation_mode` (not tf_crop_and_resize), `nearest_mode`, scales or sizes known at compile time"},
       {"Selu", {K::Selu}, "`alpha`, `gamma`"},
       {"Shape", {}, kFolded},
-      {"Sigmoid", {K::Sigmoid}, ""},
       {"Slice", {K::Slice, K::Identity}, "`starts`, `ends`, `axes`, `steps` = 1"},
       {"Softmax", {K::Softmax}, "`axis` (opset < 13: 2-D coercion)"},
       {"SoftmaxCrossEntropyLoss", {K::SoftmaxXent, K::SoftmaxXentNd, K::LogSoftmax}, "`reduction`, `ignore_index`, class weights; `log_prob` output"},
-      {"Softplus", {K::Softplus}, ""},
       {"SpaceToDepth", {K::Reshape, K::Transpose}, "`blocksize`"},
       {"Split", {K::Slice}, "`axis`, `split`"},
-      {"Sqrt", {K::Sqrt}, ""},
       {"Squeeze", {K::Reshape}, "`axes`"},
       {"Sub", {K::Sub}, "numpy broadcasting"},
       {"Sum", {K::Add, K::Identity}, "variadic, numpy broadcasting"},
-      {"Tanh", {K::Tanh}, ""},
       {"Tile", {K::Reshape, K::Expand}, "`repeats` known at compile time"},
       {"Transpose", {K::Transpose}, "`perm`"},
       {"Unsqueeze", {K::Reshape}, "`axes`"},
@@ -97,11 +90,23 @@ const std::vector<OnnxOperatorDoc> &rows() {
 } // namespace
 
 std::vector<OnnxOperatorDoc> onnxOperatorDocs() {
+  std::vector<OnnxOperatorDoc> all = rows();
   std::set<std::string> read, documented;
+  for (const OnnxOperatorDoc &d : all)
+    documented.insert(d.opType);
+  for (const OpInfo &op : allOps()) // a Direct op's row, unless rows() says more
+    if (onnximp::OnnxForm form = onnximp::onnxForm(op.kind);
+        form.kind == onnximp::OnnxForm::Direct && documented.insert(form.opType).second)
+      all.push_back({form.opType, {op.kind}, ""});
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  std::sort(all.begin(), all.end(), [&](const OnnxOperatorDoc &a, const OnnxOperatorDoc &b) {
+    return lower(a.opType) < lower(b.opType);
+  });
   for (const auto &[opType, fn] : onnximp::loweringTable())
     read.insert(opType);
-  for (const OnnxOperatorDoc &d : rows())
-    documented.insert(d.opType);
   std::vector<std::string> missing, extra;
   for (const std::string &t : read)
     if (!documented.count(t))
@@ -113,7 +118,7 @@ std::vector<OnnxOperatorDoc> onnxOperatorDocs() {
     CNNC_INTERNAL(fmt::format("frontend/OnnxOpsDoc.cpp is out of date: no row for [{}]; rows "
                               "for operators the importer does not read: [{}]",
                               fmt::join(missing, ", "), fmt::join(extra, ", ")));
-  return rows();
+  return all;
 }
 
 } // namespace cnnc

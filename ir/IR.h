@@ -79,6 +79,7 @@ struct OpInfo {
   bool source = false, elementwise = false, loss = false, stochastic = false;
   bool view = false; // the result is operand 0 reinterpreted (with `training`: when it is 0)
   bool macs = false; // a dense product: ModelStats counts its multiply-adds
+  bool inPlace = false; // the result may be stored over a dying operand of its type (Ops.def)
   BatchRule batch = BatchRule::Fixed;
   std::string doc, example;
 

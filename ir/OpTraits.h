@@ -5,6 +5,7 @@
 #include "ir/IR.h"
 
 #include <algorithm>
+#include <array>
 #include <string_view>
 
 namespace cnnc {
@@ -31,6 +32,20 @@ constexpr bool opHasTrait(OpKind k, std::string_view trait) {
   return false;
 }
 
+/// A table indexed by OpKind, built when it compiles: `entry.operator()<OpKind::X>()` for every
+/// op of Ops.def, in order. `entry` is a lambda template `[]<OpKind K>() -> T {...}` whose
+/// `if constexpr (opHasTrait(K, ...))` picks the ops that need a function of their own,
+/// `fn<K>`, declared `template <OpKind K> ... fn(...) = delete;` and specialised per op: a
+/// missing one fails the build naming the op ("use of deleted function ... fn<OpKind::X>").
+template <class Entry> constexpr auto opTable(Entry entry) {
+  return std::array{
+#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example)                                \
+  entry.template operator()<OpKind::Enum>(),
+#include "ir/Ops.def"
+#undef OP
+  };
+}
+
 /// Whether an op's result may be stored over one of its operands (codegen/Plan.cpp).
 enum class InPlace : uint8_t {
   /// Never: it reads operand elements at other indices than the one it writes (a conv, a
@@ -44,102 +59,14 @@ enum class InPlace : uint8_t {
   SameIndex,
 };
 
-/// [op-table] The in-place column: one entry per op of ir/Ops.def. The switch has no
-/// default, and -Werror=switch makes a missing op a build error that names it here.
+/// Ops.def's `inplace` trait (codegen/Plan.cpp): the ops it marks are elementwise math (seed
+/// eq. 12 and section 5's activations), their gradients and reduce_max's tie mask (one loop
+/// that loads element i of each operand, then stores element i: EmitElementwise.cpp, alone,
+/// broadcast or in a group), and batchnorm's y = x·a + b per channel (EmitReduce.cpp). An op
+/// without it is never stored in place: safe for every op, so the column needs no entry per
+/// op (a trait, like `view`), and adding an op costs no extra file.
 constexpr InPlace opInPlace(OpKind k) {
-  switch (k) {
-  // elementwise math (seed eq. 12 and section 5's activations), their gradients and
-  // reduce_max's tie mask: one loop that loads element i of each operand, stores element i
-  // (codegen/EmitElementwise.cpp, alone, broadcast or in a group)
-  case OpKind::Relu:
-  case OpKind::Sigmoid:
-  case OpKind::Tanh:
-  case OpKind::Softplus:
-  case OpKind::Clip:
-  case OpKind::HardSigmoid:
-  case OpKind::HardSwish:
-  case OpKind::LeakyRelu:
-  case OpKind::Elu:
-  case OpKind::Selu:
-  case OpKind::PRelu:
-  case OpKind::Erf:
-  case OpKind::Exp:
-  case OpKind::Log:
-  case OpKind::Sqrt:
-  case OpKind::Reciprocal:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Div:
-  case OpKind::Pow:
-  case OpKind::Max:
-  case OpKind::Min:
-  case OpKind::ReluGrad:
-  case OpKind::SigmoidGrad:
-  case OpKind::TanhGrad:
-  case OpKind::ClipGrad:
-  case OpKind::EqualMask:
-  // y = x·a + b per channel, x[i] loaded before y[i] is stored (EmitReduce.cpp's
-  // emitBatchNorm); the per-channel operands never have x's type
-  case OpKind::BatchNorm:
-    return InPlace::SameIndex;
-  // sources and views own no computation; the rest read across indices (windows, products,
-  // reductions, normalisations over an axis, data movement) or, like training dropout, have
-  // a lowering of their own that is not worth proving for it
-  case OpKind::Input:
-  case OpKind::Param:
-  case OpKind::Constant:
-  case OpKind::Conv2d:
-  case OpKind::MaxPool:
-  case OpKind::AvgPool:
-  case OpKind::GlobalAvgPool:
-  case OpKind::FullyConnected:
-  case OpKind::MatMul:
-  case OpKind::BatchMatMul:
-  case OpKind::Concat:
-  case OpKind::Flatten:
-  case OpKind::Reshape:
-  case OpKind::Identity:
-  case OpKind::Softmax:
-  case OpKind::LogSoftmax:
-  case OpKind::BnMean:
-  case OpKind::BnVar:
-  case OpKind::BnUnbias:
-  case OpKind::Dropout:
-  case OpKind::SoftmaxXent:
-  case OpKind::L2Loss:
-  case OpKind::SoftmaxXentNd:
-  case OpKind::CountCorrect:
-  case OpKind::Transpose:
-  case OpKind::Expand:
-  case OpKind::ReduceSum:
-  case OpKind::ReduceMax:
-  case OpKind::ReduceMin:
-  case OpKind::ArgMax:
-  case OpKind::Slice:
-  case OpKind::Pad:
-  case OpKind::Im2Row:
-  case OpKind::Row2Im:
-  case OpKind::PadGrad:
-  case OpKind::MaxPoolGrad:
-  case OpKind::AvgPoolGrad:
-  case OpKind::SoftmaxGrad:
-  case OpKind::LogSoftmaxGrad:
-  case OpKind::BatchNormGrad:
-  case OpKind::BnMeanGrad:
-  case OpKind::BnVarGrad:
-  case OpKind::BnTrainGrad:
-  case OpKind::SoftmaxXentGrad:
-  case OpKind::L2LossGrad:
-  case OpKind::Conv2dGradFilter:
-  case OpKind::Conv2dGradInput:
-  case OpKind::FilterFlip:
-  case OpKind::Update:
-    return InPlace::No;
-  }
-  return InPlace::No; // not reached: every OpKind is a case above
+  return opHasTrait(k, "inplace") ? InPlace::SameIndex : InPlace::No;
 }
 
 } // namespace cnnc

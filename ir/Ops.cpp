@@ -74,6 +74,7 @@ void parseTraits(OpInfo &i, const std::string &spec) {
     else if (tr == "stochastic") i.stochastic = true;
     else if (tr == "view") i.view = true;
     else if (tr == "macs") i.macs = true;
+    else if (tr == "inplace") i.inPlace = true;
     else if (tr.rfind("batch:", 0) == 0) {
       bool known = false;
       for (BatchRule r : {BatchRule::Elementwise, BatchRule::Leading, BatchRule::Axis,

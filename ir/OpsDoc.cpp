@@ -1,7 +1,6 @@
 // docs/ops.md, generated from the op table (`cnnc ops --markdown`); a test keeps the
 // committed file equal to this output.
 #include "ir/IR.h"
-#include "ir/OpTraits.h"
 
 #include <fmt/format.h>
 
@@ -25,7 +24,7 @@ std::string opsMarkdown() {
     if (op.stochastic) traits.push_back("stochastic");
     if (op.view) traits.push_back("view");
     if (op.macs) traits.push_back("macs");
-    if (opInPlace(op.kind) == InPlace::SameIndex) traits.push_back("in place");
+    if (op.inPlace) traits.push_back("inplace");
     if (!op.source) traits.push_back(fmt::format("batch: {}", batchRuleName(op.batch)));
     s += fmt::format("\n## `{}`\n\n{}\n\n", op.mnemonic, op.doc);
     s += fmt::format("- operands: {}\n", operands.empty() ? "none" : fmt::format("`{}`", fmt::join(operands, ", ")));

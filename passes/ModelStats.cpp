@@ -89,17 +89,12 @@ template <> int64_t macsFormula<OpKind::Conv2dGradInput>(const Node &n) {
 }
 
 using MacsFn = int64_t (*)(const Node &);
-template <OpKind K> constexpr MacsFn macsEntry() {
+constexpr auto kMacsFormula = opTable([]<OpKind K>() -> MacsFn {
   if constexpr (opHasTrait(K, "macs"))
     return &macsFormula<K>;
   else
     return nullptr; // not a dense product: no multiply-adds counted
-}
-constexpr MacsFn kMacsFormula[] = {
-#define OP(Enum, Mnemonic, Operands, Attrs, Traits, Doc, Example) macsEntry<OpKind::Enum>(),
-#include "ir/Ops.def"
-#undef OP
-};
+});
 
 int64_t macsOf(const Node &n) {
   const MacsFn f = kMacsFormula[(size_t)n.op];

@@ -258,21 +258,8 @@ TEST_CASE("train steps at batch b <= N match the interpreter built at b", "[code
         const Feeds fb = firstExamples(ts, feeds, b);
         const Results want = expectedStep(tsb, fb);
 
-        Feeds params;
-        for (const auto &p : tr->paramNames())
-          params[p] = feeds.at(p);
-        tr->setParams(params);
-        tr->setStepCount(kStep);
-        std::map<std::string, interp::Tensor<double>> batch;
-        for (const auto &d : tr->dataInputs())
-          batch[d] = fb.at(d);
-        interp::StepResult r = tr->step(batch, kHyper);
-        Results got;
-        got["loss"] = interp::Tensor<double>(xt::xarray<double>(r.loss));
-        got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)r.correct));
-        for (auto &[name, t] : tr->params())
-          got[name] = t;
-        compareAll(want, got, fmt::format("{} JIT step at batch {} of {}", file, b, N));
+        compareAll(want, jitStep(*tr, feeds, fb),
+                   fmt::format("{} JIT step at batch {} of {}", file, b, N));
 
         cnnc_instance *inst = api.fresh(ts, feeds);
         REQUIRE(api.setStepCount(inst, kStep) == CNNC_OK);

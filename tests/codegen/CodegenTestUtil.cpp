@@ -186,13 +186,13 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
   return r;
 }
 
-std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
+std::unique_ptr<Module> loadPipelined(const std::string &name, int64_t batch, bool training) {
   tools::LoadOptions o;
   o.cnn.batch = batch;
-  o.cnn.training = true;
+  o.cnn.training = training;
   auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
   PipelineOptions po;
-  po.training = true;
+  po.training = training;
   runPipeline(*m, po);
   return m;
 }
@@ -205,6 +205,24 @@ Feeds trainFeeds(const Function &f, uint64_t seed) {
   feeds["weight_decay"] = scalar(kHyper.weightDecay);
   feeds["step"] = scalar((double)kStep);
   return feeds;
+}
+
+Results jitStep(tools::JitTrainer &tr, const Feeds &params, const Feeds &data) {
+  Feeds ps;
+  for (const auto &p : tr.paramNames())
+    ps[p] = params.at(p);
+  tr.setParams(ps);
+  tr.setStepCount(kStep);
+  std::map<std::string, interp::Tensor<double>> batch;
+  for (const auto &d : tr.dataInputs())
+    batch[d] = data.at(d);
+  interp::StepResult r = tr.step(batch, kHyper);
+  Results got;
+  got["loss"] = interp::Tensor<double>(xt::xarray<double>(r.loss));
+  got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)r.correct));
+  for (auto &[name, t] : tr.params())
+    got[name] = t;
+  return got;
 }
 
 Results expectedStep(const Function &f, const Feeds &feeds) {

@@ -23,9 +23,12 @@ Feeds randomFeeds(const Function &f, uint64_t seed, int64_t classes = 10);
 Results oracle(const Function &f, const Feeds &feeds); // the interpreter in f64
 
 // ---- training steps (TrainTest, BatchTest, ThreadsTest)
-/// examples/NAME as a training build at `batch`, through the default pipeline (@infer and
-/// @train_step).
-std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch);
+/// examples/NAME at `batch` through the default pipeline: an inference build (@infer), or a
+/// training build (@infer and @train_step).
+std::unique_ptr<Module> loadPipelined(const std::string &name, int64_t batch, bool training);
+inline std::unique_ptr<Module> loadTrain(const std::string &name, int64_t batch) {
+  return loadPipelined(name, batch, true);
+}
 /// The oracle-checked steps' hyperparameters (a large lr: the update shows the gradient) and
 /// step counter (it drives dropout masks).
 inline const interp::Hyper kHyper{0.5, 0.9, 5e-4};
@@ -34,6 +37,10 @@ inline constexpr uint64_t kStep = 3;
 Feeds trainFeeds(const Function &f, uint64_t seed);
 /// The interpreter's step in f64: loss, correct, and each updated param by the param's name.
 Results expectedStep(const Function &f, const Feeds &feeds);
+/// One training step under the JIT, as expectedStep's: `tr`'s params from `params`, its
+/// step counter at kStep, its data inputs from `data`; the loss, the number correct and every
+/// updated param.
+Results jitStep(tools::JitTrainer &tr, const Feeds &params, const Feeds &data);
 /// The data of step s (inputs uniform, labels from randomFeeds) as f32 and int32 buffers,
 /// `ptrs` in @train_step's data-input order.
 struct BatchData {

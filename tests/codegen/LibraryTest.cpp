@@ -36,9 +36,34 @@ struct Model {
   Feeds feeds;
 };
 
-// Each program block: read `<p>.in` (batch examples), infer, write `<p>.out`, print what the
-// library says it is; the kinds' constants must agree with the header's counts.
-const char *kProgram = R"(#include "base.h"
+// Both programs' run of one model: read `<p>.in` (batch examples), infer with the function
+// `infer` (linked, or looked up by dlopen), write `<p>.out`; `on_error` runs before exit code 3.
+const std::string kInferFiles = R"(#define INFER_FILES(p, P, infer, on_error)                  \
+  do {                                                                                         \
+    static float x[P##_MAX_BATCH * P##_INPUT_0_PER_EXAMPLE];                                   \
+    static float y[P##_MAX_BATCH * P##_OUTPUT_0_PER_EXAMPLE];                                  \
+    const size_t nx = (size_t)batch * P##_INPUT_0_PER_EXAMPLE;                                 \
+    const size_t ny = (size_t)batch * P##_OUTPUT_0_PER_EXAMPLE;                                \
+    FILE *f = fopen(#p ".in", "rb");                                                           \
+    if (!f || fread(x, 4, nx, f) != nx)                                                        \
+      return 2;                                                                                \
+    fclose(f);                                                                                 \
+    const void *in[] = {x};                                                                    \
+    float *out[] = {y};                                                                        \
+    if (infer(inst, batch, in, out) != CNNC_OK) {                                              \
+      on_error;                                                                                \
+      return 3;                                                                                \
+    }                                                                                          \
+    f = fopen(#p ".out", "wb");                                                                \
+    if (!f || fwrite(y, 4, ny, f) != ny)                                                       \
+      return 5;                                                                                \
+    fclose(f);                                                                                 \
+  } while (0)
+)";
+
+// Each program block: INFER_FILES, then print what the library says it is; the kinds'
+// constants must agree with the header's counts.
+const std::string kProgram = kInferFiles + R"(#include "base.h"
 #include "bn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,24 +77,7 @@ const char *kProgram = R"(#include "base.h"
     if (p##_num_buffers(CNNC_KIND_PARAM) != P##_NUM_PARAMS ||                                  \
         p##_num_buffers(CNNC_KIND_INPUT) != 1 || !P##_WEIGHTS_EMBEDDED)                        \
       return 4;                                                                                \
-    static float x[P##_MAX_BATCH * P##_INPUT_0_PER_EXAMPLE];                                   \
-    static float y[P##_MAX_BATCH * P##_OUTPUT_0_PER_EXAMPLE];                                  \
-    const size_t nx = (size_t)batch * P##_INPUT_0_PER_EXAMPLE;                                 \
-    const size_t ny = (size_t)batch * P##_OUTPUT_0_PER_EXAMPLE;                                \
-    FILE *f = fopen(#p ".in", "rb");                                                           \
-    if (!f || fread(x, 4, nx, f) != nx)                                                        \
-      return 2;                                                                                \
-    fclose(f);                                                                                 \
-    const void *in[] = {x};                                                                    \
-    float *out[] = {y};                                                                        \
-    if (p##_infer(inst, batch, in, out) != CNNC_OK) {                                          \
-      fprintf(stderr, "%s\n", p##_last_error(inst));                                           \
-      return 3;                                                                                \
-    }                                                                                          \
-    f = fopen(#p ".out", "wb");                                                                \
-    if (!f || fwrite(y, 4, ny, f) != ny)                                                       \
-      return 5;                                                                                \
-    fclose(f);                                                                                 \
+    INFER_FILES(p, P, p##_infer, fprintf(stderr, "%s\n", p##_last_error(inst)));               \
     printf("%s|%s|%s|%s|%s\n", P##_PREFIX, p##_model_name(), p##_version(), p##_target_cpu(), \
            p##_target_isa());                                                                  \
     p##_destroy(inst);                                                                         \
@@ -84,7 +92,7 @@ int main(int argc, char **argv) {
 
 // The same through dlopen, linking neither library: each function is looked up by the name
 // the header records (P_PREFIX "_infer"), typed by the header's own declaration.
-const char *kDlopenProgram = R"(#include "base.h"
+const std::string kDlopenProgram = kInferFiles + R"(#include "base.h"
 #include "bn.h"
 #include <dlfcn.h>
 #include <stdio.h>
@@ -105,22 +113,7 @@ const char *kDlopenProgram = R"(#include "base.h"
     p##_instance *inst;                                                                        \
     if (create(&inst) != CNNC_OK)                                                              \
       return 1;                                                                                \
-    static float x[P##_MAX_BATCH * P##_INPUT_0_PER_EXAMPLE];                                   \
-    static float y[P##_MAX_BATCH * P##_OUTPUT_0_PER_EXAMPLE];                                  \
-    const size_t nx = (size_t)batch * P##_INPUT_0_PER_EXAMPLE;                                 \
-    const size_t ny = (size_t)batch * P##_OUTPUT_0_PER_EXAMPLE;                                \
-    FILE *f = fopen(#p ".in", "rb");                                                           \
-    if (!f || fread(x, 4, nx, f) != nx)                                                        \
-      return 2;                                                                                \
-    fclose(f);                                                                                 \
-    const void *in[] = {x};                                                                    \
-    float *out[] = {y};                                                                        \
-    if (infer(inst, batch, in, out) != CNNC_OK)                                                \
-      return 3;                                                                                \
-    f = fopen(#p ".out", "wb");                                                                \
-    if (!f || fwrite(y, 4, ny, f) != ny)                                                       \
-      return 5;                                                                                \
-    fclose(f);                                                                                 \
+    INFER_FILES(p, P, infer, (void)0);                                                         \
     printf("dlopen %s|%s\n", P##_PREFIX, model_name());                                        \
     destroy(inst);                                                                             \
     dlclose(h);                                                                                \

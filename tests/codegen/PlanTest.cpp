@@ -1,10 +1,10 @@
-// The memory plan's in-place results (codegen/Plan.cpp, ir/OpTraits.h's opInPlace column):
-// a result may take the workspace block of an operand that dies at it, and the planner
-// keeps that plan only when its workspace is no larger than the plan without. Checked here:
-// on every example network, @infer and @train_step, the arena with in-place is at most the
-// one without, in-place changes nothing but workspace offsets, and it is strictly smaller
-// somewhere; the aliasing happens exactly where the rule allows it; and code planned in
-// place computes what the f64 interpreter does, with the bits of code planned without.
+// The memory plan's in-place results (codegen/Plan.cpp; Ops.def's `inplace` trait, read by
+// ir/OpTraits.h's opInPlace): a result may take the workspace block of an operand that dies at it,
+// and the planner keeps that plan only when its workspace is no larger than the plan without.
+// Checked here: on every example network, @infer and @train_step, the arena with in-place is at
+// most the one without, in-place changes nothing but workspace offsets, and it is strictly smaller
+// somewhere; the aliasing happens exactly where the rule allows it; and code planned in place
+// computes what the f64 interpreter does, with the bits of code planned without.
 #include "CodegenTestUtil.h"
 
 #include "codegen/Plan.h"
@@ -21,17 +21,6 @@ using namespace cnnc::cgtest;
 using codegen::StorageKind;
 
 namespace {
-
-std::unique_ptr<Module> pipelined(const std::string &name, int64_t batch, bool training) {
-  tools::LoadOptions o;
-  o.cnn.batch = batch;
-  o.cnn.training = training;
-  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
-  PipelineOptions po;
-  po.training = training;
-  runPipeline(*m, po);
-  return m;
-}
 
 codegen::Plan planOf(const Function &f, bool inPlace, bool fuse = true) {
   return codegen::planFunction(f, 8, true, false, fuse, inPlace);
@@ -59,26 +48,6 @@ size_t inPlaceCount(const Function &f, const codegen::Plan &p) {
   return k;
 }
 
-// One training step under the JIT: the loss, the number correct and every updated param.
-Results jitStep(const Function &f, const Feeds &feeds, const codegen::TargetOptions &t) {
-  auto tr = tools::JitTrainer::compile(f, t);
-  Feeds params;
-  for (const auto &p : tr->paramNames())
-    params[p] = feeds.at(p);
-  tr->setParams(params);
-  tr->setStepCount(kStep);
-  std::map<std::string, interp::Tensor<double>> batch;
-  for (const auto &d : tr->dataInputs())
-    batch[d] = feeds.at(d);
-  interp::StepResult r = tr->step(batch, kHyper);
-  Results got;
-  got["loss"] = interp::Tensor<double>(xt::xarray<double>(r.loss));
-  got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)r.correct));
-  for (auto &[name, t] : tr->params())
-    got[name] = t;
-  return got;
-}
-
 void checkSameBits(const Results &a, const Results &b, const std::string &what) {
   for (const auto &[name, t] : a) {
     INFO(what << ": " << name);
@@ -101,7 +70,7 @@ TEST_CASE("in-place results never grow the workspace of an example network", "[c
       const bool vgg = std::string(name) == "vgg16.cnn";
       if (vgg && training)
         continue;
-      auto m = pipelined(name, vgg ? 2 : 4, training);
+      auto m = loadPipelined(name, vgg ? 2 : 4, training);
       for (const auto &fp : m->functions()) {
         const Function &f = *fp;
         INFO(name << " @" << f.name() << (training ? " (training build)" : ""));
@@ -206,17 +175,19 @@ TEST_CASE("networks planned in place: the interpreter's values, the bits planned
     const Function &f = *m->find("train_step");
     REQUIRE(inPlaceCount(f, planOf(f, true)) > 0);
     Feeds feeds = trainFeeds(f, 3);
-    const Results got = jitStep(f, feeds, {});
+    const Results got = jitStep(*tools::JitTrainer::compile(f, {}), feeds, feeds);
     compareAll(expectedStep(f, feeds), got, "resnet_mnist train step in place");
-    checkSameBits(jitStep(f, feeds, without), got, "resnet_mnist train step");
+    checkSameBits(jitStep(*tools::JitTrainer::compile(f, without), feeds, feeds), got,
+                  "resnet_mnist train step");
   }
   SECTION("mnist_bn @train_step") {
     auto m = loadTrain("mnist_bn.cnn", 2);
     const Function &f = *m->find("train_step");
     REQUIRE(inPlaceCount(f, planOf(f, true)) > 0);
     Feeds feeds = trainFeeds(f, 5);
-    const Results got = jitStep(f, feeds, {});
+    const Results got = jitStep(*tools::JitTrainer::compile(f, {}), feeds, feeds);
     compareAll(expectedStep(f, feeds), got, "mnist_bn train step in place");
-    checkSameBits(jitStep(f, feeds, without), got, "mnist_bn train step");
+    checkSameBits(jitStep(*tools::JitTrainer::compile(f, without), feeds, feeds), got,
+                  "mnist_bn train step");
   }
 }

@@ -17,14 +17,6 @@ using namespace cnnc::cgtest;
 
 namespace {
 
-std::unique_ptr<Module> pipelined(const std::string &name, int64_t batch) {
-  tools::LoadOptions o;
-  o.cnn.batch = batch;
-  auto m = tools::loadModel(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, o);
-  runPipeline(*m);
-  return m;
-}
-
 // Random params with positive BN variances (the folded BN takes their square root).
 Feeds paramsFor(const Function &f, uint64_t seed) {
   Feeds feeds = randomFeeds(f, seed);
@@ -82,7 +74,7 @@ struct Api {
 TEST_CASE("the prepared state follows every change of the params (.so)", "[codegen][prepare]") {
   for (const char *file : {"mnist_bn.cnn", "mnist_base.cnn"}) {
     SECTION(file) {
-      auto m = pipelined(file, 4);
+      auto m = loadPipelined(file, 4, false);
       const Function &f = m->main();
       const codegen::Layout l = codegen::layoutFor(f);
       REQUIRE(l.preparedBytes > 0); // packed conv weights at least
@@ -138,7 +130,7 @@ TEST_CASE("a training step's new params reach the next inference (.so)", "[codeg
 }
 
 TEST_CASE("JitModel: run prepares, runPrepared uses what prepare computed", "[codegen][prepare]") {
-  auto m = pipelined("mnist_bn.cnn", 2);
+  auto m = loadPipelined("mnist_bn.cnn", 2, false);
   const Function &f = m->main();
   auto jit = codegen::JitModel::compile(f);
   const codegen::Layout &l = jit->layout();

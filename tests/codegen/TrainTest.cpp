@@ -58,28 +58,14 @@ TEST_CASE("train steps of the example networks: JIT matches the f64 interpreter"
       auto tr = tools::JitTrainer::compile(f);
       CHECK(tr->batchSize() == n.batch);
       CHECK(tr->dataInputs() == dataInputs(f));
-      Feeds params;
-      for (const auto &p : tr->paramNames())
-        params[p] = feeds.at(p);
-      tr->setParams(params);
-      tr->setStepCount(kStep);
-      std::map<std::string, interp::Tensor<double>> batch;
-      for (const auto &d : tr->dataInputs())
-        batch[d] = feeds.at(d);
       auto t2 = std::chrono::steady_clock::now();
-      interp::StepResult r = tr->step(batch, kHyper);
+      const Results got = jitStep(*tr, feeds, feeds); // the step, with setting its params
       auto t3 = std::chrono::steady_clock::now();
       WARN(n.file << " train step (batch " << n.batch << "): JIT compile " << tr->compileSeconds()
                   << " s, step " << std::chrono::duration<double>(t3 - t2).count() * 1e3
                   << " ms; interp f64 " << std::chrono::duration<double>(t1 - t0).count() * 1e3
                   << " ms");
       CHECK(tr->stepCount() == kStep + 1);
-      Results got;
-      got["loss"] = interp::Tensor<double>(xt::xarray<double>(r.loss));
-      if (want.count("correct"))
-        got["correct"] = interp::Tensor<double>(xt::xarray<double>((double)r.correct));
-      for (auto &[name, t] : tr->params())
-        got[name] = t;
       compareAll(want, got, std::string(n.file) + " train step (JIT)");
     }
   }
