@@ -235,7 +235,13 @@ std::string generatedCodeHtml(const Function &network, const Function &compiled,
 
 std::string kernelHtml(const Node &n, bool trimmed, const std::string &whole) {
   try {
-    const codegen::EmittedCode code = codegen::emitLlvmAndAsm(alone(n)->main());
+    // The page shows the kernel a user's build runs: in a sanitizer build of cnnc the
+    // generated code would otherwise carry ASan's shadow checks (the softmax's hot loop
+    // became a shadow-memory loop, and each kernel took minutes to instrument and optimise).
+    // The code is only printed, never run, so nothing needs the instrumentation.
+    codegen::TargetOptions t;
+    t.sanitizeAddress = t.sanitizeThread = false;
+    const codegen::EmittedCode code = codegen::emitLlvmAndAsm(alone(n)->main(), t);
     return listingHtml(code.llvm, llvmSyntax(), "LLVM IR after optimisation",
                        "fused multiply-add calls", trimmed, false, whole) +
            listingHtml(code.assembly, asmSyntax(), "Assembly", "FMA instructions", trimmed, true,
