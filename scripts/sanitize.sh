@@ -47,7 +47,10 @@ common="print_summary=1:external_symbolizer_path=$symbolizer"
 # library"), the example networks in "example networks: JIT matches"; and three that time
 # or report rather than compute (84, 53 and 92 s): `cnnc bench`, `info --train`'s arena
 # figures, and the in-place plan's bit-for-bit comparison with the plan without (the
-# plan's own cases run in PlanTest's other tests).
+# plan's own cases run in PlanTest's other tests). Two more run smaller in a sanitizer build
+# (its CMake passes or defines it): train_interrupt_resume sends one INT and one KILL instead
+# of two of each (477 s under ASan), and BatchTest's training steps at every batch take three
+# of the five MNIST networks (424 s).
 ASAN_SKIP='20,000-ReLU chain|npz: random byte flips|every forward op: JIT matches'
 ASAN_SKIP+='|pipelined example networks on every build|conv2d_grad_filter / conv2d_grad_input: JIT'
 ASAN_SKIP+='|grad-input-as-conv: stride-1|bench times inference and a training step'

@@ -7,10 +7,13 @@
 # right after global step STEP) and CNNC_TEST_KILL_IN_WRITE=N (SIGKILL inside the N-th file
 # write), so the points are reproducible; the seed picks them.
 # 1,050 Fashion-MNIST images, batch 100: 11 steps per epoch, 2 epochs, compiled backend.
-# Usage: interrupt_resume.sh CNNC SOURCE_DIR [SEED]
+# SIGNALS: the signals sent, one interrupted run each (a sanitizer build passes "INT KILL": its
+# runs take ten times as long, and the second pair repeats the first's code paths).
+# Usage: interrupt_resume.sh CNNC SOURCE_DIR [SEED [SIGNALS]]
 set -euo pipefail
 cnnc=$1 src=$2
 RANDOM=${3:-16}
+signals=${4:-INT KILL INT KILL}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cd "$src"
@@ -36,7 +39,7 @@ check() { # DIR: the finished run equals the straight one
 }
 
 n=0
-for sig in INT KILL INT KILL; do
+for sig in $signals; do
   step=$((RANDOM % 22 + 1))
   dir=$out/case$((n++))
   mkdir -p "$dir"
