@@ -283,6 +283,13 @@ void emitBatchMatMul(Emitter &e, const Node &n) {
   nest(0, e.c(0), e.c(0), e.c(0));
 }
 
+void emitProduct(Emitter &e, int64_t M, int64_t N, int64_t K, bool ta, Value *A, Value *B,
+                 Value *Y, Value *rows, Value *depth) {
+  GemmShape s{M, N, K, ta, false};
+  s.rows = rows, s.depth = depth;
+  emitGemm(e, s, A, B, Y, nullptr); // B untransposed: never packed (gemmPacks)
+}
+
 int64_t trainScratchBytes(const Node &n, unsigned vl) {
   if (n.op == OpKind::MatMul) {
     const Shape &as = n.operands[0]->type.shape;

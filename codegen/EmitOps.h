@@ -107,6 +107,11 @@ void emitFilterFlip(Emitter &e, const Node &n);
 void emitFc(Emitter &e, const Node &n);
 void emitMatMul3(Emitter &e, const Node &n);
 void emitBatchMatMul(Emitter &e, const Node &n);
+/// Y[M][N] = A'·B for another op's lowering, A' = ta ? Aᵀ (A stored [K][M]) : A ([M][K]),
+/// B stored [K][N]: matmul's register-blocked GEMM, which needs no scratch for this form.
+/// rows / depth: the runtime M / K when they follow the batch (else null: M / K).
+void emitProduct(Emitter &e, int64_t M, int64_t N, int64_t K, bool ta, llvm::Value *A,
+                 llvm::Value *B, llvm::Value *Y, llvm::Value *rows, llvm::Value *depth);
 // EmitMove.cpp
 void emitTranspose(Emitter &e, const Node &n);
 void emitExpand(Emitter &e, const Node &n);

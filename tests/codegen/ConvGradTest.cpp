@@ -105,6 +105,12 @@ std::vector<Geo> geos() {
       {{2, 4, 8, 14}, {14, 2, 3, 3}, one, {0, 1, 0, 1}, {1, 2}, 2},
       {{8, 1, 40, 40}, {4, 1, 5, 5}, one, nopad, one, 1},
       {{2, 20, 10, 10}, {50, 20, 3, 3}, one, nopad, one, 1},
+      // windows that cover the whole input (MNIST BASE's conv3 and conv4 above): the GEMM of
+      // EmitMatMul.cpp, here with K = 45 columns (not whole vectors) and a stride it ignores;
+      // the same window padded, or grouped, slides and takes the other kernels
+      {{3, 3, 3, 5}, {7, 3, 3, 5}, {2, 2}, nopad, one, 1},
+      {{2, 3, 4, 4}, {5, 3, 4, 4}, one, {1, 1, 1, 1}, one, 1},
+      {{2, 4, 3, 3}, {6, 2, 3, 3}, one, nopad, one, 2},
   };
 }
 
