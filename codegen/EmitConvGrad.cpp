@@ -61,6 +61,10 @@ struct Geom {
   // (nseg per row, the last one partial when Wo % lanes), RT columns × PV such vectors
   bool rows;
   int64_t lanes, nseg, RT, PV, nrb;
+  // rows per vector: when a dY row is exactly `lanes` pixels and that is under vl, one vector
+  // holds rpv = vl / lanes consecutive rows, which lie consecutively in NCHW (MNIST's 8×8 dY
+  // at AVX-512: 2 rows per 16 lanes instead of 8 lanes idle); else 1
+  int64_t rpv;
   int64_t xpadOff, packOff, offsOff, bytes;
 };
 
@@ -89,6 +93,7 @@ Geom geom(const Node &n, unsigned vl) {
     g.lanes *= 2;
   g.rows = g.sw == 1 && g.Wo >= 4;
   g.nseg = (g.Wo + g.lanes - 1) / g.lanes;
+  g.rpv = g.rows && g.Wo == g.lanes && g.lanes < (int64_t)vl ? vl / g.lanes : 1;
   // accumulators: 24 of AVX-512's 32 registers, beside PV dY vectors (the weights'
   // broadcasts fold into the FMAs); 12 of AVX2's 16, beside PV vectors and a broadcast
   g.RT = vl >= 16 ? 6 : 4, g.PV = vl >= 16 ? 4 : 3;
@@ -434,16 +439,21 @@ void emitGradInputRows(Emitter &e, const Node &n, const Geom &g) {
   Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : dX, *wpack = e.scratch(&n, g.packOff),
         *offs = e.scratch(&n, g.offsOff);
   Value *N = e.dim(n.operands[0], 0);
-  const int64_t L = g.lanes, RT = g.RT, PV = g.PV, nq = g.Ho * g.nseg, HpWp = g.Hp * g.Wp;
-  const int64_t npb = (nq + PV - 1) / PV, tailLanes = g.Wo - (g.nseg - 1) * L;
-  Type *vt = e.vty(unsigned(L));
+  // a vector: RP rows of L pixels (RP = g.rpv; a partial last vector of rows when RP does not
+  // divide Ho), or L pixels of one row (RP = 1; a partial last vector of each row when L does
+  // not divide Wo)
+  const int64_t L = g.lanes, RP = g.rpv, VW = L * RP, RT = g.RT, PV = g.PV, HpWp = g.Hp * g.Wp;
+  const int64_t nq = RP > 1 ? (g.Ho + RP - 1) / RP : g.Ho * g.nseg;
+  const int64_t npb = (nq + PV - 1) / PV;
+  const int64_t tailLanes = RP > 1 ? (g.Ho - (nq - 1) * RP) * L : g.Wo - (g.nseg - 1) * L;
+  Type *vt = e.vty(unsigned(VW)), *rowT = e.vty(unsigned(L));
   o.offsets(g, offs);
   std::vector<Value *> acc(RT * PV);
   for (auto &a : acc)
     a = e.entryAlloca(vt, "giracc");
   // the lanes of a partial last vector of a row (none when lanes divides Wo)
-  std::vector<Constant *> tm(L);
-  for (int64_t l = 0; l < L; ++l)
+  std::vector<Constant *> tm(VW);
+  for (int64_t l = 0; l < VW; ++l)
     tm[l] = b.getInt1(l < tailLanes);
   Value *tailMask = ConstantVector::get(tm);
   e.loop(g.G, [&](Value *gi) {
@@ -467,23 +477,32 @@ void emitGradInputRows(Emitter &e, const Node &n, const Geom &g) {
         Value *panel = e.gep(wpack, o.mul(rb, g.Mg * RT));
         e.loop(npb, [&](Value *pb) {
           std::vector<Value *> dyOff(PV), dst(PV), valid(PV), tail(PV);
+          std::vector<Value *> oh(PV);
           for (int64_t v = 0; v < PV; ++v) {
             Value *q = o.addc(o.mul(pb, PV), v), *qc = e.smin(q, e.c(nq - 1));
-            Value *oh = b.CreateUDiv(qc, e.c(g.nseg)), *ow = o.mul(b.CreateURem(qc, e.c(g.nseg)), L);
             valid[v] = b.CreateICmpSLT(q, e.c(nq));
+            if (RP > 1) { // rows oh .. oh+RP-1, whole
+              oh[v] = o.mul(qc, RP);
+              tail[v] = b.CreateICmpEQ(qc, e.c(nq - 1));
+              dyOff[v] = o.mul(oh[v], g.Wo);
+              dst[v] = o.mul(oh[v], g.sh * g.Wp);
+              continue;
+            }
+            oh[v] = b.CreateUDiv(qc, e.c(g.nseg));
+            Value *ow = o.mul(b.CreateURem(qc, e.c(g.nseg)), L);
             tail[v] = b.CreateICmpEQ(b.CreateURem(qc, e.c(g.nseg)), e.c(g.nseg - 1));
-            dyOff[v] = o.add(o.mul(oh, g.Wo), ow);
-            dst[v] = o.add(o.mul(oh, g.sh * g.Wp), ow);
+            dyOff[v] = o.add(o.mul(oh[v], g.Wo), ow);
+            dst[v] = o.add(o.mul(oh[v], g.sh * g.Wp), ow);
           }
           // a partial vector loads and stores its real lanes only (dY's last row ends the buffer)
           auto loadV = [&](Value *p, int64_t v) -> Value * {
-            if (tailLanes == L)
+            if (tailLanes == VW)
               return b.CreateAlignedLoad(vt, p, Align(4));
             Value *mask = b.CreateSelect(tail[v], tailMask, Constant::getAllOnesValue(tailMask->getType()));
-            return b.CreateMaskedLoad(vt, p, Align(4), mask, e.cfv(0, unsigned(L)));
+            return b.CreateMaskedLoad(vt, p, Align(4), mask, e.cfv(0, unsigned(VW)));
           };
           auto storeV = [&](Value *x, Value *p, int64_t v) {
-            if (tailLanes == L) {
+            if (tailLanes == VW) {
               b.CreateAlignedStore(x, p, Align(4));
               return;
             }
@@ -491,13 +510,13 @@ void emitGradInputRows(Emitter &e, const Node &n, const Geom &g) {
             b.CreateMaskedStore(x, p, Align(4), mask);
           };
           for (auto *a : acc)
-            b.CreateStore(e.cfv(0, unsigned(L)), a);
+            b.CreateStore(e.cfv(0, unsigned(VW)), a);
           e.loop(g.Mg, [&](Value *m) {
             std::vector<Value *> dv(PV);
             for (int64_t v = 0; v < PV; ++v)
               dv[v] = loadV(e.gep(dyImg, o.add(o.mul(m, g.P), dyOff[v])), v);
             for (int64_t t = 0; t < RT; ++t) {
-              Value *wv = e.splat(e.load(panel, o.addc(o.mul(m, RT), t)), unsigned(L));
+              Value *wv = e.splat(e.load(panel, o.addc(o.mul(m, RT), t)), unsigned(VW));
               for (int64_t v = 0; v < PV; ++v) {
                 Value *a = acc[t * PV + v];
                 b.CreateStore(e.fma(wv, dv[v], b.CreateLoad(vt, a)), a);
@@ -512,7 +531,27 @@ void emitGradInputRows(Emitter &e, const Node &n, const Geom &g) {
               for (int64_t v = 0; v < PV; ++v)
                 e.ifThen(valid[v], [&] {
                   Value *p = e.gep(col, dst[v]);
-                  storeV(b.CreateFAdd(loadV(p, v), b.CreateLoad(vt, acc[t * PV + v])), p, v);
+                  Value *sum = b.CreateLoad(vt, acc[t * PV + v]);
+                  if (RP == 1) {
+                    storeV(b.CreateFAdd(loadV(p, v), sum), p, v);
+                    return;
+                  }
+                  // row s of the vector lands sh·Wp further down dX (rows past Ho: none)
+                  for (int64_t s = 0; s < RP; ++s) {
+                    std::vector<int> lanes(L);
+                    for (int64_t l = 0; l < L; ++l)
+                      lanes[l] = int(s * L + l);
+                    auto one = [&] {
+                      Value *ps = e.gep(p, e.c(s * g.sh * g.Wp));
+                      Value *row = b.CreateShuffleVector(sum, lanes);
+                      b.CreateAlignedStore(b.CreateFAdd(b.CreateAlignedLoad(rowT, ps, Align(4)), row), ps,
+                                           Align(4));
+                    };
+                    if (s == 0 || g.Ho % RP == 0)
+                      one();
+                    else
+                      e.ifThen(b.CreateICmpSLT(o.addc(oh[v], s), e.c(g.Ho)), one);
+                  }
                 });
             });
           }

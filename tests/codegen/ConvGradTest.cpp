@@ -105,6 +105,12 @@ std::vector<Geo> geos() {
       {{2, 4, 8, 14}, {14, 2, 3, 3}, one, {0, 1, 0, 1}, {1, 2}, 2},
       {{8, 1, 40, 40}, {4, 1, 5, 5}, one, nopad, one, 1},
       {{2, 20, 10, 10}, {50, 20, 3, 3}, one, nopad, one, 1},
+      // the row kernel with several dY rows per vector (rows of exactly 8 or 4 pixels, under
+      // the vector width): 5 rows of 8 (a last vector of one row at AVX-512), under a
+      // vertical stride; 6 rows of 4 (4 per vector at AVX-512, 2 at AVX2: a partial last one)
+      {{2, 6, 7, 10}, {5, 6, 3, 3}, one, nopad, one, 1},
+      {{2, 3, 11, 10}, {4, 3, 3, 3}, {2, 1}, nopad, one, 1},
+      {{2, 3, 7, 6}, {4, 3, 2, 3}, one, nopad, one, 1},
       // windows that cover the whole input (MNIST BASE's conv3 and conv4 above): the GEMM of
       // EmitMatMul.cpp, here with K = 45 columns (not whole vectors) and a stride it ignores;
       // the same window padded, or grouped, slides and takes the other kernels
