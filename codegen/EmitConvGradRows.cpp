@@ -45,7 +45,12 @@ FilterRowsGeom filterRowsGeom(const Node &n, unsigned vl, bool narrow) {
   const int64_t regs = vl >= 16 ? 32 : 16;
   auto pv = [&](int64_t lanes) { return (g.Wo + lanes - 1) / lanes; };
   g.VL = vl >= 16 && !narrow && pv(16) * 16 <= pv(8) * 8 ? 16 : 8;
-  g.PV = pv(g.VL), g.tail = g.Wo % g.VL;
+  g.PV = pv(g.VL), g.tail = g.Wo % g.VL, g.rpv = 1;
+  // rows of exactly 8 pixels, an even count per image, full-rate 512-bit FMAs: 16 lanes hold
+  // two consecutive rows (MNIST BASE's conv2, 8×8: 8 lanes would leave half of each zmm idle).
+  // dY's two rows are contiguous; x's two rows are two loads joined.
+  if (vl >= 16 && !narrow && g.Wo == 8 && g.Ho % 2 == 0)
+    g.VL = 16, g.PV = 1, g.tail = 0, g.rpv = 2;
   // MT·kw accumulators and either MT dY vectors and one x vector, or (xHeld) the kw x
   // vectors, one dY vector and a spare: whichever holds more channels (VGG's conv1_1 at 16
   // lanes: 8 × 3 instead of 7 × 3, so 64 channels in 8 tiles instead of 70 in 10); tiles
@@ -58,7 +63,7 @@ FilterRowsGeom filterRowsGeom(const Node &n, unsigned vl, bool narrow) {
   g.CI = std::clamp<int64_t>(4096 / g.P, 1, g.N), g.NC = (g.N + g.CI - 1) / g.CI;
   g.KR = std::max<int64_t>(1, 4096 / (g.MT * g.PV * g.VL));
   // the fraction of lanes holding real work (the tap kernel compares its own: EmitConvGrad.cpp)
-  g.lanesUsed = double(g.Wo) / double(g.PV * g.VL) * double(g.Mg) / double(g.nmt * g.MT);
+  g.lanesUsed = double(g.Wo * g.rpv) / double(g.PV * g.VL) * double(g.Mg) / double(g.nmt * g.MT);
   g.valid = true;
   int64_t off = 0;
   g.xpadOff = off, off += g.padded ? align64(g.N * g.C * g.Hp * g.Wp * 4) : 0;
@@ -74,7 +79,7 @@ void emitGradFilterRows(Emitter &e, const Node &n, const FilterRowsGeom &g) {
   auto addc = [&](Value *a, int64_t k) { return add(a, e.c(k)); };
   Value *x = e.ptr(n.operands[0]), *dy = e.ptr(n.operands[1]), *dW = e.ptr(&n);
   Value *xp = g.padded ? e.scratch(&n, g.xpadOff) : x, *slots = e.scratch(&n, g.slotOff);
-  const int64_t VL = g.VL, MT = g.MT, KW = g.kw, HpWp = g.Hp * g.Wp;
+  const int64_t VL = g.VL, MT = g.MT, KW = g.kw, HpWp = g.Hp * g.Wp, RP = g.rpv, HoR = g.Ho / RP;
   const int64_t slotSize = MT * g.R * VL; // floats per task
   Value *N = e.dim(n.operands[0], 0);     // the runtime batch
   Value *NC = b.CreateUDiv(addc(N, g.CI - 1), e.c(g.CI));
@@ -102,7 +107,8 @@ void emitGradFilterRows(Emitter &e, const Node &n, const FilterRowsGeom &g) {
     Value *gi = b.CreateUDiv(gt, e.c(g.nmt)), *mt = b.CreateURem(gt, e.c(g.nmt));
     Value *slot = e.gep(slots, mul(u, slotSize));
     Value *n0 = mul(ch, g.CI), *images = e.smin(e.c(g.CI), b.CreateSub(N, n0));
-    Value *rows = mul(images, g.Ho), *blocks = b.CreateUDiv(addc(rows, g.KR - 1), e.c(g.KR));
+    // (a "row" is RP rows of dY)
+    Value *rows = mul(images, HoR), *blocks = b.CreateUDiv(addc(rows, g.KR - 1), e.c(g.KR));
     // the tile's channels, clamped to the group's last (computed, never written)
     std::vector<Value *> mOff(MT);
     for (int64_t mi = 0; mi < MT; ++mi) {
@@ -125,12 +131,24 @@ void emitGradFilterRows(Emitter &e, const Node &n, const FilterRowsGeom &g) {
         Value *xc = e.gep(xp, mul(add(mul(gi, g.Cg), c), HpWp)); // plane (0, g·Cg + c)
         Value *xi = e.gep(xc, mul(i, g.dh * g.Wp));
         e.loop(q0, q1, [&](Value *q) {
-          Value *nn = add(n0, b.CreateUDiv(q, e.c(g.Ho))), *oh = b.CreateURem(q, e.c(g.Ho));
+          Value *nn = add(n0, b.CreateUDiv(q, e.c(HoR))), *oh = mul(b.CreateURem(q, e.c(HoR)), RP);
           Value *xrow = e.gep(xi, add(mul(nn, g.C * HpWp), mul(oh, g.sh * g.Wp)));
           Value *dimg = add(mul(nn, g.M * g.P), mul(oh, g.Wo));
           auto pixels = [&](Value *p0, bool last) {
             auto dyAt = [&](int64_t mi) { return loadRow(e.gep(dy, add(add(dimg, mOff[mi]), p0)), last); };
-            auto xAt = [&](int64_t j) { return loadRow(e.gep(xrow, addc(p0, j * g.dw)), last); };
+            auto xAt = [&](int64_t j) -> Value * {
+              Value *p = e.gep(xrow, addc(p0, j * g.dw));
+              if (RP == 1)
+                return loadRow(p, last);
+              // rows oh and oh + 1 of dY read x rows sh·Wp apart: two half vectors joined
+              Type *half = e.vty(VL / 2);
+              std::vector<int> both(VL);
+              for (int64_t l = 0; l < VL; ++l)
+                both[l] = int(l);
+              return b.CreateShuffleVector(b.CreateAlignedLoad(half, p, Align(4)),
+                                           b.CreateAlignedLoad(half, e.gep(p, e.c(g.sh * g.Wp)), Align(4)),
+                                           both);
+            };
             auto fma = [&](Value *xv, Value *dv, int64_t mi, int64_t j) {
               Value *a = acc[mi * KW + j];
               b.CreateStore(e.fma(xv, dv, b.CreateLoad(e.vty(VL), a)), a);

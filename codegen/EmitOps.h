@@ -53,6 +53,7 @@ struct FilterRowsGeom {
   int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, R, sh, pt, pl, dh, dw, Ho, Wo, P, Hp, Wp;
   bool padded, valid;
   int64_t VL, PV, tail; // lanes; vectors per output row, the last holding `tail` (0: full)
+  int64_t rpv;          // dY rows per vector: 2 when a row is half the vector (else 1)
   int64_t MT, nmt;      // output channels per tile, tiles per group
   bool xHeld;           // the kw x vectors held and dY streamed (else the MT dY vectors)
   int64_t CI, NC, KR;   // images per chunk, chunks (compiled batch), rows per block

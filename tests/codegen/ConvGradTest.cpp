@@ -111,6 +111,10 @@ std::vector<Geo> geos() {
       {{2, 6, 7, 10}, {5, 6, 3, 3}, one, nopad, one, 1},
       {{2, 3, 11, 10}, {4, 3, 3, 3}, {2, 1}, nopad, one, 1},
       {{2, 3, 7, 6}, {4, 3, 2, 3}, one, nopad, one, 1},
+      // the filter gradient's row kernel with two dY rows of 8 per vector (AVX-512): under a
+      // vertical stride (x rows 2·Wp apart), and dilated
+      {{2, 3, 13, 10}, {10, 3, 3, 3}, {2, 1}, nopad, one, 1},
+      {{2, 3, 12, 12}, {6, 3, 3, 3}, one, nopad, {2, 2}, 1},
       // windows that cover the whole input (MNIST BASE's conv3 and conv4 above): the GEMM of
       // EmitMatMul.cpp, here with K = 45 columns (not whole vectors) and a stride it ignores;
       // the same window padded, or grouped, slides and takes the other kernels
