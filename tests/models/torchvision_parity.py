@@ -178,7 +178,7 @@ def check(name, cnnc, tmp, backends):
 # step's gradients (docs/onnx.md). ResNet-18 with 1000 classes reaches a ReLU kink at step 3
 # that f32's summation order decides (PyTorch's own f32 in channels_last is off by the same
 # 8e-2 on layer1.0.conv1.weight; docs/onnx.md): train_check counts such a step against that
-# second PyTorch f32 order. MobileNet v2's ReLU6s put one or two of its ~2.5M pre-activations
+# second PyTorch f32 order. MobileNet v2's ReLU6s put one or two of its 2.2M pre-activations
 # within f32 rounding of a kink at every step (PyTorch's own f32 is off from f64 by 7.6e-2 at
 # step 1, two ReLU6 decisions at 1.0e-6 and 1.5e-6 std from 0): there train_check counts the
 # step against PyTorch f64 with the decisions near a kink that cnnc took the other way
