@@ -69,6 +69,13 @@ TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bia
             "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[2,6,4,4]", "f32[2,6,4,4]", {"x", "w"}, {}, 0, fuse);
     checkOp(p("x", "f32[1,3,4,4]") + p("w", "f32[3,1,2,2]"),
             "%y = conv2d(%x, %w) {groups=3, stride=[2,2]} : f32[1,3,2,2]", "f32[1,3,2,2]", {"x", "w"}, {}, 0, fuse);
+    // MobileNet v2's stride-2 depthwise layer (3x3, pads 1, with a bias), and a channel
+    // multiplier of 2 (two filters per input channel)
+    checkOp(p("x", "f32[2,4,5,5]") + p("w", "f32[4,1,3,3]") + p("b", "f32[4]"),
+            "%y = conv2d(%x, %w, %b) {groups=4, stride=[2,2], pads=[1,1,1,1]} : f32[2,4,3,3]", "f32[2,4,3,3]",
+            {"x", "w", "b"}, {}, 0, fuse);
+    checkOp(p("x", "f32[1,2,4,4]") + p("w", "f32[4,1,3,3]"),
+            "%y = conv2d(%x, %w) {groups=2, pads=[1,1,1,1]} : f32[1,4,4,4]", "f32[1,4,4,4]", {"x", "w"}, {}, 0, fuse);
   }
 }
 
