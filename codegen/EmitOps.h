@@ -105,6 +105,9 @@ void emitConv2dGradInput(Emitter &e, const Node &n);
 void emitFilterFlip(Emitter &e, const Node &n);
 // EmitMatMul.cpp
 void emitFc(Emitter &e, const Node &n);
+/// fc's weights packed into the GEMM's panels at `pack` (fcPackBytes, Plan.h): in the
+/// prepare entry when Plan::packed has the fc.
+void emitFcPack(Emitter &e, const Node &n, llvm::Value *pack);
 void emitMatMul3(Emitter &e, const Node &n);
 void emitBatchMatMul(Emitter &e, const Node &n);
 // EmitMove.cpp
