@@ -1,7 +1,7 @@
 // Matrix products: the register-blocked GEMM behind matmul and batch_matmul (seed eqs. 35,
-// 45: the conv gradients' products before fuse-conv-grad), and fc's dot rows (seed section
-// 6.8). Extents are constants except along the batch dim (Plan.cpp), where they follow the
-// runtime batch.
+// 45: the conv gradients' products before fuse-conv-grad) and fc from 2 rows on, and fc's dot
+// rows at one row (seed section 6.8). Extents are constants except along the batch dim
+// (Plan.cpp), where they follow the runtime batch.
 #include "codegen/EmitOps.h"
 
 #include <cmath>
