@@ -13,6 +13,7 @@
 //       batch-major), then one cnnc_train_step per call, batch i of the D in turn. The first
 //       step (batch 0, the initial weights) runs during setup: its loss is in the ready line.
 //   cnnc_bench_worker onednn --convs SPEC[;SPEC...] [--pass P] [--threads T]
+//   cnnc_bench_worker onednn --fcs N,K,M,relu[;...] [--threads T]  (inner_product forward)
 //       oneDNN convolution primitives (direct algorithm, format_tag::any for every tensor:
 //       oneDNN's blocked layouts); data reordered into oneDNN's layouts before timing.
 //       SPEC = N,IC,H,W,OC,KH,KW,stride,pad,groups,relu[,needs_dx[,bias]] (needs_dx, bias
@@ -427,10 +428,10 @@ int runOnednn(int argc, char **argv) {
   using namespace dnnl;
   using tag = memory::format_tag;
   using dt = memory::data_type;
-  const char *spec = optValue(argc, argv, "--convs");
-  if (!spec)
+  const char *spec = optValue(argc, argv, "--convs"), *fcSpec = optValue(argc, argv, "--fcs");
+  if (!spec && !fcSpec)
     fail("usage: cnnc_bench_worker onednn --convs N,IC,H,W,OC,KH,KW,stride,pad,groups,relu[;...] "
-         "[--pass fwd|bwd_data|bwd_weights|train]");
+         "[--pass fwd|bwd_data|bwd_weights|train] | --fcs N,K,M,relu[;...]");
   const std::string pass = optValue(argc, argv, "--pass", "fwd");
   if (pass != "fwd" && pass != "bwd_data" && pass != "bwd_weights" && pass != "train")
     fail("--pass " + pass + ": expected fwd, bwd_data, bwd_weights or train");
@@ -438,7 +439,20 @@ int runOnednn(int argc, char **argv) {
   if (threads > 0 && omp_get_max_threads() != threads)
     fail("OMP_NUM_THREADS gives oneDNN " + std::to_string(omp_get_max_threads()) +
          " threads, not " + std::to_string(threads));
-  std::vector<ConvSpec> convs = parseConvs(spec);
+  std::vector<ConvSpec> convs = spec ? parseConvs(spec) : std::vector<ConvSpec>{};
+  std::vector<std::vector<int64_t>> fcs;
+  if (fcSpec) {
+    std::stringstream all(fcSpec);
+    for (std::string one; std::getline(all, one, ';');) {
+      std::vector<int64_t> v;
+      std::stringstream ss(one);
+      for (std::string t; std::getline(ss, t, ',');)
+        v.push_back(std::atoll(t.c_str()));
+      if (v.size() != 4)
+        fail("bad fc spec '" + one + "': want N,K,M,relu");
+      fcs.push_back(v);
+    }
+  }
   try {
     engine eng(engine::kind::cpu, 0);
     stream strm(eng);
@@ -527,6 +541,30 @@ int runOnednn(int argc, char **argv) {
                           {DNNL_ARG_DIFF_SRC, filled(srcPlain, pd.diff_src_desc(), 1.0f)}}});
       }
     }
+    // fc (forward inference): weights in the layout oneDNN picks (format_tag::any), reordered
+    // once by `filled`, outside the timed calls, like the convs' weights; bias + fused ReLU.
+    for (const auto &v : fcs) {
+      const int64_t n = v[0], k = v[1], m = v[2];
+      memory::desc srcPlain({n, k}, dt::f32, tag::nc), weiPlain({m, k}, dt::f32, tag::oi),
+          dstPlain({n, m}, dt::f32, tag::nc), biasMd({m}, dt::f32, tag::x);
+      inner_product_forward::desc d(prop_kind::forward_inference,
+                                    memory::desc({n, k}, dt::f32, tag::any),
+                                    memory::desc({m, k}, dt::f32, tag::any), biasMd,
+                                    memory::desc({n, m}, dt::f32, tag::any));
+      primitive_attr attr;
+      if (v[3]) {
+        post_ops po;
+        po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+        attr.set_post_ops(po);
+      }
+      inner_product_forward::primitive_desc pd(d, attr, eng);
+      impls.push_back(pd.impl_info_str());
+      prims.push_back({inner_product_forward(pd),
+                       {{DNNL_ARG_SRC, filled(srcPlain, pd.src_desc(), 1.0f)},
+                        {DNNL_ARG_WEIGHTS, filled(weiPlain, pd.weights_desc(), std::sqrt(6.0f / (float)k))},
+                        {DNNL_ARG_BIAS, filled(biasMd, pd.bias_desc(), 0.01f)},
+                        {DNNL_ARG_DST, filled(dstPlain, pd.dst_desc(), 1.0f)}}});
+    }
     auto call = [&] {
       for (auto &p : prims)
         p.prim.execute(strm, p.args);
@@ -541,7 +579,8 @@ int runOnednn(int argc, char **argv) {
     for (auto &s : distinct)
       impl += (impl.empty() ? "" : " ") + s;
     std::string ready = "{\"ready\": true, \"threads\": " + std::to_string(omp_get_max_threads()) +
-                        ", \"convs\": " + std::to_string(convs.size()) + ", \"primitives\": " +
+                        ", \"convs\": " + std::to_string(convs.size()) + ", \"fcs\": " +
+                        std::to_string(fcs.size()) + ", \"primitives\": " +
                         std::to_string(prims.size()) + ", \"impl\": \"" + jsonEscape(impl) + "\"}";
     serve(ready, call);
   } catch (const dnnl::error &e) {

@@ -26,7 +26,8 @@ the oneDNN peer, FC weight bytes).
       downloaded) in eval mode exported to ONNX (opset 13) with a symbolic batch, so that
       `cnnc compile --batch N` binds any batch.
 
-CASE: conv:IC:OC:HW (3x3, pad 1, stride 1, bias, ReLU: one VGG-16 layer), vgg16 (the seed's
+CASE: conv:IC:OC:HW (3x3, pad 1, stride 1, bias, ReLU: one VGG-16 layer), fc:K:M (nn.Linear
+K -> M + ReLU: VGG-16's fc6 / fc7), vgg16 (the seed's
 Table 2, examples/vgg16.cnn), mnist_base, mnist_sk (examples/*.cnn, inference: softmax on
 the scores), resnet50, mobilenet_v2, shufflenet_v2, densenet121 (torchvision, 224x224); bwd_data:IC:OC:HW and bwd_weights:IC:OC:HW (one VGG-16
 layer's input or filter gradient alone, no bias: aten's convolution_backward with that
@@ -185,6 +186,9 @@ def build(case):
     if case.startswith("conv:"):
         _, ic, oc, hw = case.split(":")
         return ConvRelu(int(ic), int(oc)), (int(ic), int(hw), int(hw))
+    if case.startswith("fc:"):
+        _, k, m = case.split(":")
+        return nn.Sequential(nn.Linear(int(k), int(m)), nn.ReLU()), (int(k),)
     if case == "vgg16":
         return VGG16(), (3, 224, 224)
     if case == "mnist_base":
@@ -214,7 +218,7 @@ def describe(case, batch):
     train = case in TRAIN_CASES
     model, shape = build(case)
     model.train(train)
-    macs, convs, fc_bytes = 0, [], 0
+    macs, convs, fc_bytes, fcs = 0, [], 0, []
 
     def conv_hook(m, inp, out):
         nonlocal macs
@@ -235,6 +239,8 @@ def describe(case, batch):
         nonlocal macs, fc_bytes
         macs += (3 if train else 1) * out.numel() * m.in_features
         fc_bytes += m.weight.numel() * m.weight.element_size()
+        # oneDNN's inner_product (bench_worker.cpp --fcs): N,K,M,relu (fc:K:M cases: ReLU after)
+        fcs.append(f"{inp[0].shape[0]},{m.in_features},{m.out_features},{int(case.startswith('fc:'))}")
 
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -246,7 +252,7 @@ def describe(case, batch):
     else:
         with torch.inference_mode():
             model(torch.rand(batch, *shape))
-    return {"flops": 2 * macs, "convs": convs, "fc_weight_bytes": fc_bytes}
+    return {"flops": 2 * macs, "convs": convs, "fc_weight_bytes": fc_bytes, "fcs": fcs}
 
 
 def serve(case, batch, threads):

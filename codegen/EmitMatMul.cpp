@@ -1,7 +1,7 @@
 // Matrix products: the register-blocked GEMM behind matmul and batch_matmul (seed eqs. 35,
-// 45: the conv gradients' products before fuse-conv-grad), and fc's dot rows (seed section
-// 6.8). Extents are constants except along the batch dim (Plan.cpp), where they follow the
-// runtime batch.
+// 45: the conv gradients' products before fuse-conv-grad) and fc from 2 rows on, and fc's dot
+// rows at one row (seed section 6.8). Extents are constants except along the batch dim
+// (Plan.cpp), where they follow the runtime batch.
 #include "codegen/EmitOps.h"
 
 #include <cmath>
@@ -63,19 +63,14 @@ void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, 
       rowsMax * K * M);
 }
 
-void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
-  const Node *x = n.operands[0];
-  emitDotRows(e, e.ptr(x), e.dim(x, 0), x->type.shape[0], x->type.shape[1], e.ptr(n.operands[1]),
-              n.type.shape[1], n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr, e.ptr(&n),
-              n.getInt("relu") != 0);
-}
-
 namespace {
 
 // ------------------------------------------------------------------ matrix products
 // Y[M][N] = A(i,k) B(k,j), A(i,k) = ta ? A[k*M+i] : A[i*K+k], B(k,j) = tb ? B[j*K+k] : B[k*N+j].
-// B is packed to [K][Npad] (zero-padded to whole vectors) when it is transposed or N is not a
-// multiple of vl; column blocks of MB vectors run outermost (the B panel stays in cache), then
+// B is packed into panels [N/bw][K][bw] (bw = MB vectors; the last panel zero-padded) when
+// it is transposed, so that a column block's k steps read one contiguous stream (fc's
+// weights: prepacked once, Plan::packed); column blocks run outermost (the panel's K block
+// stays in L1 across the row tiles), then
 // tiles of PT rows (tail rows clamped to the last row: recomputed, stored twice, same value);
 // PT*MB accumulators stay in registers while k runs: each k loads MB vectors of B and
 // broadcasts PT scalars of A (the conv kernel's tile, EmitConv.cpp).
@@ -84,22 +79,55 @@ struct GemmShape {
   bool ta, tb;
   Value *rows = nullptr; // the runtime row count when it follows the batch (else M)
   Value *depth = nullptr; // the runtime K when the product sums over the batch (eq. 35)
+  Value *bias = nullptr;  // fc's epilogue on the finished sums: + bias[j], then ReLU if relu
+  bool relu = false;
+  bool prepacked = false; // B's panels are already at `pack` (the prepare entry made them)
 };
+
+int64_t gemmMB(const GemmShape &s, unsigned vl) { return s.N > (int64_t)vl ? 2 : 1; }
 
 bool gemmPacks(const GemmShape &s, unsigned) {
   return s.tb; // else B's rows are read in place, the last partial vector by a masked load
 }
 
+int64_t gemmPackBytes(const GemmShape &s, unsigned vl) {
+  const int64_t bw = gemmMB(s, vl) * vl;
+  return s.K * ((s.N + bw - 1) / bw * bw) * 4;
+}
+
 int64_t gemmScratch(const GemmShape &s, unsigned vl) {
-  return gemmPacks(s, vl) ? s.K * ((s.N + vl - 1) / vl * vl) * 4 : 0;
+  return gemmPacks(s, vl) && !s.prepacked ? gemmPackBytes(s, vl) : 0;
+}
+
+// B's panels: panel cb holds columns [cb*bw, cb*bw + bw) as [K][bw], zero past N. One panel
+// per parallel iteration; each reads bw rows of B (tb) side by side along k.
+void emitGemmPack(Emitter &e, const GemmShape &s, Value *B, Value *pack) {
+  auto &b = e.b;
+  const int64_t bw = gemmMB(s, e.vl) * e.vl, cbs = (s.N + bw - 1) / bw;
+  e.parallelFor(
+      cbs,
+      [&](Value *cb) {
+        e.loop(s.K, [&](Value *k) {
+          e.loop(bw, [&](Value *jj) {
+            Value *j = b.CreateAdd(b.CreateMul(cb, e.c(bw)), jj);
+            Value *jc = e.smin(j, e.c(s.N - 1)); // past N: a valid read, replaced by 0
+            Value *src = s.tb ? b.CreateAdd(b.CreateMul(jc, e.c(s.K)), k)
+                              : b.CreateAdd(b.CreateMul(k, e.c(s.N)), jc);
+            Value *v = b.CreateSelect(b.CreateICmpSLT(j, e.c(s.N)), e.load(B, src), e.cf(0));
+            e.store(v, pack, b.CreateAdd(b.CreateMul(cb, e.c(s.K * bw)),
+                                         b.CreateAdd(b.CreateMul(k, e.c(bw)), jj)));
+          });
+        });
+      },
+      s.K * cbs * bw);
 }
 
 void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Value *pack) {
   auto &b = e.b;
   const unsigned VL = e.vl;
-  const int64_t MB = s.N > (int64_t)VL ? 2 : 1, PT = MB == 2 ? 6 : 8;
+  const int64_t MB = gemmMB(s, VL), PT = MB == 2 ? 6 : 8;
   const bool packed = gemmPacks(s, VL);
-  const int64_t Npad = (s.N + VL - 1) / VL * VL, ldb = packed ? Npad : s.N;
+  const int64_t ldb = packed ? MB * VL : s.N; // a panel's row, or B's
   auto mul = [&](Value *a, int64_t k) { return b.CreateMul(a, e.c(k), "", true, true); };
   auto add = [&](Value *a, Value *c) { return b.CreateAdd(a, c, "", true, true); };
   if (s.M == 0 || s.N == 0)
@@ -108,18 +136,9 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
     zeroFill(e, Y, b.CreateMul(s.rows ? s.rows : e.c(s.M), e.c(s.N)));
     return;
   }
-  Value *Bp = B;
-  if (packed) {
-    Bp = pack;
-    if (Npad != s.N)
-      zeroFill(e, pack, e.c(s.K * Npad));
-    e.loop(s.K, [&](Value *k) {
-      e.loop(s.N, [&](Value *j) {
-        Value *src = s.tb ? add(mul(j, s.K), k) : add(mul(k, s.N), j);
-        e.store(e.load(B, src), pack, add(mul(k, Npad), j));
-      });
-    });
-  }
+  Value *Bp = packed ? pack : B;
+  if (packed && !s.prepacked)
+    emitGemmPack(e, s, B, pack);
   std::vector<Value *> acc(PT * MB);
   for (auto &a : acc)
     a = e.entryAlloca(e.vty(VL), "gacc");
@@ -134,8 +153,26 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
   const int64_t KC = 128;
   Value *Kv = s.depth ? s.depth : e.c(s.K);
   Value *kBlocks = b.CreateUDiv(add(Kv, e.c(KC - 1)), e.c(KC));
-  auto block = [&](Value *k0, Value *k1, Value *first, Value *col0, int64_t nv, int64_t valid,
-                   Value *t0, Value *t1) {
+  // the last K block's epilogue (fc): + bias, ReLU
+  auto epilogue = [&](Value *val, Value *last, Value *col, int64_t cols) {
+    if (!s.bias && !s.relu)
+      return val;
+    Value *f = val;
+    if (s.bias) {
+      std::vector<Constant *> m;
+      for (unsigned l = 0; l < VL; ++l)
+        m.push_back(b.getInt1((int64_t)l < cols));
+      f = b.CreateFAdd(f, cols == (int64_t)VL ? e.load(s.bias, col, VL)
+                                               : b.CreateMaskedLoad(e.vty(VL), e.gep(s.bias, col),
+                                                                    Align(4), ConstantVector::get(m),
+                                                                    e.cfv(0, VL)));
+    }
+    if (s.relu)
+      f = e.relu(f);
+    return b.CreateSelect(last, f, val);
+  };
+  auto block = [&](Value *k0, Value *k1, Value *first, Value *last, Value *col0, int64_t nv,
+                   int64_t valid, Value *t0, Value *t1) {
     e.loop(t0, t1, [&](Value *t) {
       std::vector<Value *> row(PT);
       for (int64_t p = 0; p < PT; ++p)
@@ -158,7 +195,8 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
       }
       e.loop(k0, k1, [&](Value *k) {
         std::vector<Value *> bv(nv);
-        Value *brow = add(mul(k, ldb), col0);
+        // a panel starts at col0*K (packed), a row of B at k*N
+        Value *brow = packed ? add(mul(col0, s.K), mul(k, ldb)) : add(mul(k, ldb), col0);
         for (int64_t v = 0; v < nv; ++v) {
           const int64_t cols = std::min<int64_t>(VL, valid - v * VL);
           if (packed || cols == (int64_t)VL) {
@@ -183,8 +221,9 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
       for (int64_t p = 0; p < PT; ++p) {
         Value *yrow = add(mul(row[p], s.N), col0);
         for (int64_t v = 0; v < nv; ++v) {
-          Value *val = b.CreateLoad(e.vty(VL), acc[p * MB + v]);
           const int64_t cols = std::min<int64_t>(VL, valid - v * VL);
+          Value *val = epilogue(b.CreateLoad(e.vty(VL), acc[p * MB + v]), last,
+                                add(col0, e.c(v * VL)), cols);
           if (cols == (int64_t)VL) {
             e.store(val, Y, add(yrow, e.c(v * VL)));
             continue;
@@ -212,19 +251,70 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
         e.loop(kBlocks, [&](Value *kb) {
           Value *k0 = mul(kb, KC), *k1 = e.smin(add(k0, e.c(KC)), Kv);
           Value *first = b.CreateICmpEQ(kb, e.c(0));
+          Value *last = b.CreateICmpEQ(kb, b.CreateSub(kBlocks, e.c(1)));
           if (full)
             e.ifThen(b.CreateICmpSLT(cb, e.c(full)),
-                     [&] { block(k0, k1, first, mul(cb, bw), MB, bw, t0, t1); });
+                     [&] { block(k0, k1, first, last, mul(cb, bw), MB, bw, t0, t1); });
           if (rem)
             e.ifThen(b.CreateICmpEQ(cb, e.c(full)), [&] {
-              block(k0, k1, first, e.c(full * bw), (rem + VL - 1) / VL, rem, t0, t1);
+              block(k0, k1, first, last, e.c(full * bw), (rem + VL - 1) / VL, rem, t0, t1);
             });
         });
       },
       s.M * s.N * s.K);
 }
 
+// fc y = x w^T + b as the GEMM: A = x, B(k,j) = w[j][k] (tb), prepacked panels.
+GemmShape fcGemm(const Node &n) {
+  GemmShape s{n.type.shape[0], n.type.shape[1], n.operands[0]->type.shape[1], false, true};
+  s.prepacked = true;
+  return s;
+}
+
 } // namespace
+
+// fc (seed section 6.8). One row (batch 1) is a matrix-vector product bound by streaming w:
+// the dot rows above read each weight once. From kFcGemmRows rows on, the dot rows would
+// stream w once per row (VGG's fc6: 411 MB per row), so the GEMM reads it once per call
+// from panels packed by the prepare entry (Plan::packed, when w is fixed), with rows
+// broadcast and bias + ReLU on the last K block. The row count may follow the runtime
+// batch: both paths are emitted and it picks one. Each path's reduction order per output is
+// fixed (independent of the thread count).
+constexpr int64_t kFcGemmRows = 2;
+
+int64_t fcPackBytes(const Node &n, unsigned vl) {
+  if (n.op != OpKind::FullyConnected || n.type.shape[0] < kFcGemmRows || n.type.numel() == 0 ||
+      n.operands[0]->type.shape[1] == 0)
+    return 0;
+  return gemmPackBytes(fcGemm(n), vl);
+}
+
+void emitFcPack(Emitter &e, const Node &n, Value *pack) {
+  emitGemmPack(e, fcGemm(n), e.ptr(n.operands[1]), pack);
+}
+
+void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
+  const Node *x = n.operands[0];
+  Value *rows = e.dim(x, 0), *bias = n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr;
+  const bool relu = n.getInt("relu") != 0;
+  auto dotRows = [&] {
+    emitDotRows(e, e.ptr(x), rows, x->type.shape[0], x->type.shape[1], e.ptr(n.operands[1]),
+                n.type.shape[1], bias, e.ptr(&n), relu);
+  };
+  auto it = e.plan.packed.find(&n);
+  if (it == e.plan.packed.end()) {
+    dotRows();
+    return;
+  }
+  GemmShape s = fcGemm(n);
+  s.rows = rows, s.bias = bias, s.relu = relu;
+  Value *gemm = e.b.CreateICmpSGE(rows, e.c(kFcGemmRows));
+  e.ifThen(gemm, [&] {
+    emitGemm(e, s, e.ptr(x), e.ptr(n.operands[1]), e.ptr(&n),
+             e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(it->second)));
+  });
+  e.ifThen(e.b.CreateNot(gemm), dotRows);
+}
 
 // matmul: 2-D, or 3-D with the same leading size (trans_a/trans_b on the last two dims)
 void emitMatMul3(Emitter &e, const Node &n) {

@@ -106,6 +106,9 @@ void emitConv2dGradInput(Emitter &e, const Node &n);
 void emitFilterFlip(Emitter &e, const Node &n);
 // EmitMatMul.cpp
 void emitFc(Emitter &e, const Node &n);
+/// fc's weights packed into the GEMM's panels at `pack` (fcPackBytes, Plan.h): in the
+/// prepare entry when Plan::packed has the fc.
+void emitFcPack(Emitter &e, const Node &n, llvm::Value *pack);
 void emitMatMul3(Emitter &e, const Node &n);
 void emitBatchMatMul(Emitter &e, const Node &n);
 /// Y[M][N] = A'·B for another op's lowering, A' = ta ? Aᵀ (A stored [K][M]) : A ([M][K]),

@@ -482,8 +482,13 @@ llvm::Function *emitPrepare(llvm::Module &m, const Function &f, const Plan &plan
     e.current = n;
     if (prepared)
       opEmitter(n->op)(e, *n);
-    if (it != plan.packed.end())
-      emitConvPack(e, *n, e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(it->second)));
+    if (it == plan.packed.end())
+      continue;
+    Value *pack = e.b.CreateInBoundsGEP(e.b.getInt8Ty(), e.workspace, e.c(it->second));
+    if (n->op == OpKind::FullyConnected)
+      emitFcPack(e, *n, pack);
+    else
+      emitConvPack(e, *n, pack);
   }
   parts.finish();
   e.b.CreateRetVoid();

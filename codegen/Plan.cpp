@@ -320,7 +320,8 @@ private:
 // The prepared state (Plan::prepared, Plan::packed). A value is *fixed* when it depends on
 // params and constants alone: it changes only when the params do, so the prepare entry
 // computes it once (cnnc_load_weights, cnnc_set_param, ...) instead of every call. That
-// covers packing each conv's weights into its register tile's panels and folded batch norm
+// covers packing each conv's weights into its register tile's panels (and fc's into the
+// GEMM's, from 2 rows on) and folded batch norm
 // (passes/FoldBatchNorm.cpp). Not prepared, though still computed: outputs (the caller's
 // buffer differs per call) and ops that need scratch. Prepared blocks are allocated first
 // and never released, so they sit at [0, preparedBytes) of the workspace.
@@ -358,6 +359,10 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
         (n->operands.size() < 3 || fixed.count(n->operands[2])) && n->type.numel() > 0)
       p.packed[n] =
           arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true, p.layout.narrowConvs).packBytes);
+  for (const Node *n : f.nodeList()) // fc's GEMM panels (EmitMatMul.cpp)
+    if (n->op == OpKind::FullyConnected && fixed.count(n->operands[1]))
+      if (int64_t bytes = fcPackBytes(*n, p.layout.vectorWidth))
+        p.packed[n] = arena.alloc(bytes);
   p.layout.preparedBytes = arena.peak();
 }
 

@@ -93,8 +93,9 @@ struct Plan {
   std::map<const Node *, int> batchDim;
   std::map<const Node *, int64_t> scratch; // byte offset of an op's scratch in the workspace
   /// The prepare entry (docs/codegen.md, "Prepared state"): values computed from params
-  /// and constants alone, which the entry does not recompute, and the convs whose weights
-  /// it packs, each with the byte offset of its packed weights. Both live in the first
+  /// and constants alone, which the entry does not recompute, and the convs (and fcs of 2+
+  /// rows, EmitMatMul.cpp) whose weights it packs, each with the byte offset of its packed
+  /// weights. Both live in the first
   /// `Layout::preparedBytes` of the workspace, which the run's arena never reuses. Empty for
   /// a function that updates params (a training step: its params change every call).
   std::set<const Node *> prepared;
@@ -141,6 +142,8 @@ int64_t scratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs, bool
 bool isView(const Node &n);
 /// Scratch of the matrix products (EmitMatMul.cpp: matmul's packed B).
 int64_t trainScratchBytes(const Node &n, unsigned vectorWidth);
+/// Bytes of fc's packed weight panels when it lowers as a GEMM (EmitMatMul.cpp), else 0.
+int64_t fcPackBytes(const Node &n, unsigned vectorWidth);
 /// Scratch of the fused conv2d gradients (EmitConvGrad.cpp).
 int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs);
 /// Scratch of softmax_xent and count_correct: one partial result per example (EmitLoss.cpp).

@@ -251,6 +251,39 @@ static bool hasNarrowConv(const Function &f, unsigned vl) {
   return false;
 }
 
+Results jitRun(const codegen::JitModel &j, const Feeds &feeds, int64_t b, cnnc_rt_pool *pool) {
+  const codegen::Layout &l = j.layout();
+  std::vector<std::vector<float>> store(l.buffers.size());
+  std::vector<void *> ptrs(l.buffers.size());
+  for (size_t i = 0; i < l.buffers.size(); ++i) {
+    const codegen::BufferSlot &s = l.buffers[i];
+    REQUIRE(s.type.dtype == DType::F32);
+    if (s.kind == codegen::BufferKind::Output)
+      store[i].assign(std::max<int64_t>(s.type.numel(), 1), NAN);
+    else // the whole batch-N input: a batch-b run must read its first b examples only
+      store[i].assign(feeds.at(s.name).begin(), feeds.at(s.name).end());
+    ptrs[i] = store[i].data();
+  }
+  void *ws = std::aligned_alloc(64, (size_t)std::max<int64_t>(64, (l.workspaceBytes + 63) / 64 * 64));
+  REQUIRE(ws);
+  const int32_t rc = j.run(ptrs.data(), ws, b, pool);
+  std::free(ws);
+  REQUIRE(rc == codegen::kStatusOk);
+  Results r;
+  for (size_t i = 0; i < l.buffers.size(); ++i) {
+    const codegen::BufferSlot &s = l.buffers[i];
+    if (s.kind != codegen::BufferKind::Output)
+      continue;
+    std::vector<size_t> shape(s.type.shape.begin(), s.type.shape.end());
+    if (s.batched)
+      shape[0] = (size_t)b;
+    interp::Tensor<double> t = interp::Tensor<double>::from_shape(shape);
+    std::copy(store[i].begin(), store[i].begin() + (int64_t)t.size(), t.begin());
+    r[s.name] = t;
+  }
+  return r;
+}
+
 void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expected,
                       const std::string &what) {
   for (int threads : kThreadCounts)

@@ -64,6 +64,10 @@ inline codegen::TargetOptions parallelTarget() {
 /// parallelTarget(), so every op goes through the pool (docs/codegen.md, "Targets").
 void compareJitBuilds(const Function &f, const Feeds &feeds, const Results &expected,
                       const std::string &what);
+/// Runs a JIT-compiled f32 function at batch b (inputs and params from feeds; a batch-b run
+/// reads the first b examples of each batched input) on `pool` (NULL: one thread).
+Results jitRun(const codegen::JitModel &j, const Feeds &feeds, int64_t b,
+               cnnc_rt_pool *pool = nullptr);
 /// CHECKs every output of `expected` against `actual` within the tolerance.
 void compareAll(const Results &expected, const Results &actual, const std::string &what);
 std::string tempPath(const std::string &name);
