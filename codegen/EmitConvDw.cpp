@@ -7,7 +7,7 @@
 // This form puts output pixels of one row in the lanes instead:
 //  - work item = one plane (image n, channel d); its input plane is copied into its own
 //    zero-bordered plane of the scratch first when the conv pads (so no bounds checks and
-//    the copy is still in L1/L2 when the taps read it);
+//    the copy is still in L1/L2 when the taps read it; only its border is zeroed);
 //  - RB output rows × one vector of VL consecutive outputs of each row are accumulated in
 //    registers: each input row the block reads is loaded once per tap column j (a vector at
 //    ow0·sw + j·dw; stride 2 takes the even lanes of two vectors) and multiplied by the
@@ -82,11 +82,20 @@ void emitConv2dDepthwise(Emitter &e, const Node &n) {
         Value *d = b.CreateURem(pl_, e.c(C));
         Value *xplane = e.gep(x, mul(pl_, H * W));
         if (padded) {
-          // this plane's zero-bordered copy
+          // this plane's zero-bordered copy: the border zeroed, the interior copied (each
+          // float written once)
           xplane = e.gep(xp, mul(pl_, Hp * Wp));
-          e.vecLoop(e.c(Hp * Wp), [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xplane, i); });
+          auto zero = [&](Value *at, int64_t count) {
+            if (count > 0)
+              e.vecLoop(e.c(count),
+                        [&](Value *i, unsigned wd) { e.store(e.cfv(0, wd), xplane, addv(at, i)); });
+          };
+          zero(e.c(0), pt * Wp);
+          zero(e.c((pt + H) * Wp), pads[2] * Wp);
           e.loop(H, [&](Value *h) {
-            Value *src = mul(h, W), *dst = add(mul(add(h, pt), Wp), pl);
+            Value *row = mul(add(h, pt), Wp), *src = mul(h, W), *dst = add(row, pl);
+            zero(row, pl);
+            zero(add(dst, W), pads[3]);
             e.vecLoop(e.c(W), [&](Value *i, unsigned wd) {
               e.store(e.load(x, addv(addv(mul(pl_, H * W), src), i), wd), xplane, addv(dst, i));
             });
