@@ -193,6 +193,8 @@ void emitConvPack(Emitter &e, const Node &n, Value *pack) {
 }
 
 void emitConv2d(Emitter &e, const Node &n) {
+  if (isDepthwise(n))
+    return emitConv2dDepthwise(e, n);
   auto it = e.plan.packed.find(&n);
   const bool prepacked = it != e.plan.packed.end();
   const ConvGeom g = ConvGeom::of(n, e.vl, prepacked, e.plan.layout.narrowConvs);

@@ -98,6 +98,8 @@ void emitDotRows(Emitter &e, llvm::Value *A, llvm::Value *rows, int64_t rowsMax,
 void emitElementwise(Emitter &e, const Node &n);
 // EmitConv.cpp, EmitConvGrad.cpp
 void emitConv2d(Emitter &e, const Node &n);
+/// A depthwise conv2d (Plan.h's isDepthwise), vectorised along output rows (EmitConvDw.cpp).
+void emitConv2dDepthwise(Emitter &e, const Node &n);
 /// conv2d's weights and bias packed into its register tile's panels at `pack`
 /// (ConvGeom::packBytes): in the prepare entry when Plan::packed has the conv.
 void emitConvPack(Emitter &e, const Node &n, llvm::Value *pack);

@@ -165,7 +165,25 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   return g;
 }
 
+bool isDepthwise(const Node &n) {
+  if (n.op != OpKind::Conv2d)
+    return false;
+  const Shape &x = n.operands[0]->type.shape, &w = n.operands[1]->type.shape;
+  const int64_t G = n.getInt("groups"), sw = n.getInts("stride")[1];
+  return G > 1 && x[1] == G && w[0] == G && (sw == 1 || sw == 2) && w[2] <= 7 && w[3] <= 7;
+}
+
+int64_t depthwiseScratchBytes(const Node &n) {
+  const Shape &x = n.operands[0]->type.shape;
+  auto pads = n.getInts("pads");
+  if (!(pads[0] || pads[1] || pads[2] || pads[3]))
+    return 0;
+  return align64(x[0] * x[1] * (x[2] + pads[0] + pads[2]) * (x[3] + pads[1] + pads[3]) * 4);
+}
+
 int64_t scratchBytes(const Node &n, unsigned vl, bool narrow, bool prepacked) {
+  if (isDepthwise(n))
+    return depthwiseScratchBytes(n);
   if (n.op == OpKind::Conv2d)
     return ConvGeom::of(n, vl, prepacked, narrow).bytes;
   if (int64_t s = convGradScratchBytes(n, vl, narrow))
@@ -355,7 +373,7 @@ void planPrepared(const Function &f, Plan &p, Arena &arena) {
     p.storage[n] = {StorageKind::Workspace, -1, arena.alloc(n->type.bytes())};
   }
   for (const Node *n : f.nodeList())
-    if (n->op == OpKind::Conv2d && fixed.count(n->operands[1]) &&
+    if (n->op == OpKind::Conv2d && !isDepthwise(*n) && fixed.count(n->operands[1]) &&
         (n->operands.size() < 3 || fixed.count(n->operands[2])) && n->type.numel() > 0)
       p.packed[n] =
           arena.alloc(ConvGeom::of(*n, p.layout.vectorWidth, true, p.layout.narrowConvs).packBytes);

@@ -74,6 +74,13 @@ struct ConvGeom {
   static ConvGeom of(const Node &n, unsigned vl, bool prepacked, bool narrow);
 };
 
+/// A depthwise conv2d (groups = input channels = output channels, more than one; stride
+/// along rows 1 or 2; at most 7×7 taps): lowered in its own form (EmitConvDw.cpp), vectorised
+/// along output rows, instead of the matrix product above, whose column block would hold one
+/// channel per vector. Its scratch: the zero-padded input [N·C][Hp][Wp] when it pads.
+bool isDepthwise(const Node &n);
+int64_t depthwiseScratchBytes(const Node &n);
+
 /// One param's SGD update with momentum and weight decay, fused into one in-place pass after
 /// the last node (PlanSgd.cpp): v <- v*momentum - (grad + w*decay)*lr, w <- w + v.
 struct SgdUpdate {
