@@ -139,6 +139,49 @@ TEST_CASE("symbolic batch dimensions bind to the batch option", "[onnx]") {
   CHECK(tf.find("label")->type.str() == "i32[5]");
 }
 
+// PyTorch's training-mode export gives Dropout its training_mode as a bool Constant (raw
+// bytes); other writers use int32_data. cnnc reads bool constants as 0/1.
+TEST_CASE("a Dropout's training_mode as a bool constant pins training or inference", "[onnx]") {
+  for (bool raw : {true, false})
+    for (int mode : {0, 1}) {
+      DYNAMIC_SECTION((raw ? "raw" : "int32_data") << " training_mode=" << mode) {
+        ModelBuilder b;
+        b.input("x", {1, 2, 4, 4});
+        b.init("ratio", {}, {0.25f});
+        auto *a = b.node("Constant", {}, {"tm"})->add_attribute();
+        a->set_name("value"), a->set_type(onnx::AttributeProto::TENSOR);
+        auto *t = a->mutable_t();
+        t->set_data_type(onnx::TensorProto::BOOL);
+        if (raw)
+          t->set_raw_data(std::string(1, char(mode)));
+        else
+          t->add_int32_data(mode);
+        b.node("Dropout", {"x", "ratio", "tm"}, {"y"});
+        b.output("y", {1, 2, 4, 4});
+        OnnxModel m = importOnnxBytes(b.bytes(), "dropout.onnx");
+        const Node *d = nullptr;
+        for (const Node *n : m.module->main().nodeList())
+          if (n->op == OpKind::Dropout)
+            d = n;
+        REQUIRE(d);
+        CHECK(d->getFloat("rate") == Approx(0.25));
+        CHECK(d->getInt("training") == mode);
+      }
+    }
+  // a bool tensor's bytes must match its dims
+  ModelBuilder b;
+  b.input("x", {1, 2});
+  auto *a = b.node("Constant", {}, {"tm"})->add_attribute();
+  a->set_name("value"), a->set_type(onnx::AttributeProto::TENSOR);
+  a->mutable_t()->set_data_type(onnx::TensorProto::BOOL);
+  a->mutable_t()->add_dims(2);
+  a->mutable_t()->set_raw_data(std::string(3, '\1'));
+  b.node("Dropout", {"x", "", "tm"}, {"y"});
+  b.output("y", {1, 2});
+  CHECK_THAT(errorOf([&] { importOnnxBytes(b.bytes(), "bad.onnx"); }),
+             Catch::Contains("raw data holds 3 bytes, dims [2] of bool need 2"));
+}
+
 TEST_CASE("names are sanitized uniquely and mapped back", "[onnx]") {
   ModelBuilder b;
   b.input("input:0", {1, 4});
