@@ -78,50 +78,17 @@ template <class E> static void decodeRaw(const std::string &raw, std::vector<dou
   }
 }
 
-// A bool tensor, read as int32 0/1: cnnc's IR has no bool type, and the bools an importer
-// meets in CNN exports are flags read at import time (PyTorch exports a Dropout's
-// `training_mode` as a bool Constant). Raw data holds one byte per element; int32_data one
-// value per element (onnx.proto).
-static OnnxTensor boolFromProto(const onnx::TensorProto &t, const std::string &what) {
-  OnnxTensor r;
-  r.name = t.name();
-  r.dtype = DType::I32;
-  for (int64_t d : t.dims()) {
-    if (d < 0)
-      throw Error(fmt::format("{}: negative dimension {}", what, d));
-    r.shape.push_back(d);
-  }
-  if (t.data_location() == onnx::TensorProto::EXTERNAL || t.external_data_size() > 0)
-    throw Error(fmt::format("{}: tensors stored in external files are not supported", what));
-  const std::optional<int64_t> count = checkedProduct(r.shape);
-  if (!count)
-    throw Error(fmt::format("{}: dims {} are too large", what, shapeStr(r.shape)));
-  if (t.has_raw_data()) {
-    const std::string &raw = t.raw_data();
-    if ((int64_t)raw.size() != *count)
-      throw Error(fmt::format("{}: raw data holds {} bytes, dims {} of bool need {}", what,
-                              raw.size(), shapeStr(r.shape), *count));
-    for (char c : raw)
-      r.values.push_back(c != 0 ? 1.0 : 0.0);
-    return r;
-  }
-  for (int32_t v : t.int32_data())
-    r.values.push_back(v != 0 ? 1.0 : 0.0);
-  if ((int64_t)r.values.size() != *count)
-    throw Error(fmt::format("{}: holds {} values, dims {} need {}", what, r.values.size(),
-                            shapeStr(r.shape), *count));
-  return r;
-}
-
 OnnxTensor fromProto(const onnx::TensorProto &t, const std::string &what) {
-  if (t.data_type() == onnx::TensorProto::BOOL)
-    return boolFromProto(t, what);
   OnnxTensor r;
   r.name = t.name();
-  auto dt = dtypeFromOnnx(t.data_type());
+  // A bool tensor is read as int32 0/1: cnnc's IR has no bool type, and the bools a CNN
+  // export holds are flags read at import time (PyTorch exports a Dropout's `training_mode`
+  // as a bool Constant). Raw data holds one byte per element, int32_data one value each.
+  const bool isBool = t.data_type() == onnx::TensorProto::BOOL;
+  auto dt = isBool ? std::optional<DType>(DType::I32) : dtypeFromOnnx(t.data_type());
   if (!dt)
-    throw Error(fmt::format("{}: {} tensors are not supported (cnnc takes float, double, int32 "
-                            "and int64)",
+    throw Error(fmt::format("{}: {} tensors are not supported (cnnc takes float, double, int32, "
+                            "int64 and bool constants)",
                             what, onnxElemTypeName(t.data_type())));
   r.dtype = *dt;
   for (int64_t d : t.dims()) {
@@ -131,7 +98,7 @@ OnnxTensor fromProto(const onnx::TensorProto &t, const std::string &what) {
   }
   if (t.data_location() == onnx::TensorProto::EXTERNAL || t.external_data_size() > 0)
     throw Error(fmt::format("{}: tensors stored in external files are not supported", what));
-  const size_t esize = dtypeSize(r.dtype);
+  const size_t esize = isBool ? 1 : dtypeSize(r.dtype);
   const std::optional<int64_t> count = checkedProduct(r.shape);
   if (!count || !checkedMul(*count, (int64_t)esize))
     throw Error(fmt::format("{}: dims {} are too large", what, shapeStr(r.shape)));
@@ -140,7 +107,13 @@ OnnxTensor fromProto(const onnx::TensorProto &t, const std::string &what) {
     const std::string &raw = t.raw_data();
     if ((int64_t)raw.size() != n * (int64_t)esize)
       throw Error(fmt::format("{}: raw data holds {} bytes, dims {} of {} need {}", what,
-                              raw.size(), shapeStr(r.shape), dtypeName(r.dtype), n * esize));
+                              raw.size(), shapeStr(r.shape), isBool ? "bool" : dtypeName(r.dtype),
+                              n * esize));
+    if (isBool) {
+      for (char c : raw)
+        r.values.push_back(c != 0 ? 1.0 : 0.0);
+      return r;
+    }
     switch (r.dtype) {
     case DType::F32:
       decodeRaw<float>(raw, r.values);
@@ -165,7 +138,8 @@ OnnxTensor fromProto(const onnx::TensorProto &t, const std::string &what) {
     r.values.assign(t.double_data().begin(), t.double_data().end());
     break;
   case DType::I32:
-    r.values.assign(t.int32_data().begin(), t.int32_data().end());
+    for (int32_t v : t.int32_data())
+      r.values.push_back(isBool ? (v != 0 ? 1.0 : 0.0) : (double)v);
     break;
   case DType::I64:
     r.values.assign(t.int64_data().begin(), t.int64_data().end());
