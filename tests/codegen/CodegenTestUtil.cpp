@@ -102,6 +102,28 @@ void *SharedLib::sym(const char *name) const {
   return p;
 }
 
+// An output buffer of a run at `batch` as f64: f32 as it is, count_correct's i32 and argmax's
+// i64 read from their bytes.
+static interp::Tensor<double> outputTensor(const codegen::BufferSlot &s, int64_t batch,
+                                           const float *data) {
+  std::vector<size_t> shape(s.type.shape.begin(), s.type.shape.end());
+  if (s.batched)
+    shape[0] = (size_t)batch;
+  interp::Tensor<double> t = interp::Tensor<double>::from_shape(shape);
+  for (size_t i = 0; i < t.size(); ++i)
+    if (s.type.dtype == DType::I32) {
+      int32_t v;
+      std::memcpy(&v, data + i, 4);
+      t.data()[i] = v;
+    } else if (s.type.dtype == DType::I64) {
+      int64_t v;
+      std::memcpy(&v, data + 2 * i, 8);
+      t.data()[i] = (double)v;
+    } else
+      t.data()[i] = data[i];
+  return t;
+}
+
 Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t batch,
                          bool setParams, const std::string &npz, int threads) const {
   auto create = fn<int (*)(cnnc_instance **)>("cnnc_create");
@@ -159,30 +181,9 @@ Results SharedLib::infer(const codegen::Layout &l, const Feeds &feeds, int64_t b
   destroy(inst);
   Results r;
   size_t k = 0;
-  for (const auto &s : l.buffers) {
-    if (s.kind != codegen::BufferKind::Output)
-      continue;
-    std::vector<size_t> shape(s.type.shape.begin(), s.type.shape.end());
-    if (s.batched)
-      shape[0] = (size_t)batch;
-    interp::Tensor<double> t = interp::Tensor<double>::from_shape(shape);
-    if (s.type.dtype == DType::I32) // count_correct
-      for (size_t i = 0; i < t.size(); ++i) {
-        int32_t v;
-        std::memcpy(&v, &out[k][i], 4);
-        t.data()[i] = v;
-      }
-    else if (s.type.dtype == DType::I64) // argmax
-      for (size_t i = 0; i < t.size(); ++i) {
-        int64_t v;
-        std::memcpy(&v, &out[k][2 * i], 8);
-        t.data()[i] = (double)v;
-      }
-    else
-      std::copy(out[k].begin(), out[k].begin() + t.size(), t.begin());
-    r[s.name] = t;
-    ++k;
-  }
+  for (const auto &s : l.buffers)
+    if (s.kind == codegen::BufferKind::Output)
+      r[s.name] = outputTensor(s, batch, out[k++].data());
   return r;
 }
 
@@ -270,17 +271,9 @@ Results jitRun(const codegen::JitModel &j, const Feeds &feeds, int64_t b, cnnc_r
   std::free(ws);
   REQUIRE(rc == codegen::kStatusOk);
   Results r;
-  for (size_t i = 0; i < l.buffers.size(); ++i) {
-    const codegen::BufferSlot &s = l.buffers[i];
-    if (s.kind != codegen::BufferKind::Output)
-      continue;
-    std::vector<size_t> shape(s.type.shape.begin(), s.type.shape.end());
-    if (s.batched)
-      shape[0] = (size_t)b;
-    interp::Tensor<double> t = interp::Tensor<double>::from_shape(shape);
-    std::copy(store[i].begin(), store[i].begin() + (int64_t)t.size(), t.begin());
-    r[s.name] = t;
-  }
+  for (size_t i = 0; i < l.buffers.size(); ++i)
+    if (l.buffers[i].kind == codegen::BufferKind::Output)
+      r[l.buffers[i].name] = outputTensor(l.buffers[i], b, store[i].data());
   return r;
 }
 
