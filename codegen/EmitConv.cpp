@@ -290,6 +290,7 @@ void emitConv2d(Emitter &e, const Node &n) {
 
   // the fused ReLU (relu=1, passes/FuseRelu.cpp) clamps the finished tile in registers
   const bool relu = n.getInt("relu") != 0;
+  const double reluMax = n.getFloat("relu_max"); // a fused clip's cap (ReLU6)
   const unsigned MB = g.mb;
   const int64_t COLS = g.cols, maxTile = g.tile;
   std::vector<Value *> acc(maxTile * MB);
@@ -394,7 +395,7 @@ void emitConv2d(Emitter &e, const Node &n) {
   Value *res = n.operands.size() > 3 ? e.ptr(n.operands[3]) : nullptr;
   auto finished = [&](int64_t p, unsigned v) {
     Value *r = b.CreateLoad(e.vty(VL), acc[p * MB + v]);
-    return relu && !res ? e.relu(r) : r;
+    return relu && !res ? e.reluCapped(r, reluMax) : r;
   };
   // v (the values stored at y[at], lanes under `mask`) with r[at] added and the ReLU applied
   auto withResidual = [&](Value *v, Value *at, Value *mask) {
@@ -402,7 +403,7 @@ void emitConv2d(Emitter &e, const Node &n) {
       return v;
     Value *sum = b.CreateFAdd(v, b.CreateMaskedLoad(e.vty(VL), e.gep(res, at), Align(4), mask,
                                                     e.cfv(0, VL)));
-    return relu ? e.relu(sum) : sum;
+    return relu ? e.reluCapped(sum, reluMax) : sum;
   };
 
   // 4. a row tile to NCHW: per vector of channels, the tile's pixel vectors (pixel-major)

@@ -61,6 +61,7 @@ void emitConv2dDepthwise(Emitter &e, const Node &n) {
   // fit AVX2's 16 registers at 3×3
   const int64_t RB = std::min<int64_t>(4, Ho);
   const bool relu = n.getInt("relu") != 0;
+  const double reluMax = n.getFloat("relu_max");
   const bool flipped = e.plan.flipInPack.count(n.operands[1]) != 0;
 
   Value *x = e.ptr(xn), *y = e.ptr(&n), *N = e.dim(xn, 0);
@@ -153,7 +154,7 @@ void emitConv2dDepthwise(Emitter &e, const Node &n) {
             if (rplane)
               v = b.CreateFAdd(v, loadFirst(e, VL, e.gep(rplane, at), cnt));
             if (relu)
-              v = e.relu(v);
+              v = e.reluCapped(v, reluMax);
             storePrefix(e, v, e.gep(yplane, at), cnt);
           }
         };

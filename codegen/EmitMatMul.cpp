@@ -14,9 +14,10 @@ using namespace llvm;
 // ------------------------------------------------------------------ dense
 // out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows: both operands contiguous in k.
 // A tile of 4 output columns shares each vector of A; k runs in SIMD vectors, then a tail.
-// relu: a fused ReLU epilogue (passes/FuseRelu.cpp): the relu op's max(., 0) on the finished sum.
+// relu: a fused ReLU epilogue (passes/FuseRelu.cpp): the relu op's max(., 0) on the finished sum,
+// capped at reluMax when finite (a fused clip).
 void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, Value *B,
-                 int64_t M, Value *bias, Value *out, bool relu) {
+                 int64_t M, Value *bias, Value *out, bool relu, double reluMax) {
   constexpr int64_t JB = 4;
   auto tile = [&](Value *i, Value *j0, int jb) {
     std::vector<Value *> accV(jb), accS(jb);
@@ -42,7 +43,7 @@ void emitDotRows(Emitter &e, Value *A, Value *rows, int64_t rowsMax, int64_t K, 
       if (bias)
         s = e.b.CreateFAdd(s, e.load(bias, j));
       if (relu)
-        s = e.relu(s);
+        s = e.reluCapped(s, reluMax);
       e.store(s, out, e.b.CreateAdd(e.b.CreateMul(i, e.c(M)), j));
     }
   };
@@ -81,6 +82,7 @@ struct GemmShape {
   Value *depth = nullptr; // the runtime K when the product sums over the batch (eq. 35)
   Value *bias = nullptr;  // fc's epilogue on the finished sums: + bias[j], then ReLU if relu
   bool relu = false;
+  double reluMax = INFINITY; // relu's cap (a fused clip)
   bool prepacked = false; // B's panels are already at `pack` (the prepare entry made them)
 };
 
@@ -168,7 +170,7 @@ void emitGemm(Emitter &e, const GemmShape &s, Value *A, Value *B, Value *Y, Valu
                                                                     e.cfv(0, VL)));
     }
     if (s.relu)
-      f = e.relu(f);
+      f = e.reluCapped(f, s.reluMax);
     return b.CreateSelect(last, f, val);
   };
   auto block = [&](Value *k0, Value *k1, Value *first, Value *last, Value *col0, int64_t nv,
@@ -297,9 +299,10 @@ void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
   const Node *x = n.operands[0];
   Value *rows = e.dim(x, 0), *bias = n.operands.size() > 2 ? e.ptr(n.operands[2]) : nullptr;
   const bool relu = n.getInt("relu") != 0;
+  const double reluMax = n.getFloat("relu_max");
   auto dotRows = [&] {
     emitDotRows(e, e.ptr(x), rows, x->type.shape[0], x->type.shape[1], e.ptr(n.operands[1]),
-                n.type.shape[1], bias, e.ptr(&n), relu);
+                n.type.shape[1], bias, e.ptr(&n), relu, reluMax);
   };
   auto it = e.plan.packed.find(&n);
   if (it == e.plan.packed.end()) {
@@ -307,7 +310,7 @@ void emitFc(Emitter &e, const Node &n) { // y = x w^T + b
     return;
   }
   GemmShape s = fcGemm(n);
-  s.rows = rows, s.bias = bias, s.relu = relu;
+  s.rows = rows, s.bias = bias, s.relu = relu, s.reluMax = reluMax;
   Value *gemm = e.b.CreateICmpSGE(rows, e.c(kFcGemmRows));
   e.ifThen(gemm, [&] {
     emitGemm(e, s, e.ptr(x), e.ptr(n.operands[1]), e.ptr(&n),

@@ -90,7 +90,8 @@ void maxWindows(Emitter &e, const TiledPool &g, llvm::Value *x, llvm::Value *pla
 llvm::Value *repeatLanes(Emitter &e, llvm::Value *v, unsigned k);
 /// out[i][j] = sum_k A[i][k] B[j][k] (+ bias[j]) for i < rows (EmitMatMul.cpp).
 void emitDotRows(Emitter &e, llvm::Value *A, llvm::Value *rows, int64_t rowsMax, int64_t K,
-                 llvm::Value *B, int64_t M, llvm::Value *bias, llvm::Value *out, bool relu = false);
+                 llvm::Value *B, int64_t M, llvm::Value *bias, llvm::Value *out, bool relu = false,
+                 double reluMax = INFINITY);
 
 // ------------------------------------------------------------------ lowerings by family
 // EmitElementwise.cpp: every op with the `elementwise` trait but views (identity), alone or

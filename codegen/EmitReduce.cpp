@@ -380,6 +380,7 @@ void emitBatchNorm(Emitter &e,
   Value *x = e.ptr(xn), *y = e.ptr(&n), *scale = e.ptr(n.operands[1]), *bias = e.ptr(n.operands[2]),
         *mean = e.ptr(n.operands[3]), *var = e.ptr(n.operands[4]);
   const bool relu = n.getInt("relu") != 0;
+  const double reluMax = n.getFloat("relu_max");
   // threads: over (image, channel) planes, so that batch 1 splits too
   e.parallelFor(e.extent(xn, 0, 2), [&](Value *nc) {
     Value *c = e.b.CreateURem(nc, e.c(C));
@@ -391,7 +392,7 @@ void emitBatchNorm(Emitter &e,
     e.vecLoop(e.c(inner), [&](Value *i, unsigned w) {
       Value *idx = e.b.CreateAdd(base, i);
       Value *v = e.fma(e.load(x, idx, w), e.splat(a, w), e.splat(sh, w));
-      e.store(relu ? e.relu(v) : v, y, idx); // the fused ReLU (fuse-relu): one pass, not two
+      e.store(relu ? e.reluCapped(v, reluMax) : v, y, idx); // the fused ReLU (fuse-relu): one pass, not two
     });
   }, xn->type.numel());
 }

@@ -8,6 +8,8 @@
 // multiply-adds fuse; NaN/Inf semantics stay IEEE.
 #pragma once
 
+#include <cmath>
+
 #include "codegen/Plan.h"
 
 #include <llvm/IR/IRBuilder.h>
@@ -89,6 +91,16 @@ public:
   llvm::Value *relu(llvm::Value *x) {
     llvm::Value *zero = llvm::Constant::getNullValue(x->getType());
     return b.CreateSelect(b.CreateFCmpOGT(zero, x), zero, x);
+  }
+  /// The fused ReLU epilogue of conv2d/fc/batchnorm (relu=1, passes/FuseRelu.cpp): relu(x),
+  /// then capped at the node's relu_max when that is finite (a fused clip: ReLU6) by clip's
+  /// select, so NaN stays NaN and the bits equal the unfused relu and clip ops'.
+  llvm::Value *reluCapped(llvm::Value *x, double max) {
+    x = relu(x);
+    if (std::isinf(max))
+      return x;
+    llvm::Value *h = llvm::ConstantFP::get(x->getType(), max);
+    return b.CreateSelect(b.CreateFCmpOGT(x, h), h, x);
   }
   /// A read prefetch of p's cache line into L2 (x86 prefetcht1): a hint, no fault.
   void prefetchL2(llvm::Value *p) {

@@ -110,12 +110,19 @@ void window(ExportCtx &c, onnx::NodeProto &p, bool dil) {
     c.e.ints(p, "dilations", c.n.getInts("dilation"));
   c.e.i(p, "ceil_mode", c.n.getInt("ceil_mode"));
 }
-// conv2d/fc/batchnorm with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu.
+// conv2d/fc/batchnorm with a fused ReLU (passes/FuseRelu.cpp) leave as the op and a Relu, or
+// a Clip(0, relu_max) when the ReLU is capped (a fused ReLU6).
 std::string preRelu(const ExportCtx &c) {
   return c.n.getInt("relu") ? c.y + ".pre_relu" : c.y;
 }
 void fusedRelu(ExportCtx &c) {
-  if (c.n.getInt("relu"))
+  if (!c.n.getInt("relu"))
+    return;
+  if (const double hi = c.n.getFloat("relu_max"); !std::isinf(hi))
+    c.e.node("Clip", {c.y + ".pre_relu", c.e.constant(c.y, c.n.type.dtype, {}, {0.0}),
+                      c.e.constant(c.y, c.n.type.dtype, {}, {hi})},
+             c.y);
+  else
     c.e.node("Relu", {c.y + ".pre_relu"}, c.y);
 }
 

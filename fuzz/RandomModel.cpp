@@ -127,6 +127,14 @@ struct Gen {
       d = in.range(lo, hi);
     return v;
   }
+  // a fused ReLU epilogue: none, relu=1, or capped at 6 (a fused ReLU6); one byte, whose low
+  // bit says relu as flag() did, so the seeds' models keep their shapes
+  void act(Attrs &a) {
+    const int64_t c = in.pick(4);
+    a["relu"] = c & 1;
+    if (c == 3)
+      a["relu_max"] = 6.0;
+  }
   Ints pads(const Ints &k) { // each pad smaller than its window
     return {in.pick(k[0]), in.pick(k[1]), in.pick(k[0]), in.pick(k[1])};
   }
@@ -138,7 +146,8 @@ struct Gen {
     const int64_t M = g * in.range(1, std::max<int64_t>(1, 8 / g));
     Ints k = window(2, 1, 3);
     Attrs a{{"stride", window(2, 1, 2)}, {"pads", pads(k)}, {"dilation", window(2, 1, 2)},
-            {"groups", g}, {"relu", (int64_t)in.flag()}};
+            {"groups", g}};
+    act(a);
     std::vector<Node *> ops{x, param("w", {M, C / g, k[0], k[1]})};
     if (in.flag())
       ops.push_back(param("b", {M}));
@@ -169,7 +178,9 @@ struct Gen {
       std::vector<Node *> ops{x, param("w", {M, K})};
       if (in.flag())
         ops.push_back(param("b", {M}));
-      op(OpKind::FullyConnected, ops, {{"relu", (int64_t)in.flag()}});
+      Attrs a;
+      act(a);
+      op(OpKind::FullyConnected, ops, a);
     } else {
       const int64_t tb = in.flag();
       op(OpKind::MatMul, {x, param("w", tb ? Shape{M, K} : Shape{K, M})}, {{"trans_b", tb}});

@@ -79,10 +79,14 @@ template <class T> Tensor<T> clipValues(const Tensor<T> &x, T lo, T hi) {
 }
 
 // conv2d/fc/batchnorm with relu=1 (passes/FuseRelu.cpp): the same max(0, .) as the relu op, after the
-// product, so fused and unfused graphs agree exactly.
+// product, so fused and unfused graphs agree exactly; a finite relu_max (a fused clip, ReLU6)
+// then caps it as clip's min(., max) does, NaN staying NaN.
 template <class T> Tensor<T> fusedRelu(const Node &n, Tensor<T> y) {
-  if (n.getInt("relu"))
+  if (n.getInt("relu")) {
     y = relu(y);
+    if (const double hi = n.getFloat("relu_max"); !std::isinf(hi))
+      y = clipValues(y, T(0), T(hi));
+  }
   return y;
 }
 

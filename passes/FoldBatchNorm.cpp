@@ -75,15 +75,17 @@ bool foldBatchNorm(Function &f) {
       f.moveBefore(p, bn);
       p->operands = {p->operands[0], w2, b2};
       p->attrs["relu"] = bn->get("relu"); // a fused ReLU (IR written so) moves with the BN
+      p->attrs["relu_max"] = bn->get("relu_max");
       p->comment = fmt::format("batch norm %{} folded into the weights", bn->name);
       f.replaceAllUses(bn, p);
       f.removeIf([&](const Node *x) { return x == bn; });
     } else {
-      const Attr relu = bn->get("relu");
+      const Attr relu = bn->get("relu"), reluMax = bn->get("relu_max");
       bn->op = p->op;
       bn->operands = {p->operands[0], w2, b2};
       bn->attrs = p->attrs;
       bn->attrs["relu"] = relu;
+      bn->attrs["relu_max"] = reluMax;
       bn->comment = "batch norm folded into the weights";
     }
     changed = true;

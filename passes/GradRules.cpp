@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace cnnc::grad {
 
 namespace {
@@ -55,8 +57,14 @@ static std::vector<Node *> gradConstant(Context &) { return {}; }
 // A fused ReLU epilogue (relu=1, passes/FuseRelu.cpp) first masks the adjoint by the result,
 // eq. 14, then the rule is the plain op's.
 static void maskFusedRelu(Context &c) {
-  if (c.n.getInt("relu"))
-    c.dy = c.make(OpKind::ReluGrad, "dpre", {c.dy, const_cast<Node *>(&c.n)}, {}, "eq. 14");
+  if (!c.n.getInt("relu"))
+    return;
+  Node *y = const_cast<Node *>(&c.n);
+  if (const double hi = c.n.getFloat("relu_max"); !std::isinf(hi)) // a fused clip: 0 < y < hi
+    c.dy = c.make(OpKind::ClipGrad, "dpre", {c.dy, y}, {{"min", 0.0}, {"max", hi}},
+                  "eq. 14, two bounds: y = clip(x) is inside (0, max) exactly where x is");
+  else
+    c.dy = c.make(OpKind::ReluGrad, "dpre", {c.dy, y}, {}, "eq. 14");
 }
 
 static std::vector<Node *> gradConv2d(Context &c) {

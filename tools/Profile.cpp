@@ -5,6 +5,8 @@
 #include "tools/Compiled.h"
 #include "tools/MemoryLimit.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -24,7 +26,7 @@ std::string opsOf(const Node &n) {
   if (n.op == OpKind::Conv2d && n.operands.size() > 3)
     ops += "+add";
   if (auto it = n.attrs.find("relu"); it != n.attrs.end() && n.getInt("relu") != 0)
-    ops += "+relu";
+    ops += std::isinf(n.getFloat("relu_max")) ? "+relu" : "+clip";
   return ops;
 }
 

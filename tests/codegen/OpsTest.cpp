@@ -131,6 +131,27 @@ std::vector<Case> cases() {
                  b.out(conv(b, b.input("x", {2, 5, 7, 9}), 19, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
                }});
+  // a fused clip (ReLU6; relu_max, fuse-relu): a cap of 0.3 so that random outputs cross it,
+  // on the matrix-product conv, the depthwise form, a fused residual, fc and batchnorm
+  c.push_back({"conv2d / depthwise / fc / batchnorm with a capped ReLU (a fused clip)", [](Builder &b) {
+                 const std::map<std::string, Attr> cap{{"relu", int64_t(1)}, {"relu_max", 0.3}};
+                 auto padded = cap;
+                 padded["pads"] = Ints{1, 1, 1, 1};
+                 b.out(conv(b, b.input("x", {2, 5, 7, 9}), 19, {3, 3}, padded));
+                 auto dw = padded;
+                 dw["groups"] = int64_t(8);
+                 b.out(conv(b, b.input("xd", {2, 8, 6, 21}), 8, {3, 3}, dw));
+                 Node *xr = b.input("xr", {1, 4, 5, 6});
+                 b.out(conv(b, xr, 4, {3, 3}, padded, true, b.input("r", {1, 4, 5, 6})));
+                 b.out(b.op(K::FullyConnected,
+                            {b.input("xf", {3, 37}), b.param("fw", {10, 37}), b.param("fb", {10})}, cap));
+                 b.out(b.op(K::FullyConnected, {b.input("xf1", {1, 37}), b.param("fw1", {10, 37})}, cap));
+                 Node *xb = b.input("xb", {2, 6, 3, 5});
+                 b.out(b.op(K::BatchNorm,
+                            {xb, b.param("scale", {6}), b.param("bias", {6}), b.param("mean", {6}),
+                             b.param("var", {6})},
+                            cap));
+               }});
   c.push_back({"maxpool 2x2", [](Builder &b) {
                  b.out(b.op(K::MaxPool, {b.input("x", {2, 3, 8, 9})},
                             {{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}}));

@@ -80,6 +80,36 @@ TEST_CASE("fuse-relu folds relu(conv2d|fc) into the producer, named as the produ
                      "}\n");
 }
 
+TEST_CASE("fuse-relu folds clip(p, 0, max) (ReLU6) as a capped ReLU, and nothing else", "[passes]") {
+  auto m = parseModule("func @f {\n"
+                       "  %x = input : f32[1,4,6,6]\n"
+                       "  %w = param : f32[4,1,3,3]\n"
+                       "  %c1 = conv2d(%x, %w) {pads=[1,1,1,1], groups=4} : f32[1,4,6,6]\n"
+                       "  %r6 = clip(%c1) {min=0.0, max=6.0} : f32[1,4,6,6]\n"
+                       "  %c2 = conv2d(%r6, %w) {pads=[1,1,1,1], groups=4} : f32[1,4,6,6]\n"
+                       "  %k = clip(%c2) {min=-1.0, max=1.0} : f32[1,4,6,6]\n"
+                       "  %fw = param : f32[3,144]\n"
+                       "  %fl = flatten(%k) : f32[1,144]\n"
+                       "  %fc = fc(%fl, %fw) : f32[1,3]\n"
+                       "  %y = clip(%fc) {min=0.0} : f32[1,3]\n"
+                       "  return %y\n"
+                       "}\n");
+  runPipeline(*m);
+  // ReLU6 fuses with its cap; a clip whose lower bound is not 0 is not a ReLU and stays; a
+  // clip with no upper bound is a plain ReLU (relu_max keeps its default), here an output
+  CHECK(print(*m) == "func @f {\n"
+                     "  %x = input : f32[1,4,6,6]\n"
+                     "  %w = param : f32[4,1,3,3]\n"
+                     "  %c1 = conv2d(%x, %w) {pads=[1,1,1,1], groups=4, relu=1, relu_max=6.0} : f32[1,4,6,6]  // fused clip epilogue (was %r6)\n"
+                     "  %c2 = conv2d(%c1, %w) {pads=[1,1,1,1], groups=4} : f32[1,4,6,6]\n"
+                     "  %k = clip(%c2) {min=-1.0, max=1.0} : f32[1,4,6,6]\n"
+                     "  %fw = param : f32[3,144]\n"
+                     "  %fl = flatten(%k) : f32[1,144]\n"
+                     "  %y = fc(%fl, %fw) {relu=1} : f32[1,3]  // fused ReLU epilogue\n"
+                     "  return %y\n"
+                     "}\n");
+}
+
 TEST_CASE("fuse-residual folds add(conv2d, r) into the conv, moved after r, then fuse-relu", "[passes]") {
   auto m = parseModule("func @f {\n"
                        "  %x = input : f32[2,4,6,6]\n"
