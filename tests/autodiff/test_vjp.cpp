@@ -57,6 +57,11 @@ TEST_CASE("conv2d: dF = phi^T dY (eq. 35), dX = row2im(dY F^T) (eqs. 45-46), bia
     checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
             "%y = conv2d(%x, %w, %b) {pads=[1,1,1,1], relu=1} : f32[2,4,5,5]", "f32[2,4,5,5]", {"x", "w", "b"});
   }
+  SECTION("a capped fused ReLU (a fused ReLU6, relu_max) masks the adjoint to 0 < y < max") {
+    checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]"),
+            "%y = conv2d(%x, %w, %b) {pads=[1,1,1,1], relu=1, relu_max=0.5} : f32[2,4,5,5]", "f32[2,4,5,5]",
+            {"x", "w", "b"});
+  }
   SECTION("a fused residual r (fuse-residual) gets dz/dY as it is, after the ReLU's mask") {
     checkOp(p("x", "f32[2,3,5,5]") + p("w", "f32[4,3,3,3]") + p("b", "f32[4]") + p("r", "f32[2,4,5,5]"),
             "%y = conv2d(%x, %w, %b, %r) {pads=[1,1,1,1], relu=1} : f32[2,4,5,5]", "f32[2,4,5,5]",
@@ -184,6 +189,8 @@ TEST_CASE("fully connected and matmul with every transpose", "[autodiff]") {
           {"x", "w", "b"});
   checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"), "%y = fc(%x, %w, %b) {relu=1} : f32[3,4]",
           "f32[3,4]", {"x", "w", "b"});
+  checkOp(p("x", "f32[3,5]") + p("w", "f32[4,5]") + p("b", "f32[4]"),
+          "%y = fc(%x, %w, %b) {relu=1, relu_max=0.4} : f32[3,4]", "f32[3,4]", {"x", "w", "b"});
   for (int ta : {0, 1})
     for (int tb : {0, 1}) {
       std::string a = ta ? "f32[5,3]" : "f32[3,5]", b = tb ? "f32[4,5]" : "f32[5,4]";
