@@ -136,6 +136,13 @@ EmittedCode emitLlvmAndAsm(const Function &f, const TargetOptions &t = {});
 
 /// The layout the lowering for target `t` uses (buffers, workspace, batch).
 Layout layoutFor(const Function &f, const TargetOptions &t = {});
+/// What the lowering for target `t` makes of each node, one line each (`cnnc dump
+/// --lowering`, docs/layout.md "Physical layouts"): where its value lives (caller buffer,
+/// workspace offset, view, in place, in a fused loop's registers), the physical layouts its
+/// kernel copies or packs operands into (a conv's zero-bordered or channel-blocked input
+/// copy, its weight panels and whether the prepare entry packs them), its register tile and
+/// scratch. Empty for nodes with nothing to say.
+std::map<const Node *, std::string> describeLowering(const Function &f, const TargetOptions &t = {});
 
 /// A function compiled in-process by ORC LLJIT.
 class JitModel {

@@ -155,6 +155,9 @@ int64_t fcPackBytes(const Node &n, unsigned vectorWidth);
 int64_t convGradScratchBytes(const Node &n, unsigned vectorWidth, bool narrowConvs);
 /// Scratch of softmax_xent and count_correct: one partial result per example (EmitLoss.cpp).
 int64_t lossScratchBytes(const Node &n);
+/// Each node of f in words (Describe.cpp, `cnnc dump --lowering`): its storage, the layouts
+/// its kernel copies or packs operands into, its register tile, its scratch.
+std::map<const Node *, std::string> describePlan(const Function &f, const Plan &p);
 /// Follows views to the node that owns the bytes.
 const Node *storageRoot(const Plan &p, const Node *n);
 

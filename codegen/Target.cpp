@@ -173,6 +173,11 @@ Layout layoutFor(const Function &f, const TargetOptions &o) {
   return planFunction(f, t.vl, o.fuseSgd, t.narrowConvs, o.fuseElementwise, o.inPlace).layout;
 }
 
+std::map<const Node *, std::string> describeLowering(const Function &f, const TargetOptions &o) {
+  const Target t = makeTarget(o);
+  return describePlan(f, planFunction(f, t.vl, o.fuseSgd, t.narrowConvs, o.fuseElementwise, o.inPlace));
+}
+
 EmittedCode emitLlvmAndAsm(const Function &f, const TargetOptions &o) {
   const Target t = makeTarget(o);
   LLVMContext ctx;

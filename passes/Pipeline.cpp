@@ -1,5 +1,5 @@
-// The default pipeline, in order, each entry saying why it is where it is. Later issues add
-// layout and memory planning here.
+// The default pipeline, in order, each entry saying why it is where it is. Memory planning and
+// the per-op physical layouts are code generation's (codegen/Plan.cpp, docs/layout.md).
 #include "passes/Autodiff.h"
 #include "passes/Passes.h"
 

@@ -5,6 +5,7 @@
 // returns: a pass that rewrote nodes into the same text changed nothing a reader can see.
 #include "tools/Dump.h"
 
+#include "codegen/Codegen.h"
 #include "passes/Passes.h"
 #include "tools/TextDiff.h"
 
@@ -41,9 +42,29 @@ void writeFile(const std::filesystem::path &p, const std::string &contents) {
     throw Error(fmt::format("cnnc dump --dump-dir: cannot write {}", p.string()));
 }
 
+// Appends codegen's account of each node (codegen::describeLowering) to its comment.
+void annotateLowering(Module &m, const std::string &cpu) {
+  codegen::TargetOptions t;
+  t.cpu = cpu;
+  for (const auto &f : m.functions()) {
+    const auto text = codegen::describeLowering(*f, t);
+    for (Node *n : f->nodeList()) {
+      // (an annotated dump read back carries the old account: replaced, not repeated)
+      if (size_t at = n->comment.find("codegen: "); at != std::string::npos)
+        n->comment.erase(at >= 3 && n->comment.compare(at - 3, 3, " | ") == 0 ? at - 3 : at);
+      if (auto it = text.find(n); it != text.end() && !it->second.empty())
+        n->comment = n->comment.empty() ? "codegen: " + it->second : n->comment + " | codegen: " + it->second;
+    }
+  }
+}
+
 } // namespace
 
 void dumpPipeline(Module &m, const DumpOptions &o, std::ostream &out) {
+  if (o.lowering && (o.emit != "final" || o.format != "text" || o.printAfterAll || !o.printChanged.empty() ||
+                     !o.dumpDir.empty()))
+    throw Error("cnnc dump --lowering annotates the final IR as text: not with --emit, --format dot, "
+                "--print-after-all, --print-changed or --dump-dir");
   PipelineOptions po;
   po.stopAfter = o.emit == "final" ? "" : o.emit;
   po.training = o.training;
@@ -99,6 +120,8 @@ void dumpPipeline(Module &m, const DumpOptions &o, std::ostream &out) {
     const std::string title = o.emit == "final" ? "after the pipeline" : stageTitle(o.emit);
     out << dotGraph(title, printDotClusters(m, title, ""));
   } else {
+    if (o.lowering)
+      annotateLowering(m, o.targetCpu);
     out << text(m, o.printLocs);
   }
 }

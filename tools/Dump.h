@@ -20,6 +20,11 @@ struct DumpOptions {
   bool printLocs = false;
   std::string dumpDir; // write NN-stage.ir and NN-stage.dot per stage there instead
   bool training = false;
+  /// Annotate each node of the final IR with what codegen makes of it for targetCpu (empty:
+  /// the host): storage, the layouts its kernel copies or packs operands into, its tile
+  /// (codegen::describeLowering). Final text only.
+  bool lowering = false;
+  std::string targetCpu;
 };
 
 /// Runs the pipeline on m as `o` asks, writing to `out`. Throws cnnc::Error (an unknown

@@ -524,6 +524,10 @@ int main(int argc, char **argv) {
   cd->add_option("--dump-dir", dopt.dumpDir, "write each stage to DIR as NN-stage.ir and NN-stage.dot");
   cd->add_option("--format", dopt.format, "text or dot (Graphviz)")->check(CLI::IsMember({"text", "dot"}))->default_val("text");
   cd->add_flag("--print-locs", dopt.printLocs, "annotate nodes with their source locations");
+  cd->add_flag("--lowering", dopt.lowering,
+               "annotate each node with what codegen makes of it: storage, the layouts its kernel copies or packs "
+               "operands into (padded, channel-blocked, weight panels), its register tile");
+  cd->add_option("--target-cpu", dopt.targetCpu, "with --lowering: LLVM CPU name (default: the host); x86-64-v3 = AVX2");
 
   auto *cr = app.add_subcommand("run", "run a model on inputs (.npy) and print/save its outputs");
   run.add(cr);

@@ -575,3 +575,43 @@ TEST_CASE("bench --vs-torch: PyTorch runs the model converted from ONNX, outputs
       py, d.string(), d.string(), worker, d.string(), d.string(), d.string()));
   CHECK_THAT(bad, Catch::Contains("PyTorch and cnnc disagree") && Catch::Contains("rc=1"));
 }
+
+TEST_CASE("dump --lowering shows each node's storage and its kernel's layouts, and parses back", "[cli][dump]") {
+  // AVX2: VGG's conv1 (3 channels) copies its input to zero-bordered planes, conv2 (64) to
+  // the channel-blocked [N][C/8][Hp][Wp][8]; inference weights are packed once by prepare
+  Result r = runCnnc("dump examples/vgg16.cnn --input-shape 32x32 --lowering --target-cpu x86-64-v3");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("%conv1 = conv2d(") &&
+                        Catch::Contains("x: copied to [N][C][34][34] planes (zero border)") &&
+                        Catch::Contains("x: copied to [N][C/8][34][34][8] (zero border, channel-blocked)") &&
+                        Catch::Contains("packed once by the prepare entry") && Catch::Contains("(8-lane vectors)") &&
+                        Catch::Contains("codegen: view of %"));
+  // a training step (params change every call) packs its weights per call and fuses its SGD
+  Result t = runCnnc("dump examples/mnist_base.cnn --train --batch 10 --lowering --target-cpu x86-64-v3");
+  REQUIRE(t.code == 0);
+  const std::string step = t.out.substr(t.out.find("@train_step"));
+  CHECK_THAT(step, Catch::Contains("packed every call") && Catch::Contains("codegen: fused SGD update pass") &&
+                       !Catch::Contains("packed once by the prepare entry"));
+  // comments are comments: the annotated dump reads back as the same IR, and annotating it
+  // again replaces the account instead of repeating it
+  fs::path f = tmpDir() / "lowered.ir";
+  write(f, r.out);
+  Result plain = runCnnc("dump examples/vgg16.cnn --input-shape 32x32");
+  Result back = runCnnc(fmt::format("dump {}", f.string()));
+  REQUIRE(back.code == 0);
+  auto strip = [](const std::string &s) {
+    std::string out, line;
+    std::istringstream in(s);
+    while (std::getline(in, line))
+      out += line.substr(0, line.find("  //")) + "\n";
+    return out;
+  };
+  CHECK(strip(back.out) == strip(plain.out));
+  Result again = runCnnc(fmt::format("dump {} --lowering --target-cpu x86-64-v3", f.string()));
+  REQUIRE(again.code == 0);
+  CHECK(again.out == r.out);
+  // it annotates the final IR only
+  Result bad = runCnnc("dump examples/mnist_base.cnn --emit=input --lowering");
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--lowering annotates the final IR"));
+}
