@@ -53,21 +53,22 @@ std::string convText(const Node &n, const Plan &p) {
                        "stored as the tile's channel vectors",
                        x, w, g.tile, g.tile == 1 ? "" : "s", g.cols, g.vl);
   const std::string tail = g.ntail ? fmt::format(" (then {} of {})", g.ntail, g.tail) : "";
-  return fmt::format("{}; {}; tile: {} pixels of a row{} × {} channels ({}-lane vectors); y: N×C×H×W "
+  const std::string along = g.planeTiles ? fmt::format(" of the plane, across rows ({} kernel copies by starting "
+                                                       "column)", g.phases.size())
+                                         : " of a row";
+  return fmt::format("{}; {}; tile: {} pixels{}{} × {} channels ({}-lane vectors); y: N×C×H×W "
                      "from the tile (transposed in registers)",
-                     x, w, g.tile, tail, g.cols, g.vl);
+                     x, w, g.tile, along, tail, g.cols, g.vl);
 }
 
+// (the two ops with kernels of their own layouts; every other op: nothing to add)
 std::string opText(const Node &n, const Plan &p) {
-  switch (n.op) {
-  case OpKind::Conv2d:
+  if (n.op == OpKind::Conv2d)
     return convText(n, p);
-  case OpKind::FullyConnected:
+  if (n.op == OpKind::FullyConnected)
     return p.packed.count(&n) ? "w: GEMM panels packed once by the prepare entry (2+ rows); dot rows at 1 row"
                               : "dot rows: w streamed once per row";
-  default:
-    return "";
-  }
+  return "";
 }
 
 std::string storageText(const Node &n, const Plan &p, const std::map<const Node *, const Node *> &member) {

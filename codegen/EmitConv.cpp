@@ -444,7 +444,35 @@ void emitConv2d(Emitter &e, const Node &n) {
 
   Value *tiles;
   std::function<void(Value *, Value *, Value *)> runTiles; // (gi, cb, work item's tile index)
-  if (g.Ho * g.Wo != 1) {
+  if (g.planeTiles) {
+    // Plane tiles (ConvGeom::planeTiles): tile t of an image holds its output pixels k0 ..
+    // k0+T-1 in raster order, running on into the next rows; pixel k0+p reads the input at
+    // row (ph+p)/Wo, column (ph+p)%Wo from the tile's first row, ph = k0 % Wo. Those offsets
+    // are constants of (T, ph): each pair that occurs is its own copy of the kernel, picked
+    // per tile. The outputs are consecutive in N×C×H×W, so the store is the row tile's.
+    const int64_t nfull = g.nfull, per = g.nfull + g.ntail;
+    tiles = b.CreateMul(N, e.c(per)); // work items: every image's tiles
+    runTiles = [&, nfull, per](Value *gi, Value *cb, Value *t) {
+      Value *gcb = add(e, mul(e, gi, g.ncb), cb);
+      Value *nn = b.CreateUDiv(t, e.c(per)), *ti = b.CreateURem(t, e.c(per));
+      Value *isFull = b.CreateICmpSLT(ti, e.c(nfull));
+      Value *k0 = b.CreateSelect(isFull, mul(e, ti, g.tile),
+                                 add(e, mul(e, b.CreateSub(ti, e.c(nfull)), g.tail), nfull * g.tile));
+      Value *ph = b.CreateURem(k0, e.c(g.Wo));
+      Value *rowBase = add(e, mul(e, add(e, mul(e, nn, g.C), mul(e, gi, g.Cg)), g.plane),
+                           mul(e, b.CreateUDiv(k0, e.c(g.Wo)), g.sh * g.Wp * PX));
+      for (const auto &[T, phase] : g.phases) {
+        Value *size = T == g.tile ? isFull : b.CreateNot(isFull);
+        e.ifThen(b.CreateAnd(size, b.CreateICmpEQ(ph, e.c(phase))), [&, T = T, phase = phase] {
+          std::vector<Value *> off(T);
+          for (int64_t p = 0; p < T; ++p)
+            off[p] = e.c((((phase + p) / g.Wo) * g.sh * g.Wp + ((phase + p) % g.Wo) * g.sw) * PX);
+          accumulate(T, gcb, rowBase, off);
+          storeRow(T, gi, cb, nn, e.c(0), k0);
+        });
+      }
+    };
+  } else if (g.Ho * g.Wo != 1) {
     // Row tiles: `tile` consecutive pixels of one output row, inputs sw apart.
     const int64_t nfull = g.nfull;
     std::vector<Value *> off(g.tile);

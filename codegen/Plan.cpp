@@ -136,10 +136,32 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
   } else {
     // A row in the fewest tiles, of two sizes one pixel apart (VGG's 56 at AVX2: 6×6 + 4×5):
     // a short tail tile (56 = 9×6 + 2) is latency-bound, 2·mb chains of FMAs for 2 FMA pipes.
-    const int64_t n = (g.Wo + maxTile(g.mb, regs32) - 1) / maxTile(g.mb, regs32);
-    const int64_t q = g.Wo / n, r = g.Wo % n;
-    g.tile = r ? q + 1 : q, g.nfull = r ? r : n;
-    g.tail = r ? q : 0, g.ntail = r ? n - r : 0;
+    const int64_t mt = maxTile(g.mb, regs32);
+    auto cut = [&](int64_t len) {
+      const int64_t n = (len + mt - 1) / mt, q = len / n, r = len % n;
+      g.tile = r ? q + 1 : q, g.nfull = r ? r : n;
+      g.tail = r ? q : 0, g.ntail = r ? n - r : 0;
+    };
+    cut(g.Wo);
+    // Rows that fill their tiles poorly (8 pixels in a 12-pixel tile, 14 as 5 + 5 + 4 of 6)
+    // are tiled as a whole plane instead, when that fills at least 10% more of the tiles'
+    // pixels and leaves at most kMaxPhases starting columns (each a copy of the kernel).
+    constexpr size_t kMaxPhases = 10;
+    const int64_t P = g.Ho * g.Wo, rowTiles = (g.Wo + mt - 1) / mt, planeTiles = (P + mt - 1) / mt;
+    if (g.Ho > 1 && double(P) / double(planeTiles * mt) >= double(g.Wo) / double(rowTiles * mt) + 0.1) {
+      const ConvGeom rows = g;
+      cut(P);
+      std::vector<std::pair<int64_t, int64_t>> ph;
+      for (int64_t t = 0, k0 = 0; t < g.nfull + g.ntail; k0 += t < g.nfull ? g.tile : g.tail, ++t) {
+        const std::pair<int64_t, int64_t> p{t < g.nfull ? g.tile : g.tail, k0 % g.Wo};
+        if (std::find(ph.begin(), ph.end(), p) == ph.end())
+          ph.push_back(p);
+      }
+      if (ph.size() <= kMaxPhases)
+        g.planeTiles = true, g.phases = ph;
+      else
+        g = rows;
+    }
   }
   // The padded copy in blocks of vl channels, [N][C/vl][Hp][Wp][vl], read block by block with
   // the taps inside (EmitConv.cpp): a block's input lines stay in L1 for all kh·kw taps.

@@ -48,6 +48,13 @@ struct ConvGeom {
                              // images when the output is 1×1 (EmitConv.cpp)
   int64_t nfull;             // tiles of `tile` pixels per row (rows only)
   int64_t tail, ntail;       // then ntail tiles of `tail` pixels (tail = 0: none)
+  /// The tiles above cut each image's whole plane of Ho·Wo pixels in raster order instead of
+  /// each row, a tile running on into the next rows (narrow rows: AVX2's 14-pixel rows in
+  /// 6-pixel tiles, MNIST's 8 in 12). A tile's input offsets then depend on the column it
+  /// starts at: `phases` lists the (tile size, starting column) pairs that occur, one copy
+  /// of the kernel each (EmitConv.cpp).
+  bool planeTiles = false;
+  std::vector<std::pair<int64_t, int64_t>> phases;
   bool padded;               // input copied into a zero-padded buffer
   /// A strided 1×1 conv without padding (or at AVX2 a stride-1 one that can be channel-
   /// blocked): the input's pixels (oh·sub[2], ow·sub[3]) are copied into a compact

@@ -586,6 +586,9 @@ TEST_CASE("dump --lowering shows each node's storage and its kernel's layouts, a
                         Catch::Contains("x: copied to [N][C/8][34][34][8] (zero border, channel-blocked)") &&
                         Catch::Contains("packed once by the prepare entry") && Catch::Contains("(8-lane vectors)") &&
                         Catch::Contains("codegen: view of %"));
+  // MNIST's 8-wide rows at AVX2 are tiled across rows (ConvGeom::planeTiles)
+  CHECK_THAT(runCnnc("dump examples/mnist_base.cnn --lowering --target-cpu x86-64-v3").out,
+             Catch::Contains("pixels of the plane, across rows"));
   // a training step (params change every call) packs its weights per call and fuses its SGD
   Result t = runCnnc("dump examples/mnist_base.cnn --train --batch 10 --lowering --target-cpu x86-64-v3");
   REQUIRE(t.code == 0);

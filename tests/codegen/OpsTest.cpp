@@ -131,6 +131,19 @@ std::vector<Case> cases() {
                  b.out(conv(b, b.input("x", {2, 5, 7, 9}), 19, {3, 3},
                             {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}));
                }});
+  // plane tiles (ConvGeom::planeTiles): rows narrower than the register tile are tiled as
+  // whole planes, a tile running on into the next rows, one kernel copy per starting column:
+  // 14-wide rows (AVX2's 6-pixel tiles, channel-blocked input, a residual and ReLU), 7-wide
+  // (AVX-512's 14), MNIST's 8-wide 5x5 rows, stride 2 with dilation; batches of 2 and 3
+  c.push_back({"conv2d plane tiles (narrow rows)", [](Builder &b) {
+                 Node *x = b.input("x", {2, 16, 14, 14});
+                 b.out(conv(b, x, 20, {3, 3}, {{"pads", Ints{1, 1, 1, 1}}, {"relu", int64_t(1)}}, true,
+                            b.input("r", {2, 20, 14, 14})));
+                 b.out(conv(b, b.input("x7", {3, 16, 7, 7}), 40, {3, 3}, {{"pads", Ints{1, 1, 1, 1}}}));
+                 b.out(conv(b, b.input("x12", {3, 20, 12, 12}), 50, {5, 5}, {}));
+                 b.out(conv(b, b.input("xs", {2, 5, 17, 17}), 19, {3, 3},
+                            {{"stride", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}, {"dilation", Ints{2, 1}}}));
+               }});
   // a fused clip (ReLU6; relu_max, fuse-relu): a cap of 0.3 so that random outputs cross it,
   // on the matrix-product conv, the depthwise form, a fused residual, fc and batchnorm
   c.push_back({"conv2d / depthwise / fc / batchnorm with a capped ReLU (a fused clip)", [](Builder &b) {
