@@ -69,7 +69,9 @@ class Progress:
         total = [sum(v[0] for v in rate.values()), sum(v[1] for v in rate.values())]
         if not total[1]:
             return "--"
-        per = lambda r, e: (lambda s, n: s / n)(*rate.get((e, r.net, r.width), total))
+        def per(r, e):  # seconds per training image-epoch
+            s, n = rate.get((e, r.net, r.width), total)
+            return s / n
         return hms(sum(per(r, e) * w for (r, e), w in left.items()))
 
     def say(self, k, run, what, cur=None):
@@ -173,7 +175,12 @@ def main():
                 f.write(f"{seconds:.1f}\n")
             prog.done(run, engine, seconds, run.size * args.epochs)
     wall = time.time() - t0
-    report.write(args, per_item, runs, wall)
+    plan_wall = os.path.join(args.out, "wall.seconds")  # summed over the invocations (a resumed plan)
+    before = float(open(plan_wall).read()) if os.path.exists(plan_wall) else 0.0
+    if not args.report_only:
+        with open(plan_wall, "w") as f:
+            f.write(f"{before + wall:.1f}\n")
+    report.write(args, per_item, runs, before + (0 if args.report_only else wall))
     print(f"exercise6: {len(runs)} runs, this invocation {hms(wall)}; wrote {args.out}/report.md, runs.csv, "
           f"plots/", file=sys.stderr)
 

@@ -52,7 +52,7 @@ def main():
             got[f"{name} error"] = f"{100 * err[-1]:.2f}"
             got[f"{name} best (epoch)"] = f"{100 * err[b]:.2f} ({ep[b]['epoch']})"
             got[f"{name} train loss"] = f"{float(ep[-1]['train_loss']):.4f}"
-            got[f"{name} s/epoch"] = f"{statistics.mean(float(r['seconds']) for r in ep):.2f}"
+            got[f"{name} s/epoch"] = f"{statistics.median(float(r['seconds']) for r in ep):.2f}"
             got["_" + e] = 100 * err[-1]
         got["cnnc − PyTorch (pp)"] = f"{100 * (float(runs[run]['cnnc'][-1]['test_error']) - float(runs[run]['torch'][-1]['test_error'])):+.2f}"
         r0 = runs[run]["cnnc"][0]
