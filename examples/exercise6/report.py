@@ -132,7 +132,8 @@ def comment(item, rs, logs):
         order = sorted(rs, key=key)
         lo, hi = min(rs, key=lambda r: e[r]), max(rs, key=lambda r: e[r])
         steps = [e[b] - e[a] for a, b in zip(order, order[1:])]
-        trend = ("falls at every step" if all(x < 0 for x in steps) else
+        trend = ("does not change" if all(x == 0 for x in steps) else
+                 "falls at every step" if all(x < 0 for x in steps) else
                  "rises at every step" if all(x > 0 for x in steps) else "does not change monotonically")
         what = "width" if item == "f" else "training-set size"
         return (f"With growing {what} the error {trend}: {' → '.join(err[r] + '%' for r in order)}; "
