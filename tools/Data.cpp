@@ -115,14 +115,40 @@ static Split readFolderSplit(const std::string &dir, const std::string &split,
   return s;
 }
 
+// Drops the first `offset` examples (the seed's Exercise 6(h): the i-th block of 10,000 is
+// offset 10000(i-1), size 10000), keeping the rest in file order.
+static Split dropFirst(Split all, const std::string &dir, const std::string &prefix, int64_t offset) {
+  if (offset <= 0)
+    return all;
+  if (offset >= all.n)
+    throw Error(fmt::format("'{}' holds {} {} examples: --train-offset {} leaves none", dir, all.n,
+                            prefix, offset));
+  const int64_t pixels = (int64_t)all.images.size() / all.n;
+  all.images.erase(all.images.begin(), all.images.begin() + offset * pixels);
+  all.labels.erase(all.labels.begin(), all.labels.begin() + offset);
+  all.n -= offset;
+  return all;
+}
+
 // The examples `keep` > 0 asks for: the first N, or the stratified subset; `note` says which.
 static Split keepSubset(Split all, const std::string &dir, const std::string &prefix, int64_t keep,
-                        Subset subset = Subset::First, uint64_t seed = 0, std::string *note = nullptr) {
-  if (keep <= 0)
+                        Subset subset = Subset::First, uint64_t seed = 0, std::string *note = nullptr,
+                        int64_t offset = 0) {
+  if (offset > 0 && subset != Subset::First)
+    throw Error("--train-offset needs --train-subset first (a block of examples in file order)");
+  const int64_t total = all.n;
+  all = dropFirst(std::move(all), dir, prefix, offset);
+  const std::string from =
+      offset > 0 ? fmt::format(" starting after the first {}", offset) : std::string();
+  if (keep <= 0) {
+    if (note && offset > 0)
+      *note = fmt::format("the {} training examples {}..{} of {} in file order (1-based)", all.n,
+                          offset + 1, total, total);
     return all;
+  }
   if (keep > all.n)
-    throw Error(fmt::format("'{}' holds {} {} examples, fewer than the {} asked for", dir, all.n,
-                            prefix, keep));
+    throw Error(fmt::format("'{}' holds {} {} examples{}, fewer than the {} asked for", dir,
+                            all.n, prefix, from, keep));
   const int64_t pixels = (int64_t)all.images.size() / std::max<int64_t>(all.n, 1);
   Split s;
   if (keep < all.n && subset == Subset::Stratified) {
@@ -145,7 +171,10 @@ static Split keepSubset(Split all, const std::string &dir, const std::string &pr
     return s;
   }
   if (note)
-    *note = fmt::format("the first {} of the {} training examples in file order", keep, all.n);
+    *note = offset > 0 ? fmt::format("the training examples {}..{} of {} in file order (1-based)",
+                                      offset + 1, offset + keep, total)
+                       : fmt::format("the first {} of the {} training examples in file order",
+                                     keep, all.n);
   s.n = keep;
   s.images.assign(all.images.begin(), all.images.begin() + keep * pixels);
   s.labels.assign(all.labels.begin(), all.labels.begin() + keep);
@@ -181,7 +210,7 @@ std::vector<int64_t> stratifiedSubset(const std::vector<int32_t> &labels, int64_
 }
 
 Dataset loadDataset(const std::string &spec, int64_t trainSize, int64_t testSize, Subset subset,
-                    uint64_t seed, std::string *note) {
+                    uint64_t seed, std::string *note, int64_t trainOffset) {
   Dataset d;
   d.name = spec;
   d.dir = resolveDataDir(spec);
@@ -198,12 +227,12 @@ Dataset loadDataset(const std::string &spec, int64_t trainSize, int64_t testSize
         throw Error(fmt::format("'{}': test class '{}' has no training folder", d.dir,
                                 e.path().filename().string()));
     d.train = keepSubset(readFolderSplit(d.dir, "train", d.classNames, d.exampleShape), d.dir,
-                         "train", trainSize, subset, seed, note);
+                         "train", trainSize, subset, seed, note, trainOffset);
     d.test = keepSubset(readFolderSplit(d.dir, "test", d.classNames, d.exampleShape), d.dir, "test",
                         testSize);
   } else {
     d.train = keepSubset(readIdxSplit(d.dir, "train", d.exampleShape), d.dir, "train", trainSize,
-                         subset, seed, note);
+                         subset, seed, note, trainOffset);
     d.test = keepSubset(readIdxSplit(d.dir, "t10k", d.exampleShape), d.dir, "t10k", testSize);
   }
   d.pixels = 1;

@@ -45,8 +45,11 @@ enum class Subset {
 /// (counts, label range) and counts train/test overlap. trainSize/testSize > 0 keep only N
 /// examples of each split (an error if the split holds fewer): the test split's first N, the
 /// training split's by `subset` (seeded by `seed`); `note`, if given, says which.
+/// trainOffset > 0 first drops that many training examples (file order; only with
+/// Subset::First): offset 10000(i-1) and size 10000 are the seed's Exercise 6(h) block i.
 Dataset loadDataset(const std::string &spec, int64_t trainSize = 0, int64_t testSize = 0,
-                    Subset subset = Subset::First, uint64_t seed = 0, std::string *note = nullptr);
+                    Subset subset = Subset::First, uint64_t seed = 0, std::string *note = nullptr,
+                    int64_t trainOffset = 0);
 /// The indices (ascending) of the stratified subset of `n` examples of `labels`.
 std::vector<int64_t> stratifiedSubset(const std::vector<int32_t> &labels, int64_t n, uint64_t seed);
 

@@ -145,10 +145,11 @@ struct Partial {
 int subsetCode(const TrainOptions &o) {
   return o.trainSize <= 0 ? 0 : o.trainSubset == Subset::First ? 1 : 2;
 }
-std::string subsetText(int code, double n) {
-  return code == 0   ? fmt::format("all {} training examples", n)
-         : code == 1 ? fmt::format("--train-size {} --train-subset first", n)
-                     : fmt::format("--train-size {} --train-subset stratified", n);
+std::string subsetText(int code, double n, double offset) {
+  std::string text = code == 0   ? fmt::format("all {} training examples", n)
+                     : code == 1 ? fmt::format("--train-size {} --train-subset first", n)
+                                 : fmt::format("--train-size {} --train-subset stratified", n);
+  return offset > 0 ? fmt::format("{} --train-offset {}", text, offset) : text;
 }
 
 void writeCheckpoint(const std::string &path, const State &state, int64_t epoch, uint64_t step,
@@ -160,7 +161,8 @@ void writeCheckpoint(const std::string &path, const State &state, int64_t epoch,
   a["__epoch__"] = scalars({(double)epoch});
   a["__step__"] = scalars({(double)step});
   a["__config__"] = scalars({(double)o.seed, (double)o.model.batch, (double)trainN, o.hyper.lr,
-                             o.hyper.momentum, o.hyper.weightDecay, (double)subsetCode(o)});
+                             o.hyper.momentum, o.hyper.weightDecay, (double)subsetCode(o),
+                             (double)o.trainOffset});
   std::vector<double> h;
   for (const EpochRecord &r : history)
     h.insert(h.end(), {(double)r.epoch, r.trainLoss, r.trainError, r.testLoss, r.testError,
@@ -291,6 +293,7 @@ Checkpoint readCheckpoint(const std::string &path) {
   c.batch = cfg[1];
   c.trainSize = cfg[2];
   c.subset = cfg.size() >= 7 ? (int)cfg[6] : -1;
+  c.trainOffset = cfg.size() >= 8 ? cfg[7] : 0;
   if (auto it = a.find("__partial__"); it != a.end()) {
     std::vector<double> p = it->second.toDoubles();
     if (p.size() != 5)
@@ -309,7 +312,8 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
   if (o.epochs < 1)
     throw Error("--epochs must be at least 1");
   std::string subsetNote;
-  Dataset d = loadDataset(o.data, o.trainSize, o.testSize, o.trainSubset, o.seed, &subsetNote);
+  Dataset d = loadDataset(o.data, o.trainSize, o.testSize, o.trainSubset, o.seed, &subsetNote,
+                          o.trainOffset);
   if (d.overlap)
     std::fprintf(stderr, "warning: %lld test images of '%s' are identical to training images\n",
                  (long long)d.overlap, d.dir.c_str());
@@ -363,11 +367,12 @@ TrainResult train(const TrainOptions &o, std::ostream &out) {
       std::fprintf(stderr, "warning: --resume %s: the checkpoint does not record which training "
                            "examples it used (--train-subset); only their number is checked\n",
                    o.resume.c_str());
-    else if (c.subset != subsetCode(o))
+    else if (c.subset != subsetCode(o) || c.trainOffset != (double)o.trainOffset)
       throw Error(fmt::format("--resume {}: the checkpoint was trained on {}, this run asks for {} "
                               "(resume with the same choice)",
-                              o.resume, subsetText(c.subset, c.trainSize),
-                              subsetText(subsetCode(o), (double)d.train.n)));
+                              o.resume, subsetText(c.subset, c.trainSize, c.trainOffset),
+                              subsetText(subsetCode(o), (double)d.train.n,
+                                         (double)o.trainOffset)));
     State want = t->state();
     for (const auto &[k, v] : want)
       if (!c.state.count(k))

@@ -21,6 +21,7 @@ struct TrainOptions {
   uint64_t seed = 0;                   // initial weights and the data order
   int64_t trainSize = 0, testSize = 0; // > 0: only N examples (the test split's first N)
   Subset trainSubset = Subset::Stratified; // which N training examples (seeded by `seed`)
+  int64_t trainOffset = 0; // > 0: skip that many first (file order; needs Subset::First)
   std::string resume;                  // a checkpoint.npz to continue from
   std::string outDir;                  // log.csv, plot.png, checkpoint.npz, weights.npz
   std::string progress = "auto";       // auto (a bar on a TTY, else lines) | bar | lines | none
@@ -61,6 +62,8 @@ struct Checkpoint {
   /// 2 the stratified subset of trainSize (seeded by `seed`); -1 for a checkpoint written
   /// before it was recorded.
   int subset = -1;
+  /// --train-offset (0 when not recorded: a checkpoint written before it existed).
+  double trainOffset = 0;
   /// An interrupted run's checkpoint: epoch `partialEpoch` had done `partialSteps` steps with
   /// these running sums (partialEpoch 0: the checkpoint is at the end of `epoch`).
   int64_t partialEpoch = 0, partialSteps = 0, partialCorrect = 0, partialSeen = 0;

@@ -589,6 +589,8 @@ int main(int argc, char **argv) {
   ct->add_option("--train-subset", topt.trainSubset, "which N: stratified (per class in proportion, seeded by --seed) or first (file order)")
       ->transform(oneOf<Subset>({{"first", Subset::First}, {"stratified", Subset::Stratified}}))
       ->default_str("stratified");
+  ct->add_option("--train-offset", topt.trainOffset, "skip the first K training examples (file order, with --train-subset first): --train-offset 10000 --train-size 10000 is the 2nd block of 10,000 (seed Exercise 6(h))")
+      ->check(kNonNegative);
   ct->add_option("--test-size", topt.testSize, "evaluate on the first N test examples (default: all)")->check(kPositive);
   ct->add_option("--max-memory", maxMemory, "refuse to train when the model state and workspace need more than this (8G, 512M, bytes; default: the physical memory)");
   ct->add_option("--resume", topt.resume, "continue from a checkpoint (DIR/checkpoint.npz of an earlier run)");

@@ -106,6 +106,30 @@ TEST_CASE("SK-s widens blocks 1-3 by round(s*c), never block 4", "[frontend][exa
   CHECK(paramCount(parseCnnFile(examplePath("vgg16"), o)->main()) == 138357544);
 }
 
+TEST_CASE("Exercise 6(j): SK with sigmoid has no ReLU left and SK's parameters",
+          "[frontend][examples]") {
+  for (bool training : {false, true}) {
+    INFO((training ? "training" : "inference"));
+    CnnOptions o;
+    o.training = training;
+    o.width = 0.2;
+    auto sig = parseCnnFile(examplePath("mnist_sk_sigmoid"), o);
+    auto sk = parseCnnFile(examplePath("mnist_sk"), o);
+    int64_t sigmoids = 0, relus = 0;
+    for (const auto &n : sig->main().nodes()) {
+      INFO("node %" << n->name);
+      CHECK(n->op != OpKind::Relu);
+      sigmoids += n->op == OpKind::Sigmoid;
+    }
+    for (const auto &n : sk->main().nodes())
+      relus += n->op == OpKind::Relu;
+    CHECK(relus == 4);
+    CHECK(sigmoids == relus); // one sigmoid where SK has each ReLU
+    CHECK(paramCount(sig->main()) == paramCount(sk->main()));
+    CHECK(node(*sig, "conv4.w").type.shape == Shape{100, 10, 4, 4}); // SK-0.2's channels
+  }
+}
+
 TEST_CASE("the residual example joins its branches", "[frontend][examples]") {
   auto m = parseCnnFile(examplePath("resnet_mnist"));
   const Node &add1 = node(*m, "add1"), &add2 = node(*m, "add2");

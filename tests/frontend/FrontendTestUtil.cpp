@@ -10,7 +10,7 @@ namespace cnnc::test {
 const std::vector<std::string> &exampleNames() {
   static const std::vector<std::string> names = {
       "vgg16",    "mnist_base",  "mnist_bn", "mnist_base_dropout", "mnist_bn_dropout",
-      "mnist_sk", "resnet_mnist", "mobile_mnist"};
+      "mnist_sk", "resnet_mnist", "mobile_mnist", "mnist_sk_sigmoid"};
   return names;
 }
 

@@ -264,6 +264,48 @@ TEST_CASE("Fashion-MNIST: Debian's 60000 + 10000 gzipped IDX", "[train][data][fa
   CHECK(d.pixels == 784);
 }
 
+TEST_CASE("Exercise 6 (g) and (h): the first N in file order, and block i = examples "
+          "10000(i-1)+1..10000i (--train-offset)",
+          "[train][data][fashion]") {
+  if (!fs::exists(src("data/fashion-mnist/train-images-idx3-ubyte.gz"))) {
+    WARN("data/fashion-mnist is not installed (scripts/fetch-data.sh): skipped");
+    return;
+  }
+  const Dataset all = loadDataset(src("data/fashion-mnist"));
+  const int64_t px = all.pixels;
+  auto same = [&](const Split &s, int64_t from) { // s holds all.train's examples from..from+n-1
+    return std::equal(s.images.begin(), s.images.end(), all.train.images.begin() + from * px) &&
+           std::equal(s.labels.begin(), s.labels.end(), all.train.labels.begin() + from);
+  };
+  for (int64_t n : {500, 1000, 2000, 5000, 10000, 20000, 60000}) { // (g)
+    INFO("(g) first " << n);
+    const Dataset d = loadDataset(src("data/fashion-mnist"), n, 0, Subset::First);
+    CHECK(d.train.n == n);
+    CHECK(same(d.train, 0));
+  }
+  for (int64_t i = 1; i <= 6; ++i) { // (h)
+    INFO("(h) block " << i);
+    std::string note;
+    const Dataset d = loadDataset(src("data/fashion-mnist"), 10000, 0, Subset::First, 0, &note,
+                                  10000 * (i - 1));
+    REQUIRE(d.train.n == 10000);
+    CHECK(same(d.train, 10000 * (i - 1)));
+    CHECK(d.test.n == 10000); // the test set is whole
+    if (i > 1)
+      CHECK_THAT(note, Catch::Contains(fmt::format("the training examples {}..{} of 60000",
+                                                   10000 * (i - 1) + 1, 10000 * i)));
+  }
+  CHECK_THROWS_WITH(loadDataset(src("data/fashion-mnist"), 10000, 0, Subset::Stratified, 0,
+                                nullptr, 10000),
+                    Catch::Contains("--train-offset needs --train-subset first"));
+  CHECK_THROWS_WITH(
+      loadDataset(src("data/fashion-mnist"), 10001, 0, Subset::First, 0, nullptr, 50000),
+      Catch::Contains("holds 10000 train examples starting after the first 50000, fewer than "
+                      "the 10001 asked for"));
+  CHECK_THROWS_WITH(loadDataset(src("data/fashion-mnist"), 0, 0, Subset::First, 0, nullptr, 60000),
+                    Catch::Contains("--train-offset 60000 leaves none"));
+}
+
 TEST_CASE("the data order: a seeded permutation per epoch that reproduces", "[train][data]") {
   std::vector<int64_t> a = epochOrder(0, 1, 1000), b = epochOrder(0, 1, 1000),
                        c = epochOrder(0, 2, 1000), e = epochOrder(1, 1, 1000);
