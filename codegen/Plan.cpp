@@ -144,12 +144,11 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
     };
     cut(g.Wo);
     // Rows that fill their tiles poorly (8 pixels in a 12-pixel tile, 14 as 5 + 5 + 4 of 6)
-    // are tiled as a whole plane instead, when that fills at least 10% more of the tiles'
-    // pixels and leaves at most kMaxPhases starting columns (each a copy of the kernel).
+    // are tiled as a whole plane instead, when that fills at least 10 points more of the
+    // tiles' pixels and leaves at most kMaxPhases starting columns (each a copy of the kernel).
     constexpr size_t kMaxPhases = 10;
     const int64_t P = g.Ho * g.Wo, rowTiles = (g.Wo + mt - 1) / mt, planeTiles = (P + mt - 1) / mt;
     if (g.Ho > 1 && double(P) / double(planeTiles * mt) >= double(g.Wo) / double(rowTiles * mt) + 0.1) {
-      const ConvGeom rows = g;
       cut(P);
       std::vector<std::pair<int64_t, int64_t>> ph;
       for (int64_t t = 0, k0 = 0; t < g.nfull + g.ntail; k0 += t < g.nfull ? g.tile : g.tail, ++t) {
@@ -160,7 +159,7 @@ ConvGeom ConvGeom::of(const Node &n, unsigned vl, bool prepacked, bool narrow) {
       if (ph.size() <= kMaxPhases)
         g.planeTiles = true, g.phases = ph;
       else
-        g = rows;
+        cut(g.Wo); // back to row tiles
     }
   }
   // The padded copy in blocks of vl channels, [N][C/vl][Hp][Wp][vl], read block by block with
